@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm test`: set up what is missing, then run every test (unit + integration on a real Temporal dev server).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+npx tsc -p tsconfig.json --noEmit
+npx vitest run "$@"

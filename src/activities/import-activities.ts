@@ -1,0 +1,335 @@
+/**
+ * Import activities: thin adapters from the pure core (row conversion, batching, retry policy) to files and
+ * HTTP. They take references (file, byte range) and return counts; event data never leaves the worker.
+ */
+import { activityInfo, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { resolve } from 'node:path';
+import { resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
+import { BatchBuilder, renderBatchBody } from '../core/batch-builder';
+import { compileCsvHeader } from '../core/csv-mapping';
+import { messageIdNamespace } from '../core/message-id';
+import { Pacer } from '../core/pacer';
+import { classifyTrackingResponse } from '../core/retry-policy';
+import { RowConverter } from '../core/row-to-message';
+import type { InputFormat, RejectedRow } from '../core/types';
+import { openByteSource } from '../io/byte-source';
+import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
+import { readRecords } from '../io/record-reader';
+import {
+  localRejectsPath,
+  mergeRejectReports,
+  RejectWriter,
+  removeChunkReports,
+  serverRejectsPath,
+  jobReportDir,
+} from '../io/reject-report';
+import { TrackingClient } from '../segment/tracking-client';
+import type { ChunkDescriptor, PlannerCursor } from '../workflows/import-contract';
+
+export interface InspectInputResult {
+  fileSize: number;
+  csvColumns?: string[];
+  start: PlannerCursor;
+}
+
+export interface PlanChunksInput {
+  file: string;
+  format: InputFormat;
+  from: PlannerCursor;
+  firstIndex: number;
+  maxChunks: number;
+  targetChunkBytes: number;
+  maxRecordsPerChunk: number;
+  expectedFileSize: number;
+}
+
+export interface ProcessChunkInput {
+  jobId: string;
+  file: string;
+  format: InputFormat;
+  csvColumns?: string[];
+  chunk: ChunkDescriptor;
+  expectedFileSize: number;
+  source: string;
+  idNamespace: string;
+  /** `validate`: parse and check rows, send nothing (dry runs and the approval preview). */
+  mode: 'send' | 'validate';
+  allowMissingTimestamp: boolean;
+  maxEventsPerBatch: number;
+  maxBatchBytes: number;
+  maxEventBytes: number;
+  /** This chunk's share of the job's rate cap. */
+  rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
+  reportDir?: string;
+}
+
+export interface ChunkResult {
+  index: number;
+  rowsRead: number;
+  rowsRejected: number;
+  eventsSent: number;
+  eventsValid: number;
+  batchesSent: number;
+  bytes: number;
+  typeCounts: Record<string, number>;
+  minTimestamp?: string;
+  maxTimestamp?: string;
+  attempt: number;
+}
+
+/** Progress saved with each heartbeat: a retried attempt skips what Segment already acknowledged. */
+interface ChunkCheckpoint {
+  /** Records (chunk-relative) fully covered by acknowledged batches. */
+  recordsAcked: number;
+  eventsSent: number;
+  batchesSent: number;
+  serverRejected: number;
+}
+
+interface PendingEvent {
+  line: number;
+  raw: string;
+  serialized: string;
+}
+
+export interface ImportActivityDeps {
+  env: NodeJS.ProcessEnv;
+}
+
+export function createImportActivities({ env }: ImportActivityDeps) {
+  const reportRoot = (explicit?: string) => resolve(explicit ?? env.SEGFLOW_REPORT_DIR ?? 'segflow-reports');
+
+  async function inspectInput(input: { file: string; format: InputFormat }): Promise<InspectInputResult> {
+    const source = openByteSource(input.file);
+    let fileSize: number;
+    try {
+      fileSize = await source.size();
+    } catch (error) {
+      throw ApplicationFailure.nonRetryable(`Cannot read input ${input.file}: ${(error as Error).message}`, 'InputUnreadable');
+    }
+    if (input.format === 'ndjson') return { fileSize, start: initialCursor('ndjson') };
+    let header;
+    try {
+      header = await readCsvHeader(source);
+    } catch (error) {
+      throw ApplicationFailure.nonRetryable(`${input.file}: ${(error as Error).message}`, 'InvalidCsvHeader');
+    }
+    const compiled = compileCsvHeader(header.columns);
+    if ('error' in compiled) {
+      throw ApplicationFailure.nonRetryable(`${input.file}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
+    }
+    return { fileSize, csvColumns: header.columns, start: initialCursor('csv', header) };
+  }
+
+  async function planChunks(input: PlanChunksInput) {
+    const source = openByteSource(input.file);
+    const result = await planFileChunks(source, {
+      format: input.format,
+      from: input.from,
+      firstIndex: input.firstIndex,
+      maxChunks: input.maxChunks,
+      targetChunkBytes: input.targetChunkBytes,
+      maxRecordsPerChunk: input.maxRecordsPerChunk,
+    });
+    assertUnchanged(input.file, input.expectedFileSize, result.fileSize);
+    return { chunks: result.chunks, next: result.next };
+  }
+
+  async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
+    const info = activityInfo();
+    const ctx = Context.current();
+    const checkpoint: ChunkCheckpoint = {
+      recordsAcked: 0,
+      eventsSent: 0,
+      batchesSent: 0,
+      serverRejected: 0,
+      ...((info.heartbeatDetails as ChunkCheckpoint | undefined) ?? {}),
+    };
+    const resuming = info.heartbeatDetails !== undefined;
+    const source = openByteSource(input.file);
+    assertUnchanged(input.file, input.expectedFileSize, await source.size());
+
+    const sending = input.mode === 'send';
+    let client: TrackingClient | undefined;
+    if (sending) {
+      try {
+        client = new TrackingClient({ apiRoot: trackingApiRoot(env), writeKey: resolveWriteKey(input.source, env) });
+      } catch (error) {
+        if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
+        throw error;
+      }
+    }
+
+    const converter = new RowConverter({
+      format: input.format,
+      csvHeader: input.csvColumns,
+      namespace: messageIdNamespace(input.idNamespace),
+      allowMissingTimestamp: input.allowMissingTimestamp,
+      maxEventBytes: input.maxEventBytes,
+    });
+    const root = reportRoot(input.reportDir);
+    const localRejects = await RejectWriter.open(localRejectsPath(root, input.jobId, input.chunk.index), 'replace');
+    const serverRejects = sending
+      ? await RejectWriter.open(serverRejectsPath(root, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
+      : undefined;
+
+    const pacer = input.rateLimit ? new Pacer(input.rateLimit.perSecond) : undefined;
+    const builder = new BatchBuilder({ maxBatchBytes: input.maxBatchBytes, maxEventsPerBatch: input.maxEventsPerBatch });
+    let pending: PendingEvent[] = [];
+    const result: ChunkResult = {
+      index: input.chunk.index,
+      rowsRead: 0,
+      rowsRejected: 0,
+      eventsSent: checkpoint.eventsSent,
+      eventsValid: 0,
+      batchesSent: checkpoint.batchesSent,
+      bytes: input.chunk.endByte - input.chunk.startByte,
+      typeCounts: {},
+      attempt: info.attempt,
+    };
+    let serverRejectedThisAttempt = 0;
+    let retryCount = info.attempt - 1;
+
+    const throwIfCancelled = () => {
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('import chunk cancelled');
+    };
+
+    /** Sends one batch; on "payload is bad" halves it until the offending events are isolated (API.md §3). */
+    const sendEvents = async (events: PendingEvent[]): Promise<void> => {
+      if (pacer) {
+        const cost = input.rateLimit!.unit === 'events' ? events.length : 1;
+        const waitMs = pacer.reserve(cost, Date.now());
+        if (waitMs > 0) await sleep(waitMs);
+      }
+      // sentAt is the real send time of *this* attempt: a stale one would shift every event's time (API.md §1.8).
+      const body = renderBatchBody(
+        events.map((e) => e.serialized),
+        new Date().toISOString(),
+      );
+      const outcome = await client!.postBatch(body, ctx.cancellationSignal, retryCount);
+      const decision = classifyTrackingResponse(outcome);
+      switch (decision.action) {
+        case 'success':
+          result.eventsSent += events.length;
+          result.batchesSent += 1;
+          return;
+        case 'split': {
+          if (events.length === 1) {
+            const event = events[0]!;
+            await serverRejects!.write({
+              line: event.line,
+              field: '(message)',
+              reason: `Segment refused this event: ${decision.reason}`,
+              raw: event.raw,
+            });
+            await serverRejects!.flush();
+            serverRejectedThisAttempt += 1;
+            return;
+          }
+          const middle = Math.ceil(events.length / 2);
+          await sendEvents(events.slice(0, middle));
+          await sendEvents(events.slice(middle));
+          return;
+        }
+        case 'retry':
+          retryCount += 1;
+          throw ApplicationFailure.create({
+            message: `Segment batch not accepted, will retry: ${decision.reason}`,
+            type: 'SegmentRetryable',
+            nonRetryable: false,
+            nextRetryDelay: decision.delayMs,
+          });
+        case 'fatal':
+          throw ApplicationFailure.nonRetryable(`Segment refused the batch: ${decision.reason}`, 'SegmentFatal');
+      }
+    };
+
+    const flush = async (recordsCovered: number) => {
+      if (pending.length > 0) {
+        await sendEvents(pending);
+        pending = [];
+        builder.takeEvents();
+      }
+      checkpoint.recordsAcked = recordsCovered;
+      checkpoint.eventsSent = result.eventsSent;
+      checkpoint.batchesSent = result.batchesSent;
+      checkpoint.serverRejected += serverRejectedThisAttempt;
+      serverRejectedThisAttempt = 0;
+      heartbeat(checkpoint);
+    };
+
+    try {
+      let position = 0;
+      for await (const record of readRecords(source, input.chunk, input.format)) {
+        position = record.recordIndex - input.chunk.firstRecord;
+        result.rowsRead += 1;
+        if (position % 2000 === 0) {
+          heartbeat(checkpoint);
+          throwIfCancelled();
+        }
+        let reject: RejectedRow | undefined;
+        let converted;
+        if ('error' in record) {
+          reject = { line: record.line, field: '(row)', reason: record.error, raw: record.raw };
+        } else {
+          const outcome = converter.convert(record.line, record.raw, record.values);
+          if (outcome.ok) converted = outcome;
+          else reject = outcome.reject;
+        }
+        if (reject) {
+          result.rowsRejected += 1;
+          await localRejects.write(reject);
+          continue;
+        }
+        const { message, serialized, bytes } = converted!;
+        result.eventsValid += 1;
+        result.typeCounts[message.type] = (result.typeCounts[message.type] ?? 0) + 1;
+        if (message.timestamp) {
+          if (!result.minTimestamp || message.timestamp < result.minTimestamp) result.minTimestamp = message.timestamp;
+          if (!result.maxTimestamp || message.timestamp > result.maxTimestamp) result.maxTimestamp = message.timestamp;
+        }
+        if (!sending || position < checkpoint.recordsAcked) continue;
+        if (!builder.tryAdd(serialized, bytes)) {
+          await flush(position);
+          if (!builder.tryAdd(serialized, bytes)) {
+            // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
+            throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, 'BatchLimits');
+          }
+        }
+        pending.push({ line: record.line, raw: record.raw, serialized });
+      }
+      if (sending) await flush(input.chunk.records);
+      await localRejects.close();
+      await serverRejects?.close();
+    } catch (error) {
+      await localRejects.abandon();
+      await serverRejects?.abandon();
+      throw error;
+    }
+    // Segment's refusals are counted by the checkpoint (earlier attempts) and this attempt's own.
+    result.rowsRejected += checkpoint.serverRejected;
+    if (!sending) result.eventsSent = 0;
+    return result;
+  }
+
+  async function finalizeReport(input: { jobId: string; reportDir?: string }): Promise<{ path: string; rejects: number; dir: string }> {
+    const root = reportRoot(input.reportDir);
+    const merged = await mergeRejectReports(root, input.jobId);
+    await removeChunkReports(root, input.jobId);
+    return { ...merged, dir: jobReportDir(root, input.jobId) };
+  }
+
+  return { inspectInput, planChunks, processChunk, finalizeReport };
+}
+
+export type ImportActivities = ReturnType<typeof createImportActivities>;
+
+function assertUnchanged(file: string, expected: number, actual: number): void {
+  if (expected !== actual) {
+    throw ApplicationFailure.nonRetryable(
+      `${file} changed while being imported (size ${expected} -> ${actual} bytes); start a new import of the new content`,
+      'InputChanged',
+    );
+  }
+}

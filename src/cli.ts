@@ -1,0 +1,29 @@
+/**
+ * segflow's command line. Commands talk to Temporal only; workers do the work.
+ */
+import { Command } from 'commander';
+import { registerImportCommands } from './cli/import-commands';
+
+export function buildProgram(): Command {
+  const program = new Command('segflow')
+    .description('Durable imports and workspace batch jobs for Segment, run on Temporal')
+    .option('--json', 'machine-readable JSON output only')
+    .option('--verbose', 'show stack traces on errors')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) });
+  // commander's own usage errors (unknown option, missing argument) exit with our usage code.
+  program.exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+  registerImportCommands(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      process.stderr.write(`segflow: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 2;
+    });
+}

@@ -1,0 +1,84 @@
+/**
+ * What every segflow command shares: output modes, exit codes and error reporting.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../client';
+
+/** Distinct, documented exit codes (README "Exit codes"). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  cancelled: 3,
+  rejectedOrExpired: 4,
+  unexpected: 5,
+} as const;
+
+export interface GlobalOptions {
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function exitCodeForState(state: string): number {
+  switch (state) {
+    case 'completed':
+      return EXIT.ok;
+    case 'cancelled':
+      return EXIT.cancelled;
+    case 'rejected':
+    case 'expired':
+      return EXIT.rejectedOrExpired;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** Wraps a command action: one clear sentence on failure, the stack only with --verbose. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>) {
+  return async (...args: A): Promise<void> => {
+    const command = args[args.length - 1] as Command;
+    try {
+      const code = await fn(...args);
+      process.exitCode = code ?? EXIT.ok;
+    } catch (error) {
+      const verbose = globalOptions(command).verbose;
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`segflow: ${message}\n`);
+      if (verbose && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+      else if (!(error instanceof UsageError)) process.stderr.write('(run with --verbose for details)\n');
+      process.exitCode = error instanceof UsageError ? EXIT.usage : EXIT.unexpected;
+    }
+  };
+}
+
+export function parsePositiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${value}".`);
+    return n;
+  };
+}
+
+export function parseNonNegativeInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number ≥ 0, got "${value}".`);
+    return n;
+  };
+}
+
+export function parseFraction(flag: string) {
+  return (value: string): number => {
+    const n = value.endsWith('%') ? Number(value.slice(0, -1)) / 100 : Number(value);
+    if (!(n >= 0 && n <= 1)) throw new UsageError(`${flag} must be a fraction like 0.05 or 5%, got "${value}".`);
+    return n;
+  };
+}

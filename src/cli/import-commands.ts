@@ -1,0 +1,187 @@
+/**
+ * `segflow import|status|pause|resume|cancel|watch|worker`.
+ */
+import { Command, Option } from 'commander';
+import {
+  cancelJob,
+  connectClient,
+  followJob,
+  getJobStatus,
+  pauseJob,
+  resumeJob,
+  startImport,
+  UsageError,
+  type JobStatus,
+} from '../client';
+import { workflowUiLink } from '../config';
+import { runWorker } from '../worker';
+import { action, exitCodeForState, globalOptions, parseFraction, parseNonNegativeInt, parsePositiveInt, printJson, EXIT } from './common';
+import { createProgressPrinter, describeProgress } from './progress';
+
+export function registerImportCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('Run a segflow worker (all workflows and activities) on SEGFLOW_TASK_QUEUE')
+    .addHelpText('after', '\nExamples:\n  SEGMENT_WRITE_KEY=... segflow worker\n  TEMPORAL_ADDRESS=temporal:7233 SEGFLOW_TASK_QUEUE=segflow segflow worker')
+    .action(action(async () => {
+      await runWorker();
+    }));
+
+  program
+    .command('import')
+    .description('Import a CSV or NDJSON file of historical events into a Segment source')
+    .argument('<file>', 'input file (path the workers can read, or an http(s) URL with --id)')
+    .addOption(new Option('--format <format>', 'input format (default: from the extension)').choices(['csv', 'ndjson']))
+    .option('--source <name>', 'target source name; the worker reads its write key from SEGMENT_WRITE_KEY[_<NAME>]', 'default')
+    .option('--id <jobId>', 'job id (default: a digest of the file content and the source)')
+    .option('--id-namespace <name>', 'namespace for derived messageIds (default: the source name)')
+    .option('--force', 'start again even if this file was already imported into this source')
+    .option('--dry-run', 'validate and plan only; send nothing')
+    .option('--require-approval', 'validate first, then wait for `segflow approve` before sending')
+    .option('--allow-missing-timestamp', 'accept rows without a timestamp (Segment then uses the time of receipt)')
+    .option('--concurrency <n>', 'chunks in flight at once', parsePositiveInt('--concurrency'))
+    .option('--batch-size <n>', 'max events per request (≤ 2500)', parsePositiveInt('--batch-size'))
+    .option('--chunk-bytes <n>', 'target bytes of input per chunk activity', parsePositiveInt('--chunk-bytes'))
+    .option('--max-rejects <n>', 'fail the job once more rows than this are rejected', parseNonNegativeInt('--max-rejects'))
+    .option('--max-reject-rate <fraction>', 'fail the job once this fraction of rows is rejected (e.g. 0.05 or 5%)', parseFraction('--max-reject-rate'))
+    .option('--rate <n>', 'cap the job at n per second, across all workers', Number)
+    .addOption(new Option('--rate-unit <unit>', 'what --rate counts').choices(['events', 'requests']).default('events'))
+    .option('--report-dir <dir>', 'where workers write reject reports (default: the worker\'s SEGFLOW_REPORT_DIR)')
+    .option('--wait', 'follow progress until the job ends; exit code says how it ended')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  segflow import events.csv --source web --wait\n  segflow import events.ndjson --dry-run --json --wait\n  segflow import big.csv --concurrency 8 --rate 1000 --max-reject-rate 1%',
+    )
+    .action(action(async (file: string, opts: Record<string, unknown>, command: Command) => {
+      const { json } = globalOptions(command);
+      if (opts.rate !== undefined && !(Number(opts.rate) > 0)) throw new UsageError('--rate must be a positive number.');
+      const sc = await connectClient();
+      try {
+        const started = await startImport(sc, {
+          file,
+          format: opts.format as 'csv' | 'ndjson' | undefined,
+          source: opts.source as string,
+          jobId: opts.id as string | undefined,
+          idNamespace: opts.idNamespace as string | undefined,
+          force: Boolean(opts.force),
+          dryRun: Boolean(opts.dryRun),
+          requireApproval: Boolean(opts.requireApproval),
+          allowMissingTimestamp: Boolean(opts.allowMissingTimestamp),
+          concurrency: opts.concurrency as number | undefined,
+          maxEventsPerBatch: opts.batchSize as number | undefined,
+          targetChunkBytes: opts.chunkBytes as number | undefined,
+          maxRejects: opts.maxRejects as number | undefined,
+          maxRejectRate: opts.maxRejectRate as number | undefined,
+          rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
+          reportDir: opts.reportDir as string | undefined,
+        });
+        if (!opts.wait) {
+          if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });
+          else process.stdout.write(`Started import ${started.jobId}\n${started.link}\n`);
+          return EXIT.ok;
+        }
+        if (!json) process.stderr.write(`Started import ${started.jobId}\n${started.link}\n`);
+        return await follow(sc, started.jobId, Boolean(json));
+      } finally {
+        await sc.close();
+      }
+    }));
+
+  program
+    .command('status')
+    .description("Show a job's state and counts")
+    .argument('<jobId>')
+    .addHelpText('after', '\nExamples:\n  segflow status import-default-3f2a9c0d1e2b4a5c\n  segflow status <id> --json | jq .events.sent')
+    .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      const sc = await connectClient();
+      try {
+        const status = await getJobStatus(sc, jobId);
+        if (globalOptions(command).json) printJson(status);
+        else process.stdout.write(formatStatus(status, workflowUiLink(sc.settings, jobId)));
+        return EXIT.ok;
+      } finally {
+        await sc.close();
+      }
+    }));
+
+  program
+    .command('watch')
+    .description('Follow a job until it ends (progress bar on a TTY, lines when piped, JSON lines with --json)')
+    .argument('<jobId>')
+    .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      const sc = await connectClient();
+      try {
+        return await follow(sc, jobId, Boolean(globalOptions(command).json));
+      } finally {
+        await sc.close();
+      }
+    }));
+
+  for (const [name, description, run] of [
+    ['pause', 'Pause a job: chunks in flight finish, no new ones start', pauseJob],
+    ['resume', 'Resume a paused job', resumeJob],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<jobId>')
+      .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+        const sc = await connectClient();
+        try {
+          await getJobStatus(sc, jobId); // a clear "no such job" instead of a raw RPC error
+          await run(sc, jobId, process.env.USER);
+          if (globalOptions(command).json) printJson({ jobId, requested: name });
+          else process.stdout.write(`${name} requested for ${jobId}\n`);
+          return EXIT.ok;
+        } finally {
+          await sc.close();
+        }
+      }));
+  }
+
+  program
+    .command('cancel')
+    .description('Cancel a job through Temporal; events already sent stay sent, the reject report is written')
+    .argument('<jobId>')
+    .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      const sc = await connectClient();
+      try {
+        await getJobStatus(sc, jobId);
+        await cancelJob(sc, jobId);
+        if (globalOptions(command).json) printJson({ jobId, requested: 'cancel' });
+        else process.stdout.write(`cancellation requested for ${jobId}\n`);
+        return EXIT.ok;
+      } finally {
+        await sc.close();
+      }
+    }));
+}
+
+async function follow(sc: Awaited<ReturnType<typeof connectClient>>, jobId: string, json: boolean): Promise<number> {
+  const printer = createProgressPrinter({ json: false, tty: Boolean(process.stderr.isTTY) });
+  const final = await followJob(sc, jobId, (status) => {
+    if (!json) printer.update(status);
+  });
+  printer.done();
+  if (json) printJson(final);
+  else process.stdout.write(formatStatus(final, workflowUiLink(sc.settings, jobId)));
+  return exitCodeForState(String(final.state));
+}
+
+export function formatStatus(status: JobStatus, link: string): string {
+  const lines = [describeProgress(status)];
+  const rows = status.rows as { read: number; rejected: number; valid: number } | undefined;
+  const events = status.events as { sent: number; wouldSend: number } | undefined;
+  if (rows && events) {
+    if (status.dryRun) lines.push(`rows read ${rows.read} = would send ${events.wouldSend} + rejected ${rows.rejected}`);
+    else lines.push(`rows read ${rows.read} = events sent ${events.sent} + rows rejected ${rows.rejected}`);
+  }
+  if (status.timeRange) {
+    const range = status.timeRange as { min: string; max: string };
+    lines.push(`event time range ${range.min} → ${range.max}`);
+  }
+  if (status.rejectReport && rows && rows.rejected > 0) lines.push(`reject report: ${String(status.rejectReport)}`);
+  if (status.error) lines.push(`error: ${String(status.error)}`);
+  lines.push(link);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,303 @@
+/**
+ * Talking to Temporal from the CLI: connect, start jobs, read their status, send them signals.
+ * Only ids, counts and file *references* cross this boundary; never rows, never secrets.
+ */
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, extname, resolve } from 'node:path';
+import { SOURCE_NAME_PATTERN, temporalSettings, workflowUiLink, type TemporalSettings } from './config';
+import { SEGMENT_LIMITS } from './core/limits';
+import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
+import type { InputFormat } from './core/types';
+import { pauseSignal, resumeSignal, statusQuery, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
+import { importJob } from './workflows/import-workflow';
+
+/** A user mistake with a one-sentence fix; the CLI prints it without a stack trace. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface SegflowClient {
+  client: Client;
+  settings: TemporalSettings;
+  close(): Promise<void>;
+}
+
+export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<SegflowClient> {
+  const settings = temporalSettings(env);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: settings.address, connectTimeout: 5000 });
+  } catch (error) {
+    throw new UsageError(
+      `Cannot reach Temporal at ${settings.address} (${(error as Error).message}); start one with \`npm run dev\` or set TEMPORAL_ADDRESS.`,
+    );
+  }
+  return { client: new Client({ connection, namespace: settings.namespace }), settings, close: () => connection.close() };
+}
+
+export const IMPORT_DEFAULTS = {
+  concurrency: 4,
+  maxEventsPerBatch: SEGMENT_LIMITS.maxEventsPerBatch,
+  maxBatchBytes: SEGMENT_LIMITS.maxBatchBytes,
+  targetChunkBytes: 8 * 1024 * 1024,
+  maxRecordsPerChunk: 50_000,
+  chunksPerRun: 400,
+  approvalTimeoutMs: 24 * 60 * 60 * 1000,
+  heartbeatTimeoutMs: 30_000,
+} as const;
+
+export interface ImportRequest extends Partial<Omit<ImportOptions, 'file' | 'format' | 'searchAttributes'>> {
+  file: string;
+  format?: InputFormat;
+  jobId?: string;
+  force?: boolean;
+}
+
+export function detectFormat(file: string, explicit?: string): InputFormat {
+  if (explicit) {
+    if (explicit === 'csv' || explicit === 'ndjson') return explicit;
+    throw new UsageError(`Unknown --format "${explicit}"; use csv or ndjson.`);
+  }
+  const ext = extname(file).toLowerCase();
+  if (ext === '.csv') return 'csv';
+  if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
+  throw new UsageError(`Cannot tell the format of ${file} from its extension; pass --format csv or --format ndjson.`);
+}
+
+/**
+ * The default job id is a digest of the file's content and its target, so starting the same import twice finds
+ * the first one instead of sending everything again.
+ */
+export async function defaultJobId(file: string, source: string, idNamespace: string, dryRun: boolean): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  hash.update(`\0${source}\0${idNamespace}`);
+  return `${dryRun ? 'dryrun' : 'import'}-${source}-${hash.digest('hex').slice(0, 16)}`;
+}
+
+let searchAttributesKnown: boolean | undefined;
+/** Whether segflow's search attributes are registered; the workflow only upserts them when they are. */
+export async function hasSegflowSearchAttributes(sc: SegflowClient): Promise<boolean> {
+  if (searchAttributesKnown !== undefined) return searchAttributesKnown;
+  try {
+    const response = await sc.client.connection.operatorService.listSearchAttributes({ namespace: sc.settings.namespace });
+    const custom = response.customAttributes ?? {};
+    searchAttributesKnown = SEGFLOW_SEARCH_ATTRIBUTES.every((key) => key.name in custom);
+  } catch {
+    searchAttributesKnown = false; // Temporal Cloud API keys may not list attributes: run without them.
+  }
+  return searchAttributesKnown;
+}
+
+export async function startImport(sc: SegflowClient, request: ImportRequest): Promise<{ jobId: string; runId: string; link: string; options: ImportOptions }> {
+  const file = /^https?:\/\//.test(request.file) ? request.file : resolve(request.file);
+  const format = detectFormat(file, request.format);
+  const source = request.source ?? 'default';
+  if (!SOURCE_NAME_PATTERN.test(source)) throw new UsageError(`Invalid --source "${source}": use letters, digits, "-" and "_".`);
+  if (!/^https?:\/\//.test(file)) {
+    try {
+      const info = await stat(file);
+      if (!info.isFile()) throw new Error('not a file');
+    } catch {
+      throw new UsageError(`Input file ${file} does not exist or is not a file.`);
+    }
+  }
+  const idNamespace = request.idNamespace ?? source;
+  const dryRun = request.dryRun ?? false;
+  const options: ImportOptions = {
+    file,
+    format,
+    source,
+    idNamespace,
+    dryRun,
+    requireApproval: request.requireApproval ?? false,
+    allowMissingTimestamp: request.allowMissingTimestamp ?? false,
+    concurrency: request.concurrency ?? IMPORT_DEFAULTS.concurrency,
+    maxEventsPerBatch: Math.min(request.maxEventsPerBatch ?? IMPORT_DEFAULTS.maxEventsPerBatch, SEGMENT_LIMITS.maxEventsPerBatch),
+    maxBatchBytes: Math.min(request.maxBatchBytes ?? IMPORT_DEFAULTS.maxBatchBytes, SEGMENT_LIMITS.maxBatchBytes),
+    targetChunkBytes: request.targetChunkBytes ?? IMPORT_DEFAULTS.targetChunkBytes,
+    maxRecordsPerChunk: request.maxRecordsPerChunk ?? IMPORT_DEFAULTS.maxRecordsPerChunk,
+    maxRejects: request.maxRejects,
+    maxRejectRate: request.maxRejectRate,
+    rateLimit: request.rateLimit,
+    reportDir: request.reportDir ? resolve(request.reportDir) : undefined,
+    chunksPerRun: request.chunksPerRun ?? IMPORT_DEFAULTS.chunksPerRun,
+    approvalTimeoutMs: request.approvalTimeoutMs ?? IMPORT_DEFAULTS.approvalTimeoutMs,
+    heartbeatTimeoutMs: request.heartbeatTimeoutMs ?? IMPORT_DEFAULTS.heartbeatTimeoutMs,
+    searchAttributes: await hasSegflowSearchAttributes(sc),
+  };
+  validateOptions(options);
+
+  let jobId = request.jobId;
+  if (!jobId) {
+    if (/^https?:\/\//.test(file)) throw new UsageError('Pass --id for an http(s) input: its content is not hashed locally.');
+    jobId = await defaultJobId(file, source, idNamespace, dryRun);
+  }
+  // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
+  if (request.force) jobId = `${jobId}-${Date.now().toString(36)}`;
+
+  try {
+    const handle = await sc.client.workflow.start(importJob, {
+      taskQueue: sc.settings.taskQueue,
+      workflowId: jobId,
+      args: [{ jobId, options }],
+      // Refuse a second run of the same id while one runs, or after one completed; a failed or cancelled
+      // import may be started again (its messageIds are the same, so nothing is duplicated downstream).
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      staticSummary: `import ${basename(file)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
+      staticDetails: [
+        `**Import** \`${file}\` (${format}) into source \`${source}\``,
+        '',
+        `concurrency ${options.concurrency} · batch ≤ ${options.maxEventsPerBatch} events / ${options.maxBatchBytes} bytes` +
+          (options.rateLimit ? ` · rate cap ${options.rateLimit.perSecond} ${options.rateLimit.unit}/s` : '') +
+          (dryRun ? ' · dry run' : '') +
+          (options.requireApproval ? ' · requires approval' : ''),
+      ].join('\n'),
+      ...(options.searchAttributes
+        ? {
+            typedSearchAttributes: [
+              { key: SEGFLOW_KIND, value: 'import' },
+              { key: SEGFLOW_STATE, value: 'planning' },
+              { key: SEGFLOW_SOURCE, value: source },
+            ],
+          }
+        : {}),
+    });
+    return { jobId, runId: handle.firstExecutionRunId, link: workflowUiLink(sc.settings, jobId), options };
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      const existing = await describeState(sc, jobId);
+      throw new UsageError(
+        `This file was already imported into source "${source}" as job ${jobId} (${existing}); ` +
+          'see `segflow status ' + jobId + '`, or pass --force to send it again on purpose.',
+      );
+    }
+    throw error;
+  }
+}
+
+function validateOptions(options: ImportOptions): void {
+  const positive: Array<[string, number]> = [
+    ['--concurrency', options.concurrency],
+    ['--batch-size', options.maxEventsPerBatch],
+    ['--chunk-bytes', options.targetChunkBytes],
+  ];
+  for (const [flag, value] of positive) {
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}.`);
+  }
+  if (options.concurrency > 200) throw new UsageError('--concurrency above 200 would crowd Temporal with pending activities; use at most 200.');
+  if (options.rateLimit && !(options.rateLimit.perSecond > 0)) throw new UsageError('--rate must be a positive number.');
+  if (options.maxRejectRate !== undefined && !(options.maxRejectRate >= 0 && options.maxRejectRate <= 1)) {
+    throw new UsageError('--max-reject-rate must be a fraction between 0 and 1 (e.g. 0.05).');
+  }
+}
+
+async function describeState(sc: SegflowClient, jobId: string): Promise<string> {
+  try {
+    const description = await sc.client.workflow.getHandle(jobId).describe();
+    return description.status.name === 'RUNNING' ? 'still running' : `${description.status.name.toLowerCase()} ${description.closeTime?.toISOString() ?? ''}`.trim();
+  } catch {
+    return 'known to Temporal';
+  }
+}
+
+/** Generic status of any segflow job: imports and workspace jobs both answer the `status` query. */
+export type JobStatus = { jobId: string; kind: string; state: JobState | string; [key: string]: unknown };
+
+export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<JobStatus> {
+  const handle: WorkflowHandle = sc.client.workflow.getHandle(jobId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (error) {
+    if ((error as Error).name === 'WorkflowNotFoundError') throw new UsageError(`No segflow job with id ${jobId}; list jobs with \`segflow list\`.`);
+    throw error;
+  }
+  const closed = description.status.name;
+  if (closed === 'RUNNING') return (await handle.query(statusQuery)) as unknown as JobStatus;
+  if (closed === 'COMPLETED') return (await handle.result()) as JobStatus;
+  if (closed === 'FAILED') {
+    try {
+      await handle.result();
+    } catch (error) {
+      if (error instanceof WorkflowFailedError) {
+        const details = (error.cause as { details?: unknown[] } | undefined)?.details;
+        const snapshot = details?.[0] as JobStatus | undefined;
+        const message = innermostMessage(error);
+        if (snapshot && typeof snapshot === 'object') return { ...snapshot, state: 'failed', error: message };
+        return { jobId, kind: kindOf(description.type), state: 'failed', error: message };
+      }
+      throw error;
+    }
+  }
+  // Cancelled, terminated or timed out: a worker can still answer the query by replaying the history.
+  const state = closed === 'CANCELLED' ? 'cancelled' : 'failed';
+  try {
+    const snapshot = (await handle.query(statusQuery)) as unknown as JobStatus;
+    return { ...snapshot, state };
+  } catch {
+    return { jobId, kind: kindOf(description.type), state, error: `workflow ${closed.toLowerCase()}` };
+  }
+}
+
+function kindOf(workflowType: string): string {
+  return workflowType === 'importJob' ? 'import' : workflowType;
+}
+
+function innermostMessage(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown };
+  while (current.cause) current = current.cause as typeof current;
+  return current.message ?? String(error);
+}
+
+export async function pauseJob(sc: SegflowClient, jobId: string, by?: string): Promise<void> {
+  await sc.client.workflow.getHandle(jobId).signal(pauseSignal, { by });
+}
+
+export async function resumeJob(sc: SegflowClient, jobId: string, by?: string): Promise<void> {
+  await sc.client.workflow.getHandle(jobId).signal(resumeSignal, { by });
+}
+
+export async function cancelJob(sc: SegflowClient, jobId: string): Promise<void> {
+  await sc.client.workflow.getHandle(jobId).cancel();
+}
+
+export const TERMINAL_STATES = new Set(['completed', 'failed', 'cancelled', 'rejected', 'expired']);
+
+/** Polls until the job ends, calling `onUpdate` with each status; returns the final one. */
+export async function followJob(
+  sc: SegflowClient,
+  jobId: string,
+  onUpdate: (status: JobStatus) => void,
+  intervalMs = 1000,
+): Promise<JobStatus> {
+  for (;;) {
+    let status: JobStatus;
+    try {
+      status = await getJobStatus(sc, jobId);
+    } catch (error) {
+      // A query needs a worker; while one restarts, keep waiting rather than giving up on the job.
+      if (error instanceof UsageError) throw error;
+      await new Promise((r) => setTimeout(r, intervalMs));
+      continue;
+    }
+    onUpdate(status);
+    if (TERMINAL_STATES.has(status.state)) return status;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export type { ImportStatus };

@@ -1,0 +1,77 @@
+/**
+ * Everything segflow reads from the environment, in one place.
+ *
+ * Secrets (write keys, API tokens) are resolved here, on the worker, by *name*: workflow inputs carry only
+ * the name of a source ("default", "web"), never the key itself, so nothing secret reaches Temporal history,
+ * memo, search attributes or logs.
+ */
+import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL } from './core/limits';
+
+export const DEFAULT_TASK_QUEUE = 'segflow';
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** Web UI root used to print links; SEGFLOW_UI_URL, defaults to the dev server's UI. */
+  uiUrl: string;
+}
+
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  const address = env.TEMPORAL_ADDRESS || 'localhost:7233';
+  return {
+    address,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.SEGFLOW_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    uiUrl: (env.SEGFLOW_UI_URL || defaultUiUrl(address)).replace(/\/+$/, ''),
+  };
+}
+
+/** The dev server serves its UI on the gRPC port + 1000 (NOTES.md §7). */
+function defaultUiUrl(address: string): string {
+  const match = /^(.*):(\d+)$/.exec(address);
+  if (!match) return 'http://localhost:8233';
+  const port = Math.min(Number(match[2]) + 1000, 65535);
+  return `http://${match[1]}:${port}`;
+}
+
+export function workflowUiLink(settings: TemporalSettings, workflowId: string): string {
+  return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export function trackingApiRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.SEGMENT_TRACKING_URL || DEFAULT_TRACKING_URL).replace(/\/+$/, '');
+}
+
+export function publicApiRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.SEGMENT_API_URL || DEFAULT_PUBLIC_API_URL).replace(/\/+$/, '');
+}
+
+/** A source name as used on the command line: letters, digits, `_` and `-`. */
+export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The env variable that holds the write key of a named source: `default` -> SEGMENT_WRITE_KEY, `web-app` -> SEGMENT_WRITE_KEY_WEB_APP. */
+export function writeKeyVariable(sourceName: string): string {
+  if (sourceName === 'default') return 'SEGMENT_WRITE_KEY';
+  return `SEGMENT_WRITE_KEY_${sourceName.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export class MissingSecretError extends Error {
+  constructor(readonly variable: string, what: string) {
+    super(`${what} is not set on this worker: set ${variable} in the worker's environment`);
+    this.name = 'MissingSecretError';
+  }
+}
+
+export function resolveWriteKey(sourceName: string, env: NodeJS.ProcessEnv = process.env): string {
+  const variable = writeKeyVariable(sourceName);
+  const key = env[variable];
+  if (!key) throw new MissingSecretError(variable, `The write key of source "${sourceName}"`);
+  return key;
+}
+
+export function resolveApiToken(env: NodeJS.ProcessEnv = process.env): string {
+  const token = env.SEGMENT_API_TOKEN;
+  if (!token) throw new MissingSecretError('SEGMENT_API_TOKEN', 'The Segment Public API token');
+  return token;
+}

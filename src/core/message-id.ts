@@ -1,0 +1,64 @@
+/**
+ * Deterministic messageIds (RFC 4122 UUID version 5, SHA-1 based).
+ *
+ * Why deterministic: Segment deduplicates on messageId alone for at least 24 h (API.md §1.7), so a
+ * retried or resumed import that re-sends a row with the *same* id is dropped by Segment instead of
+ * being counted twice. An id Segment assigns itself would differ on every attempt.
+ *
+ * Why a namespace per source: dedupe is global across all Segment customers. Ids are derived under a
+ * namespace built from segflow's own root UUID and the caller's source key, so two imports (or two
+ * companies running segflow) cannot produce the same id for different rows.
+ *
+ * Why a UUID: Segment maps messageId to Mixpanel's `$insert_id`, which should be at most 36 characters
+ * of letters, digits and `-`; a UUID is exactly that (and far below Segment's 100-character limit).
+ *
+ * Uses node:crypto, so this module must not be imported from workflow code (activities only).
+ */
+import { createHash } from 'node:crypto';
+
+/** segflow's root namespace, generated once with crypto.randomUUID() and fixed forever: changing it changes every id. */
+export const SEGFLOW_ROOT_NAMESPACE = '0612ff93-e977-47fe-ad0e-0b3feba0106c';
+
+/** RFC 4122 Appendix C namespace for DNS names; exported for the standard test vector. */
+export const DNS_NAMESPACE = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+let cachedNamespace = '';
+let cachedNamespaceBytes: Buffer = Buffer.alloc(16);
+
+function namespaceBytes(namespace: string): Buffer {
+  if (namespace !== cachedNamespace) {
+    if (!UUID_PATTERN.test(namespace)) throw new TypeError(`namespace is not a UUID: ${namespace}`);
+    cachedNamespaceBytes = Buffer.from(namespace.replace(/-/g, ''), 'hex');
+    cachedNamespace = namespace;
+  }
+  return cachedNamespaceBytes;
+}
+
+const HEX = '0123456789abcdef';
+
+/** UUIDv5 of `name` (UTF-8) in `namespace`, lower-case canonical text. */
+export function uuidV5(name: string, namespace: string): string {
+  const hex = createHash('sha1').update(namespaceBytes(namespace)).update(name, 'utf8').digest('hex');
+  // Version nibble (hex digit 12) becomes 5; the top two bits of hex digit 16 become the RFC 4122 variant 10.
+  const variant = HEX[(parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8] ?? '8';
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * The namespace for one import source. `sourceKey` must identify the data source stably across runs
+ * (e.g. a configured source name or the file's identity), since it is what makes re-runs dedupe.
+ */
+export function messageIdNamespace(sourceKey: string): string {
+  return uuidV5(`segflow:${sourceKey}`, SEGFLOW_ROOT_NAMESPACE);
+}
+
+/**
+ * The messageId of one row: depends on its line number and its exact raw text, so the same row gets
+ * the same id on every attempt, and identical rows on different lines (real repeated events) do not
+ * collapse into one.
+ */
+export function deriveMessageId(namespace: string, line: number, raw: string): string {
+  return uuidV5(`${line}\n${raw}`, namespace);
+}

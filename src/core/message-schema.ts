@@ -1,0 +1,388 @@
+/**
+ * What a row must look like before segflow sends it to Segment (API.md §1.3, §3).
+ *
+ * Segment answers 200 for almost every malformed event and then drops it where only the Debugger
+ * shows it (API.md §1.5), so every rule Segment applies silently is checked here, loudly, per row.
+ * The result is either a normalised message (without messageId: the caller assigns one) or the
+ * first offending field as a dotted path plus a human sentence for the rejects file.
+ *
+ * Decisions (the README documents them for users):
+ * - Identity: identify/track/page/screen/group need a non-blank `userId` or `anonymousId`; alias needs
+ *   both `previousId` and `userId` (an `anonymousId` on alias is allowed: analytics.js sends one).
+ *   group needs `groupId`; track needs a non-blank `event`.
+ * - Numeric ids: `userId`, `anonymousId`, `groupId`, `previousId` given as JSON numbers are turned into
+ *   strings, as Segment's server libraries do (analytics-python `stringify_id`). Only safe integers:
+ *   `JSON.parse` has already rounded anything beyond 2^53 or written as 1.0, so accepting those would
+ *   silently import a different id. Such rows are rejected and must quote the id.
+ * - `null` means "absent" for every optional field: Segment's own exports carry `"userId": null` on
+ *   anonymous events. Absent fields are left out of the output, nothing else is dropped.
+ * - Unknown top-level keys are rejected with the key as `field`, and so are fields that belong to another
+ *   call type (e.g. `traits` on track): Segment would ignore them, and an importer must not lose data
+ *   without saying so. `sentAt` is rejected too: it is set per request at the batch root (API.md §1.8).
+ * - `timestamp`: ISO-8601 date-time with seconds optional, fraction up to any precision (cut to ms),
+ *   `T`/space separator, and a mandatory zone: `Z` or `±hh`, `±hhmm`, `±hh:mm`. A bare `YYYY-MM-DD` is
+ *   UTC midnight. A date-time without zone is rejected, since guessing a zone shifts every event (Engage
+ *   also insists on zoned dates). Output is always `Date.toISOString()` form (`2024-03-01T12:00:00.000Z`).
+ *   Dates before 1970-01-01 are rejected: they are placeholder values (0001-01-01, 1900-01-01) far more
+ *   often than real events. Dates more than MAX_FUTURE_SKEW_MS after `now` are rejected: a future
+ *   timestamp usually means local time was labelled `Z`, and Segment would store it as is.
+ *   Required unless `allowMissingTimestamp` (then Segment uses its receive time, API.md §1.8).
+ * - `messageId`, when the row has one, must be a non-empty string of at most 100 characters (§1.3).
+ *
+ * The zod schema below is the only implementation (no hand-written twin). It stays fast because it
+ * uses no per-field superRefine and builds no error objects on success; see the benchmark note in
+ * the lead's report.
+ */
+import { z } from 'zod';
+import { SEGMENT_LIMITS } from './limits';
+import { CALL_TYPES, type CallType, type SegmentMessage } from './types';
+
+/** A validated message before the importer assigns its messageId. */
+export type ValidatedMessage = Omit<SegmentMessage, 'messageId'> & { messageId?: string };
+
+export interface ValidateOptions {
+  allowMissingTimestamp?: boolean;
+  /** Reference clock for the future-timestamp rule; injected so results are reproducible. */
+  now?: Date;
+}
+
+export type ValidationResult =
+  | { ok: true; message: ValidatedMessage }
+  | { ok: false; field: string; reason: string };
+
+/** Clock skew tolerated between the machine that produced the data and this one. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+/** Fields Segment's servers set themselves; naming them in a rejection helps people re-importing an export. */
+const SERVER_SET_FIELDS: Record<string, string> = {
+  sentAt: 'sentAt is set by segflow on each request (a stale sentAt shifts every timestamp); remove it from the row',
+  receivedAt: 'receivedAt is set by Segment on arrival; remove it from the row',
+  originalTimestamp: 'originalTimestamp is set by Segment from timestamp; put the event time in timestamp instead',
+  version: 'version is set by Segment; remove it from the row',
+  writeKey: 'writeKey must not be in rows; segflow sends the write key in the Authorization header',
+};
+
+/** Known Segment message fields, so "belongs to another call type" can be told apart from "unknown". */
+const ALL_MESSAGE_FIELDS = new Set([
+  'type', 'userId', 'anonymousId', 'previousId', 'groupId', 'event', 'name', 'category',
+  'messageId', 'timestamp', 'properties', 'traits', 'context', 'integrations',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Timestamp parsing (pure, exported for tests and for other modules that need the same rule)
+// ---------------------------------------------------------------------------------------------
+
+const TIMESTAMP_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) return 29;
+  return DAYS_IN_MONTH[month - 1] ?? 0;
+}
+
+export type ParsedTimestamp = { ok: true; iso: string; epochMs: number } | { ok: false; reason: string };
+
+/** Parses the timestamp forms accepted above into epoch ms and canonical ISO form. */
+export function parseTimestamp(text: string): ParsedTimestamp {
+  // Hot path: most exports already hold canonical toISOString() text. It is valid exactly when it
+  // survives a round trip, which costs a third of the general parse below.
+  if (text.length === 24 && text.charCodeAt(23) === 90 /* Z */) {
+    const epochMs = Date.parse(text);
+    if (epochMs >= 0 && new Date(epochMs).toISOString() === text) return { ok: true, iso: text, epochMs };
+  }
+  const m = TIMESTAMP_PATTERN.exec(text);
+  if (m === null) {
+    return { ok: false, reason: `timestamp "${clip(text)}" is not an ISO-8601 date-time like 2024-03-01T12:00:00Z or a date like 2024-03-01` };
+  }
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+    return { ok: false, reason: `timestamp "${clip(text)}" is not a real calendar date` };
+  }
+  let epochMs: number;
+  if (m[4] === undefined) {
+    epochMs = Date.UTC(year, month - 1, day);
+  } else {
+    const zone = m[8];
+    if (zone === undefined) {
+      return { ok: false, reason: `timestamp "${clip(text)}" has no timezone; add Z (UTC) or an offset like +02:00` };
+    }
+    const hour = Number(m[4]);
+    const minute = Number(m[5]);
+    const second = m[6] === undefined ? 0 : Number(m[6]);
+    // Leap seconds (:60) are rejected: Date cannot represent them and they are rare enough to fix by hand.
+    if (hour > 23 || minute > 59 || second > 59) {
+      return { ok: false, reason: `timestamp "${clip(text)}" has a time of day out of range` };
+    }
+    const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+    let offsetMinutes = 0;
+    if (zone !== 'Z' && zone !== 'z') {
+      const offsetHours = Number(zone.slice(1, 3));
+      const offsetRest = zone.length > 3 ? Number(zone.slice(zone.length - 2)) : 0;
+      if (offsetHours > 23 || offsetRest > 59) {
+        return { ok: false, reason: `timestamp "${clip(text)}" has an invalid UTC offset` };
+      }
+      offsetMinutes = (zone[0] === '-' ? -1 : 1) * (offsetHours * 60 + offsetRest);
+    }
+    epochMs = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  }
+  if (epochMs < 0) {
+    return { ok: false, reason: `timestamp "${clip(text)}" is before 1970-01-01, which is almost always a placeholder date` };
+  }
+  return { ok: true, iso: new Date(epochMs).toISOString(), epochMs };
+}
+
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas
+// ---------------------------------------------------------------------------------------------
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/** Segment libraries accept numeric ids and send them as strings; only exact (safe) integers survive JSON.parse. */
+function coerceId(value: unknown): unknown {
+  if (value === null) return undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return value;
+}
+
+function idSchema(field: string, requiredReason?: string) {
+  const text = z
+    .string({
+      error: (issue) => {
+        if (issue.input === undefined) return requiredReason ?? `${field} is required`;
+        if (typeof issue.input === 'number') {
+          return `${field} is a number that JSON cannot carry exactly (not an integer, or beyond 2^53); quote it as a string in the source`;
+        }
+        return `${field} must be a string, got ${describe(issue.input)}`;
+      },
+    })
+    .refine((s) => s.trim() !== '', { error: requiredReason ?? `${field} must not be empty` });
+  return requiredReason === undefined
+    ? z.preprocess(coerceId, text.optional()).optional()
+    : z.preprocess(coerceId, text);
+}
+
+function requiredTextSchema(field: string, requiredReason: string) {
+  return z
+    .string({ error: (issue) => (issue.input === undefined || issue.input === null ? requiredReason : `${field} must be a string, got ${describe(issue.input)}`) })
+    .refine((s) => s.trim() !== '', { error: requiredReason });
+}
+
+function optionalTextSchema(field: string) {
+  return z.string({ error: (issue) => `${field} must be a string, got ${describe(issue.input)}` }).nullish();
+}
+
+function objectSchema(field: string) {
+  return z
+    .custom<Record<string, unknown>>(isPlainObject, { error: (issue) => `${field} must be a JSON object, got ${describe(issue.input)}` })
+    .nullish();
+}
+
+const messageIdSchema = z
+  .string({ error: (issue) => `messageId must be a string, got ${describe(issue.input)}` })
+  .min(1, { error: 'messageId must not be empty' })
+  .max(SEGMENT_LIMITS.maxMessageIdLength, {
+    error: `messageId is longer than ${SEGMENT_LIMITS.maxMessageIdLength} characters, which Segment does not accept`,
+  })
+  .nullish();
+
+const timestampSchema = z
+  .string({ error: (issue) => `timestamp must be an ISO-8601 string, got ${describe(issue.input)}` })
+  .transform((text, ctx) => {
+    const parsed = parseTimestamp(text);
+    if (parsed.ok) return parsed.iso;
+    ctx.issues.push({ code: 'custom', message: parsed.reason, input: text });
+    return z.NEVER;
+  })
+  .nullish();
+
+// Shape key order is the order in which problems are reported: zod reports field issues in shape order,
+// then unknown keys, then the cross-field identity rule.
+const common = {
+  userId: idSchema('userId'),
+  anonymousId: idSchema('anonymousId'),
+  messageId: messageIdSchema,
+  timestamp: timestampSchema,
+  context: objectSchema('context'),
+  integrations: objectSchema('integrations'),
+} as const;
+
+function hasIdentity(m: { userId?: string | undefined; anonymousId?: string | undefined }): boolean {
+  return m.userId !== undefined || m.anonymousId !== undefined;
+}
+
+function identityRule(type: CallType) {
+  return { path: ['userId'], error: `${type} calls need a userId or an anonymousId (a non-empty string)` };
+}
+
+const trackSchema = z
+  .strictObject({
+    type: z.literal('track'),
+    ...common,
+    event: requiredTextSchema('event', 'track calls need a non-empty event name'),
+    properties: objectSchema('properties'),
+  })
+  .refine(hasIdentity, identityRule('track'));
+
+const identifySchema = z
+  .strictObject({ type: z.literal('identify'), ...common, traits: objectSchema('traits') })
+  .refine(hasIdentity, identityRule('identify'));
+
+const pageSchema = z
+  .strictObject({
+    type: z.literal('page'),
+    ...common,
+    name: optionalTextSchema('name'),
+    category: optionalTextSchema('category'),
+    properties: objectSchema('properties'),
+  })
+  .refine(hasIdentity, identityRule('page'));
+
+const screenSchema = z
+  .strictObject({
+    type: z.literal('screen'),
+    ...common,
+    name: optionalTextSchema('name'),
+    category: optionalTextSchema('category'),
+    properties: objectSchema('properties'),
+  })
+  .refine(hasIdentity, identityRule('screen'));
+
+const groupSchema = z
+  .strictObject({
+    type: z.literal('group'),
+    ...common,
+    groupId: idSchema('groupId', 'group calls need a groupId (a non-empty string)'),
+    traits: objectSchema('traits'),
+  })
+  .refine(hasIdentity, identityRule('group'));
+
+const aliasSchema = z.strictObject({
+  type: z.literal('alias'),
+  ...common,
+  userId: idSchema('userId', 'alias calls need a userId (the new id)'),
+  previousId: idSchema('previousId', 'alias calls need a previousId (the old id)'),
+});
+
+/**
+ * The declared message schema: one strict object per call type, chosen by `type`.
+ * Output values may still hold `null`/`undefined` for absent optional fields; validateMessage strips them.
+ */
+export const messageSchema = z.discriminatedUnion('type', [
+  trackSchema,
+  identifySchema,
+  pageSchema,
+  screenSchema,
+  groupSchema,
+  aliasSchema,
+]);
+
+// ---------------------------------------------------------------------------------------------
+// validateMessage
+// ---------------------------------------------------------------------------------------------
+
+/** Output key order: fixed, so the same row always serializes to the same bytes. */
+const OUTPUT_ORDER = [
+  'type', 'messageId', 'userId', 'anonymousId', 'previousId', 'groupId', 'event', 'name', 'category',
+  'timestamp', 'properties', 'traits', 'context', 'integrations',
+] as const;
+
+/**
+ * Validates one raw message (parsed NDJSON object or mapped CSV row).
+ * Returns the first problem only: rejects carry one field, and the others usually share the cause.
+ */
+export function validateMessage(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
+  const parsed = messageSchema.safeParse(raw);
+  if (!parsed.success) return firstProblem(raw, parsed.error.issues);
+
+  const source = parsed.data as Record<string, unknown>;
+  const message: Record<string, unknown> = {};
+  for (const key of OUTPUT_ORDER) {
+    const value = source[key];
+    if (value !== undefined && value !== null) message[key] = value;
+  }
+
+  const timestamp = message['timestamp'] as string | undefined;
+  if (timestamp === undefined) {
+    if (opts.allowMissingTimestamp !== true) {
+      return {
+        ok: false,
+        field: 'timestamp',
+        reason: 'timestamp is required for historical imports (without it Segment records the import time); allow missing timestamps explicitly to send such rows anyway',
+      };
+    }
+  } else if (timestamp > latestAcceptedTimestamp(opts.now)) {
+    return {
+      ok: false,
+      field: 'timestamp',
+      reason: `timestamp ${timestamp} is in the future (more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes after ${(opts.now ?? new Date()).toISOString()}); check the timezone of the source data`,
+    };
+  }
+  return { ok: true, message: message as ValidatedMessage };
+}
+
+let cachedNow: Date | undefined;
+let cachedLatest = '';
+
+/**
+ * The latest acceptable timestamp as canonical ISO text. Canonical ISO strings of years 1970-9999 sort
+ * like the instants they name, so the hot path compares strings; the value is cached per `now` object
+ * because a RowConverter passes the same one for a whole chunk.
+ */
+function latestAcceptedTimestamp(now: Date | undefined): string {
+  if (now === undefined) return new Date(Date.now() + MAX_FUTURE_SKEW_MS).toISOString();
+  if (now !== cachedNow) {
+    cachedLatest = new Date(now.getTime() + MAX_FUTURE_SKEW_MS).toISOString();
+    cachedNow = now;
+  }
+  return cachedLatest;
+}
+
+function firstProblem(raw: unknown, issues: readonly z.core.$ZodIssue[]): { ok: false; field: string; reason: string } {
+  const issue = issues[0];
+  if (issue === undefined) return { ok: false, field: '(message)', reason: 'message is invalid' };
+  if (issue.path.length === 0 && issue.code === 'invalid_type') {
+    return { ok: false, field: '(message)', reason: `a message must be a JSON object, got ${describe(raw)}` };
+  }
+  if (issue.code === 'invalid_union' && issue.path.length === 1 && issue.path[0] === 'type') {
+    const type = isPlainObject(raw) ? raw['type'] : undefined;
+    const allowed = CALL_TYPES.join(', ');
+    return {
+      ok: false,
+      field: 'type',
+      reason:
+        type === undefined || type === null
+          ? `type is required: one of ${allowed}`
+          : `type ${JSON.stringify(type)} is not one of ${allowed}`,
+    };
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '(unknown)';
+    const type = isPlainObject(raw) ? String(raw['type']) : '';
+    let reason = SERVER_SET_FIELDS[key];
+    if (reason === undefined) {
+      reason = ALL_MESSAGE_FIELDS.has(key)
+        ? `${key} is not a field of ${type} calls`
+        : `unknown field ${JSON.stringify(key)}: put custom data under properties, traits or context`;
+    }
+    return { ok: false, field: key, reason };
+  }
+  return { ok: false, field: issue.path.map(String).join('.'), reason: issue.message };
+}

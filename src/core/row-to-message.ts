@@ -1,0 +1,106 @@
+/**
+ * One input row in, one wire-ready Segment message (or one rejection) out.
+ *
+ * Order of checks: parse (NDJSON JSON.parse, or the compiled CSV header) -> validateMessage ->
+ * messageId (the row's own, else a deterministic UUIDv5 of namespace + line + raw text, so a retried or
+ * resumed import re-sends identical ids that Segment dedupes, API.md §1.7) -> JSON.stringify -> size.
+ *
+ * Events never carry `sentAt`: the sender sets it at the batch root on every attempt (API.md §1.8), and
+ * validateMessage rejects rows that bring their own.
+ *
+ * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
+ */
+import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
+import { deriveMessageId } from './message-id';
+import { validateMessage } from './message-schema';
+import type { InputFormat, RejectedRow, SegmentMessage } from './types';
+
+export interface RowConverterOptions {
+  format: InputFormat;
+  /** Required for CSV: the header record as read from the file. */
+  csvHeader?: string[];
+  /** From messageIdNamespace(sourceKey). */
+  namespace: string;
+  allowMissingTimestamp: boolean;
+  /** Serialized events above this many UTF-8 bytes are rejected (Segment answers 400 for the whole batch). */
+  maxEventBytes: number;
+  /** Clock for the future-timestamp rule; defaults to the time the converter is built. */
+  now?: Date;
+}
+
+export type ConvertResult =
+  | { ok: true; message: SegmentMessage; serialized: string; bytes: number }
+  | { ok: false; reject: RejectedRow };
+
+/** Thrown by the RowConverter constructor when a CSV header cannot be imported; `column` names the culprit. */
+export class CsvHeaderError extends Error {
+  override readonly name = 'CsvHeaderError';
+  constructor(readonly column: string, message: string) {
+    super(message);
+  }
+}
+
+export class RowConverter {
+  private readonly csv: CompiledCsvHeader | undefined;
+  private readonly now: Date;
+
+  constructor(private readonly options: RowConverterOptions) {
+    // One clock for the whole converter: the future-timestamp rule gives the same answer for a row
+    // whether the chunk is processed now or on a retry a minute later (within the skew).
+    this.now = options.now ?? new Date();
+    if (options.format === 'csv') {
+      if (options.csvHeader === undefined) throw new TypeError('RowConverter: csvHeader is required for CSV input');
+      const compiled = compileCsvHeader(options.csvHeader);
+      if (isCsvHeaderError(compiled)) throw new CsvHeaderError(compiled.column, compiled.error);
+      this.csv = compiled;
+    }
+  }
+
+  /**
+   * @param line 1-based physical line where the row starts (goes into the messageId and the reject).
+   * @param raw the row's exact source text (NDJSON line, or the CSV record's text).
+   * @param csvValues the CSV record's parsed values (CSV only).
+   */
+  convert(line: number, raw: string, csvValues?: readonly string[]): ConvertResult {
+    const reject = (field: string, reason: string): ConvertResult => ({ ok: false, reject: { line, field, reason, raw } });
+
+    let candidate: unknown;
+    if (this.csv !== undefined) {
+      if (csvValues === undefined) throw new TypeError('RowConverter.convert: csvValues are required for CSV input');
+      const mapped = this.csv.map(csvValues);
+      if (!mapped.ok) return reject(mapped.field, mapped.reason);
+      candidate = mapped.raw;
+    } else {
+      try {
+        // A UTF-8 BOM may precede the first line of files saved by Windows tools.
+        candidate = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
+      } catch (error) {
+        return reject('(line)', `line is not valid JSON: ${(error as Error).message}`);
+      }
+      if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) {
+        const kind = candidate === null ? 'null' : Array.isArray(candidate) ? 'an array' : `a ${typeof candidate}`;
+        return reject('(line)', `line must hold a JSON object, got ${kind}`);
+      }
+    }
+
+    const validated = validateMessage(candidate, {
+      allowMissingTimestamp: this.options.allowMissingTimestamp,
+      now: this.now,
+    });
+    if (!validated.ok) return reject(validated.field, validated.reason);
+
+    const message: SegmentMessage = {
+      ...validated.message,
+      messageId: validated.message.messageId ?? deriveMessageId(this.options.namespace, line, raw),
+    };
+    const serialized = JSON.stringify(message);
+    const bytes = Buffer.byteLength(serialized, 'utf8');
+    if (bytes > this.options.maxEventBytes) {
+      return reject(
+        '(message)',
+        `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
+      );
+    }
+    return { ok: true, message, serialized, bytes };
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Types shared by the pure core, the activities, the workflows and the CLI.
+ * This file must stay free of Node imports: workflow code imports it.
+ */
+
+export const CALL_TYPES = ['identify', 'track', 'page', 'screen', 'group', 'alias'] as const;
+export type CallType = (typeof CALL_TYPES)[number];
+
+export type InputFormat = 'csv' | 'ndjson';
+
+/** A Segment message ready to be serialized into a /v1/batch request (always has type, messageId, timestamp?). */
+export interface SegmentMessage {
+  type: CallType;
+  messageId: string;
+  userId?: string;
+  anonymousId?: string;
+  event?: string;
+  name?: string;
+  category?: string;
+  groupId?: string;
+  previousId?: string;
+  timestamp?: string;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  integrations?: Record<string, unknown>;
+}
+
+/** Why a row was not sent. `line` is the 1-based physical line of the file where the row starts. */
+export interface RejectedRow {
+  line: number;
+  field: string;
+  reason: string;
+  raw: string;
+}

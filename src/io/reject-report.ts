@@ -1,0 +1,120 @@
+/**
+ * Reject reports: one NDJSON line per rejected row ({line, field, reason, raw}), written per chunk by the
+ * chunk activities and merged in file order when the job ends. They live in a directory the workers share
+ * (the same place for every attempt, on whatever host it runs), never in workflow history: a raw row is
+ * customer data.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { RejectedRow } from '../core/types';
+
+export function jobReportDir(reportRoot: string, jobId: string): string {
+  return join(reportRoot, jobId);
+}
+
+function chunkDir(reportRoot: string, jobId: string): string {
+  return join(jobReportDir(reportRoot, jobId), 'chunks');
+}
+
+/** Buffered append-only writer; flushes in large writes so a file of nothing but bad rows stays cheap. */
+export class RejectWriter {
+  private buffer: string[] = [];
+  private buffered = 0;
+  private constructor(private readonly handle: FileHandle, private readonly tmpPath: string, private readonly finalPath: string) {}
+
+  /**
+   * `replace`: written to a temporary file and moved into place on close (a new attempt re-derives every local
+   * reject, and a dead attempt must not leave half a file). `truncate` / `append`: written in place, for records
+   * that must be durable before the checkpoint that covers them.
+   */
+  static async open(path: string, mode: 'replace' | 'truncate' | 'append'): Promise<RejectWriter> {
+    await mkdir(join(path, '..'), { recursive: true });
+    const tmpPath = mode === 'replace' ? `${path}.tmp` : path;
+    const handle = await open(tmpPath, mode === 'append' ? 'a' : 'w');
+    return new RejectWriter(handle, tmpPath, path);
+  }
+
+  async write(row: RejectedRow): Promise<void> {
+    const line = JSON.stringify(row) + '\n';
+    this.buffer.push(line);
+    this.buffered += line.length;
+    if (this.buffered > 64 * 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.buffer.length === 0) return;
+    const text = this.buffer.join('');
+    this.buffer = [];
+    this.buffered = 0;
+    await this.handle.write(text);
+  }
+
+  /** Flushes, closes and (for a truncated file) atomically moves the finished file into place. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.handle.close();
+    if (this.tmpPath !== this.finalPath) await rename(this.tmpPath, this.finalPath);
+  }
+
+  async abandon(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+}
+
+export function localRejectsPath(reportRoot: string, jobId: string, chunkIndex: number): string {
+  return join(chunkDir(reportRoot, jobId), `${String(chunkIndex).padStart(8, '0')}.local.ndjson`);
+}
+
+export function serverRejectsPath(reportRoot: string, jobId: string, chunkIndex: number): string {
+  return join(chunkDir(reportRoot, jobId), `${String(chunkIndex).padStart(8, '0')}.server.ndjson`);
+}
+
+/**
+ * Merges every chunk's rejects into `<job>/rejects.ndjson`, ordered by line. A row rejected by Segment can be
+ * recorded twice when an attempt died after writing it but before its checkpoint: keep one entry per line.
+ */
+export async function mergeRejectReports(reportRoot: string, jobId: string): Promise<{ path: string; rejects: number }> {
+  const dir = chunkDir(reportRoot, jobId);
+  const target = join(jobReportDir(reportRoot, jobId), 'rejects.ndjson');
+  await mkdir(jobReportDir(reportRoot, jobId), { recursive: true });
+  let files: string[] = [];
+  try {
+    files = (await readdir(dir)).filter((name) => name.endsWith('.ndjson')).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const out = await RejectWriter.open(target, 'replace');
+  let rejects = 0;
+  try {
+    // Files sort by chunk index; within a chunk merge local and server rejects by line.
+    const byChunk = new Map<string, string[]>();
+    for (const name of files) {
+      const chunk = name.slice(0, 8);
+      byChunk.set(chunk, [...(byChunk.get(chunk) ?? []), name]);
+    }
+    for (const names of byChunk.values()) {
+      const rows = new Map<number, RejectedRow>();
+      for (const name of names) {
+        const lines = createInterface({ input: createReadStream(join(dir, name)), crlfDelay: Infinity });
+        for await (const text of lines) {
+          if (!text) continue;
+          const row = JSON.parse(text) as RejectedRow;
+          if (!rows.has(row.line)) rows.set(row.line, row);
+        }
+      }
+      for (const line of [...rows.keys()].sort((a, b) => a - b)) {
+        await out.write(rows.get(line)!);
+        rejects++;
+      }
+    }
+  } finally {
+    await out.close();
+  }
+  return { path: target, rejects };
+}
+
+export async function removeChunkReports(reportRoot: string, jobId: string): Promise<void> {
+  await rm(chunkDir(reportRoot, jobId), { recursive: true, force: true });
+}

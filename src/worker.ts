@@ -1,0 +1,60 @@
+/**
+ * The segflow worker: runs every segflow workflow and activity on one task queue. Scale out by starting more
+ * of these, on any hosts, against the same Temporal namespace and task queue.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createImportActivities } from './activities/import-activities';
+import { temporalSettings } from './config';
+
+/** Resolves the workflows entry next to this file: `.ts` when run from sources (tsx, vitest), `.js` from dist. */
+export function workflowsPath(): string {
+  const base = join(__dirname, 'workflows', 'index');
+  return existsSync(`${base}.ts`) ? `${base}.ts` : `${base}.js`;
+}
+
+export function createActivities(env: NodeJS.ProcessEnv) {
+  return {
+    ...createImportActivities({ env }),
+  };
+}
+
+export interface CreateWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** Where activities read their settings and secrets; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** A pre-built bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  maxConcurrentActivityTaskExecutions?: number;
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+}
+
+export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
+  const env = options.env ?? process.env;
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities: createActivities(env),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+    maxConcurrentActivityTaskExecutions:
+      options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
+    shutdownGraceTime: options.shutdownGraceTime ?? '10s',
+  });
+}
+
+/** `segflow worker`: connect with the standard TEMPORAL_* variables and run until SIGINT/SIGTERM. */
+export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const settings = temporalSettings(env);
+  const connection = await NativeConnection.connect({ address: settings.address });
+  try {
+    const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
+    console.error(`segflow worker polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}

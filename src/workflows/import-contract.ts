@@ -1,0 +1,127 @@
+/**
+ * The import workflow's public surface: input, status, and the messages it accepts.
+ * Shared by the workflow (sandboxed, deterministic), the client and the CLI, so it imports nothing from Node.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { InputFormat } from '../core/types';
+import type { ChunkDescriptor, PlannerCursor } from '../io/chunk-planner';
+
+export type { ChunkDescriptor, PlannerCursor };
+
+export interface ImportOptions {
+  /** Path (absolute, as the workers see it) or URL of the input. */
+  file: string;
+  format: InputFormat;
+  /** Source *name*; the worker maps it to a write key from its environment (never the key itself). */
+  source: string;
+  /** Namespace for derived messageIds; defaults to the source name. */
+  idNamespace: string;
+  dryRun: boolean;
+  requireApproval: boolean;
+  allowMissingTimestamp: boolean;
+  /** Chunk activities in flight at once. */
+  concurrency: number;
+  maxEventsPerBatch: number;
+  maxBatchBytes: number;
+  targetChunkBytes: number;
+  maxRecordsPerChunk: number;
+  /** Fail the job once more rows than this are rejected. */
+  maxRejects?: number;
+  /** Fail the job once the reject rate exceeds this fraction (checked after `minRowsForRejectRate` rows). */
+  maxRejectRate?: number;
+  /** Cap on the whole job's throughput, shared across every worker that runs its chunks. */
+  rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
+  /** Directory (as the workers see it) for reject reports; defaults to the worker's SEGFLOW_REPORT_DIR. */
+  reportDir?: string;
+  /** Chunks started per workflow run before continue-as-new keeps history bounded. */
+  chunksPerRun: number;
+  approvalTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  /** Whether the SegflowKind/State/Source search attributes exist on the namespace (checked by the client). */
+  searchAttributes: boolean;
+}
+
+export interface ImportJobInput {
+  jobId: string;
+  options: ImportOptions;
+  /** Set only by continue-as-new. */
+  carried?: CarriedImportState;
+}
+
+export type JobState =
+  | 'planning'
+  | 'validating'
+  | 'running'
+  | 'paused'
+  | 'awaiting_approval'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'rejected'
+  | 'expired';
+
+export interface ImportTotals {
+  rowsRead: number;
+  rowsRejected: number;
+  eventsSent: number;
+  /** Valid events of a dry run or a validation pass: what would be sent. */
+  eventsValid: number;
+  batchesSent: number;
+  bytesDone: number;
+  chunksDone: number;
+  typeCounts: Record<string, number>;
+  minTimestamp?: string;
+  maxTimestamp?: string;
+}
+
+/** Everything a run hands to the next one at continue-as-new. */
+export interface CarriedImportState {
+  phase: 'validate' | 'send';
+  fileSize: number;
+  csvColumns?: string[];
+  /** Where data starts (after a CSV header or a BOM): a send pass after validation starts over from here. */
+  dataStart: PlannerCursor;
+  cursor: PlannerCursor | null;
+  nextChunkIndex: number;
+  pending: ChunkDescriptor[];
+  totals: ImportTotals;
+  validation?: ImportTotals;
+  paused: boolean;
+  startedAt: string;
+  runs: number;
+  approval?: ApprovalRecord;
+}
+
+export interface ApprovalRecord {
+  planHash: string;
+  by: string;
+  comment?: string;
+  at: string;
+}
+
+/** What `segflow status --json` prints. Field names are a stable contract. */
+export interface ImportStatus {
+  jobId: string;
+  kind: 'import';
+  state: JobState;
+  dryRun: boolean;
+  source: string;
+  file: string;
+  rows: { read: number; rejected: number; valid: number };
+  events: { sent: number; wouldSend: number };
+  batches: { sent: number };
+  chunks: { done: number; inFlight: number; planned: number };
+  bytes: { done: number; total: number };
+  typeCounts: Record<string, number>;
+  timeRange?: { min: string; max: string };
+  rejectReport?: string;
+  startedAt: string;
+  updatedAt: string;
+  runs: number;
+  approval?: ApprovalRecord;
+  error?: string;
+}
+
+export const pauseSignal = defineSignal<[{ by?: string; reason?: string }?]>('pause');
+export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+export const statusQuery = defineQuery<ImportStatus>('status');

@@ -1,0 +1,310 @@
+/**
+ * The import workflow: plans chunks, keeps a bounded window of chunk activities in flight, counts, and hands
+ * over to a fresh run (continue-as-new) before its history grows large. It never sees a row: activities read
+ * their own byte range of the file and return counts.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+  log,
+} from '@temporalio/workflow';
+import type { ChunkResult, ImportActivities, ProcessChunkInput } from '../activities/import-activities';
+import { SEGMENT_LIMITS } from '../core/limits';
+import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../core/search-attributes';
+import {
+  pauseSignal,
+  resumeSignal,
+  statusQuery,
+  type CarriedImportState,
+  type ImportJobInput,
+  type ImportStatus,
+  type ImportTotals,
+  type JobState,
+} from './import-contract';
+import { renderImportDetails } from './import-details';
+
+/** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
+const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
+
+export function emptyTotals(): ImportTotals {
+  return { rowsRead: 0, rowsRejected: 0, eventsSent: 0, eventsValid: 0, batchesSent: 0, bytesDone: 0, chunksDone: 0, typeCounts: {} };
+}
+
+export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
+  const { jobId, options } = input;
+  const info = workflowInfo();
+  const carried: CarriedImportState = input.carried ?? {
+    phase: options.requireApproval || options.dryRun ? 'validate' : 'send',
+    fileSize: 0,
+    dataStart: { byte: 0, line: 1, record: 0 },
+    cursor: null,
+    nextChunkIndex: 0,
+    pending: [],
+    totals: emptyTotals(),
+    paused: false,
+    startedAt: new Date(info.startTime).toISOString(),
+    runs: 0,
+  };
+  carried.runs += 1;
+  const fresh = input.carried === undefined;
+  let state: JobState = fresh ? 'planning' : carried.paused ? 'paused' : carried.phase === 'validate' ? 'validating' : 'running';
+  let inFlight = 0;
+  let error: string | undefined;
+  let rejectReport: string | undefined;
+
+  // Handlers first, before any await, so no signal or query is missed (NOTES.md §3.1).
+  setHandler(pauseSignal, () => {
+    carried.paused = true;
+    if (state === 'running' || state === 'validating') setState('paused');
+  });
+  setHandler(resumeSignal, () => {
+    carried.paused = false;
+    if (state === 'paused') setState(carried.phase === 'validate' ? 'validating' : 'running');
+  });
+  setHandler(statusQuery, () => status());
+
+  const shortActivities = proxyActivities<ImportActivities>({
+    startToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const chunkActivityOptions = {
+    // A chunk is a few MB; hours only matter under a long 429 storm or a low rate cap. The heartbeat timeout is
+    // what notices a dead worker quickly.
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: options.heartbeatTimeoutMs,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', nonRetryableErrorTypes: NON_RETRYABLE },
+  } as const;
+  const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
+
+  function status(): ImportStatus {
+    const totals = carried.totals;
+    const validation = carried.validation;
+    return {
+      jobId,
+      kind: 'import',
+      state,
+      dryRun: options.dryRun,
+      source: options.source,
+      file: options.file,
+      rows: { read: totals.rowsRead, rejected: totals.rowsRejected, valid: totals.eventsValid },
+      events: { sent: totals.eventsSent, wouldSend: options.dryRun ? totals.eventsValid : validation?.eventsValid ?? 0 },
+      batches: { sent: totals.batchesSent },
+      chunks: { done: totals.chunksDone, inFlight, planned: carried.nextChunkIndex },
+      bytes: { done: totals.bytesDone, total: carried.fileSize },
+      typeCounts: totals.typeCounts,
+      ...(totals.minTimestamp && totals.maxTimestamp ? { timeRange: { min: totals.minTimestamp, max: totals.maxTimestamp } } : {}),
+      ...(rejectReport ? { rejectReport } : {}),
+      startedAt: carried.startedAt,
+      updatedAt: new Date().toISOString(),
+      runs: carried.runs,
+      ...(carried.approval ? { approval: carried.approval } : {}),
+      ...(error ? { error } : {}),
+    };
+  }
+
+  function setState(next: JobState): void {
+    state = next;
+    if (options.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_STATE, value: next }]);
+    refreshDetails();
+  }
+
+  function refreshDetails(): void {
+    setCurrentDetails(renderImportDetails(status(), options));
+  }
+
+  if (fresh && options.searchAttributes) {
+    upsertSearchAttributes([
+      { key: SEGFLOW_KIND, value: 'import' },
+      { key: SEGFLOW_SOURCE, value: options.source },
+    ]);
+  }
+
+  try {
+    if (fresh) {
+      const inspected = await shortActivities.inspectInput({ file: options.file, format: options.format });
+      carried.fileSize = inspected.fileSize;
+      carried.csvColumns = inspected.csvColumns;
+      carried.cursor = inspected.start;
+      carried.dataStart = inspected.start;
+      setState(carried.paused ? 'paused' : carried.phase === 'validate' ? 'validating' : 'running');
+    } else {
+      refreshDetails();
+    }
+
+    if (carried.phase === 'validate') {
+      await runChunks('validate');
+      if (options.dryRun) return await finish('completed');
+      // Approval gate for --require-approval lands with the workspace-jobs work; until then validate-then-send.
+      carried.validation = carried.totals;
+      restartForSend();
+    }
+    await runChunks('send');
+    return await finish('completed');
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => finish('cancelled'));
+      throw err;
+    }
+    throw err;
+  }
+
+  function restartForSend(): void {
+    carried.phase = 'send';
+    carried.totals = emptyTotals();
+    carried.nextChunkIndex = 0;
+    carried.pending = [];
+    carried.cursor = { ...carried.dataStart };
+    setState(carried.paused ? 'paused' : 'running');
+  }
+
+  async function runChunks(mode: 'validate' | 'send'): Promise<void> {
+    const running = new Map<number, Promise<void>>();
+    let startedThisRun = 0;
+    let chunkFailure: unknown;
+    const perChunkRate = options.rateLimit
+      ? { perSecond: options.rateLimit.perSecond / options.concurrency, unit: options.rateLimit.unit }
+      : undefined;
+
+    for (;;) {
+      const budgetLeft = startedThisRun < options.chunksPerRun && !workflowInfo().continueAsNewSuggested;
+      const mayStart = !carried.paused && budgetLeft && chunkFailure === undefined;
+
+      if (mayStart && carried.pending.length < options.concurrency && carried.cursor) {
+        const planned = await shortActivities.planChunks({
+          file: options.file,
+          format: options.format,
+          from: carried.cursor,
+          firstIndex: carried.nextChunkIndex + carried.pending.length,
+          maxChunks: Math.max(options.concurrency * 2, 8),
+          targetChunkBytes: options.targetChunkBytes,
+          maxRecordsPerChunk: options.maxRecordsPerChunk,
+          expectedFileSize: carried.fileSize,
+        });
+        carried.pending.push(...planned.chunks);
+        carried.cursor = planned.next;
+        continue;
+      }
+
+      if (mayStart && carried.pending.length > 0 && running.size < options.concurrency) {
+        const chunk = carried.pending.shift()!;
+        carried.nextChunkIndex = chunk.index + 1;
+        startedThisRun += 1;
+        const chunkInput: ProcessChunkInput = {
+          jobId,
+          file: options.file,
+          format: options.format,
+          csvColumns: carried.csvColumns,
+          chunk,
+          expectedFileSize: carried.fileSize,
+          source: options.source,
+          idNamespace: options.idNamespace,
+          mode,
+          allowMissingTimestamp: options.allowMissingTimestamp,
+          maxEventsPerBatch: options.maxEventsPerBatch,
+          maxBatchBytes: options.maxBatchBytes,
+          maxEventBytes: SEGMENT_LIMITS.maxEventBytes,
+          rateLimit: perChunkRate,
+          reportDir: options.reportDir,
+        };
+        const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
+        const promise = chunkActivities.processChunk
+          .executeWithOptions({ ...chunkActivityOptions, summary }, [chunkInput])
+          .then(
+            (result) => addChunkResult(result),
+            (err) => {
+              chunkFailure ??= err;
+            },
+          )
+          .finally(() => {
+            running.delete(chunk.index);
+            inFlight = running.size;
+            refreshDetails();
+          });
+        running.set(chunk.index, promise);
+        inFlight = running.size;
+        continue;
+      }
+
+      if (running.size > 0) {
+        await Promise.race(running.values());
+        const tooMany = tooManyRejects();
+        if (tooMany && chunkFailure === undefined) {
+          chunkFailure = ApplicationFailure.nonRetryable(tooMany, 'TooManyRejects');
+        }
+        continue;
+      }
+
+      // Nothing in flight from here on.
+      if (chunkFailure !== undefined) {
+        // The workflow itself was cancelled: its activities report that first; let the caller close as cancelled.
+        if (isCancellation(chunkFailure)) throw chunkFailure;
+        await CancellationScope.nonCancellable(() => finish('failed', chunkFailure));
+        throw asWorkflowFailure(chunkFailure);
+      }
+      if (carried.pending.length === 0 && carried.cursor === null) return;
+      if (carried.paused) {
+        await condition(() => !carried.paused);
+        continue;
+      }
+      // The run's budget is spent: hand the cursor and counters to a fresh run with an empty history.
+      await condition(allHandlersFinished);
+      log.info('continuing as new', { jobId, chunksDone: carried.totals.chunksDone });
+      await continueAsNew<typeof importJob>({ jobId, options, carried });
+    }
+  }
+
+  function addChunkResult(result: ChunkResult): void {
+    const totals = carried.totals;
+    totals.rowsRead += result.rowsRead;
+    totals.rowsRejected += result.rowsRejected;
+    totals.eventsSent += result.eventsSent;
+    totals.eventsValid += result.eventsValid;
+    totals.batchesSent += result.batchesSent;
+    totals.bytesDone += result.bytes;
+    totals.chunksDone += 1;
+    for (const [type, count] of Object.entries(result.typeCounts)) totals.typeCounts[type] = (totals.typeCounts[type] ?? 0) + count;
+    if (result.minTimestamp && (!totals.minTimestamp || result.minTimestamp < totals.minTimestamp)) totals.minTimestamp = result.minTimestamp;
+    if (result.maxTimestamp && (!totals.maxTimestamp || result.maxTimestamp > totals.maxTimestamp)) totals.maxTimestamp = result.maxTimestamp;
+  }
+
+  function tooManyRejects(): string | undefined {
+    const totals = carried.totals;
+    if (options.maxRejects !== undefined && totals.rowsRejected > options.maxRejects) {
+      return `Too many rejected rows: ${totals.rowsRejected} > --max-rejects ${options.maxRejects} after ${totals.rowsRead} rows; the input looks wrong (see the reject report). Rows already sent stay sent.`;
+    }
+    if (options.maxRejectRate !== undefined && totals.rowsRead >= 100 && totals.rowsRejected / totals.rowsRead > options.maxRejectRate) {
+      const rate = ((totals.rowsRejected / totals.rowsRead) * 100).toFixed(1);
+      return `Too many rejected rows: ${rate}% of ${totals.rowsRead} rows > --max-reject-rate ${options.maxRejectRate * 100}%; the input looks wrong (see the reject report). Rows already sent stay sent.`;
+    }
+    return undefined;
+  }
+
+  async function finish(final: JobState, failure?: unknown): Promise<ImportStatus> {
+    const report = await shortActivities.finalizeReport({ jobId, reportDir: options.reportDir });
+    rejectReport = report.path;
+    if (failure !== undefined) error = describeFailure(failure);
+    setState(final);
+    return status();
+  }
+
+  function asWorkflowFailure(failure: unknown): ApplicationFailure {
+    const message = describeFailure(failure);
+    return ApplicationFailure.nonRetryable(message, 'ImportFailed', status());
+  }
+}
+
+function describeFailure(failure: unknown): string {
+  let current = failure as { message?: string; cause?: unknown } | undefined;
+  // An activity failure wraps the ApplicationFailure that says what happened: report the innermost message.
+  while (current && current.cause) current = current.cause as typeof current;
+  return current?.message ?? String(failure);
+}

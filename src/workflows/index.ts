@@ -1,0 +1,2 @@
+// Every workflow the segflow worker runs. The worker bundles this file for the deterministic sandbox.
+export { importJob } from './import-workflow';

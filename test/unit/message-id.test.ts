@@ -1,0 +1,98 @@
+import { describe, it, expect } from 'vitest';
+import { createHash } from 'node:crypto';
+import {
+  DNS_NAMESPACE,
+  SEGFLOW_ROOT_NAMESPACE,
+  deriveMessageId,
+  messageIdNamespace,
+  uuidV5,
+} from '../../src/core/message-id';
+
+const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Straightforward byte-level RFC 4122 §4.3 reference, to cross-check the string-slicing implementation. */
+function referenceUuidV5(name: string, namespace: string): string {
+  const bytes = createHash('sha1')
+    .update(Buffer.concat([Buffer.from(namespace.replace(/-/g, ''), 'hex'), Buffer.from(name, 'utf8')]))
+    .digest()
+    .subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+describe('uuidV5', () => {
+  it('matches the well-known DNS vector', () => {
+    expect(uuidV5('www.example.com', DNS_NAMESPACE)).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+  });
+
+  it('matches the python uuid.uuid5 vector for python.org', () => {
+    expect(uuidV5('python.org', DNS_NAMESPACE)).toBe('886313e1-3b8a-5372-9b90-0c9aee199e5d');
+  });
+
+  it.each(['', 'a', 'line\nbreak', 'ünïcødé 😀', 'x'.repeat(10_000)])('agrees with a byte-level reference for %j', (name) => {
+    for (const ns of [DNS_NAMESPACE, SEGFLOW_ROOT_NAMESPACE, messageIdNamespace('s')]) {
+      const id = uuidV5(name, ns);
+      expect(id).toBe(referenceUuidV5(name, ns));
+      expect(id).toMatch(UUID_V5);
+    }
+  });
+
+  it('accepts upper-case namespaces and rejects non-UUID ones', () => {
+    expect(uuidV5('www.example.com', DNS_NAMESPACE.toUpperCase())).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(() => uuidV5('x', 'not-a-uuid')).toThrow(/namespace is not a UUID/);
+  });
+});
+
+describe('messageIdNamespace', () => {
+  it('is uuidV5("segflow:<key>") under the fixed segflow root', () => {
+    expect(messageIdNamespace('orders')).toBe(uuidV5('segflow:orders', SEGFLOW_ROOT_NAMESPACE));
+    expect(messageIdNamespace('orders')).toMatch(UUID_V5);
+  });
+
+  it('pins the root namespace: changing it would change every id ever sent', () => {
+    expect(SEGFLOW_ROOT_NAMESPACE).toBe('0612ff93-e977-47fe-ad0e-0b3feba0106c');
+    expect(messageIdNamespace('orders')).toBe(referenceUuidV5('segflow:orders', '0612ff93-e977-47fe-ad0e-0b3feba0106c'));
+  });
+
+  it('differs per source key', () => {
+    expect(messageIdNamespace('a')).not.toBe(messageIdNamespace('b'));
+  });
+});
+
+describe('deriveMessageId', () => {
+  const ns = messageIdNamespace('test-source');
+  const other = messageIdNamespace('other-source');
+  const raw = '{"type":"track","userId":"u1","event":"E"}';
+
+  it('is deterministic', () => {
+    expect(deriveMessageId(ns, 7, raw)).toBe(deriveMessageId(ns, 7, raw));
+    expect(deriveMessageId(ns, 7, raw)).toBe(uuidV5(`7\n${raw}`, ns));
+  });
+
+  it('is a 36-character UUIDv5 (Mixpanel $insert_id friendly)', () => {
+    const id = deriveMessageId(ns, 1, raw);
+    expect(id).toHaveLength(36);
+    expect(id).toMatch(UUID_V5);
+  });
+
+  it.each([
+    ['line', () => deriveMessageId(ns, 8, raw)],
+    ['raw text', () => deriveMessageId(ns, 7, `${raw} `)],
+    ['namespace', () => deriveMessageId(other, 7, raw)],
+  ])('changes with the %s', (_label, variant) => {
+    expect(variant()).not.toBe(deriveMessageId(ns, 7, raw));
+  });
+
+  it('does not confuse line/raw boundaries', () => {
+    expect(deriveMessageId(ns, 1, '2\nx')).not.toBe(deriveMessageId(ns, 12, 'x'));
+  });
+
+  it('switching namespaces back and forth gives stable results', () => {
+    const a = deriveMessageId(ns, 1, 'r');
+    const b = deriveMessageId(other, 1, 'r');
+    expect(deriveMessageId(ns, 1, 'r')).toBe(a);
+    expect(deriveMessageId(other, 1, 'r')).toBe(b);
+  });
+});

@@ -1,0 +1,228 @@
+import { describe, it, expect } from 'vitest';
+import { MAX_FUTURE_SKEW_MS, messageSchema, parseTimestamp, validateMessage } from '../../src/core/message-schema';
+
+const now = new Date('2024-06-01T00:00:00.000Z');
+const ts = '2024-01-02T03:04:05.678Z';
+
+function validate(raw: unknown, allowMissingTimestamp = false) {
+  return validateMessage(raw, { now, allowMissingTimestamp });
+}
+
+describe('validateMessage: accepted messages are normalised', () => {
+  const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+    [
+      'track with properties, context, integrations',
+      { type: 'track', userId: 'u1', event: 'Order Completed', timestamp: ts, properties: { revenue: 9.5 }, context: { ip: '1.2.3.4' }, integrations: { All: false } },
+      { type: 'track', userId: 'u1', event: 'Order Completed', timestamp: ts, properties: { revenue: 9.5 }, context: { ip: '1.2.3.4' }, integrations: { All: false } },
+    ],
+    ['identify by anonymousId', { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts }, { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts }],
+    ['page with name and category', { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts }, { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts }],
+    ['screen with properties', { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts }, { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts }],
+    ['group', { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts }, { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts }],
+    ['alias', { type: 'alias', userId: 'new', previousId: 'old', timestamp: ts }, { type: 'alias', userId: 'new', previousId: 'old', timestamp: ts }],
+    ['alias with anonymousId (analytics.js sends one)', { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts }, { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts }],
+    ['numeric ids become strings', { type: 'group', userId: 42, groupId: 7, timestamp: ts }, { type: 'group', userId: '42', groupId: '7', timestamp: ts }],
+    ['numeric previousId and anonymousId', { type: 'alias', userId: 1, previousId: 0, anonymousId: -3, timestamp: ts }, { type: 'alias', userId: '1', previousId: '0', anonymousId: '-3', timestamp: ts }],
+    ['null means absent', { type: 'track', userId: null, anonymousId: 'a', event: 'E', properties: null, context: null, messageId: null, timestamp: ts }, { type: 'track', anonymousId: 'a', event: 'E', timestamp: ts }],
+    ['own messageId kept', { type: 'track', userId: 'u', event: 'E', messageId: 'm-1', timestamp: ts }, { type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts }],
+    ['messageId of exactly 100 characters', { type: 'track', userId: 'u', event: 'E', messageId: 'x'.repeat(100), timestamp: ts }, { type: 'track', messageId: 'x'.repeat(100), userId: 'u', event: 'E', timestamp: ts }],
+    ['timestamp with offset normalised to UTC', { type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05+02:00' }, { type: 'identify', userId: 'u', timestamp: '2024-01-02T01:04:05.000Z' }],
+    ['date-only timestamp is UTC midnight', { type: 'identify', userId: 'u', timestamp: '2024-01-02' }, { type: 'identify', userId: 'u', timestamp: '2024-01-02T00:00:00.000Z' }],
+    ['empty name is allowed', { type: 'page', userId: 'u', name: '', timestamp: ts }, { type: 'page', userId: 'u', name: '', timestamp: ts }],
+  ];
+  it.each(cases)('%s', (_label, raw, expected) => {
+    const result = validate(raw);
+    expect(result).toEqual({ ok: true, message: expected });
+    if (result.ok) expect(Object.values(result.message)).not.toContain(null);
+  });
+
+  it('emits keys in a fixed order, whatever the input order', () => {
+    const a = validate({ timestamp: ts, properties: { x: 1 }, event: 'E', userId: 'u', type: 'track' });
+    const b = validate({ type: 'track', userId: 'u', event: 'E', timestamp: ts, properties: { x: 1 } });
+    expect(a.ok && b.ok).toBe(true);
+    if (a.ok && b.ok) {
+      expect(JSON.stringify(a.message)).toBe(JSON.stringify(b.message));
+      expect(Object.keys(a.message)).toEqual(['type', 'userId', 'event', 'timestamp', 'properties']);
+    }
+  });
+
+  it('keeps nested data untouched', () => {
+    const properties = { nested: { deep: [1, { a: null }] }, unicode: 'ü😀' };
+    const result = validate({ type: 'track', userId: 'u', event: 'E', timestamp: ts, properties });
+    expect(result.ok && result.message.properties).toEqual(properties);
+  });
+});
+
+describe('validateMessage: every rule rejects with the offending field', () => {
+  const base = { type: 'track', userId: 'u', event: 'E', timestamp: ts };
+  const cases: Array<[string, unknown, string, RegExp]> = [
+    ['not an object', 'hello', '(message)', /must be a JSON object, got a string/],
+    ['array', [base], '(message)', /got an array/],
+    ['null', null, '(message)', /got null/],
+    ['missing type', { userId: 'u', timestamp: ts }, 'type', /type is required: one of identify, track/],
+    ['unknown type', { ...base, type: 'Track' }, 'type', /type "Track" is not one of/],
+    ['non-string type', { ...base, type: 5 }, 'type', /type 5 is not one of/],
+    ['no identity (track)', { type: 'track', event: 'E', timestamp: ts }, 'userId', /track calls need a userId or an anonymousId/],
+    ['no identity (identify)', { type: 'identify', timestamp: ts }, 'userId', /identify calls need a userId or an anonymousId/],
+    ['no identity (page)', { type: 'page', timestamp: ts }, 'userId', /page calls need/],
+    ['no identity (screen)', { type: 'screen', timestamp: ts }, 'userId', /screen calls need/],
+    ['no identity (group)', { type: 'group', groupId: 'g', timestamp: ts }, 'userId', /group calls need/],
+    ['both ids null', { ...base, userId: null, anonymousId: null }, 'userId', /need a userId or an anonymousId/],
+    ['empty userId', { ...base, userId: '' }, 'userId', /userId must not be empty/],
+    ['blank anonymousId', { type: 'identify', anonymousId: '  ', timestamp: ts }, 'anonymousId', /must not be empty/],
+    ['object userId', { ...base, userId: { id: 1 } }, 'userId', /userId must be a string, got a object/],
+    ['boolean anonymousId', { ...base, anonymousId: true }, 'anonymousId', /must be a string, got a boolean/],
+    ['fractional numeric userId', { ...base, userId: 1.5 }, 'userId', /quote it as a string/],
+    ['unsafe integer userId', { ...base, userId: 2 ** 53 }, 'userId', /beyond 2\^53/],
+    ['track without event', { type: 'track', userId: 'u', timestamp: ts }, 'event', /track calls need a non-empty event name/],
+    ['track with empty event', { ...base, event: '' }, 'event', /non-empty event/],
+    ['track with blank event', { ...base, event: '   ' }, 'event', /non-empty event/],
+    ['track with null event', { ...base, event: null }, 'event', /non-empty event/],
+    ['track with numeric event', { ...base, event: 3 }, 'event', /event must be a string, got a number/],
+    ['group without groupId', { type: 'group', userId: 'u', timestamp: ts }, 'groupId', /group calls need a groupId/],
+    ['group with empty groupId', { type: 'group', userId: 'u', groupId: '', timestamp: ts }, 'groupId', /group calls need a groupId/],
+    ['alias without previousId', { type: 'alias', userId: 'u', timestamp: ts }, 'previousId', /alias calls need a previousId/],
+    ['alias without userId', { type: 'alias', previousId: 'p', timestamp: ts }, 'userId', /alias calls need a userId/],
+    ['alias with only anonymousId', { type: 'alias', anonymousId: 'a', previousId: 'p', timestamp: ts }, 'userId', /alias calls need a userId/],
+    ['numeric name', { type: 'page', userId: 'u', name: 5, timestamp: ts }, 'name', /name must be a string, got a number/],
+    ['numeric category', { type: 'screen', userId: 'u', category: false, timestamp: ts }, 'category', /category must be a string, got a boolean/],
+    ['properties array', { ...base, properties: [1] }, 'properties', /properties must be a JSON object, got an array/],
+    ['properties string', { ...base, properties: '{}' }, 'properties', /got a string/],
+    ['traits number', { type: 'identify', userId: 'u', traits: 1, timestamp: ts }, 'traits', /traits must be a JSON object/],
+    ['context array', { ...base, context: [] }, 'context', /context must be a JSON object/],
+    ['integrations string', { ...base, integrations: 'All' }, 'integrations', /integrations must be a JSON object/],
+    ['messageId number', { ...base, messageId: 5 }, 'messageId', /messageId must be a string/],
+    ['messageId empty', { ...base, messageId: '' }, 'messageId', /messageId must not be empty/],
+    ['messageId over 100 characters', { ...base, messageId: 'x'.repeat(101) }, 'messageId', /longer than 100 characters/],
+    ['unknown top-level key', { ...base, user_id: 'u' }, 'user_id', /unknown field "user_id"/],
+    ['field of another call type', { ...base, traits: { a: 1 } }, 'traits', /traits is not a field of track calls/],
+    ['event on identify', { type: 'identify', userId: 'u', event: 'E', timestamp: ts }, 'event', /event is not a field of identify calls/],
+    ['groupId on track', { ...base, groupId: 'g' }, 'groupId', /not a field of track/],
+    ['previousId on identify', { type: 'identify', userId: 'u', previousId: 'p', timestamp: ts }, 'previousId', /not a field of identify/],
+    ['name on track', { ...base, name: 'n' }, 'name', /not a field of track/],
+    ['sentAt in the row', { ...base, sentAt: ts }, 'sentAt', /sentAt is set by segflow/],
+    ['receivedAt in the row', { ...base, receivedAt: ts }, 'receivedAt', /set by Segment/],
+    ['originalTimestamp in the row', { ...base, originalTimestamp: ts }, 'originalTimestamp', /put the event time in timestamp/],
+    ['writeKey in the row', { ...base, writeKey: 'k' }, 'writeKey', /Authorization header/],
+    ['missing timestamp', { type: 'track', userId: 'u', event: 'E' }, 'timestamp', /timestamp is required/],
+    ['null timestamp', { ...base, timestamp: null }, 'timestamp', /timestamp is required/],
+    ['numeric timestamp', { ...base, timestamp: 1700000000 }, 'timestamp', /must be an ISO-8601 string, got a number/],
+    ['timestamp without zone', { ...base, timestamp: '2024-01-02T03:04:05' }, 'timestamp', /has no timezone/],
+    ['timestamp garbage', { ...base, timestamp: 'yesterday' }, 'timestamp', /is not an ISO-8601 date-time/],
+    ['timestamp impossible date', { ...base, timestamp: '2023-02-29T00:00:00Z' }, 'timestamp', /not a real calendar date/],
+    ['timestamp before 1970', { ...base, timestamp: '0001-01-01T00:00:00Z' }, 'timestamp', /before 1970-01-01/],
+    ['timestamp in the future', { ...base, timestamp: '2024-06-01T00:10:00Z' }, 'timestamp', /is in the future/],
+  ];
+  it.each(cases)('%s', (_label, raw, field, reason) => {
+    const result = validate(raw);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.field).toBe(field);
+      expect(result.reason).toMatch(reason);
+    }
+  });
+
+  it('reports field problems before unknown keys, and unknown keys before the identity rule', () => {
+    const fieldFirst = validate({ type: 'track', userId: 'u', event: 5, foo: 1, timestamp: ts });
+    expect(!fieldFirst.ok && fieldFirst.field).toBe('event');
+    const unknownFirst = validate({ type: 'track', user_id: 'u', event: 'E', timestamp: ts });
+    expect(!unknownFirst.ok && unknownFirst.field).toBe('user_id');
+  });
+});
+
+describe('timestamp policy', () => {
+  const row = (timestamp?: string) => ({ type: 'identify', userId: 'u', ...(timestamp === undefined ? {} : { timestamp }) });
+
+  it('allows a missing timestamp only when asked to', () => {
+    expect(validate(row(), true)).toEqual({ ok: true, message: { type: 'identify', userId: 'u' } });
+    expect(validate(row(), false).ok).toBe(false);
+  });
+
+  it('accepts up to MAX_FUTURE_SKEW_MS after now, and rejects one millisecond more', () => {
+    const edge = new Date(now.getTime() + MAX_FUTURE_SKEW_MS).toISOString();
+    const beyond = new Date(now.getTime() + MAX_FUTURE_SKEW_MS + 1).toISOString();
+    expect(validate(row(edge)).ok).toBe(true);
+    expect(validate(row(beyond)).ok).toBe(false);
+  });
+
+  it('measures the future from the injected clock', () => {
+    const later = new Date('2030-01-01T00:00:00Z');
+    expect(validateMessage(row('2029-01-01T00:00:00Z'), { now: later }).ok).toBe(true);
+    expect(validateMessage(row('2029-01-01T00:00:00Z'), { now }).ok).toBe(false);
+  });
+
+  it('uses the real clock when none is injected', () => {
+    expect(validateMessage(row(new Date().toISOString())).ok).toBe(true);
+    expect(validateMessage(row(new Date(Date.now() + 3_600_000).toISOString())).ok).toBe(false);
+  });
+});
+
+describe('parseTimestamp', () => {
+  const accepted: Array<[string, string]> = [
+    ['2024-01-02T03:04:05.678Z', '2024-01-02T03:04:05.678Z'],
+    ['2024-01-02T03:04:05Z', '2024-01-02T03:04:05.000Z'],
+    ['2024-01-02T03:04Z', '2024-01-02T03:04:00.000Z'],
+    ['2024-01-02 03:04:05Z', '2024-01-02T03:04:05.000Z'],
+    ['2024-01-02t03:04:05z', '2024-01-02T03:04:05.000Z'],
+    ['2024-01-02T03:04:05.1Z', '2024-01-02T03:04:05.100Z'],
+    ['2024-01-02T03:04:05.123456789Z', '2024-01-02T03:04:05.123Z'],
+    ['2024-01-02T03:04:05,5Z', '2024-01-02T03:04:05.500Z'],
+    ['2024-01-02T03:04:05+02:00', '2024-01-02T01:04:05.000Z'],
+    ['2024-01-02T03:04:05+0200', '2024-01-02T01:04:05.000Z'],
+    ['2024-01-02T03:04:05+02', '2024-01-02T01:04:05.000Z'],
+    ['2024-01-02T03:04:05-05:30', '2024-01-02T08:34:05.000Z'],
+    ['2024-01-02T00:30:00+01:00', '2024-01-01T23:30:00.000Z'],
+    ['2024-12-31T23:30:00-01:00', '2025-01-01T00:30:00.000Z'],
+    ['2024-02-29', '2024-02-29T00:00:00.000Z'],
+    ['2000-02-29T12:00:00Z', '2000-02-29T12:00:00.000Z'],
+    ['1970-01-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z'],
+  ];
+  it.each(accepted)('accepts %s', (text, iso) => {
+    const parsed = parseTimestamp(text);
+    expect(parsed).toEqual({ ok: true, iso, epochMs: Date.parse(iso) });
+  });
+
+  const rejected: Array<[string, RegExp]> = [
+    ['2024-01-02T03:04:05', /no timezone/],
+    ['2024-01-02T03:04', /no timezone/],
+    ['2024-01-02T03:04:05.000', /no timezone/],
+    ['2024-01-02T03:04:05 Z', /not an ISO-8601/],
+    ['2024-1-2', /not an ISO-8601/],
+    ['02/01/2024', /not an ISO-8601/],
+    ['1704164645', /not an ISO-8601/],
+    ['', /not an ISO-8601/],
+    ['2024-01-02T03:04:05+2:00', /not an ISO-8601/],
+    ['2024-01-02T03:04:05Z ', /not an ISO-8601/],
+    ['2024-13-01', /not a real calendar date/],
+    ['2024-00-10', /not a real calendar date/],
+    ['2024-04-31', /not a real calendar date/],
+    ['2023-02-29T00:00:00.000Z', /not a real calendar date/],
+    ['1900-02-29', /not a real calendar date/],
+    ['2024-01-02T24:00:00Z', /time of day out of range/],
+    ['2024-01-02T23:60:00Z', /time of day out of range/],
+    ['2024-12-31T23:59:60Z', /time of day out of range/],
+    ['2024-01-02T03:04:05+24:00', /invalid UTC offset/],
+    ['2024-01-02T03:04:05+01:60', /invalid UTC offset/],
+    ['1969-12-31T23:59:59.999Z', /before 1970-01-01/],
+    ['1970-01-01T00:30:00+01:00', /before 1970-01-01/],
+    ['1900-01-01', /before 1970-01-01/],
+  ];
+  it.each(rejected)('rejects %j', (text, reason) => {
+    const parsed = parseTimestamp(text);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.reason).toMatch(reason);
+  });
+
+  it('clips very long input in the reason', () => {
+    const parsed = parseTimestamp('x'.repeat(500));
+    expect(!parsed.ok && parsed.reason.length).toBeLessThan(200);
+  });
+});
+
+describe('messageSchema (the declared zod schema)', () => {
+  it('is usable on its own and agrees with validateMessage on shape errors', () => {
+    expect(messageSchema.safeParse({ type: 'track', userId: 'u', event: 'E' }).success).toBe(true);
+    expect(messageSchema.safeParse({ type: 'track', userId: 'u' }).success).toBe(false);
+    expect(messageSchema.safeParse({ type: 'nope' }).success).toBe(false);
+  });
+});

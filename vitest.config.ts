@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // One real Temporal dev server for the whole run (NOTES.md §1.7), started here rather than by each
+          // file: the SDK gives a starting server only 5 s, which a busy 2-core machine can miss.
+          globalSetup: ['test/support/global-setup.ts'],
+          // Integration files start workers and child processes; one file at a time keeps a 2-core machine
+          // from turning timing margins into flakes.
+          fileParallelism: false,
+          pool: 'forks',
+        },
+      },
+    ],
+  },
+});
