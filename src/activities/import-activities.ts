@@ -147,6 +147,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       ...((info.heartbeatDetails as ChunkCheckpoint | undefined) ?? {}),
     };
     const resuming = info.heartbeatDetails !== undefined;
+    const checkpointAtStart = { ...checkpoint };
     const source = openByteSource(input.file);
     assertUnchanged(input.file, input.expectedFileSize, await source.size());
 
@@ -238,7 +239,9 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             message: `Segment batch not accepted, will retry: ${decision.reason}`,
             type: 'SegmentRetryable',
             nonRetryable: false,
-            nextRetryDelay: decision.delayMs,
+            // Temporal's backoff grows with the attempt number, which counts every failure of this chunk. When this
+            // attempt got batches through, Segment is not down: retry soon instead of waiting out a long backoff.
+            nextRetryDelay: decision.delayMs ?? (result.batchesSent > checkpointAtStart.batchesSent ? 1000 : undefined),
           });
         case 'fatal':
           throw ApplicationFailure.nonRetryable(`Segment refused the batch: ${decision.reason}`, 'SegmentFatal');

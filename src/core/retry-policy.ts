@@ -48,6 +48,8 @@ const NUMBER = /^\s*\d+(\.\d+)?\s*$/;
 export function parseRetryAfter(value: string | undefined, now: Date = new Date()): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   if (NUMBER.test(value)) return Math.round(Number(value) * 1000);
+  // An HTTP date always names its day, month and GMT; V8's lenient Date.parse would read "-5" as a year.
+  if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now.getTime());

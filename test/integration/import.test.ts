@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
 import { startImport, UsageError, getJobStatus, followJob } from '../../src/client';
 import { startImportHarness, WRITE_KEY, type ImportHarness } from '../support/import-harness';
+import { waitFor } from '../support/wait';
 
 let h: ImportHarness;
 
@@ -229,16 +230,3 @@ describe('operator controls', () => {
     expect(h.double.uniqueMessageIds().size).toBeLessThan(2000);
   });
 });
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not ready yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}

@@ -90,6 +90,11 @@ export interface SegmentDoubleOptions {
   recordMessages?: boolean;
   /** Called after every answered (or reset) request, in both modes. Used by the CLI to print a summary line. */
   onRequest?: (entry: RequestLogEntry) => void;
+  /**
+   * Items this predicate matches make their whole request fail with 400, the way Segment answers a payload it
+   * considers bad (API.md §1.5). Lets tests check that a sender isolates the offending event.
+   */
+  refuse?: (item: Record<string, unknown>) => boolean;
 }
 
 export interface RecordedMessage {
@@ -380,6 +385,7 @@ export class SegmentDouble {
   private readonly writeKeys: ReadonlySet<string>;
   private readonly recordMessages: boolean;
   private readonly onRequest: ((entry: RequestLogEntry) => void) | undefined;
+  private readonly refuse: ((item: Record<string, unknown>) => boolean) | undefined;
 
   private counters = emptyStats();
   private recorded: RecordedMessage[] = [];
@@ -399,6 +405,7 @@ export class SegmentDouble {
     this.writeKeys = new Set(opts.writeKeys ?? DEFAULT_WRITE_KEYS);
     this.recordMessages = opts.recordMessages ?? true;
     this.onRequest = opts.onRequest;
+    this.refuse = opts.refuse;
   }
 
   static async start(opts: SegmentDoubleOptions = {}): Promise<SegmentDouble> {
@@ -640,6 +647,11 @@ export class SegmentDouble {
       if (oversized !== -1) {
         return badRequest(`event ${oversized} is larger than ${DOUBLE_LIMITS.maxEventBytes} bytes`, counted);
       }
+    }
+
+    if (this.refuse) {
+      const refused = items.findIndex((item) => isPlainObject(item) && this.refuse!(item));
+      if (refused !== -1) return badRequest(`event ${refused} is invalid`, counted);
     }
 
     const tally = this.ingest(items, impliedType, auth.writeKey, rootSentAt, receivedAtMs);

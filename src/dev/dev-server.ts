@@ -1,0 +1,124 @@
+/**
+ * Starting a local Temporal dev server (the Temporal CLI's `server start-dev`) for tests, the benchmark and
+ * `segflow dev`. Finding the binary: TEMPORAL_CLI_PATH, the project's cache, PATH, or building it from Go
+ * modules with scripts/install-temporal-cli.sh.
+ */
+import { Connection } from '@temporalio/client';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { searchAttributeCliArgs } from '../core/search-attributes';
+
+const projectRoot = resolve(__dirname, '../..');
+
+/** Path of a Temporal CLI binary, installing it (idempotent, cached) when the project's script is present. */
+export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
+  const script = join(projectRoot, 'scripts/install-temporal-cli.sh');
+  if (!existsSync(script)) {
+    if (env.TEMPORAL_CLI_PATH) return env.TEMPORAL_CLI_PATH;
+    throw new Error('No Temporal CLI: set TEMPORAL_CLI_PATH to a temporal binary (https://docs.temporal.io/cli#install).');
+  }
+  try {
+    const out = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+    const path = out.trim().split('\n').pop();
+    if (!path) throw new Error('the install script printed no path');
+    return path;
+  } catch (error) {
+    throw new Error(
+      `No Temporal CLI available (${(error as Error).message.split('\n')[0]}). ` +
+        'Run `npm run temporal:install` (needs Go >= 1.25 and the Go module proxy), or set TEMPORAL_CLI_PATH to a temporal binary.',
+    );
+  }
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+export async function waitForTemporal(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+      } finally {
+        await connection.close();
+      }
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`Temporal dev server at ${address} not ready after ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  cliPath?: string;
+  port?: number;
+  /** UI port; `false` for a headless server. */
+  uiPort?: number | false;
+  dbFilename?: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  stdio?: 'inherit' | 'ignore';
+  readyTimeoutMs?: number;
+}
+
+/** Starts `temporal server start-dev` with segflow's search attributes registered, and waits until it answers. */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const cli = options.cliPath ?? findTemporalCli();
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort === false ? undefined : options.uiPort ?? (await freePort());
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...(options.dbFilename ? ['--db-filename', options.dbFilename] : []),
+    '--log-level', options.logLevel ?? 'error',
+    // No outbound version check: tests and demos must not reach the internet (NOTES.md §1.5).
+    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+    '--sqlite-pragma', 'journal_mode=WAL',
+    '--sqlite-pragma', 'synchronous=OFF',
+    ...searchAttributeCliArgs(),
+  ];
+  const child = spawn(cli, args, { stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit'] });
+  const address = `127.0.0.1:${port}`;
+  try {
+    await waitForTemporal(address, options.readyTimeoutMs ?? 60_000, child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    address,
+    uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

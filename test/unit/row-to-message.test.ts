@@ -1,0 +1,206 @@
+import { describe, it, expect } from 'vitest';
+import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
+import { CsvHeaderError, RowConverter, type ConvertResult, type RowConverterOptions } from '../../src/core/row-to-message';
+
+const namespace = messageIdNamespace('row-to-message-test');
+const now = new Date('2024-06-01T00:00:00.000Z');
+const ts = '2024-01-02T03:04:05.000Z';
+
+function ndjson(overrides: Partial<RowConverterOptions> = {}): RowConverter {
+  return new RowConverter({ format: 'ndjson', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ...overrides });
+}
+
+const CSV_HEADER = ['type', 'userId', 'anonymousId', 'event', 'name', 'groupId', 'previousId', 'timestamp', 'messageId', 'properties.revenue:number', 'traits', 'context.ip'];
+
+function csv(overrides: Partial<RowConverterOptions> = {}): RowConverter {
+  return new RowConverter({ format: 'csv', csvHeader: CSV_HEADER, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ...overrides });
+}
+
+/** Builds CSV values from a sparse object keyed by header name, plus a plausible raw line. */
+function csvRow(cells: Record<string, string>): [string, string[]] {
+  const values = CSV_HEADER.map((h) => cells[h] ?? '');
+  return [values.join(','), values];
+}
+
+function expectOk(result: ConvertResult) {
+  if (!result.ok) throw new Error(`unexpected reject: ${result.reject.field}: ${result.reject.reason}`);
+  return result;
+}
+
+describe('NDJSON rows', () => {
+  it('converts a valid row, derives a deterministic messageId, and serializes exactly once', () => {
+    const raw = `{"type":"track","userId":"u1","event":"Order Completed","timestamp":"${ts}","properties":{"revenue":9.5,"name":"Zoë 😀"}}`;
+    const result = expectOk(ndjson().convert(12, raw));
+    expect(result.message).toEqual({
+      type: 'track',
+      userId: 'u1',
+      event: 'Order Completed',
+      timestamp: ts,
+      properties: { revenue: 9.5, name: 'Zoë 😀' },
+      messageId: deriveMessageId(namespace, 12, raw),
+    });
+    expect(result.serialized).toBe(JSON.stringify(result.message));
+    expect(result.bytes).toBe(Buffer.byteLength(result.serialized, 'utf8'));
+    expect(result.bytes).toBeGreaterThan(result.serialized.length);
+    expect(ndjson().convert(12, raw)).toEqual(result);
+  });
+
+  it('gives different ids to identical rows on different lines', () => {
+    const raw = `{"type":"identify","userId":"u","timestamp":"${ts}"}`;
+    const a = expectOk(ndjson().convert(1, raw));
+    const b = expectOk(ndjson().convert(2, raw));
+    expect(a.message.messageId).not.toBe(b.message.messageId);
+  });
+
+  it("keeps the row's own messageId", () => {
+    const result = expectOk(ndjson().convert(1, `{"type":"identify","userId":"u","timestamp":"${ts}","messageId":"mine-1"}`));
+    expect(result.message.messageId).toBe('mine-1');
+  });
+
+  it('never puts sentAt on an event', () => {
+    const result = expectOk(ndjson().convert(1, `{"type":"identify","userId":"u","timestamp":"${ts}"}`));
+    expect(result.serialized).not.toContain('sentAt');
+  });
+
+  it('coerces numeric ids to strings', () => {
+    const result = expectOk(ndjson().convert(1, `{"type":"identify","userId":12345,"timestamp":"${ts}"}`));
+    expect(result.message.userId).toBe('12345');
+    expect(result.serialized).toContain('"userId":"12345"');
+  });
+
+  it('tolerates a UTF-8 BOM before the first line', () => {
+    expectOk(ndjson().convert(1, `\uFEFF{"type":"identify","userId":"u","timestamp":"${ts}"}`));
+  });
+
+  it('sends a row without timestamp only when allowed', () => {
+    const raw = '{"type":"identify","userId":"u"}';
+    expect(ndjson().convert(1, raw)).toMatchObject({ ok: false, reject: { field: 'timestamp' } });
+    expect(expectOk(ndjson({ allowMissingTimestamp: true }).convert(1, raw)).message).not.toHaveProperty('timestamp');
+  });
+
+  const rejects: Array<[string, string, string, RegExp]> = [
+    ['invalid JSON', '{"type":', '(line)', /line is not valid JSON/],
+    ['empty line', '', '(line)', /not valid JSON/],
+    ['JSON array', '[1,2]', '(line)', /must hold a JSON object, got an array/],
+    ['JSON string', '"track"', '(line)', /got a string/],
+    ['JSON null', 'null', '(line)', /got null/],
+    ['missing type', `{"userId":"u","timestamp":"${ts}"}`, 'type', /type is required/],
+    ['bad type', `{"type":"click","userId":"u","timestamp":"${ts}"}`, 'type', /not one of/],
+    ['no identity', `{"type":"identify","timestamp":"${ts}"}`, 'userId', /need a userId or an anonymousId/],
+    ['empty anonymousId', `{"type":"identify","anonymousId":"","timestamp":"${ts}"}`, 'anonymousId', /must not be empty/],
+    ['unsafe numeric userId', `{"type":"identify","userId":12345678901234567890,"timestamp":"${ts}"}`, 'userId', /quote it as a string/],
+    ['track without event', `{"type":"track","userId":"u","timestamp":"${ts}"}`, 'event', /non-empty event/],
+    ['group without groupId', `{"type":"group","userId":"u","timestamp":"${ts}"}`, 'groupId', /need a groupId/],
+    ['alias without previousId', `{"type":"alias","userId":"u","timestamp":"${ts}"}`, 'previousId', /need a previousId/],
+    ['alias without userId', `{"type":"alias","previousId":"p","timestamp":"${ts}"}`, 'userId', /need a userId/],
+    ['non-string name', `{"type":"page","userId":"u","name":1,"timestamp":"${ts}"}`, 'name', /must be a string/],
+    ['properties not an object', `{"type":"track","userId":"u","event":"E","properties":[],"timestamp":"${ts}"}`, 'properties', /JSON object/],
+    ['traits not an object', `{"type":"identify","userId":"u","traits":"x","timestamp":"${ts}"}`, 'traits', /JSON object/],
+    ['context not an object', `{"type":"identify","userId":"u","context":1,"timestamp":"${ts}"}`, 'context', /JSON object/],
+    ['integrations not an object', `{"type":"identify","userId":"u","integrations":true,"timestamp":"${ts}"}`, 'integrations', /JSON object/],
+    ['messageId too long', `{"type":"identify","userId":"u","messageId":"${'m'.repeat(101)}","timestamp":"${ts}"}`, 'messageId', /100 characters/],
+    ['unknown key', `{"type":"identify","userId":"u","email":"a@b.c","timestamp":"${ts}"}`, 'email', /unknown field "email"/],
+    ['sentAt in row', `{"type":"identify","userId":"u","sentAt":"${ts}","timestamp":"${ts}"}`, 'sentAt', /set by segflow/],
+    ['timestamp missing', '{"type":"identify","userId":"u"}', 'timestamp', /required/],
+    ['timestamp without zone', '{"type":"identify","userId":"u","timestamp":"2024-01-02T03:04:05"}', 'timestamp', /no timezone/],
+    ['timestamp in the future', '{"type":"identify","userId":"u","timestamp":"2024-07-01T00:00:00Z"}', 'timestamp', /in the future/],
+  ];
+  it.each(rejects)('rejects %s', (_label, raw, field, reason) => {
+    const result = ndjson().convert(5, raw);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.reject).toMatchObject({ line: 5, field, raw });
+      expect(result.reject.reason).toMatch(reason);
+    }
+  });
+
+  it('rejects events over maxEventBytes, naming size and limit, and accepts one exactly at it', () => {
+    const raw = `{"type":"track","userId":"u","event":"E","timestamp":"${ts}","properties":{"blob":"${'é'.repeat(200)}"}}`;
+    const size = expectOk(ndjson().convert(1, raw)).bytes;
+    expectOk(ndjson({ maxEventBytes: size }).convert(1, raw));
+    const result = ndjson({ maxEventBytes: size - 1 }).convert(1, raw);
+    expect(result).toMatchObject({ ok: false, reject: { field: '(message)', line: 1 } });
+    if (!result.ok) expect(result.reject.reason).toContain(`${size} bytes, above the limit of ${size - 1} bytes`);
+  });
+
+  it('uses one clock for the whole converter (defaults to construction time)', () => {
+    const converter = ndjson({ now: undefined });
+    expectOk(converter.convert(1, `{"type":"identify","userId":"u","timestamp":"${new Date().toISOString()}"}`));
+    const nextYear = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    expect(converter.convert(1, `{"type":"identify","userId":"u","timestamp":"${nextYear}"}`)).toMatchObject({ ok: false, reject: { field: 'timestamp' } });
+  });
+});
+
+describe('CSV rows', () => {
+  it('converts a valid row through the compiled header', () => {
+    const [raw, values] = csvRow({ type: 'track', userId: 'u1', event: 'Order Completed', timestamp: '2024-01-02', 'properties.revenue:number': '9.5', 'context.ip': '1.2.3.4' });
+    const result = expectOk(csv().convert(3, raw, values));
+    expect(result.message).toEqual({
+      type: 'track',
+      userId: 'u1',
+      event: 'Order Completed',
+      timestamp: '2024-01-02T00:00:00.000Z',
+      properties: { revenue: 9.5 },
+      context: { ip: '1.2.3.4' },
+      messageId: deriveMessageId(namespace, 3, raw),
+    });
+    expect(result.serialized).toBe(JSON.stringify(result.message));
+  });
+
+  it('keeps the messageId column when filled', () => {
+    const [raw, values] = csvRow({ type: 'identify', userId: 'u', timestamp: ts, messageId: 'csv-1' });
+    expect(expectOk(csv().convert(2, raw, values)).message.messageId).toBe('csv-1');
+  });
+
+  const rejects: Array<[string, Record<string, string>, string, RegExp]> = [
+    ['missing type', { userId: 'u', timestamp: ts }, 'type', /type is required/],
+    ['bad type', { type: 'Identify', userId: 'u', timestamp: ts }, 'type', /not one of/],
+    ['no identity', { type: 'identify', timestamp: ts }, 'userId', /need a userId or an anonymousId/],
+    ['blank userId', { type: 'identify', userId: '  ', timestamp: ts }, 'userId', /must not be empty/],
+    ['track without event', { type: 'track', userId: 'u', timestamp: ts }, 'event', /non-empty event/],
+    ['group without groupId', { type: 'group', userId: 'u', timestamp: ts }, 'groupId', /need a groupId/],
+    ['alias without previousId', { type: 'alias', userId: 'u', timestamp: ts }, 'previousId', /need a previousId/],
+    ['alias without userId', { type: 'alias', previousId: 'p', timestamp: ts }, 'userId', /need a userId/],
+    ['event on identify', { type: 'identify', userId: 'u', event: 'E', timestamp: ts }, 'event', /not a field of identify/],
+    ['name on track', { type: 'track', userId: 'u', event: 'E', name: 'n', timestamp: ts }, 'name', /not a field of track/],
+    ['properties on identify', { type: 'identify', userId: 'u', 'properties.revenue:number': '1', timestamp: ts }, 'properties', /not a field of identify/],
+    ['traits on track', { type: 'track', userId: 'u', event: 'E', traits: '{"a":1}', timestamp: ts }, 'traits', /not a field of track/],
+    ['messageId too long', { type: 'identify', userId: 'u', messageId: 'm'.repeat(101), timestamp: ts }, 'messageId', /100 characters/],
+    ['timestamp missing', { type: 'identify', userId: 'u' }, 'timestamp', /required/],
+    ['timestamp unparseable', { type: 'identify', userId: 'u', timestamp: '01/02/2024' }, 'timestamp', /not an ISO-8601/],
+    ['timestamp without zone', { type: 'identify', userId: 'u', timestamp: '2024-01-02 03:04:05' }, 'timestamp', /no timezone/],
+    ['timestamp in the future', { type: 'identify', userId: 'u', timestamp: '2030-01-01' }, 'timestamp', /in the future/],
+    ['bad number cell', { type: 'track', userId: 'u', event: 'E', timestamp: ts, 'properties.revenue:number': '9,5' }, 'properties.revenue:number', /decimal number/],
+    ['bad JSON cell', { type: 'identify', userId: 'u', timestamp: ts, traits: '{oops' }, 'traits', /not valid JSON/],
+    ['JSON cell not an object', { type: 'identify', userId: 'u', timestamp: ts, traits: '[1]' }, 'traits', /must hold a JSON object/],
+  ];
+  it.each(rejects)('rejects %s', (_label, cells, field, reason) => {
+    const [raw, values] = csvRow(cells);
+    const result = csv().convert(9, raw, values);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.reject).toMatchObject({ line: 9, field, raw });
+      expect(result.reject.reason).toMatch(reason);
+    }
+  });
+
+  it('rejects a record with the wrong number of fields', () => {
+    expect(csv().convert(4, 'track,u', ['track', 'u'])).toMatchObject({ ok: false, reject: { line: 4, field: '(row)', raw: 'track,u' } });
+  });
+
+  it('throws CsvHeaderError naming the column when the header is unusable', () => {
+    const build = () => csv({ csvHeader: ['type', 'userId', 'e-mail'] });
+    expect(build).toThrow(CsvHeaderError);
+    try {
+      build();
+    } catch (error) {
+      expect((error as CsvHeaderError).column).toBe('e-mail');
+      expect((error as CsvHeaderError).message).toMatch(/unknown column "e-mail"/);
+    }
+  });
+
+  it('requires a header for CSV and values for each CSV row', () => {
+    expect(() => new RowConverter({ format: 'csv', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000 })).toThrow(/csvHeader is required/);
+    expect(() => csv().convert(1, 'x')).toThrow(/csvValues are required/);
+  });
+});
