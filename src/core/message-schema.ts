@@ -24,14 +24,16 @@
  *   UTC midnight. A date-time without zone is rejected, since guessing a zone shifts every event (Engage
  *   also insists on zoned dates). Output is always `Date.toISOString()` form (`2024-03-01T12:00:00.000Z`).
  *   Dates before 1970-01-01 are rejected: they are placeholder values (0001-01-01, 1900-01-01) far more
- *   often than real events. Dates more than MAX_FUTURE_SKEW_MS after `now` are rejected: a future
- *   timestamp usually means local time was labelled `Z`, and Segment would store it as is.
+ *   often than real events. Dates more than MAX_FUTURE_SKEW_MS after `now` are rejected: an event cannot
+ *   have happened later than the import, so it is a data error (often a wrong timezone), and Segment
+ *   would store it as is.
  *   Required unless `allowMissingTimestamp` (then Segment uses its receive time, API.md §1.8).
  * - `messageId`, when the row has one, must be a non-empty string of at most 100 characters (§1.3).
  *
- * The zod schema below is the only implementation (no hand-written twin). It stays fast because it
- * uses no per-field superRefine and builds no error objects on success; see the benchmark note in
- * the lead's report.
+ * Speed: this runs once per row (millions per import). The zod schema is the only implementation of the
+ * rules (no hand-written twin); it uses no superRefine and builds no errors on success. The costly part
+ * was timestamp parsing, so canonical toISOString() text is checked by character codes first (a test
+ * cross-checks that path against Date). Measured ~600-850k validations/s per core for a typical track row.
  */
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from './limits';

@@ -10,6 +10,7 @@
  *
  * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
  */
+import { eventTooLarge } from './batch-builder';
 import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
 import { deriveMessageId } from './message-id';
 import { validateMessage } from './message-schema';
@@ -95,7 +96,7 @@ export class RowConverter {
     };
     const serialized = JSON.stringify(message);
     const bytes = Buffer.byteLength(serialized, 'utf8');
-    if (bytes > this.options.maxEventBytes) {
+    if (eventTooLarge(bytes, this.options.maxEventBytes)) {
       return reject(
         '(message)',
         `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,

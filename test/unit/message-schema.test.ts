@@ -213,6 +213,26 @@ describe('parseTimestamp', () => {
     if (!parsed.ok) expect(parsed.reason).toMatch(reason);
   });
 
+  it('agrees with Date on canonical toISOString() text, including near-misses (fast path vs Date)', () => {
+    // Deterministic pseudo-random instants and single-character mutations of their text: the fast path
+    // must accept exactly the strings Date round-trips (from 1970 on) and nothing else.
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = '0123456789-:.TZ x';
+    for (let i = 0; i < 3_000; i++) {
+      const text = new Date(Math.floor(random() * 8e12) - 1e12).toISOString();
+      const position = Math.floor(random() * text.length);
+      const mutated = text.slice(0, position) + alphabet[Math.floor(random() * alphabet.length)] + text.slice(position + 1);
+      for (const candidate of [text, mutated]) {
+        const ms = Date.parse(candidate);
+        const roundTrips = ms >= 0 && new Date(ms).toISOString() === candidate;
+        const parsed = parseTimestamp(candidate);
+        if (roundTrips) expect(parsed).toEqual({ ok: true, iso: candidate, epochMs: ms });
+        else if (parsed.ok) expect(parsed.iso).not.toBe(candidate);
+      }
+    }
+  });
+
   it('clips very long input in the reason', () => {
     const parsed = parseTimestamp('x'.repeat(500));
     expect(!parsed.ok && parsed.reason.length).toBeLessThan(200);
