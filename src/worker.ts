@@ -2,7 +2,7 @@
  * The segflow worker: runs every segflow workflow and activity on one task queue. Scale out by starting more
  * of these, on any hosts, against the same Temporal namespace and task queue.
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createImportActivities } from './activities/import-activities';
@@ -46,8 +46,22 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
   });
 }
 
+let runtimeInstalled = false;
+/** Worker logs at SEGFLOW_LOG_LEVEL (default WARN): progress is watched in the UI and the CLI, not in logs. */
+export function installRuntimeLogger(env: NodeJS.ProcessEnv = process.env): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (env.SEGFLOW_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+  try {
+    Runtime.install({ logger: new DefaultLogger(level) });
+  } catch {
+    // A Runtime already exists in this process (tests): keep it.
+  }
+}
+
 /** `segflow worker`: connect with the standard TEMPORAL_* variables and run until SIGINT/SIGTERM. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  installRuntimeLogger(env);
   const settings = temporalSettings(env);
   const connection = await NativeConnection.connect({ address: settings.address });
   try {

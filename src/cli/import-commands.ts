@@ -13,8 +13,9 @@ import {
   UsageError,
   type JobStatus,
 } from '../client';
-import { workflowUiLink } from '../config';
+import { temporalSettings, workflowUiLink } from '../config';
 import { runWorker } from '../worker';
+import { runDev } from '../dev/dev-command';
 import { action, exitCodeForState, globalOptions, parseFraction, parseNonNegativeInt, parsePositiveInt, printJson, EXIT } from './common';
 import { createProgressPrinter, describeProgress } from './progress';
 
@@ -25,6 +26,34 @@ export function registerImportCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  SEGMENT_WRITE_KEY=... segflow worker\n  TEMPORAL_ADDRESS=temporal:7233 SEGFLOW_TASK_QUEUE=segflow segflow worker')
     .action(action(async () => {
       await runWorker();
+    }));
+
+  program
+    .command('dev')
+    .description('Start a local Temporal dev server with its Web UI, a worker and a local Segment stand-in')
+    .option('--import <file>', 'run one import of this file once everything is up')
+    .option('--exit', 'with --import: stop everything once the import ends (exit code says how it ended)')
+    .option('--db-file <path>', 'keep the dev server\'s state in this SQLite file (default: in memory)')
+    .option('--port <port>', 'Temporal gRPC port (default 7233, or a free one); the UI uses port + 1000', parsePositiveInt('--port'))
+    .addHelpText('after', '\nExamples:\n  segflow dev\n  segflow dev --import samples/events.csv --exit')
+    .action(action(async (opts: { import?: string; exit?: boolean; dbFile?: string; port?: number }, command: Command) => {
+      const { json } = globalOptions(command);
+      const printer = createProgressPrinter({ json: false, tty: Boolean(process.stderr.isTTY) });
+      const final = await runDev({
+        importFile: opts.import,
+        exitAfterImport: Boolean(opts.exit),
+        dbFile: opts.dbFile,
+        port: opts.port,
+        log: (line) => process.stderr.write(line + '\n'),
+        onStatus: (status) => {
+          if (!json) printer.update(status);
+        },
+      });
+      printer.done();
+      if (!final) return EXIT.ok;
+      if (json) printJson(final);
+      else process.stdout.write(formatStatus(final, workflowUiLink(temporalSettings(), String(final.jobId))));
+      return exitCodeForState(String(final.state));
     }));
 
   program

@@ -37,7 +37,7 @@ export function eventTooLarge(eventBytes: number, maxEventBytes: number): boolea
 
 /** Predicted body size for events totalling `eventBytes` bytes. */
 export function batchBodyBytes(eventCount: number, eventBytes: number): number {
-  const commas = eventCount > 0 ? eventCount : 0;
+  const commas = eventCount > 0 ? eventCount - 1 : 0;
   return EMPTY_BATCH_BODY_BYTES + eventBytes + commas;
 }
 

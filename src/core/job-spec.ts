@@ -58,7 +58,7 @@ const labelSchema = z
   .union([
     z.string().regex(/^[^:\s][^:]*:.+$/, 'a label is written "key:value"'),
     z.strictObject({ key: nonBlank, value: nonBlank, description: z.string().optional() }),
-  ])
+  ], { error: 'a label is "key:value" or {key, value, description?}' })
   .transform((label) => {
     if (typeof label !== 'string') return label;
     const at = label.indexOf(':');
@@ -148,7 +148,7 @@ const stepSchema = z.discriminatedUnion('op', [
     writeKey: z.union([
       z.strictObject({ fingerprint: z.string().regex(/^[0-9a-f]{8,64}$/, 'a fingerprint is 8+ lower-case hex characters (see `segflow source get`)') }),
       z.strictObject({ index: z.number().int().min(0) }),
-    ]),
+    ], { error: 'name the key as {fingerprint: "<hex>"} or {index: <n>}' }),
     force: z.boolean().default(false),
     ...common,
   }),
@@ -231,7 +231,12 @@ export function validateJobSpec(raw: unknown): JobSpecResult {
   const issues = parsed.error.issues.map((issue): JobSpecIssue => {
     const path = issue.path.map(String);
     const extraKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-    const message = issue.code === 'unrecognized_keys' ? `unknown field${extraKeys.length > 1 ? 's' : ''} ${extraKeys.join(', ')}` : issue.message;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${extraKeys.length > 1 ? 's' : ''} ${extraKeys.join(', ')}`
+        : issue.code === 'invalid_type' && /received undefined$/.test(issue.message)
+          ? 'is required'
+          : issue.message;
     if (path[0] === 'steps' && path.length >= 2 && Array.isArray(rawSteps)) {
       const index = Number(path[1]);
       const rawStep = rawSteps[index] as { name?: unknown; op?: unknown } | undefined;

@@ -19,7 +19,7 @@ export interface ByteSource {
 }
 
 /** 1 MiB reads: large enough that per-read overhead vanishes at 1 GB files, small enough to keep memory flat. */
-const LOCAL_READ_BYTES = 65536;
+const LOCAL_READ_BYTES = 64 * 1024;
 
 export class LocalFileSource implements ByteSource {
   readonly description: string;

@@ -99,7 +99,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       events: { sent: totals.eventsSent, wouldSend: options.dryRun ? totals.eventsValid : validation?.eventsValid ?? 0 },
       batches: { sent: totals.batchesSent },
       chunks: { done: totals.chunksDone, inFlight, planned: carried.nextChunkIndex },
-      bytes: { done: totals.bytesDone, total: carried.fileSize },
+      // The header (or BOM) before the first chunk counts as done once the input is inspected.
+      bytes: { done: totals.bytesDone + (totals.chunksDone > 0 ? carried.dataStart.byte : 0), total: carried.fileSize },
       typeCounts: totals.typeCounts,
       ...(totals.minTimestamp && totals.maxTimestamp ? { timeRange: { min: totals.minTimestamp, max: totals.maxTimestamp } } : {}),
       ...(rejectReport ? { rejectReport } : {}),
