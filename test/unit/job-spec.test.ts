@@ -125,7 +125,7 @@ describe('parseJobSpecText: errors name the step and the field', () => {
     ['no steps', 'steps: []', ['field "steps": a job needs at least one step']],
     ['period not a month start', 'steps:\n  - op: api-calls-usage\n    period: 2024-05-02', ['field "period": must be the first day of a month']],
     ['unknown top-level field', 'foo: 1\nsteps:\n  - op: list-sources', ['field "foo": unknown field foo']],
-    ['label without colon', 'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]', ['field "labels.0": a label is "key:value"']],
+    ['label without colon', 'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]', ['field "labels.0": a label is written "key:value"']],
     ['bad granularity', 'steps:\n  - op: delivery-metrics\n    destinationId: d\n    sourceId: s\n    granularity: WEEK', ['field "granularity"']],
     ['delivery metrics without sourceId', 'steps:\n  - op: delivery-metrics\n    destinationId: d', ['field "sourceId": is required']],
     ['not YAML', 'steps: [ {op: list-sources', ['not valid YAML/JSON']],

@@ -1,0 +1,183 @@
+/**
+ * A codec server, so people who hold the key can read encrypted payloads in the Temporal Web UI and CLI
+ * (`temporal ... --codec-endpoint`). The browser calls it directly; the key never reaches the Temporal server.
+ *
+ * Protocol (NOTES.md §5): `POST <any path>/encode` and `POST <any path>/decode` with a proto-JSON body
+ * `{ "payloads": [ { "metadata": { k: base64 }, "data": base64 } ] }`, answered in the same shape; the UI sends
+ * the namespace in `X-Namespace`. Anyone who can reach it can decrypt, so it listens on loopback by default;
+ * put it behind your own authentication (or set `requiredAuthorization` for CLI use) before exposing it.
+ *
+ * Run standalone: `node dist/codec/codec-server.js` (reads SEGFLOW_CODEC_* and SEGFLOW_CODEC_SERVER_*).
+ */
+import type { PayloadCodec } from '@temporalio/common';
+import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encryptionCodecFromEnv } from './encryption-codec';
+
+export const DEFAULT_CODEC_SERVER_PORT = 8888;
+/** The dev server's UI (`segflow dev`, port 8233) and the compose UI (8080). */
+export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://localhost:8080'];
+
+/** Temporal payloads are at most 2 MiB each and a UI request carries a page of them; anything far larger is abuse. */
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface CodecServerOptions {
+  port: number;
+  codec: PayloadCodec;
+  /** Origin(s) of the Web UI allowed to call from a browser, e.g. `http://localhost:8080`; `*` allows any. */
+  allowedOrigin: string | string[];
+  /** Interface to listen on; 127.0.0.1 unless the server must be reachable from elsewhere (a container). */
+  host?: string;
+  /** When set, requests must carry exactly this `Authorization` header (the CLI's `--codec-auth`). */
+  requiredAuthorization?: string;
+}
+
+export interface RunningCodecServer {
+  /** Base URL to give the UI or `--codec-endpoint`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export async function startCodecServer(options: CodecServerOptions): Promise<RunningCodecServer> {
+  const allowed = Array.isArray(options.allowedOrigin) ? options.allowedOrigin : [options.allowedOrigin];
+  const server = createServer((request, response) => {
+    handle(request, response, options, allowed).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 400;
+      if (!response.headersSent) sendJson(response, status, { error: (error as Error).message });
+      else response.destroy();
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await listen(server, options.port, host);
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, options: CodecServerOptions, allowed: string[]): Promise<void> {
+  setCorsHeaders(request, response, allowed);
+  if (request.method === 'OPTIONS') {
+    response.writeHead(204).end();
+    return;
+  }
+  // Only the last path segment matters, so the UI and CLI can be pointed at any prefix.
+  const operation = new URL(request.url ?? '/', 'http://codec').pathname.split('/').filter(Boolean).pop();
+  if (operation !== 'encode' && operation !== 'decode') throw new HttpError(404, 'Not found: POST to .../encode or .../decode.');
+  if (request.method !== 'POST') throw new HttpError(405, `Use POST for /${operation}.`);
+  if (options.requiredAuthorization !== undefined && request.headers.authorization !== options.requiredAuthorization) {
+    throw new HttpError(401, 'Missing or wrong Authorization header.');
+  }
+
+  const payloads = parsePayloads(await readBody(request)).map((json) => JSONToPayload(json));
+  const result = operation === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
+  sendJson(response, 200, { payloads: result.map((payload) => payloadToJSON(payload)) });
+}
+
+function setCorsHeaders(request: IncomingMessage, response: ServerResponse, allowed: string[]): void {
+  const origin = request.headers.origin;
+  if (allowed.includes('*')) {
+    response.setHeader('Access-Control-Allow-Origin', '*');
+  } else if (origin && allowed.includes(origin)) {
+    response.setHeader('Access-Control-Allow-Origin', origin);
+    // The UI can forward the user's access token (codec.includeCredentials / passAccessToken).
+    response.setHeader('Access-Control-Allow-Credentials', 'true');
+    response.setHeader('Vary', 'Origin');
+  } else {
+    return; // no CORS headers: the browser refuses the response, which is the point
+  }
+  response.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+  response.setHeader('Access-Control-Allow-Headers', 'x-namespace, content-type, authorization');
+  response.setHeader('Access-Control-Max-Age', '600');
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `Request body larger than ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parsePayloads(body: string): JSONPayload[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'Body is not JSON; send {"payloads": [...]}.');
+  }
+  const payloads = (parsed as { payloads?: unknown } | null)?.payloads;
+  if (!Array.isArray(payloads) || !payloads.every((p) => typeof p === 'object' && p !== null)) {
+    throw new HttpError(400, 'Body must be {"payloads": [{"metadata": {...}, "data": "<base64>"}]}.');
+  }
+  return payloads as JSONPayload[];
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/**
+ * Starts the codec server from the environment: SEGFLOW_CODEC_KEY (+ _KEY_ID, _PREVIOUS_KEYS) for the keys,
+ * SEGFLOW_CODEC_SERVER_PORT (8888), SEGFLOW_CODEC_SERVER_HOST (127.0.0.1), SEGFLOW_CODEC_ALLOWED_ORIGINS
+ * (comma-separated; the local UIs by default) and SEGFLOW_CODEC_SERVER_AUTH (optional required Authorization).
+ */
+export async function runCodecServerFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<RunningCodecServer> {
+  const codec = encryptionCodecFromEnv(env);
+  if (!codec) throw new Error('SEGFLOW_CODEC_KEY is not set: the codec server needs the key(s) the workers encrypt with.');
+  const port = Number(env.SEGFLOW_CODEC_SERVER_PORT || DEFAULT_CODEC_SERVER_PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`SEGFLOW_CODEC_SERVER_PORT must be a port number, got "${env.SEGFLOW_CODEC_SERVER_PORT}".`);
+  const origins = (env.SEGFLOW_CODEC_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  return startCodecServer({
+    port,
+    codec,
+    host: env.SEGFLOW_CODEC_SERVER_HOST || '127.0.0.1',
+    allowedOrigin: origins.length > 0 ? origins : DEFAULT_ALLOWED_ORIGINS,
+    ...(env.SEGFLOW_CODEC_SERVER_AUTH ? { requiredAuthorization: env.SEGFLOW_CODEC_SERVER_AUTH } : {}),
+  });
+}
+
+if (require.main === module) {
+  runCodecServerFromEnv()
+    .then((running) => {
+      process.stderr.write(`segflow codec server listening on ${running.url} (key ${encryptionCodecFromEnv(process.env)?.currentKeyId})\n`);
+      const stop = () => void running.close().finally(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    })
+    .catch((error: unknown) => {
+      process.stderr.write(`segflow codec server: ${(error as Error).message}\n`);
+      process.exit(2);
+    });
+}
