@@ -301,3 +301,43 @@ export async function followJob(
 }
 
 export type { ImportStatus };
+
+export interface JobSummary {
+  jobId: string;
+  kind: string;
+  state: string;
+  source?: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+}
+
+/**
+ * Recent segflow jobs from Temporal visibility, newest first. Uses the Segflow* search attributes when they are
+ * registered (filters by state and kind run on the server); otherwise filters by workflow type.
+ */
+export async function listJobs(sc: SegflowClient, filter: { state?: string; kind?: string; limit?: number } = {}): Promise<JobSummary[]> {
+  const withAttributes = await hasSegflowSearchAttributes(sc);
+  const clauses: string[] = [];
+  const workflowTypes = filter.kind === 'import' ? ['importJob'] : filter.kind === 'workspace' ? ['workspaceJob'] : ['importJob', 'workspaceJob'];
+  clauses.push(`(${workflowTypes.map((t) => `WorkflowType = '${t}'`).join(' OR ')})`);
+  if (filter.state && withAttributes) clauses.push(`SegflowState = '${filter.state.replace(/'/g, '')}'`);
+  const jobs: JobSummary[] = [];
+  const limit = filter.limit ?? 20;
+  for await (const info of sc.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit * 2, 100) })) {
+    const attributes = info.typedSearchAttributes;
+    const state = (attributes.get(SEGFLOW_STATE) as string | undefined) ?? info.status.name.toLowerCase();
+    if (filter.state && !withAttributes && state !== filter.state) continue;
+    jobs.push({
+      jobId: info.workflowId,
+      kind: (attributes.get(SEGFLOW_KIND) as string | undefined) ?? kindOf(info.type),
+      state,
+      source: attributes.get(SEGFLOW_SOURCE) as string | undefined,
+      status: info.status.name,
+      startTime: info.startTime.toISOString(),
+      closeTime: info.closeTime?.toISOString(),
+    });
+    if (jobs.length >= limit) break;
+  }
+  return jobs;
+}

@@ -62,6 +62,8 @@ export interface ProcessChunkInput {
   /** This chunk's share of the job's rate cap. */
   rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
   reportDir?: string;
+  /** The job's start: the "not in the future" rule judges every row against it, so retries decide alike. */
+  referenceTime: string;
 }
 
 export interface ChunkResult {
@@ -168,6 +170,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       namespace: messageIdNamespace(input.idNamespace),
       allowMissingTimestamp: input.allowMissingTimestamp,
       maxEventBytes: input.maxEventBytes,
+      now: new Date(input.referenceTime),
     });
     const root = reportRoot(input.reportDir);
     const localRejects = await RejectWriter.open(localRejectsPath(root, input.jobId, input.chunk.index), 'replace');

@@ -7,6 +7,7 @@ import {
   connectClient,
   followJob,
   getJobStatus,
+  listJobs,
   pauseJob,
   resumeJob,
   startImport,
@@ -134,6 +135,26 @@ export function registerImportCommands(program: Command): void {
     }));
 
   program
+    .command('list')
+    .description('Recent segflow jobs with their state (Temporal visibility)')
+    .option('--state <state>', 'only jobs in this state (running, paused, awaiting_approval, completed, failed, ...)')
+    .addOption(new Option('--kind <kind>', 'only jobs of this kind').choices(['import', 'workspace']))
+    .option('--limit <n>', 'at most this many jobs', parsePositiveInt('--limit'), 20)
+    .addHelpText('after', '\nExamples:\n  segflow list\n  segflow list --state awaiting_approval\n  segflow list --kind import --json')
+    .action(action(async (opts: { state?: string; kind?: string; limit: number }, command: Command) => {
+      const sc = await connectClient();
+      try {
+        const jobs = await listJobs(sc, opts);
+        if (globalOptions(command).json) printJson(jobs);
+        else if (jobs.length === 0) process.stdout.write('No segflow jobs found.\n');
+        else process.stdout.write(formatTable(jobs.map((j) => [j.jobId, j.kind, j.state, j.source ?? '', j.startTime.replace('T', ' ').slice(0, 19)]), ['JOB', 'KIND', 'STATE', 'SOURCE', 'STARTED']));
+        return EXIT.ok;
+      } finally {
+        await sc.close();
+      }
+    }));
+
+  program
     .command('watch')
     .description('Follow a job until it ends (progress bar on a TTY, lines when piped, JSON lines with --json)')
     .argument('<jobId>')
@@ -213,4 +234,10 @@ export function formatStatus(status: JobStatus, link: string): string {
   if (status.error) lines.push(`error: ${String(status.error)}`);
   lines.push(link);
   return lines.join('\n') + '\n';
+}
+
+export function formatTable(rows: string[][], header: string[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }

@@ -9,8 +9,7 @@
  *
  * Run standalone: `node dist/codec/codec-server.js` (reads SEGFLOW_CODEC_* and SEGFLOW_CODEC_SERVER_*).
  */
-import type { PayloadCodec } from '@temporalio/common';
-import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encryptionCodecFromEnv } from './encryption-codec';
@@ -94,9 +93,9 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     throw new HttpError(401, 'Missing or wrong Authorization header.');
   }
 
-  const payloads = parsePayloads(await readBody(request)).map((json) => JSONToPayload(json));
+  const payloads = parsePayloads(await readBody(request)).map(payloadFromJson);
   const result = operation === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
-  sendJson(response, 200, { payloads: result.map((payload) => payloadToJSON(payload)) });
+  sendJson(response, 200, { payloads: result.map(payloadToJson) });
 }
 
 function setCorsHeaders(request: IncomingMessage, response: ServerResponse, allowed: string[]): void {
@@ -127,7 +126,32 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parsePayloads(body: string): JSONPayload[] {
+/** Proto-JSON form of a Payload: bytes fields as base64 strings. */
+export interface JsonPayload {
+  metadata?: Record<string, string> | null;
+  data?: string | null;
+}
+
+// The SDK's payloadToJSON/JSONToPayload (@temporalio/common/lib/proto-utils) fail in this dependency tree
+// ("type must be a Type": @temporalio/common and @temporalio/proto each carry their own protobufjs copy), and
+// the mapping is tiny: proto3 JSON writes bytes as base64 (standard or URL-safe, padding optional on input).
+export function payloadFromJson(json: JsonPayload): Payload {
+  const metadata: Record<string, Uint8Array> = {};
+  for (const [key, value] of Object.entries(json.metadata ?? {})) {
+    if (typeof value !== 'string') throw new HttpError(400, `Payload metadata "${key}" must be a base64 string.`);
+    metadata[key] = new Uint8Array(Buffer.from(value, 'base64'));
+  }
+  if (json.data != null && typeof json.data !== 'string') throw new HttpError(400, 'Payload data must be a base64 string.');
+  return { metadata, data: new Uint8Array(Buffer.from(json.data ?? '', 'base64')) };
+}
+
+export function payloadToJson(payload: Payload): JsonPayload {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload.metadata ?? {})) metadata[key] = Buffer.from(value ?? []).toString('base64');
+  return { metadata, data: Buffer.from(payload.data ?? []).toString('base64') };
+}
+
+function parsePayloads(body: string): JsonPayload[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -138,7 +162,7 @@ function parsePayloads(body: string): JSONPayload[] {
   if (!Array.isArray(payloads) || !payloads.every((p) => typeof p === 'object' && p !== null)) {
     throw new HttpError(400, 'Body must be {"payloads": [{"metadata": {...}, "data": "<base64>"}]}.');
   }
-  return payloads as JSONPayload[];
+  return payloads as JsonPayload[];
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {

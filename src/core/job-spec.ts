@@ -30,7 +30,11 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { SEGMENT_LIMITS } from './limits';
 import { validateMessage, type ValidatedMessage } from './message-schema';
+
+const textEncoder = new TextEncoder();
+const utf8Bytes = (value: unknown): number => textEncoder.encode(JSON.stringify(value)).length;
 
 export const READ_OPS = [
   'list-sources',
@@ -162,9 +166,18 @@ const stepSchema = z.discriminatedUnion('op', [
       messages.forEach((raw, index) => {
         // The importer's rules; a timestamp is optional here because these are live calls.
         const result = validateMessage(raw, { allowMissingTimestamp: true });
-        if (result.ok) valid.push(result.message);
-        else ctx.addIssue({ code: 'custom', path: [index, result.field], message: result.reason });
+        if (!result.ok) return ctx.addIssue({ code: 'custom', path: [index, result.field], message: result.reason });
+        const bytes = utf8Bytes(result.message);
+        if (bytes > SEGMENT_LIMITS.maxEventBytes) {
+          return ctx.addIssue({ code: 'custom', path: [index], message: `message is ${bytes} bytes; Segment refuses events over 32 KB` });
+        }
+        valid.push(result.message);
       });
+      // The step is sent as one /v1/batch request, which Segment caps at 500 KB.
+      const total = valid.reduce((sum, message) => sum + utf8Bytes(message) + 1, 0);
+      if (total > SEGMENT_LIMITS.maxBatchBytes) {
+        ctx.addIssue({ code: 'custom', message: `messages add up to ${total} bytes; one send step must stay under ${SEGMENT_LIMITS.maxBatchBytes} (split it)` });
+      }
       return valid;
     }),
     ...common,

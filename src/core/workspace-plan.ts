@@ -21,6 +21,7 @@
  * writing (`recheckItem`), since the workspace can change while the approval waits.
  */
 import type { JobLabel, JobSpec, JobStep, JobTargets, StepOf } from './job-spec';
+import { messageIdNamespace, uuidV5 } from './message-id';
 import { canonicalJson, sha256Hex } from './plan-hash';
 import type { SegmentMessage } from './types';
 import type { ValidatedMessage } from './message-schema';
@@ -220,10 +221,12 @@ export function targetedSourceIds(spec: JobSpec, sources: ReadonlyArray<Pick<Sou
   return [...ids].filter((id) => known.has(id));
 }
 
-/** Deterministic UUID-shaped messageId (36 chars: fits Segment's 100 and Mixpanel's advice) for a job's message. */
+/**
+ * Deterministic messageId of a job's message: a UUIDv5 under a namespace of its own, so an activity retried after a
+ * crash re-sends the same ids and Segment drops the duplicates (dedupe window ≥ 24 h, API.md §1.7).
+ */
 export function jobMessageId(jobId: string, step: number, index: number): string {
-  const hex = sha256Hex(`segflow-job-message\0${jobId}\0${step}\0${index}`);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return uuidV5(`${jobId}\n${step}\n${index}`, messageIdNamespace('workspace-job'));
 }
 
 const IMPACT_OF: Record<PlanOp, Impact> = {

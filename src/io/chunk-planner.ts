@@ -115,9 +115,18 @@ export class RecordScanner {
   findRecordEnd(from: number): number {
     const buf = this.buf;
     const length = buf.length;
-    if (!this.quoteAware || !this.inQuotes) {
+    if (!this.quoteAware) {
       const newline = buf.indexOf(LF, from);
-      if (!this.quoteAware || (newline >= 0 && this.quoteAtOrAfter(from) > newline)) {
+      if (newline < 0) return -1;
+      this.completedRecordLines = 1;
+      return newline + 1;
+    }
+    let scanFrom = from;
+    if (!this.inQuotes) {
+      const newline = buf.indexOf(LF, from);
+      scanFrom = this.quoteAtOrAfter(from);
+      if (scanFrom >= (newline < 0 ? length : newline)) {
+        // No quote before the newline: nothing can change the record's end.
         if (newline < 0) return -1;
         this.completedRecordLines = this.newlinesInQuotes + 1;
         this.newlinesInQuotes = 0;
@@ -126,7 +135,7 @@ export class RecordScanner {
     }
     let inQuotes = this.inQuotes;
     let closingQuoteAt = this.closingQuoteAt;
-    for (let i = from; i < length; i++) {
+    for (let i = scanFrom; i < length; i++) {
       const byte = buf[i]!;
       // Every byte that matters (LF, quote) is <= 0x22; letters, digits and commas leave here.
       if (byte > QUOTE) continue;
@@ -165,7 +174,9 @@ export class RecordScanner {
 
   /** Physical lines of a record cut short by the end of input (last line without `\n`, or an unterminated quote). */
   unterminatedRecordLines(): number {
-    return this.newlinesInQuotes + 1;
+    const lastByte = this.buf.length > 0 ? this.buf[this.buf.length - 1] : this.byteBeforeBuffer;
+    // Inside an unterminated quote, a final `\n` ends the last physical line rather than starting another.
+    return lastByte === LF ? this.newlinesInQuotes : this.newlinesInQuotes + 1;
   }
 }
 

@@ -215,6 +215,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           maxEventBytes: SEGMENT_LIMITS.maxEventBytes,
           rateLimit: perChunkRate,
           reportDir: options.reportDir,
+          referenceTime: carried.startedAt,
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
         const promise = chunkActivities.processChunk

@@ -1,0 +1,231 @@
+/**
+ * A workspace batch job: preview -> plan + hash -> human approval (when anything writes) -> one activity per plan
+ * item, in plan order -> a result listing every item's outcome.
+ *
+ * Deterministic sandbox code: imports @temporalio/workflow, the approval gate, and *types* only.
+ *
+ * - Reject ends the job as 'rejected', timeout as 'expired': no item ran, nothing changed.
+ * - A plan refused by a guard rail ends the job as 'failed' before approval is asked; nothing changed.
+ * - An item that fails non-retryably stops the job (remaining items 'not-run') unless the step or the job says
+ *   continueOnError. A stopped job fails the workflow (ApplicationFailure type WorkspaceJobFailed, whose details
+ *   hold the full result); completed, rejected and expired jobs return the result.
+ * - Crash-safe: completed items are in history and never re-run; the item in flight is retried, and its activity
+ *   re-checks live state first (already applied -> 'already-applied').
+ * - The token and write keys never enter this workflow: inputs, plan and outcomes hold ids and fingerprints only.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { ApplyItemInput, WorkspaceActivities } from '../activities/workspace-activities';
+import type { JobSpec } from '../core/job-spec';
+import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan';
+import { SEGFLOW_KIND, SEGFLOW_STATE } from '../core/search-attributes';
+import { createApprovalGate, type Decision } from './approval';
+
+export interface WorkspaceJobInput {
+  jobId: string;
+  spec: JobSpec;
+  /** How long to wait for approve/reject before the job expires. Default 24 h. */
+  approvalTimeoutMs?: number;
+  /** Whether the SegflowKind/State search attributes exist on the namespace (checked by the client). */
+  searchAttributes?: boolean;
+}
+
+export type WorkspaceJobState = 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired';
+
+export interface ItemStatus {
+  itemId: string;
+  target: string;
+  impact: Impact;
+  status: 'pending' | OutcomeStatus;
+  message?: string;
+  data?: unknown;
+}
+
+export interface StepStatus {
+  step: number;
+  name: string;
+  op: string;
+  items: ItemStatus[];
+}
+
+export interface WorkspaceJobStatus {
+  jobId: string;
+  kind: 'workspace';
+  state: WorkspaceJobState;
+  jobName: string | null;
+  planHash?: string;
+  summary?: string;
+  plan?: WorkspacePlan;
+  approval?: Decision;
+  steps: StepStatus[];
+  error?: string;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface WorkspaceJobResult {
+  jobId: string;
+  state: Exclude<WorkspaceJobState, 'running' | 'awaiting_approval' | 'cancelled'>;
+  planHash?: string;
+  summary?: string;
+  approval?: Decision;
+  outcomes: ItemOutcome[];
+  steps: StepStatus[];
+  error?: string;
+}
+
+export const workspaceJobStatusQuery = defineQuery<WorkspaceJobStatus>('status');
+
+export const WORKSPACE_JOB_FAILED = 'WorkspaceJobFailed';
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+/** Failure types an activity raises that retrying cannot fix (the activities also mark them non-retryable). */
+const NON_RETRYABLE = ['InvalidJobSpec', 'MissingSecret', 'PlanDrift', 'GuardRailRefused'];
+
+const previewOptions: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** 429s carry their own nextRetryDelay; 20 attempts bound a Segment outage to roughly a quarter of an hour per item. */
+const applyOptions: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+const { workspacePreview } = proxyActivities<WorkspaceActivities>(previewOptions);
+const { workspaceApplyItem } = proxyActivities<WorkspaceActivities>(applyOptions);
+
+function failureMessage(error: unknown): string {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJobResult> {
+  // Handlers first, before any await (NOTES.md §3.1): an early approve or status query must find them.
+  const gate = createApprovalGate();
+  const startedAt = new Date().toISOString();
+  const status: WorkspaceJobStatus = {
+    jobId: input.jobId,
+    kind: 'workspace',
+    state: 'running',
+    jobName: input.spec.name ?? null,
+    steps: input.spec.steps.map((step, index) => ({ step: index + 1, name: step.name, op: step.op, items: [] })),
+    startedAt,
+    updatedAt: startedAt,
+  };
+  setHandler(workspaceJobStatusQuery, () => status);
+  const outcomes: ItemOutcome[] = [];
+
+  const setState = (state: WorkspaceJobState) => {
+    status.state = state;
+    status.updatedAt = new Date().toISOString();
+    if (input.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_STATE, value: state }]);
+  };
+  if (input.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_KIND, value: 'workspace' }, { key: SEGFLOW_STATE, value: 'running' }]);
+
+  const itemStatus = (item: PlanItem): ItemStatus => status.steps[item.step - 1]!.items.find((entry) => entry.itemId === item.id)!;
+  const record = (item: PlanItem, outcome: ItemOutcome) => {
+    outcomes.push(outcome);
+    Object.assign(itemStatus(item), { status: outcome.status, message: outcome.message, data: outcome.data });
+    status.updatedAt = new Date().toISOString();
+  };
+  const markRest = (items: PlanItem[], why: string) => {
+    for (const item of items) {
+      if (itemStatus(item).status !== 'pending') continue;
+      record(item, { itemId: item.id, step: item.step, op: item.op, target: item.target.id, status: 'not-run', message: why });
+    }
+  };
+  const result = (state: WorkspaceJobResult['state'], error?: string): WorkspaceJobResult => ({
+    jobId: input.jobId,
+    state,
+    planHash: status.planHash,
+    summary: status.summary,
+    approval: status.approval,
+    outcomes,
+    steps: status.steps,
+    ...(error ? { error } : {}),
+  });
+  const fail = (message: string): never => {
+    status.error = message;
+    setState('failed');
+    throw ApplicationFailure.create({ message, type: WORKSPACE_JOB_FAILED, nonRetryable: true, details: [result('failed', message)] });
+  };
+
+  let items: PlanItem[] = [];
+  try {
+    const preview = await workspacePreview({ jobId: input.jobId, spec: input.spec });
+    const { plan } = preview;
+    items = plan.items;
+    Object.assign(status, { plan, planHash: preview.planHash, summary: preview.summary });
+    for (const item of plan.items) {
+      status.steps[item.step - 1]!.items.push({ itemId: item.id, target: item.target.id, impact: item.impact, status: 'pending' });
+    }
+    setCurrentDetails(preview.markdown);
+
+    if (plan.refusals.length > 0) {
+      markRest(items, 'plan refused by guard rails');
+      fail(`guard rails refused the plan: ${plan.refusals.map((r) => `step ${r.step} ${r.rule}: ${r.message}`).join('; ')}`);
+    }
+
+    if (plan.requiresApproval) {
+      setState('awaiting_approval');
+      const decision = await gate.awaitDecision(
+        { planHash: preview.planHash, summary: preview.summary, highImpact: plan.highImpact, details: preview.markdown },
+        input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS,
+      );
+      status.approval = decision;
+      if (decision.outcome !== 'approved') {
+        markRest(items, decision.outcome === 'rejected' ? `rejected by ${decision.by}: ${decision.reason}` : 'approval expired');
+        setState(decision.outcome);
+        return result(decision.outcome);
+      }
+      setState('running');
+    }
+
+    let stoppedBy: string | undefined;
+    for (const item of items) {
+      if (stoppedBy) break;
+      if (item.unchanged) {
+        record(item, { itemId: item.id, step: item.step, op: item.op, target: item.target.id, status: 'unchanged', message: 'already as asked at preview time' });
+        continue;
+      }
+      const args: ApplyItemInput = { jobId: input.jobId, planHash: preview.planHash, item };
+      try {
+        record(item, await workspaceApplyItem.executeWithOptions({ ...applyOptions, summary: item.id }, [args]));
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        const message = failureMessage(error);
+        record(item, { itemId: item.id, step: item.step, op: item.op, target: item.target.id, status: 'failed', message });
+        if (!item.continueOnError) stoppedBy = `${item.id} failed: ${message}`;
+      }
+    }
+    if (stoppedBy) {
+      markRest(items, 'not run: an earlier item failed');
+      fail(stoppedBy);
+    }
+    setState('completed');
+    return result('completed');
+  } catch (error) {
+    if (isCancellation(error)) {
+      markRest(items, 'job cancelled');
+      setState('cancelled');
+    } else if (status.state !== 'failed') {
+      // A preview failure (bad token, unknown spec, Segment down past the retries).
+      status.error = failureMessage(error);
+      markRest(items, 'not run: the job failed');
+      setState('failed');
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The CLI as a user runs it (a child process), against the run's dev server and a worker.
+ */
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { ndjsonEvents } from '../support/wait';
+
+const root = resolve(__dirname, '../..');
+let h: ImportHarness;
+
+beforeAll(async () => {
+  h = await startImportHarness();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** Runs the CLI as a child process. Asynchronous on purpose: this process hosts the worker, which must keep running. */
+function segflow(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), ...args], {
+    cwd: h.workDir,
+    env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), SEGFLOW_TASK_QUEUE: h.taskQueue, SEGFLOW_UI_URL: inject('temporalUiUrl') },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolveRun) => child.on('close', (code) => resolveRun({ code, stdout, stderr })));
+}
+
+describe('segflow CLI', () => {
+  it('import --wait --json prints the final status object and exits 0; status and list agree', async () => {
+    const file = h.writeInput('cli.ndjson', ndjsonEvents(40, 'cli') + '{"type":"track","userId":"x"}\n');
+    const run = await segflow('import', file, '--wait', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const final = JSON.parse(run.stdout);
+    expect(final).toMatchObject({ state: 'completed', rows: { read: 41, rejected: 1 }, events: { sent: 40 }, batches: { sent: 1 } });
+    expect(typeof final.jobId).toBe('string');
+
+    const status = await segflow('status', final.jobId, '--json');
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ jobId: final.jobId, state: 'completed', events: { sent: 40 } });
+
+    const list = await segflow('list', '--json', '--kind', 'import', '--state', 'completed');
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout).map((j: { jobId: string }) => j.jobId)).toContain(final.jobId);
+
+    // The same file again is refused as a usage error naming the earlier job.
+    const again = await segflow('import', file);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(final.jobId);
+    expect(again.stderr).toContain('--force');
+    expect(again.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+  });
+
+  it('prints the job id and its Web UI link without --wait', async () => {
+    const file = h.writeInput('cli-nowait.ndjson', ndjsonEvents(3, 'nowait'));
+    const run = await segflow('import', file);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/Started import import-default-[0-9a-f]{16}/);
+    expect(run.stdout).toContain(`${inject('temporalUiUrl')}/namespaces/default/workflows/import-default-`);
+  });
+
+  it('answers mistakes with one sentence, the fix, and exit code 2', async () => {
+    const missing = await segflow('import', join(h.workDir, 'nope.csv'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+    const format = await segflow('import', h.writeInput('data.txt', 'x'));
+    expect(format.code).toBe(2);
+    expect(format.stderr).toMatch(/--format/);
+    const unknownJob = await segflow('status', 'no-such-job');
+    expect(unknownJob.code).toBe(2);
+    expect(unknownJob.stderr).toMatch(/No segflow job/);
+    const badFlag = await segflow('import', 'x.csv', '--concurrency', 'many');
+    expect(badFlag.code).toBe(2);
+  });
+
+  it('has --help with examples on every command', async () => {
+    for (const command of ['import', 'status', 'list', 'watch', 'dev', 'worker']) {
+      const help = await segflow(command, '--help');
+      expect(help.code, command).toBe(0);
+      expect(help.stdout, command).toMatch(/Usage: segflow/);
+    }
+    expect((await segflow('import', '--help')).stdout).toMatch(/Examples:/);
+  });
+});
