@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# The Web UI test drives the system Chromium; install it from Debian packages when missing.
+export CHROMIUM_PATH="$(bash scripts/install-chromium.sh)"
 npx tsc -p tsconfig.json --noEmit
 npx vitest run "$@"

@@ -12,7 +12,7 @@
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encryptionCodecFromEnv } from './encryption-codec';
+import { CodecConfigError, PayloadDecryptionError, UnknownEncryptionKeyError, encryptionCodecFromEnv } from './encryption-codec';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8888;
 /** The dev server's UI (`segflow dev`, port 8233) and the compose UI (8080). */
@@ -49,7 +49,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
   const allowed = Array.isArray(options.allowedOrigin) ? options.allowedOrigin : [options.allowedOrigin];
   const server = createServer((request, response) => {
     handle(request, response, options, allowed).catch((error: unknown) => {
-      const status = error instanceof HttpError ? error.status : 400;
+      const status = error instanceof HttpError ? error.status : isPayloadError(error) ? 400 : 500;
       if (!response.headersSent) sendJson(response, status, { error: (error as Error).message });
       else response.destroy();
     });
@@ -67,6 +67,11 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
         server.closeAllConnections();
       }),
   };
+}
+
+/** The caller sent something that cannot be decoded (tampered, wrong key); anything else is our fault. */
+function isPayloadError(error: unknown): boolean {
+  return error instanceof UnknownEncryptionKeyError || error instanceof PayloadDecryptionError || error instanceof CodecConfigError;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

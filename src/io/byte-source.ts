@@ -13,7 +13,8 @@ export interface ByteSource {
   size(): Promise<number>;
   /**
    * Streams bytes [start, endExclusive). Breaking out of the iteration must release the underlying resource,
-   * which `for await` does by calling `return()` on the iterator.
+   * which `for await` does by calling `return()` on the iterator. A source may refill the same Buffer for each
+   * piece, so consumers copy what they keep past the next iteration.
    */
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer>;
 }

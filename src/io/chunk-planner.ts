@@ -93,6 +93,8 @@ export class RecordScanner {
   /** Index in `buf` of the quote that last closed a quoted field; -1 means the last byte of the previous Buffer. */
   private closingQuoteAt = -2;
   private byteBeforeBuffer = LF;
+  /** Read when the Buffer arrives: a source may refill the same Buffer for the next piece. */
+  private lastByteOfBuffer = LF;
   private newlinesInQuotes = 0;
 
   constructor(private readonly quoteAware: boolean) {}
@@ -102,12 +104,14 @@ export class RecordScanner {
   }
 
   beginBuffer(buf: Buffer): void {
-    const previous = this.buf;
-    if (previous.length > 0) {
-      this.byteBeforeBuffer = previous[previous.length - 1]!;
-      this.closingQuoteAt = this.closingQuoteAt === previous.length - 1 ? -1 : -2;
+    if (buf.length === 0) return;
+    const previousLength = this.buf.length;
+    if (previousLength > 0) {
+      this.byteBeforeBuffer = this.lastByteOfBuffer;
+      this.closingQuoteAt = this.closingQuoteAt === previousLength - 1 ? -1 : -2;
     }
     this.buf = buf;
+    this.lastByteOfBuffer = buf[buf.length - 1]!;
     this.nextQuote = -1;
   }
 
@@ -174,9 +178,8 @@ export class RecordScanner {
 
   /** Physical lines of a record cut short by the end of input (last line without `\n`, or an unterminated quote). */
   unterminatedRecordLines(): number {
-    const lastByte = this.buf.length > 0 ? this.buf[this.buf.length - 1] : this.byteBeforeBuffer;
     // Inside an unterminated quote, a final `\n` ends the last physical line rather than starting another.
-    return lastByte === LF ? this.newlinesInQuotes : this.newlinesInQuotes + 1;
+    return this.lastByteOfBuffer === LF ? this.newlinesInQuotes : this.newlinesInQuotes + 1;
   }
 }
 
@@ -257,7 +260,7 @@ export function decodeRecord(bytes: Buffer, from = 0, to = bytes.length): { text
 export async function skipBom(source: ByteSource, start: number, fileSize: number): Promise<number> {
   if (start !== 0 || fileSize < UTF8_BOM.length) return start;
   const head: Buffer[] = [];
-  for await (const piece of source.openRange(0, UTF8_BOM.length)) head.push(piece);
+  for await (const piece of source.openRange(0, UTF8_BOM.length)) head.push(Buffer.from(piece));
   return Buffer.concat(head).equals(UTF8_BOM) ? UTF8_BOM.length : 0;
 }
 

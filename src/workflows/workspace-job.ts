@@ -74,6 +74,7 @@ export interface WorkspaceJobStatus {
 
 export interface WorkspaceJobResult {
   jobId: string;
+  kind: 'workspace';
   state: Exclude<WorkspaceJobState, 'running' | 'awaiting_approval' | 'cancelled'>;
   planHash?: string;
   summary?: string;
@@ -111,6 +112,19 @@ function failureMessage(error: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/** Live markdown for the Temporal UI while items run (the plan itself was shown while awaiting approval). */
+function renderProgress(status: WorkspaceJobStatus, done: number, total: number): string {
+  const lines = [`## Running: ${done}/${total} items done`, '', `Plan \`${(status.planHash ?? '').slice(0, 12)}\` — ${status.summary ?? ''}`];
+  if (status.approval?.outcome === 'approved') lines.push('', `Approved by ${status.approval.by} at ${status.approval.at}`);
+  lines.push('', '| item | target | status | message |', '|---|---|---|---|');
+  for (const step of status.steps) {
+    for (const item of step.items) {
+      lines.push(`| \`${item.itemId}\` | ${item.target} | ${item.status} | ${(item.message ?? '').replace(/\|/g, '\\|').slice(0, 200)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
 export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJobResult> {
   // Handlers first, before any await (NOTES.md §3.1): an early approve or status query must find them.
   const gate = createApprovalGate();
@@ -139,6 +153,7 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
     outcomes.push(outcome);
     Object.assign(itemStatus(item), { status: outcome.status, message: outcome.message, data: outcome.data });
     status.updatedAt = new Date().toISOString();
+    if (status.state === 'running') setCurrentDetails(renderProgress(status, outcomes.length, items.length));
   };
   const markRest = (items: PlanItem[], why: string) => {
     for (const item of items) {
@@ -148,6 +163,7 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
   };
   const result = (state: WorkspaceJobResult['state'], error?: string): WorkspaceJobResult => ({
     jobId: input.jobId,
+    kind: 'workspace',
     state,
     planHash: status.planHash,
     summary: status.summary,
@@ -220,12 +236,11 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
     if (isCancellation(error)) {
       markRest(items, 'job cancelled');
       setState('cancelled');
-    } else if (status.state !== 'failed') {
-      // A preview failure (bad token, unknown spec, Segment down past the retries).
-      status.error = failureMessage(error);
-      markRest(items, 'not run: the job failed');
-      setState('failed');
+      throw error;
     }
-    throw error;
+    if (status.state === 'failed') throw error;
+    // A preview failure (bad token, invalid spec, Segment down past the retries).
+    markRest(items, 'not run: the job failed');
+    return fail(failureMessage(error));
   }
 }

@@ -1,0 +1,40 @@
+# segflow worker image. Build: `docker build -t segflow .`; run: `docker run --rm -e TEMPORAL_ADDRESS=... segflow`
+# (the default command is `worker`; any other segflow command works too: `docker run --rm segflow import --help`).
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- build: compile TypeScript and bundle the workflows with the dev toolchain --------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY deploy/bundle-workflows.js ./deploy/bundle-workflows.js
+RUN npm run build \
+ && node deploy/bundle-workflows.js dist/workflows/index.js dist/workflow-bundle.js
+
+# --- production dependencies only (same lockfile, so the same @temporalio/worker that built the bundle) --------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# --- runtime ---------------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# SEGFLOW_WORKFLOW_BUNDLE: load the workflow bundle made at build time instead of running webpack at every start;
+# @temporalio/worker (and its webpack) stay installed, so unsetting it still works.
+ENV NODE_ENV=production \
+    SEGFLOW_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
+    SEGFLOW_REPORT_DIR=/data/reports
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+# /data: inputs and reject reports, usually a volume shared by every worker replica.
+RUN mkdir -p /data/reports && chown -R node:node /data
+# The node image's unprivileged user (uid 1000).
+USER node
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["worker"]
