@@ -148,6 +148,7 @@ describe('readRecords', () => {
     const expected = await readThroughChunks(new MemoryByteSource(text), 'csv');
     expect(expected).toHaveLength(4);
     for (const pieceBytes of [1, 2, 3, 4, 7]) {
+      expect((await readCsvHeader(new RefillingSource(text, pieceBytes))).columns).toEqual(['id', 'note']);
       expect(await readThroughChunks(new RefillingSource(text, pieceBytes), 'csv', 5), `pieces of ${pieceBytes}`).toEqual(expected);
     }
   });
