@@ -13,7 +13,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
+import { CodecConfigError } from './codec/encryption-codec';
 import { SOURCE_NAME_PATTERN, temporalSettings, workflowUiLink, type TemporalSettings } from './config';
+import { clientConnectionOptions, dataConverterFromEnv, TemporalConfigError } from './temporal-connection';
 import { SEGMENT_LIMITS } from './core/limits';
 import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
 import type { InputFormat } from './core/types';
@@ -35,16 +37,29 @@ export interface SegflowClient {
 }
 
 export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<SegflowClient> {
-  const settings = temporalSettings(env);
+  let settings: TemporalSettings;
+  let dataConverter;
+  try {
+    settings = temporalSettings(env);
+    // With SEGFLOW_CODEC_KEY set, payloads are encrypted: the CLI needs the key too, to read what it shows.
+    dataConverter = dataConverterFromEnv(env);
+  } catch (error) {
+    if (error instanceof TemporalConfigError || error instanceof CodecConfigError) throw new UsageError(error.message);
+    throw error;
+  }
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: settings.address, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...clientConnectionOptions(settings.profile!), connectTimeout: 5000 });
   } catch (error) {
     throw new UsageError(
-      `Cannot reach Temporal at ${settings.address} (${(error as Error).message}); start one with \`npm run dev\` or set TEMPORAL_ADDRESS.`,
+      `Cannot reach Temporal at ${settings.address} (${(error as Error).message}); start one with \`npm run demo -- \` (segflow dev) or set TEMPORAL_ADDRESS.`,
     );
   }
-  return { client: new Client({ connection, namespace: settings.namespace }), settings, close: () => connection.close() };
+  return {
+    client: new Client({ connection, namespace: settings.namespace, dataConverter }),
+    settings,
+    close: () => connection.close(),
+  };
 }
 
 export const IMPORT_DEFAULTS = {

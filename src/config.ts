@@ -6,10 +6,13 @@
  * memo, search attributes or logs.
  */
 import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL } from './core/limits';
+import { loadTemporalProfile, type TemporalProfile } from './temporal-connection';
 
 export const DEFAULT_TASK_QUEUE = 'segflow';
 
 export interface TemporalSettings {
+  /** Address, namespace, TLS and API key, read the way every Temporal tool reads them (envconfig). */
+  profile?: TemporalProfile;
   address: string;
   namespace: string;
   taskQueue: string;
@@ -18,10 +21,12 @@ export interface TemporalSettings {
 }
 
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
-  const address = env.TEMPORAL_ADDRESS || 'localhost:7233';
+  const profile = loadTemporalProfile(env);
+  const address = profile.address;
   return {
+    profile,
     address,
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    namespace: profile.namespace,
     taskQueue: env.SEGFLOW_TASK_QUEUE || DEFAULT_TASK_QUEUE,
     uiUrl: (env.SEGFLOW_UI_URL || defaultUiUrl(address)).replace(/\/+$/, ''),
   };

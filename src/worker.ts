@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createImportActivities } from './activities/import-activities';
 import { temporalSettings } from './config';
+import { dataConverterFromEnv, describeTemporalProfile, nativeConnectionOptions } from './temporal-connection';
 
 /** Resolves the workflows entry next to this file: `.ts` when run from sources (tsx, vitest), `.js` from dist. */
 export function workflowsPath(): string {
@@ -39,6 +40,8 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities(env),
+    // Same codec as the CLI's when SEGFLOW_CODEC_KEY is set: event-free as history is, plans and paths stay private too.
+    dataConverter: dataConverterFromEnv(env),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
     maxConcurrentActivityTaskExecutions:
       options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
@@ -63,7 +66,7 @@ export function installRuntimeLogger(env: NodeJS.ProcessEnv = process.env): void
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   installRuntimeLogger(env);
   const settings = temporalSettings(env);
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect(nativeConnectionOptions(settings.profile!));
   try {
     // SEGFLOW_WORKFLOW_BUNDLE: a bundle built ahead of time (bundleWorkflowCode), which saves the seconds
     // of bundling at every start; images and tests use it.
@@ -75,7 +78,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       env,
       ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
     });
-    console.error(`segflow worker polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
+    console.error(`segflow worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`);
     await worker.run();
   } finally {
     await connection.close();

@@ -213,6 +213,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       );
       const outcome = await client!.postBatch(body, ctx.cancellationSignal, retryCount);
       const decision = classifyTrackingResponse(outcome);
+      // Error bodies are opaque text (API.md §1.5), but often say what is wrong: keep the start of it.
+      const said = 'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';
       switch (decision.action) {
         case 'success':
           result.eventsSent += events.length;
@@ -224,7 +226,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             await serverRejects!.write({
               line: event.line,
               field: '(message)',
-              reason: `Segment refused this event: ${decision.reason}`,
+              reason: `Segment refused this event: ${decision.reason}${said}`,
               raw: event.raw,
             });
             await serverRejects!.flush();
@@ -247,7 +249,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             nextRetryDelay: decision.delayMs ?? (result.batchesSent > checkpointAtStart.batchesSent ? 1000 : undefined),
           });
         case 'fatal':
-          throw ApplicationFailure.nonRetryable(`Segment refused the batch: ${decision.reason}`, 'SegmentFatal');
+          throw ApplicationFailure.nonRetryable(`Segment refused the batch: ${decision.reason}${said}`, 'SegmentFatal');
       }
     };
 

@@ -275,9 +275,10 @@ export async function readCsvHeader(source: ByteSource): Promise<CsvHeaderInfo> 
   let base = start;
 
   const headerOrBlank = (dataStartByte: number, lines: number): CsvHeaderInfo | undefined => {
-    const { text, validUtf8 } = decodeRecord(Buffer.concat(parts));
+    const bytes = Buffer.concat(parts);
+    if (isBlankBytes(bytes, 0, bytes.length)) return undefined;
+    const { text, validUtf8 } = decodeRecord(bytes);
     if (!validUtf8) throw new Error(`CSV header of ${source.description} (line ${line}) is not valid UTF-8`);
-    if (text.trim() === '') return undefined;
     const fields = splitCsvFields(text);
     if (fields.error !== undefined) throw new Error(`Invalid CSV header in ${source.description} (line ${line}): ${fields.error}`);
     return { columns: fields.values, dataStartByte, dataStartLine: line + lines };
@@ -340,9 +341,8 @@ export async function planChunks(source: ByteSource, opts: PlanChunksOptions): P
   let chunkFirstRecord = from.record;
   let chunkRecords = 0;
   let chunkLines = 0;
-  let recordIsBlank = true;
-
   let recordStart = start;
+  let recordIsBlank = true;
 
   const closeChunk = (endByte: number): void => {
     chunks.push({

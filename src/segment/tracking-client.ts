@@ -3,10 +3,10 @@
  * network error); deciding what that *means* is retry-policy.ts's job, so the rules live in one table.
  */
 import { Agent, request } from 'undici';
+import type { TrackingOutcome as ClassifiedOutcome } from '../core/retry-policy';
 
-export type TrackingOutcome =
-  | { status: number; headers: Record<string, string | string[] | undefined>; body: string }
-  | { networkError: string };
+/** What retry-policy classifies, plus the start of the response body for error messages. */
+export type TrackingOutcome = (ClassifiedOutcome & { body?: string }) | ClassifiedOutcome;
 
 export interface TrackingClientOptions {
   /** API root, e.g. https://api.segment.io; `/v1/batch` is appended. */

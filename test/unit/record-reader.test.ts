@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InputFormat } from '../../src/core/types';
 import { LocalFileSource, MemoryByteSource, openByteSource, type ByteSource } from '../../src/io/byte-source';
 import { initialCursor, planChunks, readCsvHeader, type PlannerCursor } from '../../src/io/chunk-planner';
-import { readRecords, type RawRecord, type ReadRecordsOptions, type RecordError } from '../../src/io/record-reader';
+import { isRecordError, readRecords, type RawRecord, type ReadRecordsOptions, type RecordError } from '../../src/io/record-reader';
 
 type Item = RawRecord | RecordError;
 
@@ -140,7 +140,7 @@ describe('readRecords', () => {
       { line: 2, recordIndex: 0, raw: '1,2,3', values: ['1', '2', '3'] },
       { line: 3, recordIndex: 1, raw: '1,2', error: 'expected 3 fields like the header, found 2' },
     ]);
-    expect((await collect(readRecords(source, chunk, 'csv', { expectedFields: 2 }))).map((item) => 'error' in item)).toEqual([true, false]);
+    expect((await collect(readRecords(source, chunk, 'csv', { expectedFields: 2 }))).map(isRecordError)).toEqual([true, false]);
   });
 
   it('gives the same records from a source that refills one Buffer for every piece', async () => {
