@@ -16,10 +16,15 @@ else
   command -v go >/dev/null 2>&1 || { echo "No docker compose and no Go to build it: cannot check docker-compose.yml" >&2; exit 1; }
   echo "Building Docker Compose $version from Go modules to check docker-compose.yml (first run only)..." >&2
   mkdir -p "$(dirname "$cached")"
-  tmp_bin="$(mktemp -d)"
-  CGO_ENABLED=0 GOBIN="$tmp_bin" go install "github.com/docker/compose/v2/cmd@$version" >&2
-  mv "$tmp_bin/cmd" "$cached"
-  rm -rf "$tmp_bin"
+  # `go install pkg@version` refuses Compose (its go.mod has exclude directives), so build inside a copy of
+  # the module as downloaded from the module proxy, where those directives apply as intended.
+  src="$(go mod download -json "github.com/docker/compose/v2@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$src" ] || { echo "could not download github.com/docker/compose/v2@$version" >&2; exit 1; }
+  work="$(mktemp -d)"
+  cp -R "$src/." "$work/"
+  chmod -R u+w "$work"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$cached" ./cmd) >&2
+  rm -rf "$work"
   compose=("$cached")
 fi
 

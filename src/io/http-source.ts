@@ -1,0 +1,83 @@
+/**
+ * Inputs that workers on several hosts can share: an http(s) URL (a presigned object-store URL works the same
+ * way) read with range requests, so each chunk activity fetches only its own byte range, exactly as it would
+ * read a local file.
+ */
+import { Agent, request } from 'undici';
+import type { ByteSource } from './byte-source';
+
+const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
+
+export class HttpRangeSource implements ByteSource {
+  readonly description: string;
+
+  constructor(private readonly url: string, private readonly timeoutMs = 60_000) {
+    // A presigned URL's query string is a credential: never show it in messages or logs.
+    const parsed = new URL(url);
+    this.description = `${parsed.origin}${parsed.pathname}`;
+  }
+
+  /**
+   * Asks for the first byte rather than HEAD: a presigned URL is signed for one method (GET), and
+   * `Content-Range: bytes 0-0/<total>` carries the size.
+   */
+  async size(): Promise<number> {
+    const response = await request(this.url, {
+      method: 'GET',
+      headers: { range: 'bytes=0-0' },
+      dispatcher: agent,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+    await response.body.dump();
+    if (response.statusCode === 416) return 0; // an empty object has no byte 0
+    if (response.statusCode !== 206) throw this.refusal(response.statusCode, 'a range request for the first byte');
+    const total = /\/(\d+)\s*$/.exec(String(response.headers['content-range'] ?? ''))?.[1];
+    if (total === undefined) throw new Error(`${this.description}: the server did not say the size (Content-Range: bytes 0-0/<size>)`);
+    return Number(total);
+  }
+
+  openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
+    const { url, timeoutMs } = this;
+    const describe = (status: number, what: string) => this.refusal(status, what);
+    return (async function* rangeBody() {
+      if (endExclusive <= start) return;
+      const response = await request(url, {
+        method: 'GET',
+        headers: { range: `bytes=${start}-${endExclusive - 1}` },
+        dispatcher: agent,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      // A 200 would be the whole object: a server that ignores Range cannot serve chunks.
+      if (response.statusCode !== 206) {
+        await response.body.dump();
+        throw describe(response.statusCode, `bytes ${start}-${endExclusive - 1}`);
+      }
+      let received = 0;
+      for await (const piece of response.body) {
+        received += (piece as Buffer).length;
+        yield piece as Buffer;
+      }
+      if (received !== endExclusive - start) {
+        throw new Error(`short read of bytes ${start}-${endExclusive - 1}: got ${received} bytes`);
+      }
+    })();
+  }
+
+  private refusal(status: number, what: string): Error {
+    const hint =
+      status === 200
+        ? 'the server ignores Range requests; serve the file from a server that supports them (object stores do)'
+        : status === 403
+          ? 'access denied (an expired presigned URL?)'
+          : status === 404
+            ? 'not found'
+            : `HTTP ${status}`;
+    return new Error(`${this.description}: cannot read ${what}: ${hint}`);
+  }
+}
+
+export function isHttpLocation(location: string): boolean {
+  return /^https?:\/\//i.test(location);
+}

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpRangeSource } from '../../src/io/http-source';
+import { startRangeServer, type RangeServer } from '../support/range-server';
+
+let server: RangeServer;
+let noRanges: RangeServer;
+const content = 'héllo wörld\n'.repeat(1000);
+
+beforeAll(async () => {
+  server = await startRangeServer({ requireQuery: '?X-Signature=secret' });
+  server.put('/bucket/events.ndjson', content);
+  server.put('/bucket/empty.ndjson', '');
+  noRanges = await startRangeServer({ ignoreRange: true });
+  noRanges.put('/events.ndjson', content);
+});
+
+afterAll(async () => {
+  await server.stop();
+  await noRanges.stop();
+});
+
+async function collect(iterable: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of iterable) parts.push(Buffer.from(part));
+  return Buffer.concat(parts);
+}
+
+describe('HttpRangeSource', () => {
+  const signed = () => new HttpRangeSource(server.url('/bucket/events.ndjson?X-Signature=secret'));
+
+  it('learns the size from a one-byte range request (a presigned GET URL allows no HEAD)', async () => {
+    expect(await signed().size()).toBe(Buffer.byteLength(content));
+    expect(server.requests.at(-1)).toMatchObject({ range: 'bytes=0-0', status: 206 });
+  });
+
+  it('reads exactly the asked byte range, multi-byte characters included', async () => {
+    const whole = Buffer.from(content);
+    for (const [start, end] of [[0, 10], [1, 2], [100, 5000], [whole.length - 7, whole.length]] as const) {
+      expect((await collect(signed().openRange(start, end))).equals(whole.subarray(start, end))).toBe(true);
+    }
+    expect(server.requests.at(-1)).toMatchObject({ range: `bytes=${whole.length - 7}-${whole.length - 1}`, status: 206 });
+  });
+
+  it('keeps the query string (a credential) out of its description', () => {
+    expect(signed().description).toBe(server.url('/bucket/events.ndjson'));
+  });
+
+  it('reports an empty object as size 0', async () => {
+    expect(await new HttpRangeSource(server.url('/bucket/empty.ndjson?X-Signature=secret')).size()).toBe(0);
+  });
+
+  it('refuses a server that ignores Range, and says so', async () => {
+    const source = new HttpRangeSource(noRanges.url('/events.ndjson'));
+    await expect(source.size()).rejects.toThrow(/ignores Range/);
+    await expect(collect(source.openRange(5, 10))).rejects.toThrow(/ignores Range/);
+  });
+
+  it('names access problems without echoing the signature', async () => {
+    const source = new HttpRangeSource(server.url('/bucket/events.ndjson?X-Signature=wrong-sig-42'));
+    const error = await source.size().catch((e: Error) => e);
+    expect(String(error)).toMatch(/access denied/);
+    expect(String(error)).not.toContain('wrong-sig-42');
+  });
+});
