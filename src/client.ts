@@ -10,7 +10,6 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { CodecConfigError } from './codec/encryption-codec';
@@ -19,6 +18,8 @@ import { clientConnectionOptions, dataConverterFromEnv, TemporalConfigError } fr
 import { SEGMENT_LIMITS } from './core/limits';
 import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
 import type { InputFormat } from './core/types';
+import { displayLocation } from './core/location';
+import { openByteSource } from './io/byte-source';
 import { pauseSignal, resumeSignal, statusQuery, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
 import { importJob } from './workflows/import-workflow';
 
@@ -85,7 +86,8 @@ export function detectFormat(file: string, explicit?: string): InputFormat {
     if (explicit === 'csv' || explicit === 'ndjson') return explicit;
     throw new UsageError(`Unknown --format "${explicit}"; use csv or ndjson.`);
   }
-  const ext = extname(file).toLowerCase();
+  // A URL's query (a presigned signature) is not part of its name.
+  const ext = extname(/^https?:\/\//i.test(file) ? new URL(file).pathname : file).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
   throw new UsageError(`Cannot tell the format of ${file} from its extension; pass --format csv or --format ndjson.`);
@@ -97,7 +99,12 @@ export function detectFormat(file: string, explicit?: string): InputFormat {
  */
 export async function defaultJobId(file: string, source: string, idNamespace: string, dryRun: boolean): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const input = openByteSource(file);
+  try {
+    for await (const chunk of input.openRange(0, await input.size())) hash.update(chunk);
+  } catch (error) {
+    throw new UsageError(`Cannot read ${input.description} to compute the job id: ${(error as Error).message}`);
+  }
   hash.update(`\0${source}\0${idNamespace}`);
   return `${dryRun ? 'dryrun' : 'import'}-${source}-${hash.digest('hex').slice(0, 16)}`;
 }
@@ -157,7 +164,6 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
 
   let jobId = request.jobId;
   if (!jobId) {
-    if (/^https?:\/\//.test(file)) throw new UsageError('Pass --id for an http(s) input: its content is not hashed locally.');
     jobId = await defaultJobId(file, source, idNamespace, dryRun);
   }
   // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
@@ -172,9 +178,9 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
       // import may be started again (its messageIds are the same, so nothing is duplicated downstream).
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-      staticSummary: `import ${basename(file)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
+      staticSummary: `import ${basename(/^https?:\/\//i.test(file) ? new URL(file).pathname : file)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
       staticDetails: [
-        `**Import** \`${file}\` (${format}) into source \`${source}\``,
+        `**Import** \`${displayLocation(file)}\` (${format}) into source \`${source}\``,
         '',
         `concurrency ${options.concurrency} · batch ≤ ${options.maxEventsPerBatch} events / ${options.maxBatchBytes} bytes` +
           (options.rateLimit ? ` · rate cap ${options.rateLimit.perSecond} ${options.rateLimit.unit}/s` : '') +

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { HttpRangeSource } from './http-source';
 
 export interface ByteSource {
   /** Names the input in error messages and logs (a path or URL, never credentials). */
@@ -19,7 +20,11 @@ export interface ByteSource {
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer>;
 }
 
-/** 1 MiB reads: large enough that per-read overhead vanishes at 1 GB files, small enough to keep memory flat. */
+/**
+ * 64 KiB reads (Node's default). On a 1 GB file, 1 MiB reads planned faster (NDJSON ~2 GB/s vs ~1 GB/s) but made
+ * a record-reading process peak at ~110 MB over its start instead of ~40 MB; both read sizes keep planning above
+ * 300 MB/s.
+ */
 const LOCAL_READ_BYTES = 64 * 1024;
 
 export class LocalFileSource implements ByteSource {
@@ -80,9 +85,7 @@ export class MemoryByteSource implements ByteSource {
  * schemes fail loudly here rather than later inside an activity retry loop.
  */
 export function openByteSource(location: string): ByteSource {
-  if (/^https?:\/\//i.test(location)) {
-    throw new Error(`Reading import input over HTTP(S) is not supported yet: ${redactUrl(location)}`);
-  }
+  if (/^https?:\/\//i.test(location)) return new HttpRangeSource(location);
   if (/^file:\/\//i.test(location)) return new LocalFileSource(fileURLToPath(location));
   // Two or more letters before "://" is a URL scheme; a single letter would be a Windows drive.
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(location)?.[1];

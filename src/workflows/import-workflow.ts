@@ -19,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { ChunkResult, ImportActivities, ProcessChunkInput } from '../activities/import-activities';
 import { SEGMENT_LIMITS } from '../core/limits';
+import { displayLocation } from '../core/location';
 import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../core/search-attributes';
 import {
   pauseSignal,
@@ -94,7 +95,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       state,
       dryRun: options.dryRun,
       source: options.source,
-      file: options.file,
+      file: displayLocation(options.file),
       rows: { read: totals.rowsRead, rejected: totals.rowsRejected, valid: totals.eventsValid },
       events: { sent: totals.eventsSent, wouldSend: options.dryRun ? totals.eventsValid : validation?.eventsValid ?? 0 },
       batches: { sent: totals.batchesSent },

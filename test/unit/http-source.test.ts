@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { displayLocation } from '../../src/core/location';
 import { HttpRangeSource } from '../../src/io/http-source';
 import { startRangeServer, type RangeServer } from '../support/range-server';
 
@@ -60,5 +61,15 @@ describe('HttpRangeSource', () => {
     const error = await source.size().catch((e: Error) => e);
     expect(String(error)).toMatch(/access denied/);
     expect(String(error)).not.toContain('wrong-sig-42');
+  });
+});
+
+describe('displayLocation', () => {
+  it.each([
+    ['https://bucket.s3.amazonaws.com/a/b.csv?X-Amz-Signature=abc&X-Amz-Credential=def', 'https://bucket.s3.amazonaws.com/a/b.csv'],
+    ['http://user:pass@host:8080/x.ndjson#frag', 'http://host:8080/x.ndjson'],
+    ['/data/events.csv', '/data/events.csv'],
+  ])('%s -> %s', (input, shown) => {
+    expect(displayLocation(input)).toBe(shown);
   });
 });
