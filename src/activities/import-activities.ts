@@ -269,7 +269,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
 
     try {
       let position = 0;
-      for await (const record of readRecords(source, input.chunk, input.format)) {
+      for await (const record of readRecords(source, input.chunk, input.format, { expectedFields: input.csvColumns?.length })) {
         position = record.recordIndex - input.chunk.firstRecord;
         result.rowsRead += 1;
         if (position % 2000 === 0) {
