@@ -42,6 +42,8 @@ export interface BenchOptions {
   format: BenchFormat;
   concurrency: number;
   cpuProfile: boolean;
+  /** Extra node flags for the worker process, e.g. --max-old-space-size=160 (to try memory settings). */
+  workerNodeOptions: string[];
 }
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -52,6 +54,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       format: { type: 'string', default: 'ndjson' },
       concurrency: { type: 'string', default: String(IMPORT_DEFAULTS.concurrency) },
       'cpu-prof': { type: 'boolean', default: false },
+      'worker-node-option': { type: 'string', multiple: true, default: [] },
     },
     strict: true,
   });
@@ -60,14 +63,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (!Number.isInteger(events) || events < 1) throw new Error(`--events must be a positive integer, got ${values.events}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, got ${values.concurrency}`);
   if (values.format !== 'ndjson' && values.format !== 'csv') throw new Error(`--format must be ndjson or csv, got ${values.format}`);
-  return { events, format: values.format, concurrency, cpuProfile: values['cpu-prof'] };
+  return { events, format: values.format, concurrency, cpuProfile: values['cpu-prof'], workerNodeOptions: values['worker-node-option'] };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: every one is registered so Ctrl-C, an error or a normal end stops them all
 // ---------------------------------------------------------------------------------------------
 
+/** Running children; the worker is stopped first, while the Temporal server it reports to is still up. */
 const children = new Set<ChildProcess>();
+const stopFirst = new Set<ChildProcess>();
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
@@ -83,9 +88,11 @@ async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
     clearTimeout(timer);
   }
   children.delete(child);
+  stopFirst.delete(child);
 }
 
 async function stopAllChildren(): Promise<void> {
+  await Promise.all([...stopFirst].map((child) => stopChild(child, 10_000)));
   await Promise.all([...children].map((child) => stopChild(child, 5_000)));
 }
 
@@ -112,43 +119,67 @@ function spawnTypeScript(script: string, args: string[], options: { env?: NodeJS
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
-  child.once('exit', () => children.delete(child));
+  child.once('exit', () => {
+    children.delete(child);
+    stopFirst.delete(child);
+  });
   return child;
 }
 
-/** Keeps the last lines a child wrote (for error messages) and calls `onLine` for each. */
-function collectLines(stream: NodeJS.ReadableStream, keep: string[], onLine?: (line: string) => void, max = 50): void {
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (text: string) => {
-    const lines = (partial + text).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      keep.push(line);
-      if (keep.length > max) keep.shift();
-      onLine?.(line);
-    }
-  });
-}
+/**
+ * A child's output, line by line: keeps the last lines (for error messages), lets the bench wait for a
+ * "ready" line, and can echo lines once the child is up. Pipes are always drained, or a chatty child blocks.
+ */
+class ChildOutput {
+  readonly tail: string[] = [];
+  /** Called for every line from then on (e.g. to echo worker warnings). */
+  onLine: ((line: string) => void) | undefined;
+  private readonly waiters = new Set<(line: string) => void>();
 
-function waitForLine(child: ChildProcess, name: string, tail: string[], match: (line: string) => boolean, streams: NodeJS.ReadableStream[], timeoutMs: number): Promise<string> {
-  return new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${tail.join('\n')}`)), timeoutMs);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (code ${code}) before it was ready:\n${tail.join('\n')}`));
-    };
-    child.once('exit', onExit);
-    for (const stream of streams) {
-      collectLines(stream, tail, (line) => {
-        if (match(line)) {
-          clearTimeout(timer);
-          child.off('exit', onExit);
-          resolveLine(line);
-        }
+  constructor(private readonly name: string, private readonly child: ChildProcess) {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (text: string) => {
+        const lines = (partial + text).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) this.line(line);
       });
     }
-  });
+  }
+
+  private line(line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > 50) this.tail.shift();
+    for (const waiter of this.waiters) waiter(line);
+    this.onLine?.(line);
+  }
+
+  waitFor(match: (line: string) => boolean, timeoutMs: number): Promise<string> {
+    return new Promise((resolveLine, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.child.off('exit', onExit);
+        this.waiters.delete(waiter);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.name} not ready after ${timeoutMs} ms:\n${this.tail.join('\n')}`));
+      }, timeoutMs);
+      const onExit = (code: number | null) => {
+        done();
+        reject(new Error(`${this.name} exited (code ${code}) before it was ready:\n${this.tail.join('\n')}`));
+      };
+      const waiter = (line: string) => {
+        if (!match(line)) return;
+        done();
+        resolveLine(line);
+      };
+      this.child.once('exit', onExit);
+      this.waiters.add(waiter);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,13 +207,12 @@ interface RunningDouble {
 
 async function startSegmentDouble(): Promise<RunningDouble> {
   const child = spawnTypeScript('test/support/segment-double-cli.ts', ['--write-key', WRITE_KEY]);
-  const tail: string[] = [];
+  const output = new ChildOutput('Segment double', child);
   let statsLine: string | undefined;
-  // One stderr line per request: read continuously, or the pipe fills and the double stalls.
-  collectLines(child.stderr!, tail, (line) => {
+  output.onLine = (line) => {
     if (line.includes('stopping; stats ')) statsLine = line;
-  });
-  const ready = await waitForLine(child, 'Segment double', tail, (line) => line.startsWith('{'), [child.stdout!], 30_000);
+  };
+  const ready = await output.waitFor((line) => line.startsWith('{"url"'), 30_000);
   const { url } = JSON.parse(ready) as { url: string };
   return {
     url,
@@ -190,7 +220,7 @@ async function startSegmentDouble(): Promise<RunningDouble> {
     async stop() {
       await stopChild(child);
       const json = statsLine?.slice(statsLine.indexOf('stats ') + 'stats '.length);
-      if (!json) throw new Error(`Segment double printed no final stats line:\n${tail.join('\n')}`);
+      if (!json) throw new Error(`Segment double printed no final stats line:\n${output.tail.join('\n')}`);
       return JSON.parse(json) as DoubleStats;
     },
   };
@@ -237,6 +267,33 @@ function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds all processes of the machine spent since boot (user + nice + system, from the first line of
+ * /proc/stat). Interrupt time is left out: the loopback traffic of the run itself is handled there.
+ */
+export function parseProcStatBusySeconds(procStat: string, ticksPerSecond = CLOCK_TICKS): number {
+  const [, user, nice, system] = (procStat.split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0)) / ticksPerSecond;
+}
+
+/**
+ * CPU seconds used during one run by each process of interest, by the bench itself, and by everything else on
+ * the machine: on a shared 2-core machine "everything else" decides whether the figures can be trusted.
+ */
+function startCpuMeter(pids: Record<string, number>) {
+  const machine = () => parseProcStatBusySeconds(readFileSync('/proc/stat', 'utf8'));
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const machineBefore = machine();
+  const selfBefore = process.cpuUsage();
+  return () => {
+    const used = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (before[name] ?? 0)]));
+    const self = process.cpuUsage(selfBefore);
+    const selfSeconds = (self.user + self.system) / 1e6;
+    const ours = Object.values(used).reduce((sum, seconds) => sum + seconds, selfSeconds);
+    return { used, self: selfSeconds, others: Math.max(0, machine() - machineBefore - ours) };
+  };
 }
 
 /** Samples a process's resident memory every 200 ms; the kernel's VmHWM catches peaks between samples. */
@@ -324,6 +381,8 @@ interface SendRun {
   /** CPU seconds of the process that read, serialized and posted (the bench process for the bare loop). */
   senderCpu: number;
   doubleCpu: number;
+  /** CPU seconds used by processes that are not part of the run: noise from whatever else the machine does. */
+  othersCpu: number;
 }
 
 /**
@@ -362,8 +421,7 @@ async function runBareLoop(file: string, format: BenchFormat, url: string, doubl
     inFlight.add(tracked);
   };
 
-  const cpuBefore = process.cpuUsage();
-  const doubleCpuBefore = cpuSeconds(doublePid);
+  const stopMeter = startCpuMeter({ double: doublePid });
   const started = performance.now();
   for await (const row of bareRows(file, format)) {
     if (typeof row.messageId !== 'string') row.messageId = randomUUID();
@@ -377,9 +435,9 @@ async function runBareLoop(file: string, format: BenchFormat, url: string, doubl
   await flush();
   await Promise.all(inFlight);
   const ms = performance.now() - started;
-  const cpu = process.cpuUsage(cpuBefore);
+  const cpu = stopMeter();
   await agent.close();
-  return { events, batches, ms, senderCpu: (cpu.user + cpu.system) / 1e6, doubleCpu: cpuSeconds(doublePid) - doubleCpuBefore };
+  return { events, batches, ms, senderCpu: cpu.self, doubleCpu: cpu.used.double ?? NaN, othersCpu: cpu.others };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +454,7 @@ interface SegflowRun extends SendRun {
   profileDir?: string;
 }
 
-async function startWorker(temporalAddress: string, doubleUrl: string, bundlePath: string, reportDir: string, profileDir?: string) {
+async function startWorker(temporalAddress: string, doubleUrl: string, bundlePath: string, reportDir: string, extraNodeArgs: string[]) {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: temporalAddress,
@@ -409,11 +467,12 @@ async function startWorker(temporalAddress: string, doubleUrl: string, bundlePat
     // a start-up spike into the peak RSS that has nothing to do with importing.
     SEGFLOW_WORKFLOW_BUNDLE: bundlePath,
   };
-  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawnTypeScript('src/cli.ts', ['worker'], { env, nodeArgs });
-  const tail: string[] = [];
-  collectLines(child.stdout!, tail);
-  await waitForLine(child, 'segflow worker', tail, (line) => line.includes('polling task queue'), [child.stderr!], 120_000);
+  const child = spawnTypeScript('src/cli.ts', ['worker'], { env, nodeArgs: extraNodeArgs });
+  stopFirst.add(child);
+  const output = new ChildOutput('segflow worker', child);
+  await output.waitFor((line) => line.includes('polling task queue'), 120_000);
+  // From here on the worker logs only warnings and errors (SEGFLOW_LOG_LEVEL=WARN): show them, they explain a slow run.
+  output.onLine = (line) => process.stderr.write(`  worker: ${line}\n`);
   return child;
 }
 
@@ -431,14 +490,15 @@ async function runSegflow(
   const profileDir = options.cpuProfile ? join(CACHE_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-  const worker = await startWorker(server.address, doubleUrl, bundlePath, join(scratch, 'reports'), profileDir);
+  const nodeArgs = [...options.workerNodeOptions, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
+  const worker = await startWorker(server.address, doubleUrl, bundlePath, join(scratch, 'reports'), nodeArgs);
   const workerPid = worker.pid!;
   const idleRss = memoryOf(workerPid)?.rss ?? NaN;
   const sampler = new RssSampler(workerPid);
   const sc = await connectClient({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: TASK_QUEUE });
   let progress: NodeJS.Timeout | undefined;
   try {
-    const cpuBefore = { worker: cpuSeconds(workerPid), double: cpuSeconds(doublePid), temporal: cpuSeconds(server.process.pid!) };
+    const stopMeter = startCpuMeter({ worker: workerPid, double: doublePid, temporal: server.process.pid! });
     sampler.start();
     const started = performance.now();
     // An explicit id skips hashing the whole file for the default id, which is not import work.
@@ -454,15 +514,19 @@ async function runSegflow(
     const ms = performance.now() - started;
     clearInterval(progress);
     const memory = sampler.stop();
+    const cpu = stopMeter();
     const run: SegflowRun = {
       status,
       error,
       events: status?.events.sent ?? 0,
       batches: status?.batches.sent ?? 0,
       ms,
-      senderCpu: cpuSeconds(workerPid) - cpuBefore.worker,
-      doubleCpu: cpuSeconds(doublePid) - cpuBefore.double,
-      temporalCpu: cpuSeconds(server.process.pid!) - cpuBefore.temporal,
+      senderCpu: cpu.used.worker ?? NaN,
+      doubleCpu: cpu.used.double ?? NaN,
+      temporalCpu: cpu.used.temporal ?? NaN,
+      // The bench process only polls for progress here; count it with the noise.
+      othersCpu: cpu.others + cpu.self,
+      ...(process.env.BENCH_DEBUG ? (process.stderr.write(`DEBUG self=${cpu.self} others=${cpu.others}\n`), {}) : {}),
       idleRss,
       maxSampledRss: memory.maxSampled,
       peakRss: memory.hwm,
@@ -483,8 +547,9 @@ async function reportProgress(sc: SegflowClient, jobId: string, total: number, s
     const sent = (status.events as { sent?: number } | undefined)?.sent ?? 0;
     const seconds = (performance.now() - started) / 1000;
     process.stderr.write(`  segflow: ${status.state}, ${fmtInt(sent)} / ${fmtInt(total)} events sent after ${seconds.toFixed(0)} s\n`);
-  } catch {
-    // Progress is cosmetic; a query that fails while a workflow task runs is simply skipped.
+  } catch (error) {
+    // Progress is cosmetic: say why it is missing, and carry on.
+    process.stderr.write(`  segflow: no progress (${innermostMessage(error)})\n`);
   }
 }
 
@@ -522,62 +587,101 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** Which part of the pipeline a function belongs to, judged by its file. */
-export function profileCategory(url: string, functionName: string): string {
-  if (functionName === '(garbage collector)') return 'garbage collection';
-  if (functionName === '(idle)') return 'idle';
-  if (functionName === '(program)' || functionName === '(root)') return 'native / program';
-  const rules: Array<[RegExp, string]> = [
-    [/src\/core\/message-schema|node_modules\/zod/, 'validation (zod, timestamps)'],
-    [/src\/core\/message-id/, 'messageId (UUIDv5)'],
-    [/src\/core\/row-to-message|src\/core\/csv-mapping/, 'row conversion'],
-    [/src\/core\/batch-builder/, 'batch building'],
-    [/src\/io\//, 'file reading / record scanning'],
-    [/src\/segment\/|node_modules\/undici/, 'HTTP (undici)'],
-    [/src\/activities\//, 'activity loop'],
-    [/node_modules\/@temporalio|node_modules\/protobufjs|node_modules\/long/, 'Temporal SDK'],
-    [/node_modules\/tsx|node_modules\/esbuild/, 'tsx loader'],
-    [/^node:|^internal\//, 'Node internals (streams, fs, net, timers)'],
-  ];
-  for (const [pattern, name] of rules) if (pattern.test(url)) return name;
-  if (url === '') {
-    // V8 builtins carry no url; JSON.parse/stringify are the interesting ones.
-    if (/JSON|stringify|parse/i.test(functionName)) return `JSON (${functionName})`;
-    return `builtins (${functionName || 'anonymous'})`;
-  }
-  return 'other';
+/**
+ * Pipeline steps, recognised by the file of a stack frame. V8 builtins (JSON.parse, JSON.stringify, Buffer
+ * methods) and Node internals have no project file, so a sample is charged to the nearest frame up its stack
+ * that matches: JSON.parse called by RowConverter.convert counts as row conversion, a socket write under
+ * undici as HTTP.
+ */
+const PROFILE_STEPS: Array<[RegExp, string]> = [
+  [/node:internal\/crypto|src\/core\/message-id/, 'messageId (SHA-1 UUIDv5)'],
+  [/src\/core\/message-schema|node_modules\/zod\//, 'validation (zod, timestamps)'],
+  [/src\/core\/row-to-message|src\/core\/csv-mapping/, 'row conversion (JSON.parse/stringify, copies)'],
+  [/src\/core\/batch-builder/, 'batch building and body rendering'],
+  [/src\/io\/|node:internal\/fs\/|^node:fs$/, 'file reading and record scanning'],
+  [/src\/segment\/|node_modules\/undici\/|^node:net$|node:internal\/stream_base_commons/, 'HTTP (undici, sockets)'],
+  [/node_modules\/@temporalio\/|protobufjs/, 'Temporal SDK (polling, heartbeats, completions)'],
+  [/src\/activities\//, 'activity loop (processChunk itself)'],
+  [/node_modules\/tsx\/|esbuild/, 'tsx loader (running from sources)'],
+];
+
+export function profileStep(url: string): string | undefined {
+  for (const [pattern, step] of PROFILE_STEPS) if (pattern.test(url)) return step;
+  return undefined;
 }
 
-function summarizeProfile(path: string): string {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+function stepOfSample(node: ProfileNode, parentOf: Map<number, ProfileNode>): string {
+  const name = node.callFrame.functionName;
+  if (name === '(garbage collector)') return 'garbage collection';
+  if (name === '(idle)') return 'idle (waiting for I/O)';
+  if (name === '(program)') return 'V8 / native, outside JavaScript';
+  // Planning reads the whole file with the same scanner as the chunks do: tell the two passes apart.
+  for (let frame: ProfileNode | undefined = node; frame; frame = parentOf.get(frame.id)) {
+    if (frame.callFrame.functionName === 'planChunks' && /\/src\//.test(frame.callFrame.url)) return 'planning (a first pass over the file for chunk boundaries)';
+  }
+  for (let frame: ProfileNode | undefined = node; frame; frame = parentOf.get(frame.id)) {
+    const step = profileStep(frame.callFrame.url);
+    if (step) return step;
+  }
+  return 'Node runtime (event loop, streams, timers, promises)';
+}
+
+/** Self time per pipeline step and per function of one V8 CPU profile. */
+export function summarizeProfile(profile: CpuProfile): { totalMicros: number; steps: Map<string, number>; functions: Map<string, number> } {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node);
   const selfMicros = new Map<number, number>();
   profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  const categories = new Map<string, number>();
+  const steps = new Map<string, number>();
   const functions = new Map<string, number>();
-  let total = 0;
+  let totalMicros = 0;
   for (const [id, micros] of selfMicros) {
-    const frame = byId.get(id)?.callFrame;
-    if (!frame) continue;
-    total += micros;
-    const category = profileCategory(frame.url, frame.functionName);
-    categories.set(category, (categories.get(category) ?? 0) + micros);
-    const file = frame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
-    const key = `${frame.functionName || '(anonymous)'} ${file}${file ? `:${frame.lineNumber + 1}` : ''}`;
+    const node = byId.get(id);
+    if (!node) continue;
+    totalMicros += micros;
+    const step = stepOfSample(node, parentOf);
+    steps.set(step, (steps.get(step) ?? 0) + micros);
+    const file = node.callFrame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+    const key = `${node.callFrame.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
     functions.set(key, (functions.get(key) ?? 0) + micros);
   }
-  const rows = (map: Map<string, number>, limit: number) =>
+  return { totalMicros, steps, functions };
+}
+
+/** V8 names profiles CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile; thread 0 is the main thread. */
+function profileThreadId(fileName: string): number {
+  return Number(fileName.split('.')[4] ?? NaN);
+}
+
+export function printProfiles(dir: string): string {
+  const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
+  if (files.length === 0) return `no CPU profile was written to ${dir}`;
+  const out: string[] = [];
+  const rows = (map: Map<string, number>, total: number, limit: number) =>
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, limit)
-      .map(([name, micros]) => `  ${(micros / 1e6).toFixed(2).padStart(7)} s ${((100 * micros) / total).toFixed(1).padStart(5)} %  ${name}`)
-      .join('\n');
-  return [
-    `Worker main-thread CPU profile (${(total / 1e6).toFixed(1)} s sampled), self time by category:`,
-    rows(categories, 20),
-    'Top functions by self time:',
-    rows(functions, 25),
-  ].join('\n');
+      .map(([name, micros]) => `  ${(micros / 1e6).toFixed(2).padStart(6)} s ${((100 * micros) / total).toFixed(1).padStart(5)} %  ${name}`);
+  for (const file of files.sort((a, b) => profileThreadId(a) - profileThreadId(b))) {
+    const summary = summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile);
+    const idle = summary.steps.get('idle (waiting for I/O)') ?? 0;
+    const busy = ((summary.totalMicros - idle) / 1e6).toFixed(1);
+    if (profileThreadId(file) !== 0) {
+      // The other threads are the workflow thread (Temporal runs workflow code there) and tsx's loader thread.
+      out.push(`worker thread ${profileThreadId(file)}: ${busy} s busy of ${(summary.totalMicros / 1e6).toFixed(1)} s (${file})`);
+      continue;
+    }
+    out.push(
+      `Worker main thread (activities run here): ${busy} s busy of ${(summary.totalMicros / 1e6).toFixed(1)} s profiled, ` +
+        'whole worker life including start-up. Self time by pipeline step:',
+      ...rows(summary.steps, summary.totalMicros, 20),
+      'Top functions by self time (V8 builtins such as JSON.parse are inside their caller):',
+      ...rows(summary.functions, summary.totalMicros, 15),
+      `(profile: ${join(dir, file)}; open it in Chrome DevTools or VS Code for the call tree)`,
+    );
+  }
+  return out.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,6 +716,8 @@ export function checkDelivery(expected: number, sent: number, stats: DoubleStats
 
 function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, segflowDouble: DoubleStats, bare: SendRun, bareDouble: DoubleStats): string {
   const ratio = rate(segflow) / rate(bare);
+  // Other work on the machine takes cores from the two runs unevenly, which makes the ratio meaningless.
+  const busy = segflow.othersCpu / (segflow.ms / 1000) > 0.1 || bare.othersCpu / (bare.ms / 1000) > 0.1;
   const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
   const cpuCell = (seconds: number, ms: number) => `${seconds.toFixed(1)} s (${((100 * seconds) / (ms / 1000)).toFixed(0)} % of one core)`;
   const results = table([
@@ -624,6 +730,7 @@ function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, s
     ['CPU, sender process', cpuCell(segflow.senderCpu, segflow.ms), cpuCell(bare.senderCpu, bare.ms)],
     ['CPU, Segment double', cpuCell(segflow.doubleCpu, segflow.ms), cpuCell(bare.doubleCpu, bare.ms)],
     ['CPU, Temporal server', cpuCell(segflow.temporalCpu, segflow.ms), '-'],
+    ['CPU, everything else (noise)', cpuCell(segflow.othersCpu, segflow.ms), cpuCell(bare.othersCpu, bare.ms)],
     ['worker RSS idle / max sampled', `${fmtMb(segflow.idleRss)} / ${fmtMb(segflow.maxSampledRss)}`, '-'],
     ['worker peak RSS (VmHWM)', fmtMb(segflow.peakRss), '-'],
   ]);
@@ -636,6 +743,7 @@ function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, s
     '',
     `segflow import benchmark: ${fmtInt(options.events)} events, ${options.format}, ${fmtMb(fileBytes)}, ` +
       `concurrency ${options.concurrency}, ${cpus().length} CPUs, Node ${process.version}`,
+    ...(busy ? ['', 'NOTE: other processes used more than 10% of a core during a run: the figures are not reliable, run again on a quiet machine.'] : []),
     '',
     results,
     '',
@@ -681,11 +789,7 @@ async function main(): Promise<number> {
     }
     process.stdout.write(report(options, input.bytes, segflow, segflowStats, bare, bareStats));
 
-    if (segflow.profileDir) {
-      const profiles = readdirSync(segflow.profileDir).filter((name) => name.endsWith('.cpuprofile'));
-      for (const name of profiles) process.stdout.write(`\n${summarizeProfile(join(segflow.profileDir, name))}\n(profile: ${join(segflow.profileDir, name)})\n`);
-      if (profiles.length === 0) process.stdout.write(`\nno CPU profile was written to ${segflow.profileDir}\n`);
-    }
+    if (segflow.profileDir) process.stdout.write(`${printProfiles(segflow.profileDir)}\n\n`);
 
     const segflowCheck = checkDelivery(options.events, segflow.events, segflowStats);
     const bareCheck = checkDelivery(options.events, bare.events, bareStats);

@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { registerImportCommands } from './cli/import-commands';
+import { registerWorkspaceCommands } from './cli/workspace-commands';
 
 export function buildProgram(): Command {
   const program = new Command('segflow')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
   registerImportCommands(program);
+  registerWorkspaceCommands(program);
   return program;
 }
 

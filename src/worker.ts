@@ -6,6 +6,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type W
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createImportActivities } from './activities/import-activities';
+import { createWorkspaceActivities } from './activities/workspace-activities';
 import { temporalSettings } from './config';
 import { dataConverterFromEnv, describeTemporalProfile, nativeConnectionOptions } from './temporal-connection';
 
@@ -18,6 +19,7 @@ export function workflowsPath(): string {
 export function createActivities(env: NodeJS.ProcessEnv) {
   return {
     ...createImportActivities({ env }),
+    ...createWorkspaceActivities({ env }),
   };
 }
 

@@ -298,6 +298,8 @@ interface CallOptions {
   version?: ApiVersion;
   /** Shown in errors instead of the real path when the path holds a secret. */
   displayPath?: string;
+  /** Values scrubbed from every error message of this call (besides the token). */
+  secrets?: string[];
 }
 
 interface PaginationOutput {
@@ -401,6 +403,7 @@ export class PublicApiClient {
     await this.call('DELETE', `/sources/${enc(sourceId)}/writekey/${enc(writeKey)}`, {
       version: 'alpha',
       displayPath: `/sources/${enc(sourceId)}/writekey/{redacted}`,
+      secrets: [writeKey, enc(writeKey)],
     });
   }
 
@@ -525,7 +528,7 @@ export class PublicApiClient {
       // A cancelled activity must surface as the abort it is, not as a retryable network error.
       if (this.signal?.aborted) throw error;
       const err = error as { code?: string; message?: string };
-      throw new PublicApiNetworkError('network', this.scrub(`Segment Public API ${method} ${shownPath} failed: ${err.code ?? 'network error'} ${err.message ?? ''}`.trim()), {
+      throw new PublicApiNetworkError('network', this.scrub(`Segment Public API ${method} ${shownPath} failed: ${err.code ?? 'network error'} ${err.message ?? ''}`.trim(), options.secrets), {
         method,
         path: shownPath,
       });
@@ -533,7 +536,7 @@ export class PublicApiClient {
     const text = await response.body.text();
     if (response.statusCode < 200 || response.statusCode >= 300) {
       const failure = classifyFailure(response.statusCode, response.headers, text, { method, path: shownPath }, Date.now());
-      failure.message = this.scrub(failure.message);
+      failure.message = this.scrub(failure.message, options.secrets);
       throw failure;
     }
     let parsed: { data?: unknown };
@@ -550,7 +553,9 @@ export class PublicApiClient {
   }
 
   /** Defence in depth: whatever a server echoes back, the token never leaves in a message. */
-  private scrub(message: string): string {
-    return message.split(this.#token).join('***');
+  private scrub(message: string, secrets: string[] = []): string {
+    let text = message;
+    for (const secret of [this.#token, ...secrets]) if (secret) text = text.split(secret).join('***');
+    return text;
   }
 }

@@ -3,46 +3,19 @@
  * Tracking API double.
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { Command } from 'commander';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
 import { parseJobSpecText, type JobSpec } from '../../src/core/job-spec';
 import { writeKeyFingerprint } from '../../src/core/workspace-plan';
 import { approvalRequestQuery, approveSignal, decideUpdate, rejectSignal, type ApprovalRequestView } from '../../src/workflows/approval';
 import { workspaceJob, workspaceJobStatusQuery, type WorkspaceJobResult, type WorkspaceJobStatus } from '../../src/workflows/workspace-job';
 import { PublicApiDouble, type PublicApiDoubleOptions } from '../support/public-api-double';
 import { SegmentDouble } from '../support/segment-double';
-import { getTestEnv, uniqueTaskQueue, type RunningTestWorker } from '../support/temporal';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { resolve } from 'node:path';
-import { inject } from 'vitest';
-import { createWorkspaceActivities } from '../../src/activities/workspace-activities';
-
-// TEMPORARY private harness until src/workflows/index.ts and src/worker.ts include the workspace job
-// (then: use startTestWorker from ../support/temporal).
-let bundle: Promise<{ code: string }> | undefined;
-async function startTestWorker(opts: { taskQueue: string; env: NodeJS.ProcessEnv }): Promise<RunningTestWorker> {
-  await getTestEnv();
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: resolve(__dirname, '../../src/workflows/workspace-job.ts'),
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error },
-  });
-  const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue: opts.taskQueue,
-    workflowBundle: await bundle,
-    activities: createWorkspaceActivities({ env: opts.env }),
-    shutdownGraceTime: '2s',
-  });
-  const run = worker.run();
-  return {
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await run;
-      await connection.close();
-    },
-  };
-}
+import { getTestEnv, startTestWorker, uniqueTaskQueue, type RunningTestWorker } from '../support/temporal';
 
 const TOKEN = 'sgp_integration_token_7f3a9c2e5b1d';
 const TRACKING_WRITE_KEY = 'wk-tracking-test-5551';
@@ -461,5 +434,82 @@ steps:
     expect(message).toContain('MissingSecret');
     expect(message).toContain('SEGMENT_API_TOKEN');
     expect(h.api.requestLog()).toEqual([]);
+  });
+});
+
+describe('workspace jobs from the CLI', () => {
+  const savedEnv = { ...process.env };
+  afterEach(() => {
+    process.env = { ...savedEnv };
+    process.exitCode = undefined;
+  });
+
+  async function cli(h: Harness, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    Object.assign(process.env, h.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: h.taskQueue });
+    let out = '';
+    let err = '';
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+    try {
+      const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
+      registerWorkspaceCommands(program);
+      process.exitCode = undefined;
+      await program.parseAsync(['node', 'segflow', ...args]);
+      return { code: Number(process.exitCode ?? 0), out, err };
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    }
+  }
+
+  it('job run shows the plan; approve needs the destructive ids even with --yes; then the job runs', async () => {
+    const h = await harness(WORKSPACE);
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-job-'));
+    const file = join(dir, 'cleanup.yaml');
+    writeFileSync(file, 'name: cleanup\nsteps:\n  - op: add-labels\n    targets: [src_app]\n    labels: ["env:prod"]\n  - op: delete-source\n    targets: [src_old]\n');
+
+    const started = await cli(h, 'job', 'run', file, '--id', 'cli-cleanup-1');
+    expect(started.code).toBe(0);
+    expect(started.out).toContain('Job cli-cleanup-1 awaits approval');
+    expect(started.out).toContain('**DESTRUCTIVE**');
+    expect(started.out).toContain('Approve: segflow approve cli-cleanup-1 --confirm delete-source:src_old');
+
+    const reflex = await cli(h, 'approve', 'cli-cleanup-1', '--yes');
+    expect(reflex.code).toBe(2);
+    expect(reflex.err).toContain('--confirm delete-source:src_old (--yes alone is not enough)');
+    const wrongId = await cli(h, 'approve', 'cli-cleanup-1', '--yes', '--confirm', 'delete-source:src_web');
+    expect(wrongId.code).toBe(2);
+    expect(h.api.auditLog()).toEqual([]);
+
+    const approved = await cli(h, '--json', 'approve', 'cli-cleanup-1', '--yes', '--confirm', 'delete-source:src_old', '--by', 'ops-oncall', '--comment', 'OPS-42', '--wait');
+    expect(approved.code).toBe(0);
+    const final = JSON.parse(approved.out) as WorkspaceJobResult;
+    expect(final).toMatchObject({ state: 'completed', approval: { by: 'ops-oncall', comment: 'OPS-42' } });
+    expect(h.api.auditLog().map((e) => `${e.method} ${e.path}`)).toEqual(['POST /sources/src_app/labels', 'DELETE /sources/src_old']);
+
+    const status = await cli(h, 'job', 'status', 'cli-cleanup-1');
+    expect(status.out).toMatch(/delete-source:src_old\s+destructive\s+applied/);
+  });
+
+  it('a write command is a one-step job: --approve runs it, reject ends another with nothing changed', async () => {
+    const h = await harness(WORKSPACE);
+    const disabled = await cli(h, 'source', 'update', 'src_app', '--disable', '--approve', '--yes', '--id', 'cli-disable-1');
+    expect(disabled.code).toBe(0);
+    expect(disabled.out).toMatch(/update-source:src_app\s+write\s+applied/);
+    expect(h.api.source('src_app')!.enabled).toBe(false);
+
+    const pending = await cli(h, 'source', 'delete', 'src_old', '--id', 'cli-delete-1');
+    expect(pending.code).toBe(0);
+    const rejected = await cli(h, 'reject', 'cli-delete-1', '--reason', 'wrong source', '--by', 'lead');
+    expect(rejected.code).toBe(0);
+    expect(rejected.out).toContain('nothing was changed');
+    const result = await (await getTestEnv()).client.workflow.getHandle('cli-delete-1').result();
+    expect(result).toMatchObject({ state: 'rejected', approval: { by: 'lead', reason: 'wrong source' } });
+    expect(h.api.source('src_old')).toBeDefined();
+
+    const refused = await cli(h, 'source', 'delete', 'src_web', '--id', 'cli-delete-2');
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain('delete-enabled');
+    expect(h.api.auditLog().map((e) => e.path)).toEqual(['/sources/src_app']);
   });
 });

@@ -909,10 +909,11 @@ function seedState(opts: PublicApiDoubleOptions): PublicApiDoubleState {
       metadata: { id: 'meta-webhooks', name: 'Webhooks', slug: 'webhooks' },
       ...structuredClone(seed),
     })),
-    warehouses: (opts.warehouses ?? []).map(({ name, ...seed }) => ({
+    warehouses: (opts.warehouses ?? []).map(({ name, settings, ...seed }) => ({
       workspaceId: workspace.id,
       enabled: true,
-      settings: name ? { name } : {},
+      // WarehouseV1 has no name field: the app shows settings.name.
+      settings: { ...(name ? { name } : {}), ...structuredClone(settings ?? {}) },
       metadata: { id: 'meta-postgres', name: 'Postgres', slug: 'postgres', description: '', logos: {}, options: [] },
       sourceIds: [],
       ...structuredClone(seed),

@@ -151,6 +151,15 @@ describe('parseJobSpecText: errors name the step and the field', () => {
     });
   });
 
+  it('refuses a send step Segment would refuse: an event over 32 KB, or more than one 500 KB request', () => {
+    const big = { type: 'track', userId: 'u', event: 'E', properties: { blob: 'x'.repeat(33_000) } };
+    const one = validateJobSpec({ steps: [{ op: 'send', messages: [big] }] });
+    expect(one).toMatchObject({ ok: false, issues: [{ step: 1, field: 'messages.0', message: expect.stringContaining('over 32 KB') }] });
+    const medium = { type: 'track', userId: 'u', event: 'E', properties: { blob: 'x'.repeat(20_000) } };
+    const many = validateJobSpec({ steps: [{ op: 'send', messages: Array.from({ length: 30 }, () => medium) }] });
+    expect(many).toMatchObject({ ok: false, issues: [{ step: 1, field: 'messages', message: expect.stringContaining('split it') }] });
+  });
+
   it('caps a send step at 100 messages', () => {
     const messages = Array.from({ length: 101 }, (_, i) => ({ type: 'track', userId: `u${i}`, event: 'E' }));
     const result = validateJobSpec({ steps: [{ op: 'send', messages }] });

@@ -1,4 +1,7 @@
 import { Command } from 'commander';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildCallFromFlags,
@@ -198,5 +201,14 @@ describe('CLI commands against the doubles', () => {
 
     expect(await run('send', 'track', '--user-id', 'u1')).toBe(2);
     expect(errors).toContain('event');
+
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-send-'));
+    const file = join(dir, 'batch.ndjson');
+    writeFileSync(file, '{"type":"identify","userId":"u2","traits":{"plan":"pro"}}\n{"type":"alias","userId":"u2","previousId":"anon-9","messageId":"fixed-id"}\n');
+    const before = tracking.stats().accepted;
+    expect(await run('send', 'batch', file)).toBe(0);
+    expect(output).toMatch(/^Sent 2 message\(s\) to source "default": [0-9a-f-]{36}, fixed-id\n$/);
+    expect(tracking.stats().accepted).toBe(before + 2);
+    expect(tracking.messages.slice(-2).map((m) => m.message.type)).toEqual(['identify', 'alias']);
   });
 });
