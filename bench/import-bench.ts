@@ -526,7 +526,6 @@ async function runSegflow(
       temporalCpu: cpu.used.temporal ?? NaN,
       // The bench process only polls for progress here; count it with the noise.
       othersCpu: cpu.others + cpu.self,
-      ...(process.env.BENCH_DEBUG ? (process.stderr.write(`DEBUG self=${cpu.self} others=${cpu.others}\n`), {}) : {}),
       idleRss,
       maxSampledRss: memory.maxSampled,
       peakRss: memory.hwm,

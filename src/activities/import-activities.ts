@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
 import { BatchBuilder, renderBatchBody } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
+import { contentHash } from '../core/plan-hash';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer } from '../core/pacer';
 import { classifyTrackingResponse } from '../core/retry-policy';
@@ -328,7 +329,12 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return { ...merged, dir: jobReportDir(root, input.jobId) };
   }
 
-  return { inspectInput, planChunks, processChunk, finalizeReport };
+  /** The approval gate binds a decision to this hash; workflow code has no crypto, so it is computed here. */
+  async function hashImportPlan(plan: unknown): Promise<string> {
+    return contentHash(plan);
+  }
+
+  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan };
 }
 
 export type ImportActivities = ReturnType<typeof createImportActivities>;

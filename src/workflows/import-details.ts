@@ -26,3 +26,23 @@ function formatBytes(bytes: number): string {
   if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/** The plan an import waits on with --require-approval, as the approver sees it. */
+export function renderImportPlan(
+  plan: { file: string; source: string; format: string; fileBytes: number; rowsRead: number; rowsRejected: number; eventsToSend: number; typeCounts: Record<string, number>; timeRange: { min?: string; max?: string } | null },
+  planHash: string,
+): string {
+  const types = Object.entries(plan.typeCounts).map(([type, count]) => `${type} ${count}`).join(' · ') || 'none';
+  return [
+    `**Awaiting approval** to send **${plan.eventsToSend} events** to source \`${plan.source}\``,
+    '',
+    '| input | rows read | rows rejected | events to send |',
+    '|---|---:|---:|---:|',
+    `| \`${plan.file}\` (${plan.format}, ${formatBytes(plan.fileBytes)}) | ${plan.rowsRead} | ${plan.rowsRejected} | ${plan.eventsToSend} |`,
+    '',
+    `Call types: ${types}`,
+    plan.timeRange ? `Event time range: ${plan.timeRange.min} → ${plan.timeRange.max}` : 'Event time range: none',
+    '',
+    `Plan hash: \`${planHash}\` — approve with \`segflow approve <job id>\`, reject with \`segflow reject <job id> --reason ...\``,
+  ].join('\n');
+}

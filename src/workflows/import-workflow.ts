@@ -31,7 +31,8 @@ import {
   type ImportTotals,
   type JobState,
 } from './import-contract';
-import { renderImportDetails } from './import-details';
+import { createApprovalGate } from './approval';
+import { renderImportDetails, renderImportPlan } from './import-details';
 
 /** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
 const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
@@ -72,6 +73,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     if (state === 'paused') setState(carried.phase === 'validate' ? 'validating' : 'running');
   });
   setHandler(statusQuery, () => status());
+  // --require-approval: nothing is sent before a human approves the exact totals the validation pass found.
+  const gate = createApprovalGate();
 
   const shortActivities = proxyActivities<ImportActivities>({
     startToCloseTimeout: '10 minutes',
@@ -145,8 +148,11 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     if (carried.phase === 'validate') {
       await runChunks('validate');
       if (options.dryRun) return await finish('completed');
-      // Approval gate for --require-approval lands with the workspace-jobs work; until then validate-then-send.
       carried.validation = carried.totals;
+      if (options.requireApproval && !carried.approval) {
+        const decided = await awaitApproval();
+        if (decided) return decided;
+      }
       restartForSend();
     }
     await runChunks('send');
@@ -157,6 +163,45 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       throw err;
     }
     throw err;
+  }
+
+  /** Returns the final status when the job ends here (rejected or expired), nothing when approved. */
+  async function awaitApproval(): Promise<ImportStatus | undefined> {
+    const validation = carried.totals;
+    const plan = {
+      kind: 'import',
+      jobId,
+      file: displayLocation(options.file),
+      fileBytes: carried.fileSize,
+      format: options.format,
+      source: options.source,
+      rowsRead: validation.rowsRead,
+      rowsRejected: validation.rowsRejected,
+      eventsToSend: validation.eventsValid,
+      typeCounts: validation.typeCounts,
+      timeRange: validation.minTimestamp ? { min: validation.minTimestamp, max: validation.maxTimestamp } : null,
+    };
+    const planHash = await shortActivities.hashImportPlan(plan);
+    setState('awaiting_approval');
+    const decision = await gate.awaitDecision(
+      {
+        planHash,
+        summary: `send ${validation.eventsValid} events to source ${options.source} (${validation.rowsRejected} rows rejected)`,
+        highImpact: [],
+        details: renderImportPlan(plan, planHash),
+      },
+      options.approvalTimeoutMs,
+    );
+    if (decision.outcome === 'approved') {
+      carried.approval = { planHash, by: decision.by, ...(decision.comment ? { comment: decision.comment } : {}), at: decision.at };
+      return undefined;
+    }
+    if (decision.outcome === 'rejected') {
+      error = `rejected by ${decision.by}: ${decision.reason}`;
+      return finish('rejected');
+    }
+    error = `no approval within ${Math.round(decision.timeoutMs / 1000)} s; nothing was sent`;
+    return finish('expired');
   }
 
   function restartForSend(): void {

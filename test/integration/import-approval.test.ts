@@ -1,0 +1,76 @@
+/**
+ * `import --require-approval`: validate and plan first, show the totals, send nothing until a human approves the
+ * exact plan (by hash); reject or silence ends the job with nothing sent.
+ */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followJob, getJobStatus, startImport } from '../../src/client';
+import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/workflows/approval';
+import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { ndjsonEvents, waitFor } from '../support/wait';
+
+let h: ImportHarness;
+
+beforeAll(async () => {
+  h = await startImportHarness();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+async function startGated(name: string, approvalTimeoutMs = 60_000) {
+  const content = ndjsonEvents(500, name) + JSON.stringify({ type: 'track', userId: 'x', timestamp: '2020-01-01T00:00:00Z' }) + '\n';
+  const file = h.writeInput(`${name}.ndjson`, content);
+  const started = await startImport(h.sc, { file, requireApproval: true, approvalTimeoutMs, targetChunkBytes: 20_000 });
+  await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
+  return { started, handle: h.sc.client.workflow.getHandle(started.jobId) };
+}
+
+describe('import --require-approval', () => {
+  it('shows the validated totals, refuses a wrong hash, and sends only after the right approval', async () => {
+    h.double.reset();
+    const { started, handle } = await startGated('gated');
+    const waiting = await getJobStatus(h.sc, started.jobId);
+    expect(waiting.rows).toMatchObject({ read: 501, rejected: 1 });
+    expect(waiting.events).toMatchObject({ sent: 0, wouldSend: 500 });
+    expect(h.double.stats().requests).toBe(0);
+
+    const request = await handle.query(approvalRequestQuery);
+    expect(request.state).toBe('awaiting');
+    expect(request.summary).toMatch(/send 500 events to source default/);
+    expect(request.details).toMatch(/track 500/);
+
+    await expect(
+      handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: 'f'.repeat(64), by: 'mallory' }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
+    expect((await handle.query(approvalRequestQuery)).refusedAttempts).toHaveLength(1);
+    expect(h.double.stats().requests).toBe(0);
+
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice', comment: 'looks right' }] });
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('completed');
+    expect(final.events).toMatchObject({ sent: 500 });
+    expect(final.rows).toMatchObject({ read: 501, rejected: 1 });
+    expect(final.approval).toMatchObject({ by: 'alice', planHash: request.planHash });
+    expect(h.double.uniqueMessageIds().size).toBe(500);
+  });
+
+  it('ends as rejected with nothing sent', async () => {
+    h.double.reset();
+    const { started, handle } = await startGated('rejected');
+    await handle.signal(rejectSignal, { by: 'bob', reason: 'wrong source' });
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('rejected');
+    expect(String(final.error)).toMatch(/bob: wrong source/);
+    expect(h.double.stats().requests).toBe(0);
+  });
+
+  it('expires with nothing sent when nobody answers in time', async () => {
+    h.double.reset();
+    const { started } = await startGated('expiring', 2_000);
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('expired');
+    expect(h.double.stats().requests).toBe(0);
+  });
+});
