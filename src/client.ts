@@ -275,7 +275,7 @@ export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<Jo
 }
 
 function kindOf(workflowType: string): string {
-  return workflowType === 'importJob' ? 'import' : workflowType;
+  return workflowType === 'importJob' ? 'import' : workflowType === 'workspaceJob' ? 'workspace' : workflowType;
 }
 
 function innermostMessage(error: unknown): string {
