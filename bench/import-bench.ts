@@ -44,6 +44,8 @@ export interface BenchOptions {
   cpuProfile: boolean;
   /** Extra node flags for the worker process, e.g. --max-old-space-size=160 (to try memory settings). */
   workerNodeOptions: string[];
+  /** Worker processes on the task queue (scale-out); the RSS target applies to each. */
+  workers: number;
 }
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -55,6 +57,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       concurrency: { type: 'string', default: String(IMPORT_DEFAULTS.concurrency) },
       'cpu-prof': { type: 'boolean', default: false },
       'worker-node-option': { type: 'string', multiple: true, default: [] },
+      workers: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -62,8 +65,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(events) || events < 1) throw new Error(`--events must be a positive integer, got ${values.events}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, got ${values.concurrency}`);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${values.workers}`);
   if (values.format !== 'ndjson' && values.format !== 'csv') throw new Error(`--format must be ndjson or csv, got ${values.format}`);
-  return { events, format: values.format, concurrency, cpuProfile: values['cpu-prof'], workerNodeOptions: values['worker-node-option'] };
+  return { events, format: values.format, concurrency, cpuProfile: values['cpu-prof'], workerNodeOptions: values['worker-node-option'], workers };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,15 +496,21 @@ async function runSegflow(
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
   const nodeArgs = [...options.workerNodeOptions, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
-  const worker = await startWorker(server.address, doubleUrl, bundlePath, join(scratch, 'reports'), nodeArgs);
-  const workerPid = worker.pid!;
-  const idleRss = memoryOf(workerPid)?.rss ?? NaN;
-  const sampler = new RssSampler(workerPid);
+  const workers = await Promise.all(
+    Array.from({ length: options.workers }, () => startWorker(server.address, doubleUrl, bundlePath, join(scratch, 'reports'), nodeArgs)),
+  );
+  const workerPids = workers.map((worker) => worker.pid!);
+  const idleRss = Math.max(...workerPids.map((pid) => memoryOf(pid)?.rss ?? NaN));
+  const samplers = workerPids.map((pid) => new RssSampler(pid));
   const sc = await connectClient({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: TASK_QUEUE });
   let progress: NodeJS.Timeout | undefined;
   try {
-    const stopMeter = startCpuMeter({ worker: workerPid, double: doublePid, temporal: server.process.pid! });
-    sampler.start();
+    const stopMeter = startCpuMeter({
+      ...Object.fromEntries(workerPids.map((pid, i) => [`worker${i}`, pid])),
+      double: doublePid,
+      temporal: server.process.pid!,
+    });
+    for (const sampler of samplers) sampler.start();
     const started = performance.now();
     // An explicit id skips hashing the whole file for the default id, which is not import work.
     const { jobId } = await startImport(sc, { file, format: options.format, concurrency: options.concurrency, jobId: `bench-${randomUUID()}` });
@@ -513,7 +524,7 @@ async function runSegflow(
     }
     const ms = performance.now() - started;
     clearInterval(progress);
-    const memory = sampler.stop();
+    const memory = samplers.map((sampler) => sampler.stop());
     const cpu = stopMeter();
     const run: SegflowRun = {
       status,
@@ -521,18 +532,18 @@ async function runSegflow(
       events: status?.events.sent ?? 0,
       batches: status?.batches.sent ?? 0,
       ms,
-      senderCpu: cpu.used.worker ?? NaN,
+      senderCpu: workerPids.reduce((sum, _, i) => sum + (cpu.used[`worker${i}`] ?? NaN), 0),
       doubleCpu: cpu.used.double ?? NaN,
       temporalCpu: cpu.used.temporal ?? NaN,
       // The bench process only polls for progress here; count it with the noise.
       othersCpu: cpu.others + cpu.self,
       idleRss,
-      maxSampledRss: memory.maxSampled,
-      peakRss: memory.hwm,
+      maxSampledRss: Math.max(...memory.map((m) => m.maxSampled)),
+      peakRss: Math.max(...memory.map((m) => m.hwm)),
       profileDir,
     };
     // A graceful stop, so --cpu-prof gets to write its profile.
-    await stopChild(worker, 30_000);
+    await Promise.all(workers.map((worker) => stopChild(worker, 30_000)));
     return run;
   } finally {
     clearInterval(progress);
@@ -718,6 +729,7 @@ function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, s
   // Other work on the machine takes cores from the two runs unevenly, which makes the ratio meaningless.
   const busy = segflow.othersCpu / (segflow.ms / 1000) > 0.1 || bare.othersCpu / (bare.ms / 1000) > 0.1;
   const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
+  const perWorker = options.workers > 1 ? ` (largest of ${options.workers} workers)` : '';
   const cpuCell = (seconds: number, ms: number) => `${seconds.toFixed(1)} s (${((100 * seconds) / (ms / 1000)).toFixed(0)} % of one core)`;
   const results = table([
     ['', 'segflow (Temporal)', 'bare undici loop'],
@@ -726,12 +738,12 @@ function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, s
     ['largest batch', `${fmtInt(segflowDouble.maxEventsInBatch)} events / ${fmtInt(segflowDouble.maxBatchBytes)} B`, `${fmtInt(bareDouble.maxEventsInBatch)} events / ${fmtInt(bareDouble.maxBatchBytes)} B`],
     ['wall time', `${(segflow.ms / 1000).toFixed(1)} s`, `${(bare.ms / 1000).toFixed(1)} s`],
     ['events/s', fmtInt(rate(segflow)), fmtInt(rate(bare))],
-    ['CPU, sender process', cpuCell(segflow.senderCpu, segflow.ms), cpuCell(bare.senderCpu, bare.ms)],
+    [options.workers > 1 ? `CPU, sender processes (${options.workers} workers)` : 'CPU, sender process', cpuCell(segflow.senderCpu, segflow.ms), cpuCell(bare.senderCpu, bare.ms)],
     ['CPU, Segment double', cpuCell(segflow.doubleCpu, segflow.ms), cpuCell(bare.doubleCpu, bare.ms)],
     ['CPU, Temporal server', cpuCell(segflow.temporalCpu, segflow.ms), '-'],
     ['CPU, everything else (noise)', cpuCell(segflow.othersCpu, segflow.ms), cpuCell(bare.othersCpu, bare.ms)],
-    ['worker RSS idle / max sampled', `${fmtMb(segflow.idleRss)} / ${fmtMb(segflow.maxSampledRss)}`, '-'],
-    ['worker peak RSS (VmHWM)', fmtMb(segflow.peakRss), '-'],
+    [`worker RSS idle / max sampled${perWorker}`, `${fmtMb(segflow.idleRss)} / ${fmtMb(segflow.maxSampledRss)}`, '-'],
+    [`worker peak RSS (VmHWM)${perWorker}`, fmtMb(segflow.peakRss), '-'],
   ]);
   const targets = table([
     ['target', 'measured', 'goal', 'result'],
@@ -741,7 +753,8 @@ function report(options: BenchOptions, fileBytes: number, segflow: SegflowRun, s
   return [
     '',
     `segflow import benchmark: ${fmtInt(options.events)} events, ${options.format}, ${fmtMb(fileBytes)}, ` +
-      `concurrency ${options.concurrency}, ${cpus().length} CPUs, Node ${process.version}`,
+      `concurrency ${options.concurrency}, ${options.workers} worker process${options.workers > 1 ? 'es' : ''}, ${cpus().length} CPUs, Node ${process.version}` +
+      (options.workerNodeOptions.length > 0 ? `, worker node options: ${options.workerNodeOptions.join(' ')}` : ''),
     ...(busy ? ['', 'NOTE: other processes used more than 10% of a core during a run: the figures are not reliable, run again on a quiet machine.'] : []),
     '',
     results,

@@ -53,7 +53,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     connection = await Connection.connect({ ...clientConnectionOptions(settings.profile!), connectTimeout: 5000 });
   } catch (error) {
     throw new UsageError(
-      `Cannot reach Temporal at ${settings.address} (${(error as Error).message}); start one with \`npm run demo -- \` (segflow dev) or set TEMPORAL_ADDRESS.`,
+      `Cannot reach Temporal at ${settings.address} (${(error as Error).message}); start one with \`npm run dev\` (segflow dev) or set TEMPORAL_ADDRESS.`,
     );
   }
   return {

@@ -158,10 +158,11 @@ export function registerImportCommands(program: Command): void {
     .command('watch')
     .description('Follow a job until it ends (progress bar on a TTY, lines when piped, JSON lines with --json)')
     .argument('<jobId>')
+    .addHelpText('after', '\nExamples:\n  segflow watch import-default-3f2a9c0d1e2b4a5c\n  segflow watch <id> --json | jq -c .events')
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
       const sc = await connectClient();
       try {
-        return await follow(sc, jobId, Boolean(globalOptions(command).json));
+        return await follow(sc, jobId, Boolean(globalOptions(command).json), true);
       } finally {
         await sc.close();
       }
@@ -175,6 +176,7 @@ export function registerImportCommands(program: Command): void {
       .command(name)
       .description(description)
       .argument('<jobId>')
+      .addHelpText('after', `\nExamples:\n  segflow ${name} import-default-3f2a9c0d1e2b4a5c\n  segflow list --state running   # find job ids`)
       .action(action(async (jobId: string, _opts: unknown, command: Command) => {
         const sc = await connectClient();
         try {
@@ -193,6 +195,7 @@ export function registerImportCommands(program: Command): void {
     .command('cancel')
     .description('Cancel a job through Temporal; events already sent stay sent, the reject report is written')
     .argument('<jobId>')
+    .addHelpText('after', '\nExamples:\n  segflow cancel import-default-3f2a9c0d1e2b4a5c')
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
       const sc = await connectClient();
       try {
@@ -207,14 +210,21 @@ export function registerImportCommands(program: Command): void {
     }));
 }
 
-async function follow(sc: Awaited<ReturnType<typeof connectClient>>, jobId: string, json: boolean): Promise<number> {
-  const printer = createProgressPrinter({ json: false, tty: Boolean(process.stderr.isTTY) });
+/**
+ * Follows a job to its end. Humans get a repainted line on a TTY or a line per change when piped; with --json,
+ * `watch` prints a JSON line per change (`jsonLines`) and `import --wait` only the final status object.
+ */
+async function follow(sc: Awaited<ReturnType<typeof connectClient>>, jobId: string, json: boolean, jsonLines = false): Promise<number> {
+  const printer = createProgressPrinter({ json: json && jsonLines, tty: Boolean(process.stderr.isTTY) });
   const final = await followJob(sc, jobId, (status) => {
-    if (!json) printer.update(status);
+    if (!json || jsonLines) printer.update(status);
   });
   printer.done();
-  if (json) printJson(final);
-  else process.stdout.write(formatStatus(final, workflowUiLink(sc.settings, jobId)));
+  if (json) {
+    if (!jsonLines) printJson(final);
+  } else {
+    process.stdout.write(formatStatus(final, workflowUiLink(sc.settings, jobId)));
+  }
   return exitCodeForState(String(final.state));
 }
 

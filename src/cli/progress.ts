@@ -16,9 +16,11 @@ export function createProgressPrinter(mode: { json: boolean; tty: boolean }, str
   return {
     update(status) {
       if (mode.json) {
-        const line = JSON.stringify(status);
-        if (line !== last) process.stdout.write(line + '\n');
-        last = line;
+        // One line per change: updatedAt alone changing is not news.
+        const { updatedAt: _ignored, ...rest } = status as JobStatus & { updatedAt?: string };
+        const key = JSON.stringify(rest);
+        if (key !== last) process.stdout.write(JSON.stringify(status) + '\n');
+        last = key;
         return;
       }
       const text = describeProgress(status, { startedAt, firstSent });

@@ -7,9 +7,13 @@ export class Pacer {
   private tokens: number;
   private lastMs: number | undefined;
 
+  /**
+   * The bucket starts empty: every chunk activity makes a new Pacer, and a full bucket per chunk would let
+   * each chunk's first second through unpaced, breaking the job's cap at every chunk boundary.
+   */
   constructor(private readonly perSecond: number, private readonly burst = Math.max(1, perSecond)) {
     if (!(perSecond > 0)) throw new RangeError(`rate must be > 0, got ${perSecond}`);
-    this.tokens = burst;
+    this.tokens = 0;
   }
 
   /** Milliseconds to wait before `cost` tokens are available; the tokens are taken now (callers then wait). */

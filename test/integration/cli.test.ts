@@ -48,6 +48,15 @@ describe('segflow CLI', () => {
     expect(list.code).toBe(0);
     expect(JSON.parse(list.stdout).map((j: { jobId: string }) => j.jobId)).toContain(final.jobId);
 
+    // watch: JSON lines with --json, plain lines when piped without it; exit code from the final state.
+    const watchJson = await segflow('watch', final.jobId, '--json');
+    expect(watchJson.code).toBe(0);
+    const lines = watchJson.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ jobId: final.jobId, state: 'completed' });
+    const watchPlain = await segflow('watch', final.jobId);
+    expect(watchPlain.stderr).toMatch(/completed · .*rows 41 · sent 40 · rejected 1/);
+    expect(watchPlain.stdout).toMatch(/rows read 41 = events sent 40 \+ rows rejected 1/);
+
     // The same file again is refused as a usage error naming the earlier job.
     const again = await segflow('import', file);
     expect(again.code).toBe(2);

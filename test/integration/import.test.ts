@@ -193,6 +193,20 @@ describe('history stays clean and bounded', () => {
   });
 });
 
+describe('rate cap', () => {
+  it('holds the job under --rate however many chunks run at once', async () => {
+    h.double.reset();
+    const file = h.writeInput('rated.ndjson', Array.from({ length: 1200 }, (_, i) => JSON.stringify({ type: 'track', userId: `r${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join('\n'));
+    const status = await h.runImport({ file, rateLimit: { perSecond: 400, unit: 'events' }, concurrency: 3, targetChunkBytes: 8_000, maxEventsPerBatch: 40 });
+    expect(status.state).toBe('completed');
+    const times = h.double.requestLog().map((r) => Date.parse(r.receivedAt));
+    const seconds = (Math.max(...times) - Math.min(...times)) / 1000;
+    // 1,200 events at 400/s take 3 s; allow for the first batch's timing.
+    expect(seconds).toBeGreaterThan(2.5);
+    expect(h.double.uniqueMessageIds().size).toBe(1200);
+  });
+});
+
 describe('operator controls', () => {
   it('pauses, resumes and reports progress', async () => {
     h.double.reset();
