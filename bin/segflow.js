@@ -7,4 +7,4 @@ if (!existsSync(compiled)) {
   process.stderr.write('segflow: not built yet; run `npm run build` (or use `npx tsx src/cli.ts`)\n');
   process.exit(2);
 }
-require(compiled);
+require(compiled).main(process.argv);

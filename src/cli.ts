@@ -21,11 +21,13 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
+export function main(argv: string[] = process.argv): Promise<unknown> {
+  return buildProgram()
+    .parseAsync(argv)
     .catch((error: unknown) => {
       process.stderr.write(`segflow: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exitCode = 2;
     });
 }
+
+if (require.main === module) void main();
