@@ -2,7 +2,8 @@
  * `npm run bench`: how fast segflow moves a large historical file into Segment, and at what memory cost,
  * compared with the fastest thing that could do the same job (a bare undici loop). See bench/README.md.
  *
- *   npm run bench -- [--events 1000000] [--format ndjson|csv] [--concurrency 4] [--cpu-prof]
+ *   npm run bench -- [--events 1000000] [--format ndjson|csv] [--concurrency 4] [--workers 1] [--cpu-prof]
+ *                    [--worker-node-option=--max-old-space-size=160 ...]
  *
  * Figures are printed, never asserted: the exit code is non-zero only when the import failed or events were
  * lost (sent != generated, or the Segment double did not see every messageId exactly once).
@@ -101,15 +102,18 @@ async function stopAllChildren(): Promise<void> {
   await Promise.all([...children].map((child) => stopChild(child, 5_000)));
 }
 
-// Last resort on any exit path (uncaught error, process.exit): nothing may outlive the benchmark.
-process.on('exit', () => {
-  for (const child of children) if (!exited(child)) child.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\nbench: ${signal}, stopping child processes...\n`);
-    stopAllChildren().finally(() => process.exit(130));
+function installCleanupHandlers(scratch: string): void {
+  // Last resort on any exit path (uncaught error, process.exit): nothing may outlive the benchmark.
+  process.on('exit', () => {
+    for (const child of children) if (!exited(child)) child.kill('SIGKILL');
+    rmSync(scratch, { recursive: true, force: true });
   });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, stopping child processes...\n`);
+      stopAllChildren().finally(() => process.exit(130));
+    });
+  }
 }
 
 /**
@@ -777,6 +781,7 @@ async function main(): Promise<number> {
   const input = await ensureEventsFile(CACHE_DIR, options.events, options.format);
   log(`${input.generated ? 'generated' : 'reusing'} ${input.path} (${fmtMb(input.bytes)})`);
   const scratch = mkdtempSync(join(tmpdir(), 'segflow-bench-'));
+  installCleanupHandlers(scratch);
 
   let server: DevServer | undefined;
   try {
