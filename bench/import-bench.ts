@@ -476,7 +476,19 @@ async function startWorker(temporalAddress: string, doubleUrl: string, bundlePat
     // a start-up spike into the peak RSS that has nothing to do with importing.
     SEGFLOW_WORKFLOW_BUNDLE: bundlePath,
   };
-  const child = spawnTypeScript('src/cli.ts', ['worker'], { env, nodeArgs: extraNodeArgs });
+  // The compiled worker (`npm run build`), as `segflow worker` and the container image run it: no TypeScript
+  // loader in the measured process.
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  const child = spawn(process.execPath, [...extraNodeArgs, join(ROOT, 'dist/cli.js'), 'worker'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => {
+    children.delete(child);
+    stopFirst.delete(child);
+  });
   stopFirst.add(child);
   const output = new ChildOutput('segflow worker', child);
   await output.waitFor((line) => line.includes('polling task queue'), 120_000);

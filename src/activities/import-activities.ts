@@ -16,7 +16,7 @@ import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
 import { openByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
-import { readRecords } from '../io/record-reader';
+import { readRecordBatches } from '../io/record-reader';
 import {
   localRejectsPath,
   mergeRejectReports,
@@ -270,43 +270,45 @@ export function createImportActivities({ env }: ImportActivityDeps) {
 
     try {
       let position = 0;
-      for await (const record of readRecords(source, input.chunk, input.format, { expectedFields: input.csvColumns?.length })) {
-        position = record.recordIndex - input.chunk.firstRecord;
-        result.rowsRead += 1;
-        if (position % 2000 === 0) {
-          heartbeat(checkpoint);
-          throwIfCancelled();
-        }
-        let reject: RejectedRow | undefined;
-        let converted;
-        if ('error' in record) {
-          reject = { line: record.line, field: '(row)', reason: record.error, raw: record.raw };
-        } else {
-          const outcome = converter.convert(record.line, record.raw, record.values);
-          if (outcome.ok) converted = outcome;
-          else reject = outcome.reject;
-        }
-        if (reject) {
-          result.rowsRejected += 1;
-          await localRejects.write(reject);
-          continue;
-        }
-        const { message, serialized, bytes } = converted!;
-        result.eventsValid += 1;
-        result.typeCounts[message.type] = (result.typeCounts[message.type] ?? 0) + 1;
-        if (message.timestamp) {
-          if (!result.minTimestamp || message.timestamp < result.minTimestamp) result.minTimestamp = message.timestamp;
-          if (!result.maxTimestamp || message.timestamp > result.maxTimestamp) result.maxTimestamp = message.timestamp;
-        }
-        if (!sending || position < checkpoint.recordsAcked) continue;
-        if (!builder.tryAdd(serialized, bytes)) {
-          await flush(position);
-          if (!builder.tryAdd(serialized, bytes)) {
-            // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
-            throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, 'BatchLimits');
+      for await (const records of readRecordBatches(source, input.chunk, input.format, { expectedFields: input.csvColumns?.length })) {
+        for (const record of records) {
+          position = record.recordIndex - input.chunk.firstRecord;
+          result.rowsRead += 1;
+          if (position % 2000 === 0) {
+            heartbeat(checkpoint);
+            throwIfCancelled();
           }
+          let reject: RejectedRow | undefined;
+          let converted;
+          if ('error' in record) {
+            reject = { line: record.line, field: '(row)', reason: record.error, raw: record.raw };
+          } else {
+            const outcome = converter.convert(record.line, record.raw, record.values);
+            if (outcome.ok) converted = outcome;
+            else reject = outcome.reject;
+          }
+          if (reject) {
+            result.rowsRejected += 1;
+            await localRejects.write(reject);
+            continue;
+          }
+          const { message, serialized, bytes } = converted!;
+          result.eventsValid += 1;
+          result.typeCounts[message.type] = (result.typeCounts[message.type] ?? 0) + 1;
+          if (message.timestamp) {
+            if (!result.minTimestamp || message.timestamp < result.minTimestamp) result.minTimestamp = message.timestamp;
+            if (!result.maxTimestamp || message.timestamp > result.maxTimestamp) result.maxTimestamp = message.timestamp;
+          }
+          if (!sending || position < checkpoint.recordsAcked) continue;
+          if (!builder.tryAdd(serialized, bytes)) {
+            await flush(position);
+            if (!builder.tryAdd(serialized, bytes)) {
+              // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
+              throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, 'BatchLimits');
+            }
+          }
+          pending.push({ line: record.line, raw: record.raw, serialized });
         }
-        pending.push({ line: record.line, raw: record.raw, serialized });
       }
       if (sending) await flush(input.chunk.records);
       await localRejects.close();
