@@ -14,22 +14,13 @@
 import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { seededRandom } from '../test/support/seeded-random';
 
 export const GENERATOR_VERSION = 1;
 
 export type BenchFormat = 'ndjson' | 'csv';
 
-/** mulberry32: tiny, fast, and good enough to make varied but reproducible rows. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const TRACK_EVENTS = [
   'Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed', 'Signed In',

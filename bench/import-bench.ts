@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { connectClient, getJobStatus, IMPORT_DEFAULTS, startImport, type SegflowClient } from '../src/client';
 import { BatchBuilder, renderBatchBody, type BatchLimits } from '../src/core/batch-builder';
-import { startDevServer, type DevServer } from '../src/dev/dev-server';
+import { startDevServer, type DevServer, quietBundlerLogger } from '../src/dev/dev-server';
 import { splitCsvFields } from '../src/io/chunk-planner';
 import { workflowsPath } from '../src/worker';
 import type { ImportStatus } from '../src/workflows/import-contract';
@@ -505,7 +505,7 @@ async function runSegflow(
   doublePid: number,
   scratch: string,
 ): Promise<SegflowRun> {
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger });
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
   const bundlePath = join(CACHE_DIR, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   const profileDir = options.cpuProfile ? join(CACHE_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -579,18 +579,6 @@ async function reportProgress(sc: SegflowClient, jobId: string, total: number, s
   }
 }
 
-const quietLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(message: string) {
-    process.stderr.write(`${message}\n`);
-  },
-  error(message: string) {
-    process.stderr.write(`${message}\n`);
-  },
-};
 
 function innermostMessage(error: unknown): string {
   let current = error as { message?: string; cause?: unknown };

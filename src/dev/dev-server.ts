@@ -122,3 +122,17 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     },
   };
 }
+
+/** A logger for bundleWorkflowCode that keeps webpack's progress chatter out of test and benchmark output. */
+export const quietBundlerLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn(message: string) {
+    process.stderr.write(`${message}\n`);
+  },
+  error(message: string) {
+    process.stderr.write(`${message}\n`);
+  },
+};

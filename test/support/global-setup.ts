@@ -7,7 +7,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { findTemporalCli, startDevServer, type DevServer } from '../../src/dev/dev-server';
+import { findTemporalCli, quietBundlerLogger, startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { workflowsPath } from '../../src/worker';
 
 declare module 'vitest' {
@@ -33,7 +33,7 @@ export default async function setup(project: ProvidingProject) {
 
   const cacheDir = join(root, '.cache');
   mkdirSync(cacheDir, { recursive: true });
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger });
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
   const bundlePath = join(cacheDir, 'test-workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 
@@ -49,15 +49,3 @@ export default async function setup(project: ProvidingProject) {
   };
 }
 
-const quietLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(message: string) {
-    console.warn(message);
-  },
-  error(message: string) {
-    console.error(message);
-  },
-};

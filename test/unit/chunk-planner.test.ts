@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InputFormat } from '../../src/core/types';
 import { MemoryByteSource, type ByteSource } from '../../src/io/byte-source';
+import { seededRandom } from '../support/seeded-random';
 import {
   initialCursor,
   planChunks,
@@ -342,14 +343,3 @@ function countPhysicalLines(bytes: Buffer): number {
   return bytes.length === 0 || bytes[bytes.length - 1] === 0x0a ? newlines : newlines + 1;
 }
 
-/** mulberry32: a seeded generator so a failing round can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -7,6 +7,7 @@ import type { InputFormat } from '../../src/core/types';
 import { LocalFileSource, MemoryByteSource, openByteSource, type ByteSource } from '../../src/io/byte-source';
 import { initialCursor, planChunks, readCsvHeader, type PlannerCursor } from '../../src/io/chunk-planner';
 import { isRecordError, readRecords, type RawRecord, type ReadRecordsOptions, type RecordError } from '../../src/io/record-reader';
+import { seededRandom } from '../support/seeded-random';
 
 type Item = RawRecord | RecordError;
 
@@ -322,14 +323,3 @@ function randomNdjson(random: () => number): GeneratedFile {
   return { text, expected };
 }
 
-/** mulberry32: a seeded generator so a failing round can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
