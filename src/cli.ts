@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerImportCommands } from './cli/import-commands';
 import { registerWorkspaceCommands } from './cli/workspace-commands';
+import { addMissingExamples } from './cli/examples';
 
 export function buildProgram(): Command {
   const program = new Command('segflow')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   });
   registerImportCommands(program);
   registerWorkspaceCommands(program);
+  addMissingExamples(program);
   return program;
 }
 
