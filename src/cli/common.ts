@@ -82,3 +82,10 @@ export function parseFraction(flag: string) {
     return n;
   };
 }
+
+/** A plain aligned text table for humans (scripts use --json). */
+export function formatTable(rows: string[][], header: string[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}

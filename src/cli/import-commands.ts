@@ -17,7 +17,7 @@ import {
 import { temporalSettings, workflowUiLink } from '../config';
 import { runWorker } from '../worker';
 import { runDev } from '../dev/dev-command';
-import { action, exitCodeForState, globalOptions, parseFraction, parseNonNegativeInt, parsePositiveInt, printJson, EXIT } from './common';
+import { action, exitCodeForState, formatTable, globalOptions, parseFraction, parseNonNegativeInt, parsePositiveInt, printJson, EXIT } from './common';
 import { createProgressPrinter, describeProgress } from './progress';
 
 export function registerImportCommands(program: Command): void {
@@ -246,8 +246,3 @@ export function formatStatus(status: JobStatus, link: string): string {
   return lines.join('\n') + '\n';
 }
 
-export function formatTable(rows: string[][], header: string[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}

@@ -36,8 +36,7 @@ import { PublicApiClient, PublicApiError, type Granularity } from '../segment/pu
 import { TrackingClient } from '../segment/tracking-client';
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
-import { action, EXIT, exitCodeForState, globalOptions, printJson } from './common';
-import { formatTable } from './import-commands';
+import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers (exported for tests)

@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import type { TrackingOutcome as ClassifiedOutcome } from '../core/retry-policy';
 
 /** What retry-policy classifies, plus the start of the response body for error messages. */
-export type TrackingOutcome = (ClassifiedOutcome & { body?: string }) | ClassifiedOutcome;
+export type TrackingOutcome = ClassifiedOutcome & { body?: string };
 
 export interface TrackingClientOptions {
   /** API root, e.g. https://api.segment.io; `/v1/batch` is appended. */

@@ -1,7 +1,7 @@
 /**
  * End-to-end imports on the real Temporal dev server against the Segment double.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
 import { startImport, UsageError, getJobStatus, followJob } from '../../src/client';
@@ -242,5 +242,11 @@ describe('operator controls', () => {
     const final = await followJob(h.sc, started.jobId, () => undefined, 200);
     expect(final.state).toBe('cancelled');
     expect(h.double.uniqueMessageIds().size).toBeLessThan(2000);
+    // The reject report is still written, and a cancelled import may be started again without --force.
+    expect(existsSync(String(final.rejectReport))).toBe(true);
+    const again = await startImport(h.sc, { file, targetChunkBytes: 4_000 });
+    expect(again.jobId).toBe(started.jobId);
+    expect((await followJob(h.sc, again.jobId, () => undefined, 200)).state).toBe('completed');
+    expect(h.double.uniqueMessageIds().size).toBe(2000);
   });
 });
