@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { connectClient, getJobStatus, IMPORT_DEFAULTS, startImport, type SegflowClient } from '../src/client';
 import { BatchBuilder, renderBatchBody, type BatchLimits } from '../src/core/batch-builder';
-import { startDevServer, type DevServer, quietBundlerLogger } from '../src/dev/dev-server';
+import { startDevServer, type DevServer, quietBundlerLogger, findTemporalCli } from '../src/dev/dev-server';
 import { splitCsvFields } from '../src/io/chunk-planner';
 import { workflowsPath } from '../src/worker';
 import type { ImportStatus } from '../src/workflows/import-contract';
@@ -524,7 +524,7 @@ async function runSegflow(
     const stopMeter = startCpuMeter({
       ...Object.fromEntries(workerPids.map((pid, i) => [`worker${i}`, pid])),
       double: doublePid,
-      temporal: server.process.pid!,
+      temporal: server.process!.pid!,
     });
     for (const sampler of samplers) sampler.start();
     const started = performance.now();
@@ -793,8 +793,9 @@ async function main(): Promise<number> {
     log(`bare loop: ${fmtInt(bare.events)} events in ${(bare.ms / 1000).toFixed(1)} s`);
 
     log('starting a Temporal dev server, a Segment double and a segflow worker...');
-    server = await startDevServer({ uiPort: false, stdio: 'ignore' });
-    children.add(server.process);
+    // The installed CLI, not the SDK's download: the bench measures the server process's CPU by its pid.
+    server = await startDevServer({ cliPath: findTemporalCli(), uiPort: false, stdio: 'ignore' });
+    if (server.process) children.add(server.process);
     const segflowDouble = await startSegmentDouble();
     log(`segflow import: concurrency ${options.concurrency}...`);
     const segflow = await runSegflow(input.path, options, server, segflowDouble.url, segflowDouble.pid, scratch);

@@ -8,4 +8,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "Installing npm packages..." >&2
   npm ci --no-audit --no-fund >&2
 fi
-bash scripts/install-temporal-cli.sh >/dev/null
+if ! bash scripts/install-temporal-cli.sh >/dev/null; then
+  # Without Go or a binary, the dev server comes from the Temporal SDK's own download (needs internet).
+  echo "No Temporal CLI installed; segflow will try the Temporal SDK's download of it instead." >&2
+fi

@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { searchAttributeCliArgs } from '../core/search-attributes';
+import { SEGFLOW_SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../core/search-attributes';
 
 const projectRoot = resolve(__dirname, '../..');
 
@@ -67,8 +67,12 @@ export async function waitForTemporal(address: string, timeoutMs: number, child?
 export interface DevServer {
   address: string;
   uiUrl?: string;
-  process: ChildProcess;
+  /** The server process when segflow started the CLI itself (not with the SDK's downloaded server). */
+  process?: ChildProcess;
+  /** Graceful stop. */
   stop(): Promise<void>;
+  /** Abrupt stop (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -84,7 +88,16 @@ export interface DevServerOptions {
 
 /** Starts `temporal server start-dev` with segflow's search attributes registered, and waits until it answers. */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
-  const cli = options.cliPath ?? findTemporalCli();
+  let cli = options.cliPath;
+  if (!cli) {
+    try {
+      cli = findTemporalCli();
+    } catch (error) {
+      // No binary and no Go: on a machine with internet the SDK can still download the CLI it pins.
+      if (process.env.SEGFLOW_TEMPORAL_DOWNLOAD === '0') throw error;
+      return startDownloadedDevServer(options, error as Error);
+    }
+  }
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort === false ? undefined : options.uiPort ?? (await freePort());
   const args = [
@@ -120,7 +133,46 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       await exited;
       clearTimeout(timer);
     },
+    async kill() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
+}
+
+/**
+ * The same dev server through `@temporalio/testing`'s default executable: the CLI version the SDK pins,
+ * downloaded once and cached. It needs internet, and the SDK gives a starting server only 5 s, which is why the
+ * installed binary comes first. `@temporalio/testing` is a development dependency: source checkouts only.
+ */
+async function startDownloadedDevServer(options: DevServerOptions, noBinary: Error): Promise<DevServer> {
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort === false ? undefined : options.uiPort ?? (await freePort());
+  try {
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        ip: '127.0.0.1',
+        port,
+        ...(uiPort === undefined ? {} : { uiPort }),
+        ...(options.dbFilename ? { dbFilename: options.dbFilename } : {}),
+        log: { format: 'pretty', level: options.logLevel ?? 'error' },
+        searchAttributes: SEGFLOW_SEARCH_ATTRIBUTES,
+        extraArgs: ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF'],
+      },
+    });
+    const teardown = () => env.teardown();
+    return {
+      address: `127.0.0.1:${port}`,
+      uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+      stop: teardown,
+      kill: teardown, // the SDK stops its server with SIGKILL
+    };
+  } catch (error) {
+    throw new Error(`${noBinary.message}\nThe SDK's own download of the Temporal CLI failed too: ${(error as Error).message}`);
+  }
 }
 
 /** A logger for bundleWorkflowCode that keeps webpack's progress chatter out of test and benchmark output. */

@@ -25,7 +25,7 @@ it('finishes an import after the Temporal server is killed and restarted', async
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   const dbFilename = join(dir, 'temporal.sqlite');
-  const cliPath = inject('temporalCli');
+  const cliPath = inject('temporalCli') || undefined;
   let server: DevServer = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
   cleanups.push(() => server.stop());
 
@@ -68,8 +68,7 @@ it('finishes an import after the Temporal server is killed and restarted', async
   await waitFor(() => double.uniqueMessageIds().size > 2000, 60_000, 'first events delivered');
 
   // Kill the server outright, keep it down a moment, then start it again on the same database and port.
-  server.process.kill('SIGKILL');
-  await new Promise((r) => server.process.once('exit', r));
+  await server.kill();
   await new Promise((r) => setTimeout(r, 2000));
   server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
 
