@@ -135,6 +135,34 @@ describe('validation and the reject report', () => {
   });
 });
 
+describe('input problems', () => {
+  it('fails before sending anything when a CSV header has an unknown column, naming file, line and column', async () => {
+    h.double.reset();
+    const file = h.writeInput('typo.csv', 'type,user_id,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\n');
+    const status = await h.runImport({ file });
+    expect(status.state).toBe('failed');
+    expect(String(status.error)).toContain('typo.csv, line 1 (header)');
+    expect(String(status.error)).toContain('user_id');
+    expect(h.double.stats().requests).toBe(0);
+  });
+
+  it('completes an empty NDJSON file with zero rows', async () => {
+    const status = await h.runImport({ file: h.writeInput('empty.ndjson', '') });
+    expect(status.state).toBe('completed');
+    expect(status.rows).toMatchObject({ read: 0, rejected: 0 });
+  });
+
+  it('rejects a CSV row with the wrong number of fields and keeps going', async () => {
+    h.double.reset();
+    const file = h.writeInput('ragged.csv', 'type,userId,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\ntrack,u2,E\ntrack,u3,E,2020-01-01T00:00:00Z\n');
+    const status = await h.runImport({ file });
+    expect(status.state).toBe('completed');
+    expect(status.rows).toMatchObject({ read: 3, rejected: 1 });
+    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(report[0]).toMatchObject({ line: 3, raw: 'track,u2,E' });
+  });
+});
+
 describe('job identity', () => {
   it('refuses to import the same file into the same source twice unless forced', async () => {
     h.double.reset();
