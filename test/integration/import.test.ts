@@ -1,7 +1,7 @@
 /**
  * End-to-end imports on the real Temporal dev server against the Segment double.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
 import { startImport, UsageError, getJobStatus, followJob } from '../../src/client';
@@ -144,6 +144,17 @@ describe('input problems', () => {
     expect(String(status.error)).toContain('typo.csv, line 1 (header)');
     expect(String(status.error)).toContain('user_id');
     expect(h.double.stats().requests).toBe(0);
+  });
+
+  it('fails with a clear message when the file changes while it is imported', async () => {
+    h.double.reset();
+    const file = h.writeInput('growing.ndjson', Array.from({ length: 600 }, (_, i) => JSON.stringify({ type: 'track', userId: `g${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join('\n') + '\n');
+    const started = await startImport(h.sc, { file, targetChunkBytes: 4_000, concurrency: 1, rateLimit: { perSecond: 300, unit: 'events' }, maxEventsPerBatch: 50 });
+    await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).events as { sent: number }).sent > 0);
+    appendFileSync(file, JSON.stringify({ type: 'track', userId: 'late', event: 'E', timestamp: '2020-01-01T00:00:00Z' }) + '\n');
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('failed');
+    expect(String(final.error)).toMatch(/changed while being imported/);
   });
 
   it('completes an empty NDJSON file with zero rows', async () => {
