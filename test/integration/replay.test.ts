@@ -1,44 +1,222 @@
 /**
- * Determinism: the histories of real runs replay against the current workflow bundle without a
- * non-determinism error (Temporal would otherwise wedge running jobs after a deploy).
+ * Determinism across releases: histories of real runs, recorded from released code and committed under
+ * test/fixtures/histories/, replay against the current workflow bundle without a non-determinism error
+ * (Temporal would otherwise wedge running jobs after a deploy). See docs/upgrades.md.
+ *
+ * `npm run fixtures:record` (SEGFLOW_RECORD_HISTORIES=1) re-runs every shape on a real worker and rewrites the
+ * fixtures; without it, the committed fixtures are only replayed.
  */
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { followJob, getJobStatus, startImport } from '../../src/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
+import { parseJobSpecText } from '../../src/core/job-spec';
 import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { workspaceJob } from '../../src/workflows/workspace-job';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { PublicApiDouble } from '../support/public-api-double';
+import { getTestEnv, startTestWorker } from '../support/temporal';
 import { ndjsonEvents, waitFor } from '../support/wait';
 
-let h: ImportHarness;
+const root = resolve(__dirname, '../..');
+const fixtureDir = join(root, 'test/fixtures/histories');
+const recording = process.env.SEGFLOW_RECORD_HISTORIES === '1';
 
-beforeAll(async () => {
-  h = await startImportHarness();
+export interface FixtureEntry {
+  file: string;
+  workflowId: string;
+  shape: string;
+}
+interface Manifest {
+  recordedFrom: string;
+  recordedAt: string;
+  fixtures: FixtureEntry[];
+}
+
+function readManifest(): Manifest {
+  return JSON.parse(readFileSync(join(fixtureDir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+function eventTypes(historyJson: { events: Array<{ eventType: string }> }): string[] {
+  return historyJson.events.map((e) => e.eventType);
+}
+
+describe('committed histories of earlier releases', () => {
+  it('replay against the current workflow code', async () => {
+    const manifest = readManifest();
+    expect(manifest.fixtures.length).toBeGreaterThan(0);
+    for (const entry of manifest.fixtures) {
+      const json = JSON.parse(readFileSync(join(fixtureDir, entry.file), 'utf8'));
+      // historyFromJSON is what the worker uses for JSON histories; it threw "type must be a Type" while two
+      // copies of protobufjs sat under node_modules (docs/upgrades.md).
+      const history = historyFromJSON(json);
+      await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, entry.workflowId);
+    }
+  });
+
+  it('cover every released workflow shape', () => {
+    const manifest = readManifest();
+    const shapes = new Set(manifest.fixtures.map((f) => f.shape));
+    expect([...shapes].sort()).toEqual(['import-approval-pause-continue-as-new', 'import-resumed-after-crash', 'workspace-awaiting-approval']);
+    const all = (shape: string) =>
+      manifest.fixtures.filter((f) => f.shape === shape).flatMap((f) => eventTypes(JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8'))));
+    // The shape really is in the history, not just in the name.
+    const approval = all('import-approval-pause-continue-as-new');
+    expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+    expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
+    expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
+    const crash = manifest.fixtures.filter((f) => f.shape === 'import-resumed-after-crash');
+    const crashHistories = crash.map((f) => JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8')) as { events: Array<Record<string, any>> });
+    const retriedAttempts = crashHistories.flatMap((h) => h.events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1));
+    expect(retriedAttempts.length).toBeGreaterThan(0);
+    const workspace = all('workspace-awaiting-approval');
+    expect(workspace).not.toContain('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+  });
 });
 
-afterAll(async () => {
-  await h?.stop();
-});
+describe.runIf(recording)('recording fresh histories (npm run fixtures:record)', () => {
+  let h: ImportHarness;
+  const recorded: FixtureEntry[] = [];
+  const children: ChildProcess[] = [];
 
-it('replays an import that paused, waited for approval and continued as new', async () => {
-  const file = h.writeInput('replay.ndjson', ndjsonEvents(1500, 'replay') + '{"type":"track"}\n');
-  const started = await startImport(h.sc, { file, requireApproval: true, targetChunkBytes: 10_000, chunksPerRun: 4, concurrency: 2 });
-  const handle = h.sc.client.workflow.getHandle(started.jobId);
-  await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval');
-  const { planHash } = await handle.query(approvalRequestQuery);
-  await handle.signal('pause', {});
-  await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: planHash!, by: 'replay-test' }] });
-  await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'paused');
-  await handle.signal('resume', {});
-  const final = await followJob(h.sc, started.jobId, () => undefined, 200);
-  expect(final.state).toBe('completed');
-  expect(final.runs as number).toBeGreaterThan(1);
+  beforeAll(async () => {
+    h = await startImportHarness();
+    mkdirSync(fixtureDir, { recursive: true });
+  });
 
-  // Every run of the chain, oldest first.
-  const runs: string[] = [];
-  for await (const info of h.sc.client.workflow.list({ query: `WorkflowId = '${started.jobId}'` })) runs.push(info.runId);
-  expect(runs.length).toBe(final.runs);
-  for (const runId of runs) {
-    const history = await h.sc.client.workflow.getHandle(started.jobId, runId).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, started.jobId);
+  let inProcessWorkerStopped = false;
+  afterAll(async () => {
+    for (const child of children) killTree(child);
+    if (!inProcessWorkerStopped) await h?.worker.stop();
+    await h?.double.stop();
+    if (recorded.length === 0) return;
+    let commit = 'unknown';
+    try {
+      commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    } catch {
+      // not a git checkout
+    }
+    // Shapes recorded now replace their old fixtures; the others stay (a run of one shape with -t).
+    let kept: FixtureEntry[] = [];
+    try {
+      const shapes = new Set(recorded.map((f) => f.shape));
+      kept = readManifest().fixtures.filter((f) => !shapes.has(f.shape));
+    } catch {
+      // no manifest yet
+    }
+    const fixtures = [...kept, ...recorded].sort((a, b) => a.file.localeCompare(b.file));
+    const manifest: Manifest = { recordedFrom: commit, recordedAt: new Date().toISOString(), fixtures };
+    writeFileSync(join(fixtureDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  });
+
+  async function saveChain(sc: SegflowClient, workflowId: string, shape: string): Promise<void> {
+    const runs: string[] = [];
+    for await (const info of sc.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(info.runId);
+    runs.reverse(); // oldest first
+    for (const [i, runId] of runs.entries()) {
+      const history = await sc.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, workflowId);
+      const file = `${shape}.run${i + 1}.json`;
+      writeFileSync(join(fixtureDir, file), historyToJSON(history) + '\n');
+      recorded.push({ file, workflowId, shape });
+    }
   }
+
+  function killTree(child: ChildProcess): void {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  it('an import that paused, waited for approval and continued as new', async () => {
+    const file = h.writeInput('replay.ndjson', ndjsonEvents(1500, 'replay') + '{"type":"track"}\n');
+    const started = await startImport(h.sc, { file, jobId: 'fixture-approval', requireApproval: true, targetChunkBytes: 10_000, chunksPerRun: 4, concurrency: 2 });
+    const handle = h.sc.client.workflow.getHandle(started.jobId);
+    await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval');
+    const { planHash } = await handle.query(approvalRequestQuery);
+    await handle.signal('pause', {});
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: planHash!, by: 'replay-test' }] });
+    await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'paused');
+    await handle.signal('resume', {});
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('completed');
+    expect(final.runs as number).toBeGreaterThan(1);
+    await saveChain(h.sc, started.jobId, 'import-approval-pause-continue-as-new');
+  });
+
+  it('an import resumed after its worker process was killed', async () => {
+    // This shape needs a worker process to kill: the in-process one takes no work from here on.
+    await h.worker.stop();
+    inProcessWorkerStopped = true;
+    const startWorkerProcess = () => {
+      const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
+        cwd: root,
+        detached: true,
+        stdio: ['ignore', 'ignore', 'ignore'],
+        env: {
+          ...process.env,
+          ...h.workerEnv,
+          TEMPORAL_ADDRESS: inject('temporalAddress'),
+          TEMPORAL_NAMESPACE: 'default',
+          SEGFLOW_TASK_QUEUE: h.taskQueue,
+          SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+        },
+      });
+      children.push(child);
+      return child;
+    };
+    const total = 6000;
+    const file = h.writeInput('crash.ndjson', ndjsonEvents(total, 'crash'));
+    const first = startWorkerProcess();
+    const started = await startImport(h.sc, {
+      file,
+      jobId: 'fixture-crash',
+      concurrency: 2,
+      targetChunkBytes: 200_000,
+      maxEventsPerBatch: 100,
+      heartbeatTimeoutMs: 3000,
+      rateLimit: { perSecond: 1000, unit: 'events' },
+    });
+    await waitFor(() => h.double.uniqueMessageIds().size > 1000, 60_000, 'first events delivered');
+    killTree(first);
+    expect(h.double.uniqueMessageIds().size).toBeLessThan(total);
+    await new Promise((r) => setTimeout(r, 1000));
+    const atKill = h.double.uniqueMessageIds().size;
+    startWorkerProcess();
+    const final = await followJob(h.sc, started.jobId, () => undefined, 500);
+    expect(final.state).toBe('completed');
+    expect(final.events).toMatchObject({ sent: total });
+    expect(atKill).toBeLessThan(total);
+    await saveChain(h.sc, started.jobId, 'import-resumed-after-crash');
+    for (const child of children.splice(0)) killTree(child);
+  });
+
+  it('a workspace job awaiting approval', async () => {
+    const env = await getTestEnv();
+    const token = 'sgp_fixture_token_0000';
+    const api = await PublicApiDouble.start({ token, sources: [{ id: 'src_web', name: 'Web', enabled: true, writeKeys: ['wk_fixture'] }] });
+    const taskQueue = h.taskQueue;
+    const worker = await startTestWorker({ taskQueue, env: { SEGMENT_API_URL: api.url, SEGMENT_API_TOKEN: token } });
+    try {
+      const spec = parseJobSpecText('name: rename web\nsteps:\n  - op: list-sources\n  - op: update-source\n    targets: [src_web]\n    set: { name: "Web (renamed)" }\n');
+      const handle = await env.client.workflow.start(workspaceJob, {
+        taskQueue,
+        workflowId: 'workspace-fixture-awaiting',
+        args: [{ jobId: 'fixture-awaiting', spec }],
+      });
+      await waitFor(async () => (await handle.query(approvalRequestQuery)).state === 'awaiting', 60_000, 'approval request');
+      const sc: SegflowClient = { client: env.client, settings: h.sc.settings, close: async () => undefined };
+      await saveChain(sc, handle.workflowId, 'workspace-awaiting-approval');
+      await handle.terminate('fixture recorded');
+    } finally {
+      await worker.stop();
+      await api.stop();
+    }
+  });
 });
