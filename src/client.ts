@@ -155,6 +155,7 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
     maxRejectRate: request.maxRejectRate,
     rateLimit: request.rateLimit,
     reportDir: request.reportDir ? resolve(request.reportDir) : undefined,
+    ...(request.ignoreColumns?.length ? { ignoreColumns: request.ignoreColumns } : {}),
     chunksPerRun: request.chunksPerRun ?? IMPORT_DEFAULTS.chunksPerRun,
     approvalTimeoutMs: request.approvalTimeoutMs ?? IMPORT_DEFAULTS.approvalTimeoutMs,
     heartbeatTimeoutMs: request.heartbeatTimeoutMs ?? IMPORT_DEFAULTS.heartbeatTimeoutMs,
@@ -221,6 +222,9 @@ function validateOptions(options: ImportOptions): void {
   }
   if (options.concurrency > 200) throw new UsageError('--concurrency above 200 would crowd Temporal with pending activities; use at most 200.');
   if (options.rateLimit && !(options.rateLimit.perSecond > 0)) throw new UsageError('--rate must be a positive number.');
+  for (const column of options.ignoreColumns ?? []) {
+    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(column)) throw new UsageError(`--ignore-column "${column.slice(0, 100)}" is not a column name (letters, digits, _ . : -).`);
+  }
   if (options.maxRejectRate !== undefined && !(options.maxRejectRate >= 0 && options.maxRejectRate <= 1)) {
     throw new UsageError('--max-reject-rate must be a fraction between 0 and 1 (e.g. 0.05).');
   }

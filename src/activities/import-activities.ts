@@ -65,6 +65,8 @@ export interface ProcessChunkInput {
   reportDir?: string;
   /** The job's start: the "not in the future" rule judges every row against it, so retries decide alike. */
   referenceTime: string;
+  /** Top-level fields / CSV columns the importer skips (`--ignore-column`). */
+  ignoreColumns?: string[];
 }
 
 export interface ChunkResult {
@@ -78,6 +80,10 @@ export interface ChunkResult {
   typeCounts: Record<string, number>;
   minTimestamp?: string;
   maxTimestamp?: string;
+  /** Valid rows that carried server-set fields (an export's receivedAt, sentAt, ...), which were dropped. */
+  serverFieldRows: number;
+  /** Which server-set fields those rows had. */
+  serverFields: string[];
   attempt: number;
 }
 
@@ -103,7 +109,7 @@ export interface ImportActivityDeps {
 export function createImportActivities({ env }: ImportActivityDeps) {
   const reportRoot = (explicit?: string) => resolve(explicit ?? env.SEGFLOW_REPORT_DIR ?? 'segflow-reports');
 
-  async function inspectInput(input: { file: string; format: InputFormat }): Promise<InspectInputResult> {
+  async function inspectInput(input: { file: string; format: InputFormat; ignoreColumns?: string[] }): Promise<InspectInputResult> {
     const source = openByteSource(input.file);
     let fileSize: number;
     try {
@@ -118,7 +124,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     } catch (error) {
       throw ApplicationFailure.nonRetryable(`${input.file}: ${(error as Error).message}`, 'InvalidCsvHeader');
     }
-    const compiled = compileCsvHeader(header.columns);
+    const compiled = compileCsvHeader(header.columns, { ignore: input.ignoreColumns });
     if ('error' in compiled) {
       throw ApplicationFailure.nonRetryable(`${input.file}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
     }
@@ -172,6 +178,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       allowMissingTimestamp: input.allowMissingTimestamp,
       maxEventBytes: input.maxEventBytes,
       now: new Date(input.referenceTime),
+      ignoreFields: input.ignoreColumns,
     });
     const root = reportRoot(input.reportDir);
     const localRejects = await RejectWriter.open(localRejectsPath(root, input.jobId, input.chunk.index), 'replace');
@@ -191,6 +198,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       batchesSent: checkpoint.batchesSent,
       bytes: input.chunk.endByte - input.chunk.startByte,
       typeCounts: {},
+      serverFieldRows: 0,
+      serverFields: [],
       attempt: info.attempt,
     };
     let serverRejectedThisAttempt = 0;
@@ -292,8 +301,12 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             await localRejects.write(reject);
             continue;
           }
-          const { message, serialized, bytes } = converted!;
+          const { message, serialized, bytes, serverFields } = converted!;
           result.eventsValid += 1;
+          if (serverFields !== undefined) {
+            result.serverFieldRows += 1;
+            for (const field of serverFields) if (!result.serverFields.includes(field)) result.serverFields.push(field);
+          }
           result.typeCounts[message.type] = (result.typeCounts[message.type] ?? 0) + 1;
           if (message.timestamp) {
             if (!result.minTimestamp || message.timestamp < result.minTimestamp) result.minTimestamp = message.timestamp;

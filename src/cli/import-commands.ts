@@ -77,6 +77,7 @@ export function registerImportCommands(program: Command): void {
     .option('--rate <n>', 'cap the job at n per second, across all workers', Number)
     .addOption(new Option('--rate-unit <unit>', 'what --rate counts').choices(['events', 'requests']).default('events'))
     .option('--report-dir <dir>', 'where workers write reject reports (default: the worker\'s SEGFLOW_REPORT_DIR)')
+    .option('--ignore-column <name...>', 'skip this CSV column / top-level NDJSON field (e.g. the reason column of `segflow rejects --reason-column`)')
     .option('--wait', 'follow progress until the job ends; exit code says how it ended')
     .addHelpText(
       'after',
@@ -104,6 +105,7 @@ export function registerImportCommands(program: Command): void {
           maxRejectRate: opts.maxRejectRate as number | undefined,
           rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
           reportDir: opts.reportDir as string | undefined,
+          ignoreColumns: opts.ignoreColumn as string[] | undefined,
         });
         if (!opts.wait) {
           if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });
@@ -235,6 +237,10 @@ export function formatStatus(status: JobStatus, link: string): string {
   if (rows && events) {
     if (status.dryRun) lines.push(`rows read ${rows.read} = would send ${events.wouldSend} + rejected ${rows.rejected}`);
     else lines.push(`rows read ${rows.read} = events sent ${events.sent} + rows rejected ${rows.rejected}`);
+  }
+  const serverSet = status.serverSetFields as { rows: number; fields: string[] } | undefined;
+  if (serverSet && serverSet.rows > 0) {
+    lines.push(`${serverSet.rows} rows carried server-set fields (${serverSet.fields.join(', ')}): dropped, not sent`);
   }
   if (status.timeRange) {
     const range = status.timeRange as { min: string; max: string };

@@ -9,6 +9,8 @@
  *
  * 1. Top-level columns, mapped as is (text values):
  *      type, userId, anonymousId, event, name, category, groupId, previousId, timestamp, messageId
+ *    and the server-set columns of a Segment export (receivedAt, sentAt, originalTimestamp, ...), which the
+ *    message rules drop (message-schema.ts). Columns named by `ignore` (`--ignore-column`) are skipped.
  * 2. JSON columns: properties, traits, context, integrations. The cell holds a JSON object,
  *      e.g. {"revenue": 9.5, "items": [1, 2]}.
  * 3. Dotted columns: properties.<path>, traits.<path>, context.<path>, integrations.<path>, any depth,
@@ -33,6 +35,7 @@
  *
  * Pure: no I/O, safe anywhere.
  */
+import { SERVER_SET_FIELDS } from './types';
 
 export const CSV_TOP_LEVEL_COLUMNS = [
   'type', 'userId', 'anonymousId', 'event', 'name', 'category', 'groupId', 'previousId', 'timestamp', 'messageId',
@@ -46,6 +49,7 @@ export type CsvValueType = 'string' | 'number' | 'boolean' | 'json';
 /** How one header column is read. */
 export type CsvColumn =
   | { kind: 'top'; header: string; field: string }
+  | { kind: 'ignored'; header: string }
   | { kind: 'json'; header: string; root: ObjectRoot }
   | { kind: 'dotted'; header: string; root: ObjectRoot; path: string[]; valueType: CsvValueType };
 
@@ -65,7 +69,9 @@ export interface CsvHeaderError {
   error: string;
 }
 
-const TOP_LEVEL = new Set<string>(CSV_TOP_LEVEL_COLUMNS);
+// Server-set columns of a Segment export (warehouse dumps, Debugger copies) map like any top-level field;
+// validateMessage then drops them (message-schema.ts SERVER_SET_FIELDS).
+const TOP_LEVEL = new Set<string>([...CSV_TOP_LEVEL_COLUMNS, ...SERVER_SET_FIELDS]);
 const ROOTS = new Set<string>(CSV_OBJECT_ROOTS);
 const TYPE_SUFFIX = /:(string|number|boolean|json)$/;
 // Assigning this key on a plain object replaces its prototype instead of adding a property.
@@ -81,8 +87,9 @@ export function normaliseCsvHeader(header: readonly string[]): string[] {
   return header.map((name, i) => (i === 0 && name.charCodeAt(0) === 0xfeff ? name.slice(1) : name).trim());
 }
 
-function parseColumn(header: string, index: number): CsvColumn | CsvHeaderError {
+function parseColumn(header: string, index: number, ignore: ReadonlySet<string>): CsvColumn | CsvHeaderError {
   if (header === '') return { column: `(column ${index + 1})`, error: `column ${index + 1} has an empty header name` };
+  if (ignore.has(header)) return { kind: 'ignored', header };
   if (TOP_LEVEL.has(header)) return { kind: 'top', header, field: header };
   if (ROOTS.has(header)) return { kind: 'json', header, root: header as ObjectRoot };
 
@@ -136,12 +143,13 @@ function findConflict(columns: readonly CsvColumn[]): CsvHeaderError | undefined
 }
 
 /** Validates the header once and returns the row mapper, or the first header problem. */
-export function compileCsvHeader(header: readonly string[]): CompiledCsvHeader | CsvHeaderError {
+export function compileCsvHeader(header: readonly string[], options: { ignore?: readonly string[] } = {}): CompiledCsvHeader | CsvHeaderError {
   if (header.length === 0) return { column: '(header)', error: 'the CSV header is empty' };
   const names = normaliseCsvHeader(header);
+  const ignore = new Set(options.ignore ?? []);
   const columns: CsvColumn[] = [];
   for (let i = 0; i < names.length; i++) {
-    const parsed = parseColumn(names[i] ?? '', i);
+    const parsed = parseColumn(names[i] ?? '', i, ignore);
     if ('error' in parsed) return parsed;
     columns.push(parsed);
   }
@@ -159,7 +167,7 @@ function buildMapper(columns: readonly CsvColumn[]): (values: readonly string[])
   columns.forEach((column, index) => {
     if (column.kind === 'top') top.push({ ...column, index });
     else if (column.kind === 'json') json.push({ ...column, index });
-    else dotted.push({ ...column, index });
+    else if (column.kind === 'dotted') dotted.push({ ...column, index });
   });
   const width = columns.length;
 

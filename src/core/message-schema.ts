@@ -18,7 +18,14 @@
  *   anonymous events. Absent fields are left out of the output, nothing else is dropped.
  * - Unknown top-level keys are rejected with the key as `field`, and so are fields that belong to another
  *   call type (e.g. `traits` on track): Segment would ignore them, and an importer must not lose data
- *   without saying so. `sentAt` is rejected too: it is set per request at the batch root (API.md §1.8).
+ *   without saying so.
+ * - Server-set fields (SERVER_SET_FIELDS: `receivedAt`, `sentAt`, `originalTimestamp`, `version`, `channel`,
+ *   `projectId`, `writeKey`, `_metadata`, and `context.library`) are what Segment's exports carry beside the
+ *   message. They are dropped, never sent and never a reject, so an export imports as it is; the result names
+ *   the ones a row had, so the job can count such rows. `sentAt` in particular is set per request at the batch
+ *   root (API.md §1.8): a stale one would shift every timestamp. `writeKey` is a credential and never sent.
+ *   When a row has no `timestamp` but has `originalTimestamp` (the device clock's event time), that is the
+ *   event time (docs/segment-exports.md).
  * - `timestamp`: ISO-8601 date-time with seconds optional, fraction up to any precision (cut to ms),
  *   `T`/space separator, and a mandatory zone: `Z` or `±hh`, `±hhmm`, `±hh:mm`. A bare `YYYY-MM-DD` is
  *   UTC midnight. A date-time without zone is rejected, since guessing a zone shifts every event (Engage
@@ -37,7 +44,9 @@
  */
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from './limits';
-import { CALL_TYPES, type CallType, type SegmentMessage } from './types';
+import { CALL_TYPES, SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS, type CallType, type SegmentMessage } from './types';
+
+export { SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS };
 
 /** A validated message before the importer assigns its messageId. */
 export type ValidatedMessage = Omit<SegmentMessage, 'messageId'> & { messageId?: string };
@@ -49,20 +58,12 @@ export interface ValidateOptions {
 }
 
 export type ValidationResult =
-  | { ok: true; message: ValidatedMessage }
+  /** `serverFields`: the server-set fields the row had (and that were dropped), when it had any. */
+  | { ok: true; message: ValidatedMessage; serverFields?: string[] }
   | { ok: false; field: string; reason: string };
 
 /** Clock skew tolerated between the machine that produced the data and this one. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
-
-/** Fields Segment's servers set themselves; naming them in a rejection helps people re-importing an export. */
-const SERVER_SET_FIELDS: Record<string, string> = {
-  sentAt: 'sentAt is set by segflow on each request (a stale sentAt shifts every timestamp); remove it from the row',
-  receivedAt: 'receivedAt is set by Segment on arrival; remove it from the row',
-  originalTimestamp: 'originalTimestamp is set by Segment from timestamp; put the event time in timestamp instead',
-  version: 'version is set by Segment; remove it from the row',
-  writeKey: 'writeKey must not be in rows; segflow sends the write key in the Authorization header',
-};
 
 /** Known Segment message fields, so "belongs to another call type" can be told apart from "unknown". */
 const ALL_MESSAGE_FIELDS = new Set([
@@ -342,9 +343,16 @@ const OUTPUT_ORDER = [
  * Validates one raw message (parsed NDJSON object or mapped CSV row).
  * Returns the first problem only: rejects carry one field, and the others usually share the cause.
  */
-export function validateMessage(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
+export function validateMessage(input: unknown, opts: ValidateOptions = {}): ValidationResult {
+  const stripped = stripServerSetFields(input);
+  const raw = stripped === undefined ? input : stripped.raw;
   const parsed = messageSchema.safeParse(raw);
-  if (!parsed.success) return firstProblem(raw, parsed.error.issues);
+  if (!parsed.success) {
+    const problem = firstProblem(raw, parsed.error.issues);
+    // The event time came from originalTimestamp: name the field the row really has.
+    if (stripped?.timestampFromOriginal && problem.field === 'timestamp') return { ...problem, field: 'originalTimestamp' };
+    return problem;
+  }
 
   const source = parsed.data as Record<string, unknown>;
   const message: Record<string, unknown> = {};
@@ -369,7 +377,36 @@ export function validateMessage(raw: unknown, opts: ValidateOptions = {}): Valid
       reason: `timestamp ${timestamp} is in the future (more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes after ${(opts.now ?? new Date()).toISOString()}); check the timezone of the source data`,
     };
   }
+  if (stripped !== undefined) return { ok: true, message: message as ValidatedMessage, serverFields: stripped.fields };
   return { ok: true, message: message as ValidatedMessage };
+}
+
+/**
+ * A copy of `raw` without its server-set fields, or undefined when it has none (the common case costs a few
+ * own-property checks and no copy). Without a `timestamp`, `originalTimestamp` becomes the event time.
+ */
+function stripServerSetFields(raw: unknown): { raw: Record<string, unknown>; fields: string[]; timestampFromOriginal: boolean } | undefined {
+  if (!isPlainObject(raw)) return undefined;
+  let fields: string[] | undefined;
+  for (const key of SERVER_SET_FIELDS) {
+    if (Object.hasOwn(raw, key)) (fields ??= []).push(key);
+  }
+  const context = raw['context'];
+  const libraryInContext = isPlainObject(context) && Object.hasOwn(context, 'library');
+  if (libraryInContext) (fields ??= []).push(SERVER_SET_CONTEXT_FIELD);
+  if (fields === undefined) return undefined;
+
+  const copy: Record<string, unknown> = { ...raw };
+  for (const key of SERVER_SET_FIELDS) delete copy[key];
+  if (libraryInContext) {
+    const { library: _library, ...rest } = context as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) copy['context'] = rest;
+    else delete copy['context'];
+  }
+  const original = raw['originalTimestamp'];
+  const timestampFromOriginal = (raw['timestamp'] === undefined || raw['timestamp'] === null) && original !== undefined && original !== null;
+  if (timestampFromOriginal) copy['timestamp'] = original;
+  return { raw: copy, fields, timestampFromOriginal };
 }
 
 let cachedNow: Date | undefined;
@@ -410,12 +447,9 @@ function firstProblem(raw: unknown, issues: readonly z.core.$ZodIssue[]): { ok: 
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '(unknown)';
     const type = isPlainObject(raw) ? String(raw['type']) : '';
-    let reason = SERVER_SET_FIELDS[key];
-    if (reason === undefined) {
-      reason = ALL_MESSAGE_FIELDS.has(key)
-        ? `${key} is not a field of ${type} calls`
-        : `unknown field ${JSON.stringify(key)}: put custom data under properties, traits or context`;
-    }
+    const reason = ALL_MESSAGE_FIELDS.has(key)
+      ? `${key} is not a field of ${type} calls`
+      : `unknown field ${JSON.stringify(key)}: put custom data under properties, traits or context`;
     return { ok: false, field: key, reason };
   }
   return { ok: false, field: issue.path.map(String).join('.'), reason: issue.message };

@@ -6,7 +6,8 @@
  * resumed import re-sends identical ids that Segment dedupes, API.md §1.7) -> JSON.stringify -> size.
  *
  * Events never carry `sentAt`: the sender sets it at the batch root on every attempt (API.md §1.8), and
- * validateMessage rejects rows that bring their own.
+ * validateMessage drops the one an exported row brings, with the other server-set fields. A row's `writeKey`
+ * is a credential: it is never sent, and a rejected row's text goes to the reject report with it masked.
  *
  * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
  */
@@ -27,10 +28,15 @@ export interface RowConverterOptions {
   maxEventBytes: number;
   /** Clock for the future-timestamp rule; defaults to the time the converter is built. */
   now?: Date;
+  /**
+   * Top-level NDJSON fields / CSV columns to ignore (`--ignore-column`), e.g. the `reason` column that
+   * `segflow rejects --reason-column` adds.
+   */
+  ignoreFields?: readonly string[];
 }
 
 export type ConvertResult =
-  | { ok: true; message: SegmentMessage; serialized: string; bytes: number }
+  | { ok: true; message: SegmentMessage; serialized: string; bytes: number; serverFields?: string[] }
   | { ok: false; reject: RejectedRow };
 
 /** Thrown by the RowConverter constructor when a CSV header cannot be imported; `column` names the culprit. */
@@ -44,14 +50,16 @@ export class CsvHeaderError extends Error {
 export class RowConverter {
   private readonly csv: CompiledCsvHeader | undefined;
   private readonly now: Date;
+  private readonly ignoreFields: readonly string[];
 
   constructor(private readonly options: RowConverterOptions) {
     // One clock for the whole converter: the future-timestamp rule gives the same answer for a row
     // whether the chunk is processed now or on a retry a minute later (within the skew).
     this.now = options.now ?? new Date();
+    this.ignoreFields = options.ignoreFields ?? [];
     if (options.format === 'csv') {
       if (options.csvHeader === undefined) throw new TypeError('RowConverter: csvHeader is required for CSV input');
-      const compiled = compileCsvHeader(options.csvHeader);
+      const compiled = compileCsvHeader(options.csvHeader, { ignore: this.ignoreFields });
       if (isCsvHeaderError(compiled)) throw new CsvHeaderError(compiled.column, compiled.error);
       this.csv = compiled;
     }
@@ -85,11 +93,13 @@ export class RowConverter {
       }
     }
 
-    const validated = validateMessage(candidate, {
+    const object = candidate as Record<string, unknown>;
+    for (const field of this.ignoreFields) delete object[field];
+    const validated = validateMessage(object, {
       allowMissingTimestamp: this.options.allowMissingTimestamp,
       now: this.now,
     });
-    if (!validated.ok) return reject(line, raw, validated.field, validated.reason);
+    if (!validated.ok) return reject(line, maskWriteKey(raw, object['writeKey']), validated.field, validated.reason);
 
     // zod's output is a fresh object, so completing it in place is safe.
     const message = validated.message as SegmentMessage;
@@ -99,13 +109,20 @@ export class RowConverter {
     if (eventTooLarge(bytes, this.options.maxEventBytes)) {
       return reject(
         line,
-        raw,
+        maskWriteKey(raw, object['writeKey']),
         '(message)',
         `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
       );
     }
+    if (validated.serverFields !== undefined) return { ok: true, message, serialized, bytes, serverFields: validated.serverFields };
     return { ok: true, message, serialized, bytes };
   }
+}
+
+/** A row's write key must not reach the reject report (API.md §1.1: the key is the source's credential). */
+function maskWriteKey(raw: string, writeKey: unknown): string {
+  if (typeof writeKey !== 'string' || writeKey === '') return raw;
+  return raw.split(writeKey).join('[writeKey removed]');
 }
 
 function rejectRow(line: number, raw: string, field: string, reason: string): ConvertResult {

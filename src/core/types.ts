@@ -8,6 +8,15 @@ export type CallType = (typeof CALL_TYPES)[number];
 
 export type InputFormat = 'csv' | 'ndjson';
 
+/**
+ * Fields Segment (or the library that sent the event) set beside the message, found in every kind of Segment
+ * export; the importer drops them (message-schema.ts). `context.library` sits inside `context`.
+ */
+export const SERVER_SET_FIELDS = [
+  'receivedAt', 'sentAt', 'originalTimestamp', 'version', 'channel', 'projectId', 'writeKey', '_metadata',
+] as const;
+export const SERVER_SET_CONTEXT_FIELD = 'context.library';
+
 /** A Segment message ready to be serialized into a /v1/batch request (always has type, messageId, timestamp?). */
 export interface SegmentMessage {
   type: CallType;

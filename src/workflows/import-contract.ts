@@ -37,6 +37,8 @@ export interface ImportOptions {
   chunksPerRun: number;
   approvalTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /** Top-level NDJSON fields / CSV columns to skip (`--ignore-column`, e.g. the reason column of `segflow rejects`). */
+  ignoreColumns?: string[];
   /** Whether the SegflowKind/State/Source search attributes exist on the namespace (checked by the client). */
   searchAttributes: boolean;
 }
@@ -72,6 +74,9 @@ export interface ImportTotals {
   typeCounts: Record<string, number>;
   minTimestamp?: string;
   maxTimestamp?: string;
+  /** Rows that carried server-set fields (dropped, not sent); absent in totals carried from older runs. */
+  serverFieldRows?: number;
+  serverFields?: string[];
 }
 
 /** Everything a run hands to the next one at continue-as-new. */
@@ -113,6 +118,8 @@ export interface ImportStatus {
   chunks: { done: number; inFlight: number; planned: number };
   bytes: { done: number; total: number };
   typeCounts: Record<string, number>;
+  /** Rows of a Segment export that carried server-set fields (receivedAt, sentAt, ...): dropped, never sent. */
+  serverSetFields: { rows: number; fields: string[] };
   timeRange?: { min: string; max: string };
   rejectReport?: string;
   startedAt: string;

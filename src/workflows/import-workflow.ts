@@ -106,6 +106,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       // The header (or BOM) before the first chunk counts as done once the input is inspected.
       bytes: { done: totals.bytesDone + (totals.chunksDone > 0 ? carried.dataStart.byte : 0), total: carried.fileSize },
       typeCounts: totals.typeCounts,
+      serverSetFields: { rows: totals.serverFieldRows ?? 0, fields: totals.serverFields ?? [] },
       ...(totals.minTimestamp && totals.maxTimestamp ? { timeRange: { min: totals.minTimestamp, max: totals.maxTimestamp } } : {}),
       ...(rejectReport ? { rejectReport } : {}),
       startedAt: carried.startedAt,
@@ -135,7 +136,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   try {
     if (fresh) {
-      const inspected = await shortActivities.inspectInput({ file: options.file, format: options.format });
+      const inspected = await shortActivities.inspectInput({ file: options.file, format: options.format, ignoreColumns: options.ignoreColumns });
       carried.fileSize = inspected.fileSize;
       carried.csvColumns = inspected.csvColumns;
       carried.cursor = inspected.start;
@@ -262,6 +263,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           rateLimit: perChunkRate,
           reportDir: options.reportDir,
           referenceTime: carried.startedAt,
+          ...(options.ignoreColumns ? { ignoreColumns: options.ignoreColumns } : {}),
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
         const promise = chunkActivities.processChunk
@@ -320,6 +322,11 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     totals.bytesDone += result.bytes;
     totals.chunksDone += 1;
     for (const [type, count] of Object.entries(result.typeCounts)) totals.typeCounts[type] = (totals.typeCounts[type] ?? 0) + count;
+    if (result.serverFieldRows > 0) {
+      totals.serverFieldRows = (totals.serverFieldRows ?? 0) + result.serverFieldRows;
+      const fields = (totals.serverFields ??= []);
+      for (const field of result.serverFields) if (!fields.includes(field)) fields.push(field);
+    }
     if (result.minTimestamp && (!totals.minTimestamp || result.minTimestamp < totals.minTimestamp)) totals.minTimestamp = result.minTimestamp;
     if (result.maxTimestamp && (!totals.maxTimestamp || result.maxTimestamp > totals.maxTimestamp)) totals.maxTimestamp = result.maxTimestamp;
   }

@@ -100,10 +100,8 @@ describe('validateMessage: every rule rejects with the offending field', () => {
     ['groupId on track', { ...base, groupId: 'g' }, 'groupId', /not a field of track/],
     ['previousId on identify', { type: 'identify', userId: 'u', previousId: 'p', timestamp: ts }, 'previousId', /not a field of identify/],
     ['name on track', { ...base, name: 'n' }, 'name', /not a field of track/],
-    ['sentAt in the row', { ...base, sentAt: ts }, 'sentAt', /sentAt is set by segflow/],
-    ['receivedAt in the row', { ...base, receivedAt: ts }, 'receivedAt', /set by Segment/],
-    ['originalTimestamp in the row', { ...base, originalTimestamp: ts }, 'originalTimestamp', /put the event time in timestamp/],
-    ['writeKey in the row', { ...base, writeKey: 'k' }, 'writeKey', /Authorization header/],
+    ['invalid originalTimestamp standing in for timestamp', { type: 'track', userId: 'u', event: 'E', originalTimestamp: 'yesterday' }, 'originalTimestamp', /is not an ISO-8601/],
+    ['unknown field beside server-set ones', { ...base, receivedAt: ts, channel: 'server', email: 'a@b.c' }, 'email', /unknown field "email"/],
     ['missing timestamp', { type: 'track', userId: 'u', event: 'E' }, 'timestamp', /timestamp is required/],
     ['null timestamp', { ...base, timestamp: null }, 'timestamp', /timestamp is required/],
     ['numeric timestamp', { ...base, timestamp: 1700000000 }, 'timestamp', /must be an ISO-8601 string, got a number/],
@@ -244,5 +242,68 @@ describe('messageSchema (the declared zod schema)', () => {
     expect(messageSchema.safeParse({ type: 'track', userId: 'u', event: 'E' }).success).toBe(true);
     expect(messageSchema.safeParse({ type: 'track', userId: 'u' }).success).toBe(false);
     expect(messageSchema.safeParse({ type: 'nope' }).success).toBe(false);
+  });
+});
+
+describe('Segment export rows: server-set fields', () => {
+  const now = new Date('2024-06-01T00:00:00.000Z');
+  // Shaped like a row of a Segment storage export (segment-docs spec/common.md).
+  const exported = {
+    _metadata: { bundled: ['Segment.io'], unbundled: [] },
+    anonymousId: 'anon-1',
+    channel: 'server',
+    context: { library: { name: 'analytics-node', version: '1.0.0' }, ip: '10.0.0.1' },
+    event: 'Order Completed',
+    messageId: 'ajs-next-0a1b2c',
+    originalTimestamp: '2024-01-02T03:04:04.000Z',
+    projectId: 'proj-1',
+    properties: { revenue: 9.5 },
+    receivedAt: '2024-01-02T03:04:06.120Z',
+    sentAt: '2024-01-02T03:04:05.500Z',
+    timestamp: '2024-01-02T03:04:05.000Z',
+    type: 'track',
+    userId: null,
+    version: 2,
+    writeKey: 'exported-write-key-123',
+  };
+
+  it('drops every server-set field, keeps timestamp as the event time and the messageId, and names what it dropped', () => {
+    const result = validateMessage(exported, { now });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.message).toEqual({
+      type: 'track',
+      messageId: 'ajs-next-0a1b2c',
+      anonymousId: 'anon-1',
+      event: 'Order Completed',
+      timestamp: '2024-01-02T03:04:05.000Z',
+      properties: { revenue: 9.5 },
+      context: { ip: '10.0.0.1' },
+    });
+    expect(result.serverFields?.sort()).toEqual(
+      ['_metadata', 'channel', 'context.library', 'originalTimestamp', 'projectId', 'receivedAt', 'sentAt', 'version', 'writeKey'].sort(),
+    );
+    expect(JSON.stringify(result.message)).not.toContain('exported-write-key-123');
+    // The input row is not modified.
+    expect(exported.writeKey).toBe('exported-write-key-123');
+  });
+
+  it('uses originalTimestamp as the event time when the row has no timestamp', () => {
+    const { timestamp: _t, ...withoutTimestamp } = exported;
+    for (const row of [withoutTimestamp, { ...exported, timestamp: null }]) {
+      const result = validateMessage(row, { now });
+      expect(result.ok).toBe(true);
+      if (result.ok) expect(result.message.timestamp).toBe('2024-01-02T03:04:04.000Z');
+    }
+  });
+
+  it('drops a context that held nothing but library', () => {
+    const result = validateMessage({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z', context: { library: { name: 'x' } } }, { now });
+    expect(result.ok && result.message).toEqual({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z' });
+  });
+
+  it('reports no server-set fields for an ordinary row', () => {
+    const result = validateMessage({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z' }, { now });
+    expect(result.ok && result.serverFields).toBeUndefined();
   });
 });

@@ -100,7 +100,6 @@ describe('NDJSON rows', () => {
     ['integrations not an object', `{"type":"identify","userId":"u","integrations":true,"timestamp":"${ts}"}`, 'integrations', /JSON object/],
     ['messageId too long', `{"type":"identify","userId":"u","messageId":"${'m'.repeat(101)}","timestamp":"${ts}"}`, 'messageId', /100 characters/],
     ['unknown key', `{"type":"identify","userId":"u","email":"a@b.c","timestamp":"${ts}"}`, 'email', /unknown field "email"/],
-    ['sentAt in row', `{"type":"identify","userId":"u","sentAt":"${ts}","timestamp":"${ts}"}`, 'sentAt', /set by segflow/],
     ['timestamp missing', '{"type":"identify","userId":"u"}', 'timestamp', /required/],
     ['timestamp without zone', '{"type":"identify","userId":"u","timestamp":"2024-01-02T03:04:05"}', 'timestamp', /no timezone/],
     ['timestamp in the future', '{"type":"identify","userId":"u","timestamp":"2024-07-01T00:00:00Z"}', 'timestamp', /in the future/],
@@ -202,5 +201,54 @@ describe('CSV rows', () => {
   it('requires a header for CSV and values for each CSV row', () => {
     expect(() => new RowConverter({ format: 'csv', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000 })).toThrow(/csvHeader is required/);
     expect(() => csv().convert(1, 'x')).toThrow(/csvValues are required/);
+  });
+});
+
+describe('Segment export rows', () => {
+  const key = 'exported-write-key-123';
+
+  it('sends neither the server-set fields nor the writeKey, and counts the row as having them', () => {
+    const raw = `{"type":"track","userId":"u","event":"E","timestamp":"${ts}","sentAt":"${ts}","receivedAt":"${ts}","writeKey":"${key}","context":{"library":{"name":"analytics.js"}}}`;
+    const result = expectOk(ndjson().convert(1, raw));
+    expect(result.serialized).not.toContain(key);
+    expect(result.serialized).not.toMatch(/sentAt|receivedAt|library/);
+    expect(result.serverFields).toEqual(['receivedAt', 'sentAt', 'writeKey', 'context.library']);
+  });
+
+  it('masks a writeKey in the text of a rejected row', () => {
+    const raw = `{"type":"track","userId":"u","timestamp":"${ts}","writeKey":"${key}"}`;
+    const result = ndjson().convert(3, raw);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.reject.field).toBe('event');
+      expect(result.reject.raw).not.toContain(key);
+      expect(result.reject.raw).toContain('"writeKey":"[writeKey removed]"');
+    }
+  });
+
+  it('accepts the server-set columns of an exported CSV and drops them', () => {
+    const converter = new RowConverter({
+      format: 'csv',
+      csvHeader: ['type', 'userId', 'event', 'originalTimestamp', 'receivedAt', 'sentAt', 'writeKey', 'context.library.name', 'messageId'],
+      namespace,
+      allowMissingTimestamp: false,
+      maxEventBytes: 32_000,
+      now,
+    });
+    const values = ['track', 'u', 'E', ts, ts, ts, key, 'analytics-ruby', 'm-1'];
+    const result = expectOk(converter.convert(2, values.join(','), values));
+    expect(result.message).toEqual({ type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts });
+    expect(result.serverFields).toContain('writeKey');
+  });
+
+  it('ignores the columns and fields it is told to ignore, and still refuses other unknown ones', () => {
+    const withReason = `{"type":"identify","userId":"u","timestamp":"${ts}","reason":"timestamp was wrong"}`;
+    expect(ndjson().convert(1, withReason).ok).toBe(false);
+    expect(expectOk(ndjson({ ignoreFields: ['reason'] }).convert(1, withReason)).serialized).not.toContain('reason');
+    const header = ['type', 'userId', 'timestamp', 'reason'];
+    expect(() => new RowConverter({ format: 'csv', csvHeader: header, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now })).toThrow(/unknown column "reason"/);
+    const csvConverter = new RowConverter({ format: 'csv', csvHeader: header, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ignoreFields: ['reason'] });
+    const values = ['identify', 'u', ts, 'fixed'];
+    expect(expectOk(csvConverter.convert(2, values.join(','), values)).message).toMatchObject({ type: 'identify', userId: 'u' });
   });
 });
