@@ -44,12 +44,52 @@ export function workflowUiLink(settings: TemporalSettings, workflowId: string): 
   return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The Tracking API root; only https, except loopback and SEGFLOW_ALLOW_INSECURE_HOSTS (see secureApiRoot). */
 export function trackingApiRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.SEGMENT_TRACKING_URL || DEFAULT_TRACKING_URL).replace(/\/+$/, '');
+  return secureApiRoot('SEGMENT_TRACKING_URL', env.SEGMENT_TRACKING_URL || DEFAULT_TRACKING_URL, env);
 }
 
 export function publicApiRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.SEGMENT_API_URL || DEFAULT_PUBLIC_API_URL).replace(/\/+$/, '');
+  return secureApiRoot('SEGMENT_API_URL', env.SEGMENT_API_URL || DEFAULT_PUBLIC_API_URL, env);
+}
+
+/**
+ * Write keys and API tokens travel in headers, so a plain-http root would hand them to every hop on the way.
+ * Plain http is accepted only for loopback (tests, `segflow dev`) and for hosts listed in
+ * SEGFLOW_ALLOW_INSECURE_HOSTS (comma-separated host names or IPs: a test network such as a network namespace).
+ */
+export function secureApiRoot(variable: string, value: string, env: NodeJS.ProcessEnv = process.env): string {
+  const root = value.replace(/\/+$/, '');
+  let url: URL;
+  try {
+    url = new URL(root);
+  } catch {
+    throw new ConfigError(`${variable} is not a URL: "${root.slice(0, 80)}"`);
+  }
+  if (url.protocol === 'https:') return root;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (url.protocol === 'http:' && (isLoopbackHost(host) || insecureHostsAllowed(env).has(host))) return root;
+  throw new ConfigError(
+    `${variable} must be an https URL (got ${url.protocol}//${url.host}): plain http is only accepted for loopback addresses ` +
+      'and for hosts listed in SEGFLOW_ALLOW_INSECURE_HOSTS (a test network)',
+  );
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function insecureHostsAllowed(env: NodeJS.ProcessEnv): Set<string> {
+  return new Set(
+    (env.SEGFLOW_ALLOW_INSECURE_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim().replace(/^\[|\]$/g, '').toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** A source name as used on the command line: letters, digits, `_` and `-`. */

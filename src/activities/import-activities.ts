@@ -5,13 +5,12 @@
 import { activityInfo, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { resolve } from 'node:path';
-import { resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
-import { BatchBuilder, renderBatchBody } from '../core/batch-builder';
+import { ConfigError, resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
+import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer } from '../core/pacer';
-import { classifyTrackingResponse } from '../core/retry-policy';
 import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
 import { openByteSource } from '../io/byte-source';
@@ -25,7 +24,7 @@ import {
   serverRejectsPath,
   jobReportDir,
 } from '../io/reject-report';
-import { TrackingClient } from '../segment/tracking-client';
+import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import type { ChunkDescriptor, PlannerCursor } from '../workflows/import-contract';
 
 export interface InspectInputResult {
@@ -167,6 +166,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
         client = new TrackingClient({ apiRoot: trackingApiRoot(env), writeKey: resolveWriteKey(input.source, env) });
       } catch (error) {
         if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
+        if (error instanceof ConfigError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidConfig');
         throw error;
       }
     }
@@ -203,63 +203,47 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       attempt: info.attempt,
     };
     let serverRejectedThisAttempt = 0;
-    let retryCount = info.attempt - 1;
+    const retryCount = info.attempt - 1;
 
     const throwIfCancelled = () => {
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure('import chunk cancelled');
     };
 
-    /** Sends one batch; on "payload is bad" halves it until the offending events are isolated (API.md §3). */
+    /** Sends one batch through the one sender (src/segment/tracking-client.ts); Temporal does the retrying. */
     const sendEvents = async (events: PendingEvent[]): Promise<void> => {
-      if (pacer) {
-        const cost = input.rateLimit!.unit === 'events' ? events.length : 1;
-        const waitMs = pacer.reserve(cost, Date.now());
-        if (waitMs > 0) await sleep(waitMs);
-      }
-      // sentAt is the real send time of *this* attempt: a stale one would shift every event's time (API.md §1.8).
-      const body = renderBatchBody(
-        events.map((e) => e.serialized),
-        new Date().toISOString(),
-      );
-      const outcome = await client!.postBatch(body, ctx.cancellationSignal, retryCount);
-      const decision = classifyTrackingResponse(outcome);
-      // Error bodies are opaque text (API.md §1.5), but often say what is wrong: keep the start of it.
-      const said = 'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';
-      switch (decision.action) {
-        case 'success':
-          result.eventsSent += events.length;
-          result.batchesSent += 1;
-          return;
-        case 'split': {
-          if (events.length === 1) {
-            const event = events[0]!;
-            await serverRejects!.write({
-              line: event.line,
-              field: '(message)',
-              reason: `Segment refused this event: ${decision.reason}${said}`,
-              raw: event.raw,
-            });
+      try {
+        await client!.send(events, {
+          signal: ctx.cancellationSignal,
+          retryCount,
+          beforePost: async (batch) => {
+            if (!pacer) return;
+            const cost = input.rateLimit!.unit === 'events' ? batch.length : 1;
+            const waitMs = pacer.reserve(cost, Date.now());
+            if (waitMs > 0) await sleep(waitMs);
+          },
+          onAccepted: (batch) => {
+            result.eventsSent += batch.length;
+            result.batchesSent += 1;
+          },
+          onRefused: async (event, reason) => {
+            await serverRejects!.write({ line: event.line, field: '(message)', reason, raw: event.raw });
             await serverRejects!.flush();
             serverRejectedThisAttempt += 1;
-            return;
-          }
-          const middle = Math.ceil(events.length / 2);
-          await sendEvents(events.slice(0, middle));
-          await sendEvents(events.slice(middle));
-          return;
-        }
-        case 'retry':
-          retryCount += 1;
+          },
+        });
+      } catch (error) {
+        if (error instanceof TrackingRetryableError) {
           throw ApplicationFailure.create({
-            message: `Segment batch not accepted, will retry: ${decision.reason}`,
+            message: error.message,
             type: 'SegmentRetryable',
             nonRetryable: false,
             // Temporal's backoff grows with the attempt number, which counts every failure of this chunk. When this
             // attempt got batches through, Segment is not down: retry soon instead of waiting out a long backoff.
-            nextRetryDelay: decision.delayMs ?? (result.batchesSent > checkpointAtStart.batchesSent ? 1000 : undefined),
+            nextRetryDelay: error.delayMs ?? (result.batchesSent > checkpointAtStart.batchesSent ? 1000 : undefined),
           });
-        case 'fatal':
-          throw ApplicationFailure.nonRetryable(`Segment refused the batch: ${decision.reason}${said}`, 'SegmentFatal');
+        }
+        if (error instanceof TrackingFatalError) throw ApplicationFailure.nonRetryable(error.message, 'SegmentFatal');
+        throw error;
       }
     };
 

@@ -13,9 +13,8 @@
  */
 import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
+import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
 import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
-import { classifyTrackingResponse } from '../core/retry-policy';
 import {
   buildWorkspacePlan,
   pendingUpdate,
@@ -43,7 +42,7 @@ import {
   type SourceV1,
   type WarehouseV1,
 } from '../segment/public-api-client';
-import { TrackingClient } from '../segment/tracking-client';
+import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 
 export interface WorkspacePreviewInput {
   jobId: string;
@@ -68,6 +67,7 @@ export interface ApplyItemInput {
 export const WORKSPACE_FAILURES = {
   invalidSpec: 'InvalidJobSpec',
   missingSecret: 'MissingSecret',
+  invalidConfig: 'InvalidConfig',
   drift: 'PlanDrift',
   guardRail: 'GuardRailRefused',
   tracking: 'TrackingRequestFailed',
@@ -183,7 +183,14 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
     } catch {
       signal = undefined; // called outside an activity context (unit use)
     }
-    return new PublicApiClient({ baseUrl: publicApiRoot(deps.env), token, signal });
+    let baseUrl: string;
+    try {
+      baseUrl = publicApiRoot(deps.env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw nonRetryable(error.message, WORKSPACE_FAILURES.invalidConfig);
+      throw error;
+    }
+    return new PublicApiClient({ baseUrl, token, signal });
   }
 
   /** Live state of a source, or null when it no longer exists. */
@@ -296,16 +303,35 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
       if (error instanceof MissingSecretError) throw nonRetryable(error.message, WORKSPACE_FAILURES.missingSecret);
       throw error;
     }
-    const client = new TrackingClient({ apiRoot: trackingApiRoot(deps.env), writeKey });
-    // Fresh sentAt per attempt (API.md §1.8); messageIds are fixed by the plan, so a re-send is deduplicated.
-    const body = JSON.stringify({ batch: item.messages, sentAt: now().toISOString() });
-    const outcome = await client.postBatch(body, cancellationSignal());
-    const decision = classifyTrackingResponse(outcome, now());
-    if (decision.action === 'success') return `${item.messages.length} message(s) accepted by the Tracking API`;
-    if (decision.action === 'retry') {
-      throw ApplicationFailure.create({ message: decision.reason, type: WORKSPACE_FAILURES.tracking, nextRetryDelay: decision.delayMs });
+    let apiRoot: string;
+    try {
+      apiRoot = trackingApiRoot(deps.env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw nonRetryable(error.message, WORKSPACE_FAILURES.invalidConfig);
+      throw error;
     }
-    throw nonRetryable(decision.reason, WORKSPACE_FAILURES.tracking);
+    const client = new TrackingClient({ apiRoot, writeKey });
+    // The one sender (src/segment/tracking-client.ts) gives every post a fresh sentAt (API.md §1.8); messageIds
+    // are fixed by the plan, so a re-send is deduplicated. Retries are Temporal's.
+    const events = item.messages.map((message) => ({ serialized: JSON.stringify(message), messageId: String((message as { messageId?: unknown }).messageId ?? '') }));
+    const refused: string[] = [];
+    let sent;
+    try {
+      sent = await client.send(events, {
+        signal: cancellationSignal(),
+        onRefused: (event, reason) => void refused.push(`${event.messageId || '(no messageId)'}: ${reason}`),
+      });
+    } catch (error) {
+      if (error instanceof TrackingRetryableError) {
+        throw ApplicationFailure.create({ message: error.reason, type: WORKSPACE_FAILURES.tracking, nextRetryDelay: error.delayMs });
+      }
+      if (error instanceof TrackingFatalError) throw nonRetryable(error.reason, WORKSPACE_FAILURES.tracking);
+      throw error;
+    }
+    if (refused.length > 0) {
+      throw nonRetryable(`${sent.accepted} message(s) accepted, ${refused.length} refused by the Tracking API: ${refused.slice(0, 5).join('; ')}`, WORKSPACE_FAILURES.tracking);
+    }
+    return `${sent.accepted} message(s) accepted by the Tracking API`;
   }
 
   /** Applies one write after re-checking the live state; returns what happened. */

@@ -25,15 +25,14 @@ import { basename, extname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { connectClient, followJob, hasSegflowSearchAttributes, UsageError, type SegflowClient } from '../client';
-import { MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, SOURCE_NAME_PATTERN, trackingApiRoot, workflowUiLink } from '../config';
+import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, SOURCE_NAME_PATTERN, trackingApiRoot, workflowUiLink } from '../config';
 import { formatIssue, JobSpecError, parseJobSpecText, validateJobSpec, type JobSpec } from '../core/job-spec';
 import { SEGMENT_LIMITS } from '../core/limits';
 import { validateMessage } from '../core/message-schema';
-import { classifyTrackingResponse } from '../core/retry-policy';
 import { CALL_TYPES, type SegmentMessage } from '../core/types';
 import { destinationView, sourceView, warehouseView } from '../activities/workspace-activities';
 import { PublicApiClient, PublicApiError, type Granularity } from '../segment/public-api-client';
-import { TrackingClient } from '../segment/tracking-client';
+import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
 import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
@@ -184,6 +183,7 @@ function publicApi(): PublicApiClient {
     return new PublicApiClient({ baseUrl: publicApiRoot(process.env), token: resolveApiToken(process.env) });
   } catch (error) {
     if (error instanceof MissingSecretError) throw new UsageError('SEGMENT_API_TOKEN is not set in this shell (direct reads use the Public API token of the shell; jobs use the worker\'s).');
+    if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }
 }
@@ -614,15 +614,27 @@ function registerSendCommands(program: Command): void {
       if (error instanceof MissingSecretError) throw new UsageError(`${error.variable} is not set in this shell: it holds the write key of source "${sourceName}".`);
       throw error;
     }
-    const client = new TrackingClient({ apiRoot: trackingApiRoot(process.env), writeKey });
-    // Same messageIds on every attempt: Segment drops the duplicates if an earlier attempt got through.
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await client.postBatch(JSON.stringify({ batch: messages, sentAt: new Date().toISOString() }), undefined, attempt);
-      const decision = classifyTrackingResponse(outcome);
-      if (decision.action === 'success') break;
-      if (decision.action !== 'retry' || attempt >= 3) throw new UsageError(`Not sent: ${decision.reason}`);
-      await new Promise((resolve) => setTimeout(resolve, decision.delayMs ?? 1000 * 2 ** attempt));
+    let apiRoot: string;
+    try {
+      apiRoot = trackingApiRoot(process.env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
     }
+    const client = new TrackingClient({ apiRoot, writeKey });
+    // The one sender (src/segment/tracking-client.ts). Same messageIds on every attempt: Segment drops the
+    // duplicates if an earlier attempt got through.
+    const refused: string[] = [];
+    try {
+      await client.send(
+        messages.map((message) => ({ serialized: JSON.stringify(message), messageId: message.messageId })),
+        { retries: 3, onRefused: (event, reason) => void refused.push(`${event.messageId}: ${reason}`) },
+      );
+    } catch (error) {
+      if (error instanceof TrackingRetryableError || error instanceof TrackingFatalError) throw new UsageError(`Not sent: ${error.reason}`);
+      throw error;
+    }
+    if (refused.length > 0) throw new UsageError(`Not sent: ${refused.join('; ')}`);
     if (isJson(command)) printJson({ sent: messages.length, messageIds: messages.map((m) => m.messageId) });
     else out(`Sent ${messages.length} message(s) to source "${sourceName}": ${messages.map((m) => m.messageId).join(', ')}`);
     return EXIT.ok;

@@ -5,10 +5,10 @@
  * - 400 and 413 mean "this payload is bad" (too big, or invalid JSON). Retrying the same bytes can never
  *   succeed, so the caller halves the batch to isolate the offending events instead (analytics-node
  *   simply drops the batch, which would lose good events with the bad one).
- * - 429 waits for Retry-After, else X-RateLimit-Reset. The docs call both "seconds until retry", while
- *   analytics-node 2.x read X-RateLimit-Reset as epoch milliseconds, so the format is unconfirmed and
- *   parseRateLimitReset accepts all three readings. The wait is clamped to 1..300 s (analytics-node and
- *   analytics-python cap Retry-After at 300 s). Without any usable header no delay is given and the
+ * - Only 2xx is delivery. analytics-node counts 3xx as success, but undici's `request` does not follow
+ *   redirects, so a 3xx means the batch went nowhere: fatal, naming SEGMENT_TRACKING_URL and the Location.
+ * - 429 waits as rateLimitDelayMs says: the one reading of rate-limit headers, shared with the Public API
+ *   client (src/segment/public-api-client.ts). Without any usable header no delay is given and the
  *   caller's exponential backoff applies.
  * - 501, 505 are never retried (analytics-node); 511 is retried by analytics-node only with OAuth, which
  *   segflow does not use, so it is fatal.
@@ -39,15 +39,35 @@ const EPOCH_SECONDS_THRESHOLD = 1e9;
 /** From this on, X-RateLimit-Reset is read as epoch milliseconds; it is year 33658 as epoch seconds. */
 const EPOCH_MILLIS_THRESHOLD = 1e12;
 
-const NUMBER = /^\s*\d+(\.\d+)?\s*$/;
+const NUMBER = /^\s*\d{1,20}(\.\d{1,20})?\s*$/;
+/** Header values longer than this are not rate-limit values; refusing them keeps parsing trivially cheap. */
+const MAX_HEADER_LENGTH = 100;
 
 /**
  * Retry-After (RFC 9110): delay-seconds or an HTTP date. Returns the wait in ms (0 when the date has
  * passed), or undefined when the value is unusable.
  */
 export function parseRetryAfter(value: string | undefined, now: Date = new Date()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined || value.trim() === '' || value.length > MAX_HEADER_LENGTH) return undefined;
   if (NUMBER.test(value)) return Math.round(Number(value) * 1000);
+  return parseHttpDate(value, now);
+}
+
+/**
+ * X-RateLimit-Reset in every reading seen: seconds to wait (small numbers; the Tracking API docs), epoch
+ * seconds, epoch milliseconds (analytics-node 2.x), or an RFC 5322 date (the Public API docs, API.md §2.5).
+ * Returns the wait in ms (0 when the moment has passed), or undefined.
+ */
+export function parseRateLimitReset(value: string | undefined, now: Date = new Date()): number | undefined {
+  if (value === undefined || value.length > MAX_HEADER_LENGTH) return undefined;
+  if (!NUMBER.test(value)) return parseHttpDate(value, now);
+  const n = Number(value);
+  if (n < EPOCH_SECONDS_THRESHOLD) return Math.round(n * 1000);
+  const atMs = n < EPOCH_MILLIS_THRESHOLD ? n * 1000 : n;
+  return Math.max(0, Math.round(atMs - now.getTime()));
+}
+
+function parseHttpDate(value: string, now: Date): number | undefined {
   // An HTTP date always names its day, month and GMT; V8's lenient Date.parse would read "-5" as a year.
   if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
@@ -55,19 +75,9 @@ export function parseRetryAfter(value: string | undefined, now: Date = new Date(
   return Math.max(0, at - now.getTime());
 }
 
-/**
- * X-RateLimit-Reset in any of the readings seen: seconds to wait (small numbers), epoch seconds, or
- * epoch milliseconds. Returns the wait in ms (0 when the moment has passed), or undefined.
- */
-export function parseRateLimitReset(value: string | undefined, now: Date = new Date()): number | undefined {
-  if (value === undefined || !NUMBER.test(value)) return undefined;
-  const n = Number(value);
-  if (n < EPOCH_SECONDS_THRESHOLD) return Math.round(n * 1000);
-  const atMs = n < EPOCH_MILLIS_THRESHOLD ? n * 1000 : n;
-  return Math.max(0, Math.round(atMs - now.getTime()));
-}
+type Headers = Record<string, string | string[] | undefined>;
 
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+function header(headers: Headers, name: string): string | undefined {
   // Node lower-cases incoming header names, but fakes and other clients may not.
   let value = headers[name];
   if (value === undefined) {
@@ -77,20 +87,49 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
   return Array.isArray(value) ? value[0] : value;
 }
 
-function clampRateLimitDelay(ms: number): number {
-  return Math.min(MAX_RATE_LIMIT_DELAY_MS, Math.max(MIN_RATE_LIMIT_DELAY_MS, ms));
+export function clampRateLimitDelay(ms: number): number {
+  return Math.min(MAX_RATE_LIMIT_DELAY_MS, Math.max(MIN_RATE_LIMIT_DELAY_MS, Math.ceil(ms)));
 }
 
-function rateLimited(headers: Record<string, string | string[] | undefined>, now: Date): RetryDecision {
-  const retryAfter = parseRetryAfter(header(headers, 'retry-after'), now);
-  if (retryAfter !== undefined) {
-    return { action: 'retry', delayMs: clampRateLimitDelay(retryAfter), reason: 'rate limited by Segment (429, Retry-After)' };
+export interface RateLimitSignals {
+  headers: Headers;
+  /** The Public API's 429 body says the wait exactly (`data.msBeforeNext`, API.md §2.5). */
+  msBeforeNext?: number;
+}
+
+/**
+ * The one reading of a rate-limited answer, for the Tracking and the Public API alike: the body's exact
+ * wait, else Retry-After, else X-RateLimit-Reset; clamped to 1..300 s (analytics-node and analytics-python
+ * cap Retry-After at 300 s). Undefined when nothing usable was said.
+ */
+export function rateLimitDelayMs(signals: RateLimitSignals, now: Date = new Date()): number | undefined {
+  return rateLimitWait(signals, now)?.delayMs;
+}
+
+function rateLimitWait(signals: RateLimitSignals, now: Date): { delayMs: number; source: string } | undefined {
+  if (signals.msBeforeNext !== undefined && Number.isFinite(signals.msBeforeNext)) {
+    return { delayMs: clampRateLimitDelay(signals.msBeforeNext), source: 'msBeforeNext' };
   }
-  const reset = parseRateLimitReset(header(headers, 'x-ratelimit-reset'), now);
-  if (reset !== undefined) {
-    return { action: 'retry', delayMs: clampRateLimitDelay(reset), reason: 'rate limited by Segment (429, X-RateLimit-Reset)' };
-  }
+  const retryAfter = parseRetryAfter(header(signals.headers, 'retry-after'), now);
+  if (retryAfter !== undefined) return { delayMs: clampRateLimitDelay(retryAfter), source: 'Retry-After' };
+  const reset = parseRateLimitReset(header(signals.headers, 'x-ratelimit-reset'), now);
+  if (reset !== undefined) return { delayMs: clampRateLimitDelay(reset), source: 'X-RateLimit-Reset' };
+  return undefined;
+}
+
+function rateLimited(headers: Headers, now: Date): RetryDecision {
+  const wait = rateLimitWait({ headers }, now);
+  if (wait) return { action: 'retry', delayMs: wait.delayMs, reason: `rate limited by Segment (429, ${wait.source})` };
   return { action: 'retry', reason: 'rate limited by Segment (429) without a usable Retry-After; backing off' };
+}
+
+/** Where a redirect pointed, without credentials: the Location is shown in failures. */
+function redirectTarget(headers: Headers): string {
+  const location = header(headers, 'location');
+  if (!location) return 'no Location given';
+  const clipped = location.slice(0, 200);
+  const match = /^(https?:\/\/)(?:[^@/?#]*@)?([^?#]*)/i.exec(clipped);
+  return match ? `${match[1]}${match[2]}` : clipped.replace(/[?#].*$/, '');
 }
 
 /** Classifies one HTTP response or network failure of POST /v1/batch. */
@@ -99,7 +138,15 @@ export function classifyTrackingResponse(outcome: TrackingOutcome, now: Date = n
     return { action: 'retry', reason: `network error: ${outcome.networkError}` };
   }
   const { status, headers } = outcome;
-  if (status >= 200 && status < 400) return { action: 'success' };
+  if (status >= 200 && status < 300) return { action: 'success' };
+  if (status >= 300 && status < 400) {
+    return {
+      action: 'fatal',
+      reason:
+        `SEGMENT_TRACKING_URL answered ${status}, a redirect to ${redirectTarget(headers)}: nothing was delivered ` +
+        '(only a 2xx is delivery, and redirects are not followed); set SEGMENT_TRACKING_URL to the https API root it should be',
+    };
+  }
   switch (status) {
     case 400:
       return { action: 'split', reason: 'Segment rejected the batch (400): an event is invalid or too large; splitting to isolate it' };

@@ -14,6 +14,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { request, type Dispatcher } from 'undici';
+import { rateLimitDelayMs } from '../core/retry-policy';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes (API.md §2.6): only the fields segflow reads are typed; the rest passes through.
@@ -168,40 +169,23 @@ export class PublicApiNetworkError extends PublicApiError {
 
 /** When a 429 says nothing usable about the wait: the rate-limit window is a minute (API.md §2.5). */
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
-/** A wait longer than this is suspicious (bad header); cap it so a job is not parked for hours by mistake. */
-export const MAX_RATE_LIMIT_WAIT_MS = 15 * 60_000;
-
 type Headers = Record<string, string | string[] | undefined>;
 
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /**
- * How long a 429 asks us to wait, in ms. Order: the body's `data.msBeforeNext` (the documented 429 body),
- * then `X-RateLimit-Reset` (documented as an RFC 5322 date; a bare number is read as seconds when small and
- * as an epoch in s or ms when large, as older clients did), then `Retry-After` seconds.
+ * How long a 429 asks us to wait, in ms: the body's `data.msBeforeNext` (the documented 429 body, API.md
+ * §2.5), else the headers, read by the one rate-limit parser the Tracking API sender uses too
+ * (src/core/retry-policy.ts); one rate-limit window when nothing usable was said.
  */
 export function rateLimitWaitMs(apiErrors: ApiErrorEntry[], headers: Headers, nowMs: number): number {
-  const clamp = (ms: number) => Math.min(Math.max(Math.ceil(ms), 0), MAX_RATE_LIMIT_WAIT_MS);
+  let msBeforeNext: number | undefined;
   for (const entry of apiErrors) {
     const data = entry.data as { msBeforeNext?: unknown } | undefined;
-    if (typeof data?.msBeforeNext === 'number' && Number.isFinite(data.msBeforeNext)) return clamp(data.msBeforeNext);
-  }
-  const reset = header(headers, 'x-ratelimit-reset')?.trim();
-  if (reset) {
-    if (/^\d+(\.\d+)?$/.test(reset)) {
-      const n = Number(reset);
-      if (n < 1e6) return clamp(n * 1000);
-      return clamp((n < 1e11 ? n * 1000 : n) - nowMs);
+    if (typeof data?.msBeforeNext === 'number' && Number.isFinite(data.msBeforeNext)) {
+      msBeforeNext = data.msBeforeNext;
+      break;
     }
-    const at = Date.parse(reset);
-    if (!Number.isNaN(at)) return clamp(at - nowMs);
   }
-  const retryAfter = header(headers, 'retry-after')?.trim();
-  if (retryAfter && /^\d+$/.test(retryAfter)) return clamp(Number(retryAfter) * 1000);
-  return DEFAULT_RATE_LIMIT_WAIT_MS;
+  return rateLimitDelayMs({ headers, msBeforeNext }, new Date(nowMs)) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
 }
 
 /** Reads `{errors: [...]}` from an error body; anything else becomes one synthetic entry holding the text. */
