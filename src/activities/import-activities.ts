@@ -261,6 +261,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       heartbeat(checkpoint);
     };
 
+    const seenMessageIds = new Map<string, number>();
     try {
       let position = 0;
       for await (const records of readRecordBatches(source, input.chunk, input.format, { expectedFields: input.csvColumns?.length })) {
@@ -279,6 +280,14 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             const outcome = converter.convert(record.line, record.raw, record.values);
             if (outcome.ok) converted = outcome;
             else reject = outcome.reject;
+          }
+          if (!reject) {
+            // Segment keeps the first event of a messageId and drops the rest (docs/segment-tracking-api.md): a repeat within the
+            // chunk would be counted as sent while never arriving, so it is reported instead.
+            const messageId = converted!.message.messageId;
+            const firstLine = seenMessageIds.get(messageId);
+            if (firstLine !== undefined) reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
+            else seenMessageIds.set(messageId, record.line);
           }
           if (reject) {
             result.rowsRejected += 1;

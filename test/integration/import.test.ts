@@ -123,6 +123,22 @@ describe('validation and the reject report', () => {
     expect(report.find((r) => r.line === 8)!.raw).toBe(lines[7]);
   });
 
+  it('reports a row whose messageId repeats an earlier row of the chunk instead of counting it as sent', async () => {
+    h.double.reset();
+    const row = (userId: string, messageId: string) => JSON.stringify({ type: 'track', userId, event: 'E', messageId, timestamp: '2020-05-05T05:05:05Z' });
+    const lines = [row('a', 'same-id'), row('b', 'other-id'), row('c', 'same-id'), row('d', 'same-id')];
+    const file = h.writeInput('duplicate-ids.ndjson', lines.join('\n') + '\n');
+    const status = await h.runImport({ file });
+    expect(status.state).toBe('completed');
+    expect(status.rows).toMatchObject({ read: 4, rejected: 2, valid: 2 });
+    expect(status.events).toMatchObject({ sent: 2 });
+    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(report).toEqual([
+      { line: 3, field: 'messageId', reason: 'duplicate of line 1', raw: lines[2] },
+      { line: 4, field: 'messageId', reason: 'duplicate of line 1', raw: lines[3] },
+    ]);
+  });
+
   it('fails early with --max-rejects when the input is clearly wrong, keeping what was sent', async () => {
     h.double.reset();
     const rows: string[] = [];
