@@ -1,7 +1,11 @@
 # segflow worker image. Build: `docker build -t segflow .`; run: `docker run --rm -e TEMPORAL_ADDRESS=... segflow`
 # (the default command is `worker`; any other segflow command works too: `docker run --rm segflow import --help`).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node: the newest LTS line CI tests (.ci/run), pinned to the release written in deploy/versions.env
+# (NODE_24_VERSION; test/unit/versions.test.ts keeps this default equal to it). Official images:
+# https://hub.docker.com/_/node (tags <version>-bookworm-slim).
+ARG NODE_VERSION=24.21.0
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
 
 # --- build: compile TypeScript and bundle the workflows with the dev toolchain --------------------------------
 FROM ${NODE_IMAGE} AS build

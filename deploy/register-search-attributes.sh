@@ -3,7 +3,7 @@
 # so the Temporal UI's workflow list can filter segflow jobs. Idempotent: attributes that already exist are
 # left alone. Needs the Temporal CLI (`temporal`).
 #
-#   docker compose: runs once as the register-search-attributes service.
+#   docker compose: run by deploy/setup-namespace.sh as the one-shot temporal-namespace service.
 #   Any other self-hosted cluster, once per namespace:
 #     TEMPORAL_ADDRESS=host:7233 TEMPORAL_NAMESPACE=default sh deploy/register-search-attributes.sh
 set -eu
@@ -13,7 +13,7 @@ namespace="${TEMPORAL_NAMESPACE:-default}"
 wait_seconds="${WAIT_SECONDS:-300}"
 attributes="SegflowKind SegflowState SegflowSource"
 
-# auto-setup creates the namespace only after the server reports healthy, so wait for the namespace itself.
+# The namespace may be created by another job (deploy/setup-namespace.sh) or a person: wait for it.
 waited=0
 until temporal operator namespace describe --address "$address" --namespace "$namespace" >/dev/null 2>&1; do
   if [ "$waited" -ge "$wait_seconds" ]; then

@@ -31,4 +31,18 @@ fi
 # Once with the defaults a new user has (no .env), once scaled out with the encryption profile.
 env -u SEGMENT_WRITE_KEY "${compose[@]}" -f docker-compose.yml config --quiet
 SEGFLOW_WORKER_REPLICAS=3 "${compose[@]}" -f docker-compose.yml --profile encryption config --quiet
+# The images a plain `docker compose up` pulls are the ones deploy/versions.env names (the defaults in the file
+# repeat it; test/unit/versions.test.ts checks them one by one, this checks what Compose resolves).
+plain="$("${compose[@]}" -f docker-compose.yml --profile encryption config --images | sort)"
+pinned="$("${compose[@]}" -f docker-compose.yml --env-file deploy/versions.env --profile encryption config --images | sort)"
+if [ "$plain" != "$pinned" ]; then
+  echo "docker-compose.yml resolves other images than deploy/versions.env names:" >&2
+  diff <(printf '%s\n' "$plain") <(printf '%s\n' "$pinned") >&2 || true
+  exit 1
+fi
+if printf '%s\n' "$plain" | grep -Eq '(:latest$|^[^:]+$)'; then
+  echo "docker-compose.yml: every image needs a pinned tag, not latest:" >&2
+  printf '%s\n' "$plain" >&2
+  exit 1
+fi
 echo "docker-compose.yml: valid" >&2
