@@ -11,7 +11,7 @@
  * moved away from what was approved fails with `PlanDrift`; a guard rail that no longer holds fails with
  * `GuardRailRefused`. Both are non-retryable.
  */
-import { cancellationSignal } from '@temporalio/activity';
+import { Context, cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
 import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
@@ -21,7 +21,7 @@ import {
   planHash,
   previewNeeds,
   recheckItem,
-  renderPlanMarkdown,
+  renderApprovalMarkdown,
   summarizePlan,
   targetedSourceIds,
   writeKeyFingerprint,
@@ -46,6 +46,8 @@ import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../s
 
 export interface WorkspacePreviewInput {
   jobId: string;
+  /** The workflow run asking: part of the plan, so the plan hash (and any approval of it) is bound to this run. */
+  runId: string;
   spec: JobSpec;
 }
 
@@ -53,7 +55,7 @@ export interface WorkspacePreview {
   plan: WorkspacePlan;
   planHash: string;
   summary: string;
-  /** Markdown view of the plan for the approval gate. */
+  /** Markdown view of the plan for the approval gate: the whole plan, or its complete summary when too long. */
   markdown: string;
 }
 
@@ -164,6 +166,14 @@ export interface WorkspaceActivityDeps {
   now?: () => Date;
 }
 
+function activityInfo(): ReturnType<typeof Context.current>['info'] | undefined {
+  try {
+    return Context.current().info;
+  } catch {
+    return undefined; // called outside an activity (unit use)
+  }
+}
+
 const nonRetryable = (message: string, type: string) => ApplicationFailure.create({ message, type, nonRetryable: true });
 
 export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
@@ -258,10 +268,12 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
     }
     const labels: JobLabel[] | null = needs.labels ? (await api.listLabels()).map(({ key, value }) => ({ key, value })) : null;
 
-    const plan = buildWorkspacePlan(spec, input.jobId, { sources, missingSourceIds, labels });
+    // Histories from before plans were bound to runs carry no runId; the activity context knows it anyway.
+    const runId = input.runId ?? activityInfo()?.workflowExecution?.runId ?? '';
+    const plan = buildWorkspacePlan(spec, input.jobId, { sources, missingSourceIds, labels }, runId);
     plan.warnings.push(...warnings);
     const hash = planHash(plan);
-    return { plan, planHash: hash, summary: summarizePlan(plan), markdown: renderPlanMarkdown(plan, hash) };
+    return { plan, planHash: hash, summary: summarizePlan(plan), markdown: renderApprovalMarkdown(plan, hash) };
   }
 
   async function read(api: PublicApiClient, item: PlanItem): Promise<unknown> {

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../client';
+import { plainText } from '../workflows/safe-text';
 
 /** Distinct, documented exit codes (README "Exit codes"). */
 export const EXIT = {
@@ -84,7 +85,9 @@ export function parseFraction(flag: string) {
 }
 
 /** A plain aligned text table for humans (scripts use --json). */
-export function formatTable(rows: string[][], header: string[]): string {
+/** Cells may hold workspace names and ids: sanitised (workflows/safe-text.ts) so none can drive the terminal. */
+export function formatTable(rawRows: string[][], header: string[]): string {
+  const rows = rawRows.map((row) => row.map((cell) => plainText(cell)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';

@@ -19,6 +19,7 @@
  */
 import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, extname } from 'node:path';
@@ -34,6 +35,8 @@ import { destinationView, sourceView, warehouseView } from '../activities/worksp
 import { PublicApiClient, PublicApiError, type Granularity } from '../segment/public-api-client';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
+import { plainText } from '../workflows/safe-text';
+import { globMatches, MAX_GLOB_CHARS, renderPlanText } from '../core/workspace-plan';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
 import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
 
@@ -310,9 +313,10 @@ async function afterStart(sc: SegflowClient, handle: WorkflowHandle<typeof works
     if (json) printJson({ jobId, link, state: status.state, planHash: status.planHash, summary: status.summary, highImpact: status.plan?.highImpact ?? [] });
     else {
       const request = await handle.query(approvalRequestQuery);
-      out(`Job ${jobId} awaits approval\n${link}\n\n${request.details ?? ''}\n`);
-      const confirm = request.highImpact.length ? ` --confirm ${request.highImpact.join(' ')}` : '';
-      out(`Approve: segflow approve ${jobId}${confirm}\nReject:  segflow reject ${jobId} --reason "..."`);
+      out(`Job ${plainText(jobId)} awaits approval\n${plainText(link)}\n`);
+      showLong(await approvalView(handle, request));
+      const confirm = request.highImpact.length ? ` --confirm ${request.highImpact.map((id) => plainText(id)).join(' ')}` : '';
+      out(`\nApprove: segflow approve ${plainText(jobId)}${confirm}\nReject:  segflow reject ${plainText(jobId)} --reason "..."`);
     }
     if (!opts.wait) return EXIT.ok;
   }
@@ -330,11 +334,36 @@ async function follow(sc: SegflowClient, jobId: string, json: boolean): Promise<
   return exitCodeForState(final.state);
 }
 
+/**
+ * The whole plan awaiting approval, for a terminal. A workspace job's plan is rendered from the structured plan
+ * (never from the UI's markdown, which may be a summary), and only when it is the plan the request names. An
+ * import's plan is a few fixed lines; they are shown sanitised line by line.
+ */
+export async function approvalView(handle: WorkflowHandle, request: ApprovalRequestView): Promise<string> {
+  const status = (await handle.query(workspaceJobStatusQuery).catch(() => undefined)) as WorkspaceJobStatus | undefined;
+  if (status?.kind === 'workspace') {
+    if (!status.plan || status.planHash !== request.planHash) throw new UsageError('The plan changed while it was being read; run the command again.');
+    return renderPlanText(status.plan, status.planHash);
+  }
+  return [`Plan ${request.planHash ?? '—'}`, plainText(request.summary ?? ''), '', ...(request.details ?? '').split('\n').map((line) => plainText(line))].join('\n');
+}
+
+/** Long text through the user's pager when it would scroll off a terminal, so nothing is missed; else printed. */
+function showLong(text: string): void {
+  const rows = process.stdout.rows ?? 0;
+  const pager = process.env.SEGFLOW_PAGER ?? process.env.PAGER ?? 'less -FX';
+  if (process.stdout.isTTY && rows > 0 && text.split('\n').length > rows - 2 && pager && pager !== 'cat') {
+    const shown = spawnSync(pager, { input: `${text}\n`, stdio: ['pipe', 'inherit', 'inherit'], shell: true });
+    if (!shown.error && shown.status === 0) return;
+  }
+  out(text);
+}
+
 /** Shows what awaits approval and sends `decide` with the hash of exactly what was shown. */
 async function approveFlow(sc: SegflowClient, handle: WorkflowHandle, opts: JobFlowOptions, json: boolean, followAfter = false): Promise<number> {
   const request: ApprovalRequestView = await handle.query(approvalRequestQuery);
   if (request.state !== 'awaiting' || !request.planHash) throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
-  if (!json) note(`${request.details ?? request.summary ?? ''}\n`);
+  if (!json) showLong(await approvalView(handle, request));
 
   let confirmed = opts.confirm ?? [];
   const interactive = Boolean(process.stdin.isTTY) && !opts.yes;
@@ -424,10 +453,11 @@ function registerSourceCommands(program: Command): void {
     .option('--name <glob>', 'only sources whose name or slug matches (e.g. "web-*")')
     .action(apiAction(async (opts: { label?: string[]; name?: string }, command: Command) => {
       const wanted = (opts.label ?? []).map(parseLabelArg);
-      const glob = opts.name ? new RegExp(`^${opts.name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i') : undefined;
+      const glob = opts.name;
+      if (glob !== undefined && glob.length > MAX_GLOB_CHARS) throw new UsageError(`--name is a pattern of at most ${MAX_GLOB_CHARS} characters.`);
       const sources = (await publicApi().listSources())
         .filter((s) => wanted.every((w) => s.labels.some((l) => l.key === w.key && l.value === w.value)))
-        .filter((s) => !glob || glob.test(s.name ?? '') || glob.test(s.slug))
+        .filter((s) => glob === undefined || globMatches(glob, s.name ?? '') || globMatches(glob, s.slug))
         .map(sourceView);
       if (isJson(command)) printJson(sources);
       else out(formatTable(sources.map((s) => [s.id, s.name ?? '', s.slug, yesNo(s.enabled), s.labels.join(', '), String(s.writeKeyCount), s.type]), ['ID', 'NAME', 'SLUG', 'ENABLED', 'LABELS', 'KEYS', 'TYPE']));

@@ -31,6 +31,8 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from './limits';
+import { MAX_GLOB_CHARS } from './workspace-plan';
+import { plainText } from '../workflows/safe-text';
 import { validateMessage, type ValidatedMessage } from './message-schema';
 
 const textEncoder = new TextEncoder();
@@ -54,14 +56,32 @@ export type JobOp = (typeof JOB_OPS)[number];
 export const MAX_SEND_MESSAGES = 100;
 export const MAX_STEPS = 100;
 
+/**
+ * Length limits on every string of a job file: each reaches the plan (Temporal history) and the approval view, and
+ * a job file is hostile until proven otherwise (README "Security model"). Segment's own ids are ~30 characters.
+ */
+export const JOB_TEXT_LIMITS = {
+  id: 64,
+  name: 100,
+  jobName: 200,
+  description: 2000,
+  labelPart: 100,
+  namePattern: MAX_GLOB_CHARS,
+  settingKey: 200,
+  settingsBytes: 16 * 1024,
+} as const;
+
 const nonBlank = z.string().trim().min(1, 'must not be empty');
-const sourceId = nonBlank.max(200);
+const bounded = (max: number) => nonBlank.max(max, `must be at most ${max} characters`);
+/** Segment ids are letters, digits, `_` and `-`; nothing else can be a real id, and nothing else reaches a URL path. */
+const segmentId = bounded(JOB_TEXT_LIMITS.id).regex(/^[A-Za-z0-9_-]+$/, 'an id is letters, digits, "_" or "-"');
+const sourceId = segmentId;
 
 /** A label as `key:value` text or as `{key, value, description?}`. */
 const labelSchema = z
   .union([
-    z.string().regex(/^[^:\s][^:]*:.+$/, 'a label is written "key:value"'),
-    z.strictObject({ key: nonBlank, value: nonBlank, description: z.string().optional() }),
+    z.string().max(2 * JOB_TEXT_LIMITS.labelPart + 1, `a label is at most ${2 * JOB_TEXT_LIMITS.labelPart + 1} characters`).regex(/^[^:\s][^:]*:.+$/, 'a label is written "key:value"'),
+    z.strictObject({ key: bounded(JOB_TEXT_LIMITS.labelPart), value: bounded(JOB_TEXT_LIMITS.labelPart), description: z.string().max(JOB_TEXT_LIMITS.description).optional() }),
   ], { error: 'a label is "key:value" or {key, value, description?}' })
   .transform((label) => {
     if (typeof label !== 'string') return label;
@@ -79,8 +99,9 @@ const targetsSchema = z.preprocess(
   z
     .strictObject({
       sourceIds: z.array(sourceId).min(1).max(1000).optional(),
-      labels: z.array(labelSchema).min(1).optional(),
-      name: nonBlank.optional(),
+      labels: z.array(labelSchema).min(1).max(50).optional(),
+      // Matched against every source's name and slug during the preview, before anyone approves: bounded.
+      name: bounded(JOB_TEXT_LIMITS.namePattern).optional(),
     })
     .superRefine((targets, ctx) => {
       const hasSelector = targets.labels !== undefined || targets.name !== undefined;
@@ -94,22 +115,22 @@ const targetsSchema = z.preprocess(
 export type JobTargets = z.output<typeof targetsSchema>;
 
 const common = {
-  name: nonBlank.max(100).optional(),
+  name: bounded(JOB_TEXT_LIMITS.name).optional(),
   /** Overrides the job's `continueOnError` for this step. */
   continueOnError: z.boolean().optional(),
 };
 
-const isoDateTime = z.string().refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(Date.parse(text)), 'must be an ISO-8601 date-time');
+const isoDateTime = z.string().max(40, 'must be an ISO-8601 date-time').refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(Date.parse(text)), 'must be an ISO-8601 date-time');
 
 const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('list-sources'), ...common }),
   z.strictObject({ op: z.literal('get-source'), targets: targetsSchema, ...common }),
   z.strictObject({ op: z.literal('list-warehouses'), targets: targetsSchema, ...common }),
   z.strictObject({ op: z.literal('schema-settings'), targets: targetsSchema, ...common }),
-  z.strictObject({ op: z.literal('get-destination'), destinationId: nonBlank, ...common }),
+  z.strictObject({ op: z.literal('get-destination'), destinationId: segmentId, ...common }),
   z.strictObject({
     op: z.literal('delivery-metrics'),
-    destinationId: nonBlank,
+    destinationId: segmentId,
     // Required by the API (422 without it).
     sourceId,
     startTime: isoDateTime.optional(),
@@ -126,7 +147,7 @@ const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('add-labels'),
     targets: targetsSchema,
-    labels: z.array(labelSchema).min(1),
+    labels: z.array(labelSchema).min(1).max(50),
     /** Labels must exist in the workspace before a source can carry them (API.md #5); create missing ones only if asked. */
     createMissingLabels: z.boolean().default(false),
     ...common,
@@ -136,11 +157,14 @@ const stepSchema = z.discriminatedUnion('op', [
     targets: targetsSchema,
     set: z
       .strictObject({
-        name: nonBlank.optional(),
+        name: bounded(JOB_TEXT_LIMITS.name).optional(),
         enabled: z.boolean().optional(),
-        slug: z.string().regex(/^[a-z0-9_-]+$/, 'a slug is lower-case letters, digits, "_" or "-"').optional(),
+        slug: z.string().max(JOB_TEXT_LIMITS.name, `must be at most ${JOB_TEXT_LIMITS.name} characters`).regex(/^[a-z0-9_-]+$/, 'a slug is lower-case letters, digits, "_" or "-"').optional(),
         /** Merged key by key into the source's current settings. */
-        settings: z.record(z.string(), z.unknown()).optional(),
+        settings: z
+          .record(z.string().max(JOB_TEXT_LIMITS.settingKey, `a setting name is at most ${JOB_TEXT_LIMITS.settingKey} characters`), z.unknown())
+          .refine((settings) => utf8Bytes(settings) <= JOB_TEXT_LIMITS.settingsBytes, `settings are at most ${JOB_TEXT_LIMITS.settingsBytes} bytes of JSON`)
+          .optional(),
       })
       .refine((set) => Object.values(set).some((value) => value !== undefined), 'set at least one of name, enabled, slug, settings'),
     ...common,
@@ -186,8 +210,8 @@ const stepSchema = z.discriminatedUnion('op', [
 
 const jobSpecSchema = z.strictObject({
   version: z.literal(1).optional(),
-  name: nonBlank.max(200).optional(),
-  description: z.string().optional(),
+  name: bounded(JOB_TEXT_LIMITS.jobName).optional(),
+  description: z.string().max(JOB_TEXT_LIMITS.description, `must be at most ${JOB_TEXT_LIMITS.description} characters`).optional(),
   /** Keep going after a step fails non-retryably (each outcome is still reported). */
   continueOnError: z.boolean().default(false),
   steps: z.array(stepSchema).min(1, 'a job needs at least one step').max(MAX_STEPS),
@@ -223,7 +247,8 @@ export function formatIssue(issue: JobSpecIssue, totalSteps?: number): string {
   const field = issue.field ? `field "${issue.field}"` : 'the step itself';
   if (issue.step === undefined) return `${issue.field ? `field "${issue.field}"` : 'file'}: ${issue.message}`;
   const of = totalSteps ? ` of ${totalSteps}` : '';
-  const label = [issue.stepName ? `"${issue.stepName}"` : undefined, issue.op].filter(Boolean).join(', ');
+  // The step's name and op come from the file: shown sanitised and cut, since they may be what is wrong.
+  const label = [issue.stepName ? `"${plainText(issue.stepName, 60)}"` : undefined, issue.op ? plainText(issue.op, 40) : undefined].filter(Boolean).join(', ');
   return `step ${issue.step}${of}${label ? ` (${label})` : ''}, ${field}: ${issue.message}`;
 }
 

@@ -25,6 +25,7 @@ import { messageIdNamespace, uuidV5 } from './message-id';
 import { canonicalJson, sha256Hex } from './plan-hash';
 import type { SegmentMessage } from './types';
 import type { ValidatedMessage } from './message-schema';
+import { markdownText, plainText } from '../workflows/safe-text';
 
 export type Impact = 'read' | 'write' | 'destructive';
 
@@ -83,8 +84,10 @@ export type PlanAction =
   | { op: 'add-labels'; sourceId: string; labels: JobLabel[] }
   | { op: 'update-source'; sourceId: string; set: { name?: string; enabled?: boolean; slug?: string; settings?: Record<string, unknown> } }
   | { op: 'create-write-key'; sourceId: string; keyCountBefore: number }
-  | { op: 'remove-write-key'; sourceId: string; fingerprint: string; force: boolean }
-  | { op: 'delete-source'; sourceId: string; force: boolean }
+  /** `keysBefore`: the source's key fingerprints as approved, right before this removal (new keys as placeholders). */
+  | { op: 'remove-write-key'; sourceId: string; fingerprint: string; force: boolean; keysBefore: string[] }
+  /** `approved`: the state the approver saw the source in, re-checked before the delete even under force. */
+  | { op: 'delete-source'; sourceId: string; force: boolean; approved: { enabled: boolean; destinationIds: string[]; warehouseIds: string[] } }
   | { op: 'send'; source: string; messages: SegmentMessage[] };
 
 export type PlanOp = PlanAction['op'];
@@ -101,6 +104,8 @@ export type PlanItem = PlanAction & {
   continueOnError: boolean;
   target: PlanTarget;
   changes: PlanChange[];
+  /** Guard rails the step's `force: true` lifted for this item (shown to the approver wherever it applies). */
+  forced?: GuardRule[];
 };
 
 export type GuardRule =
@@ -111,7 +116,8 @@ export type GuardRule =
   | 'last-write-key'
   | 'delete-enabled'
   | 'delete-connected'
-  | 'destructive-selector';
+  | 'destructive-selector'
+  | 'plan-too-large';
 
 export interface PlanRefusal {
   step: number;
@@ -133,6 +139,11 @@ export interface PlanSummary {
 
 export interface WorkspacePlan {
   jobId: string;
+  /**
+   * The workflow run that asked for approval. It is part of the hashed plan, so an approval of one run can never
+   * approve another run of the same job id, even with an unchanged workspace.
+   */
+  runId: string;
   jobName: string | null;
   items: PlanItem[];
   /** Every targeted source as the preview saw it. */
@@ -177,10 +188,44 @@ export const formatLabel = (label: JobLabel): string => `${label.key}:${label.va
 const sameLabel = (a: JobLabel, b: JobLabel) => a.key === b.key && a.value === b.value;
 const sameValue = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
 
-/** `*` and `?` wildcards, case-insensitive, whole string. */
+/** Longest `targets.name` pattern a job file may hold (job-spec.ts enforces it). */
+export const MAX_GLOB_CHARS = 200;
+
+/**
+ * `*` and `?` wildcards, case-insensitive, whole string. No regular expression and no backtracking: the pattern
+ * is cut at its stars and each piece is looked for once, left to right, at its leftmost place (which is always a
+ * safe choice for `*`). Cost is at most name length × pattern length, so `**********x` against a long name is as
+ * cheap as `*x`, where a translated regex backtracks exponentially in the number of stars.
+ */
 export function globMatches(pattern: string, text: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 'i').test(text);
+  if (pattern.length > MAX_GLOB_CHARS) throw new RangeError(`a name pattern is at most ${MAX_GLOB_CHARS} characters`);
+  const p = pattern.toLowerCase();
+  const t = text.toLowerCase();
+  const pieces = p.split('*');
+  const pieceAt = (piece: string, at: number) => {
+    if (at + piece.length > t.length) return false;
+    for (let i = 0; i < piece.length; i++) if (piece[i] !== '?' && piece[i] !== t[at + i]) return false;
+    return true;
+  };
+  if (pieces.length === 1) return p.length === t.length && pieceAt(p, 0);
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  if (first.length + last.length > t.length || !pieceAt(first, 0) || !pieceAt(last, t.length - last.length)) return false;
+  let at = first.length;
+  const end = t.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    if (piece === '') continue;
+    let found = -1;
+    for (let start = at; start + piece.length <= end; start++) {
+      if (pieceAt(piece, start)) {
+        found = start;
+        break;
+      }
+    }
+    if (found < 0) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
 /** Source ids a step's targets name, in a stable order; explicit ids keep the file's order. */
@@ -283,9 +328,20 @@ class Planner {
   private planStep(step: JobStep, stepNo: number): void {
     const continueOnError = step.continueOnError ?? this.spec.continueOnError;
     const base = { step: stepNo, stepName: step.name, continueOnError };
-    const add = (action: PlanAction, target: PlanTarget, changes: PlanChange[], unchanged: boolean, idKey: string) => {
-      this.items.push({ ...action, ...base, id: this.uniqueId(`${action.op}:${idKey}`, stepNo), impact: IMPACT_OF[action.op], unchanged, target, changes });
+    const add = (action: PlanAction, target: PlanTarget, changes: PlanChange[], unchanged: boolean, idKey: string, forced: GuardRule[] = []) => {
+      const lifted = [...stepForced, ...forced];
+      this.items.push({
+        ...action,
+        ...base,
+        id: this.uniqueId(`${action.op}:${idKey}`, stepNo),
+        impact: IMPACT_OF[action.op],
+        unchanged,
+        target,
+        changes,
+        ...(lifted.length ? { forced: lifted } : {}),
+      });
     };
+    const stepForced: GuardRule[] = [];
     const refuse = (rule: GuardRule, message: string, target?: string) => this.refusals.push({ step: stepNo, stepName: step.name, target, rule, message });
 
     switch (step.op) {
@@ -313,9 +369,12 @@ class Planner {
 
     const targets = step.targets;
     const isDestructive = step.op === 'remove-write-key' || step.op === 'delete-source';
-    if (isDestructive && !targets.sourceIds && !step.force) {
-      refuse('destructive-selector', `${step.op} must name its sources by id (targets.sourceIds), not by a selector; set force: true to allow it`);
-      return;
+    if (isDestructive && !targets.sourceIds) {
+      if (!step.force) {
+        refuse('destructive-selector', `${step.op} must name its sources by id (targets.sourceIds), not by a selector; set force: true to allow it`);
+        return;
+      }
+      stepForced.push('destructive-selector');
     }
     const ids = resolveTargets(targets, [...this.sim.values()].filter((source) => source.deletedAtStep === undefined));
     if (!targets.sourceIds && ids.length === 0) this.warnings.push(`step ${stepNo} ("${step.name}"): the selector matched no source`);
@@ -443,12 +502,14 @@ class Planner {
       refuse('new-write-key', `write key #${index} of ${source.id} is created by this same job; remove it in a later job`, source.id);
       return;
     }
-    if (source.enabled && keys.length === 1 && !step.force) {
-      refuse('last-write-key', `${source.id} is enabled and ${fingerprint} is its only write key: senders would stop working; add a key first or set force: true`, source.id);
+    // Enabled or not: a later step (or a person) can enable the source again, and it would have no key.
+    const last = keys.length === 1;
+    if (last && !step.force) {
+      refuse('last-write-key', `${fingerprint} is the only write key of ${source.id}: senders would stop working (also once it is enabled again); add a key first or set force: true`, source.id);
       return;
     }
     add(
-      { op: 'remove-write-key', sourceId: source.id, fingerprint, force: step.force },
+      { op: 'remove-write-key', sourceId: source.id, fingerprint, force: step.force, keysBefore: [...keys] },
       target,
       [
         { field: 'writeKey', from: fingerprint, to: null },
@@ -456,6 +517,7 @@ class Planner {
       ],
       false,
       `${source.id}:${fingerprint}`,
+      last ? ['last-write-key'] : [],
     );
     keys.splice(index, 1);
   }
@@ -463,6 +525,9 @@ class Planner {
   private planDelete(step: StepOf<'delete-source'>, stepNo: number, source: SimulatedSource, target: PlanTarget, add: AddItem, refuse: Refuse): void {
     const destinations = source.destinations ?? [];
     const warehouses = source.warehouses ?? [];
+    const lifted: GuardRule[] = [];
+    if (source.enabled) lifted.push('delete-enabled');
+    if (destinations.length || warehouses.length) lifted.push('delete-connected');
     if (!step.force) {
       let refused = false;
       if (source.enabled) {
@@ -480,7 +545,8 @@ class Planner {
       if (refused) return;
     }
     const described = `${source.name ?? source.slug} (${source.enabled ? 'enabled' : 'disabled'}, ${destinations.length} destination(s), ${warehouses.length} warehouse(s))`;
-    add({ op: 'delete-source', sourceId: source.id, force: step.force }, target, [{ field: 'source', from: described, to: null }], false, source.id);
+    const approved = { enabled: source.enabled, destinationIds: destinations.map((d) => d.id).sort(), warehouseIds: warehouses.map((w) => w.id).sort() };
+    add({ op: 'delete-source', sourceId: source.id, force: step.force, approved }, target, [{ field: 'source', from: described, to: null }], false, source.id, lifted);
     source.deletedAtStep = stepNo;
   }
 
@@ -510,17 +576,18 @@ class Planner {
   }
 }
 
-type AddItem = (action: PlanAction, target: PlanTarget, changes: PlanChange[], unchanged: boolean, idKey: string) => void;
+type AddItem = (action: PlanAction, target: PlanTarget, changes: PlanChange[], unchanged: boolean, idKey: string, forced?: GuardRule[]) => void;
 type Refuse = (rule: GuardRule, message: string, target?: string) => void;
 
-export function buildWorkspacePlan(spec: JobSpec, jobId: string, state: WorkspaceState): WorkspacePlan {
+export function buildWorkspacePlan(spec: JobSpec, jobId: string, state: WorkspaceState, runId: string): WorkspacePlan {
   const planner = new Planner(spec, jobId, state);
   planner.run();
   const items = planner.items;
   const active = items.filter((item) => !item.unchanged);
   const targets = planner.snapshots();
-  return {
+  const plan: WorkspacePlan = {
     jobId,
+    runId,
     jobName: spec.name ?? null,
     items,
     targets,
@@ -538,6 +605,17 @@ export function buildWorkspacePlan(spec: JobSpec, jobId: string, state: Workspac
     highImpact: active.filter((item) => item.impact === 'destructive').map((item) => item.id),
     requiresApproval: active.some((item) => item.impact !== 'read'),
   };
+  // Approval is never given on a cut view: a plan whose complete summary cannot fit the UI is refused (split it).
+  const summaryChars = renderPlanSummaryMarkdown(plan, '0'.repeat(64)).length;
+  if (summaryChars > MAX_SUMMARY_CHARS) {
+    plan.refusals.push({
+      step: 0,
+      stepName: '(whole job)',
+      rule: 'plan-too-large',
+      message: `the plan's summary (${summaryChars} characters) does not fit the approval view (${MAX_SUMMARY_CHARS}); split the job into smaller jobs`,
+    });
+  }
+  return plan;
 }
 
 export function summarizePlan(plan: WorkspacePlan): string {
@@ -617,16 +695,40 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
     }
     case 'remove-write-key': {
       if (!live) return gone(item.sourceId);
-      if (!live.writeKeyFingerprints.includes(item.fingerprint)) return { kind: 'already-applied', message: `write key ${item.fingerprint} is not on the source` };
-      if (live.enabled && live.writeKeyFingerprints.length === 1 && !item.force) {
-        return { kind: 'refuse', rule: 'last-write-key', message: `${item.sourceId} is enabled and ${item.fingerprint} is now its only write key` };
+      const keys = live.writeKeyFingerprints;
+      const expected = item.keysBefore.length;
+      if (!keys.includes(item.fingerprint)) {
+        // Gone with exactly one key fewer than approved: our own earlier attempt removed it. Anything else is drift.
+        if (keys.length === expected - 1) return { kind: 'already-applied', message: `write key ${item.fingerprint} is not on the source` };
+        return { kind: 'drift', message: `write key ${item.fingerprint} is gone and ${item.sourceId} has ${keys.length} write key(s); the approved plan expected ${expected} before the removal` };
+      }
+      // Force lifts the preview's guard rail only: the approved "N keys → N-1" must still hold.
+      const missing = item.keysBefore.filter((fingerprint) => fingerprint !== NEW_KEY && !keys.includes(fingerprint));
+      if (keys.length !== expected || missing.length) {
+        return { kind: 'drift', message: `${item.sourceId} has ${keys.length} write key(s)${missing.length ? ` (${missing.join(', ')} removed meanwhile)` : ''}; the approved plan expected ${expected} → ${expected - 1}` };
+      }
+      if (keys.length === 1 && !item.force) {
+        return { kind: 'refuse', rule: 'last-write-key', message: `${item.fingerprint} is now the only write key of ${item.sourceId}` };
       }
       return { kind: 'apply' };
     }
     case 'delete-source': {
       if (!live) return { kind: 'already-applied', message: `source ${item.sourceId} no longer exists` };
+      // Always against what was approved, force or not: force lifted the preview's guard rails, nothing more.
+      const approved = item.approved;
+      const destinationIds = (live.destinations ?? []).map((d) => d.id).sort();
+      const warehouseIds = (live.warehouses ?? []).map((w) => w.id).sort();
+      if (live.enabled !== approved.enabled) {
+        return { kind: 'drift', message: `${item.sourceId} is ${live.enabled ? 'enabled' : 'disabled'} now; it was approved for deletion while ${approved.enabled ? 'enabled' : 'disabled'}` };
+      }
+      if (!sameValue(destinationIds, approved.destinationIds) || !sameValue(warehouseIds, approved.warehouseIds)) {
+        return {
+          kind: 'drift',
+          message: `${item.sourceId} now has ${destinationIds.length} destination(s) and ${warehouseIds.length} warehouse(s); it was approved with ${approved.destinationIds.length} and ${approved.warehouseIds.length}`,
+        };
+      }
       if (!item.force && live.enabled) return { kind: 'refuse', rule: 'delete-enabled', message: `${item.sourceId} is enabled again` };
-      const connected = (live.destinations?.length ?? 0) + (live.warehouses?.length ?? 0);
+      const connected = destinationIds.length + warehouseIds.length;
       if (!item.force && connected > 0) return { kind: 'refuse', rule: 'delete-connected', message: `${item.sourceId} now has ${connected} connection(s)` };
       return { kind: 'apply' };
     }
@@ -636,54 +738,163 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
 }
 
 // ---------------------------------------------------------------------------------------------
-// Markdown view (Temporal UI "current details", `segflow approve`)
+// What the approver sees: the full plan (CLI, and the UI when it fits) and a complete summary (UI otherwise).
+// Every piece of text from a job file or the workspace goes through the one sanitiser (workflows/safe-text.ts).
 // ---------------------------------------------------------------------------------------------
 
-const cell = (value: unknown): string => {
-  const text = typeof value === 'string' ? value : value === null || value === undefined ? '—' : JSON.stringify(value);
-  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
-};
+/** Upper bound of the UI summary; the planner refuses a plan whose summary is longer (see buildWorkspacePlan). */
+export const MAX_SUMMARY_CHARS = 12_000;
+/** The full markdown table is shown in the UI up to this size, else the complete summary is. */
+export const MAX_FULL_MARKDOWN_CHARS = 15_000;
+/** Messages of a `send` item shown in the UI next to their digest; the CLI shows them all. */
+const SEND_PREVIEW_MESSAGES = 3;
+
+const md = (value: unknown, max?: number): string => markdownText(value === null || value === undefined ? '—' : value, max);
+
+function showValue(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((entry) => (typeof entry === 'string' ? entry : JSON.stringify(entry))).join(', ')}]`;
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
 
 function describeChange(change: PlanChange): string {
-  const show = (value: unknown) => (Array.isArray(value) ? `[${value.join(', ')}]` : cell(value));
-  if (change.from === null && change.to !== null) return `${change.field}: + ${show(change.to)}`;
-  if (change.to === null) return `${change.field}: − ${show(change.from)}`;
-  return `${change.field}: ${show(change.from)} → ${show(change.to)}`;
+  if (change.from === null && change.to !== null) return `${change.field}: + ${showValue(change.to)}`;
+  if (change.to === null) return `${change.field}: − ${showValue(change.from)}`;
+  return `${change.field}: ${showValue(change.from)} → ${showValue(change.to)}`;
 }
 
+/** What an item does, as unsanitised text (callers sanitise for their medium). */
 export function describeItem(item: PlanItem): string {
   if (item.unchanged) return 'already as asked: nothing to do';
-  if (item.changes.length) return item.changes.map(describeChange).join('; ');
-  return 'read';
+  const parts = item.changes.map(describeChange);
+  if (item.op === 'send') parts.push(`${item.messages.length} message(s), digest ${sendDigest(item)}`);
+  if (item.op === 'delete-source') parts.push(`approved while ${item.approved.enabled ? 'enabled' : 'disabled'}`);
+  return parts.length ? parts.join('; ') : 'read';
 }
 
-/** The plan as markdown: a table per item, the high-impact ids, and the targets as the preview saw them. */
-export function renderPlanMarkdown(plan: WorkspacePlan, hash: string): string {
-  const lines: string[] = [];
-  lines.push(`### Plan \`${hash.slice(0, 12)}\`${plan.jobName ? ` — ${cell(plan.jobName)}` : ''}`);
-  lines.push('', summarizePlan(plan), '');
-  lines.push('| item | step | target | impact | change |', '|---|---|---|---|---|');
+/** sha256 (12 hex) of a send item's messages: two approvers comparing digests know they saw the same messages. */
+export function sendDigest(item: Extract<PlanItem, { op: 'send' }>): string {
+  return sha256Hex(canonicalJson(item.messages)).slice(0, 12);
+}
+
+const forceNote = (item: PlanItem) => (item.forced?.length ? `FORCE lifts ${item.forced.join(', ')}` : '');
+const impactText = (item: PlanItem) => (item.unchanged ? 'none' : item.impact === 'destructive' ? 'DESTRUCTIVE' : item.impact);
+const targetText = (item: PlanItem) => (item.target.kind === 'source' && item.target.name ? `${item.target.id} (${item.target.name})` : item.target.id);
+
+function stepCounts(plan: WorkspacePlan): Array<{ step: number; name: string; op: string; counts: Record<Impact | 'unchanged', number>; forced: string[] }> {
+  const rows = new Map<number, { step: number; name: string; op: string; counts: Record<Impact | 'unchanged', number>; forced: Set<string> }>();
   for (const item of plan.items) {
-    const target = item.target.kind === 'source' && item.target.name ? `${item.target.id} (${item.target.name})` : item.target.id;
-    const impact = item.unchanged ? 'none' : item.impact === 'destructive' ? '**DESTRUCTIVE**' : item.impact;
-    lines.push(`| \`${item.id}\` | ${item.step}. ${cell(item.stepName)} | ${cell(target)} | ${impact} | ${cell(describeItem(item))} |`);
+    const row = rows.get(item.step) ?? { step: item.step, name: item.stepName, op: item.op, counts: { read: 0, write: 0, destructive: 0, unchanged: 0 }, forced: new Set<string>() };
+    row.counts[item.unchanged ? 'unchanged' : item.impact] += 1;
+    item.forced?.forEach((rule) => row.forced.add(rule));
+    rows.set(item.step, row);
   }
+  return [...rows.values()].sort((a, b) => a.step - b.step).map((row) => ({ ...row, forced: [...row.forced] }));
+}
+
+function sendPreviewLines(item: Extract<PlanItem, { op: 'send' }>, shown: number, render: (text: string) => string): string[] {
+  const lines = item.messages.slice(0, shown).map((message, index) => `  ${index + 1}. ${render(JSON.stringify(message))}`);
+  if (item.messages.length > shown) lines.push(`  … ${item.messages.length - shown} more (digest ${sendDigest(item)}; \`segflow approve\` shows every message)`);
+  return lines;
+}
+
+function refusalAndWarningLines(plan: WorkspacePlan): string[] {
+  const lines: string[] = [];
   if (plan.refusals.length) {
     lines.push('', '**Refused by guard rails (nothing will run):**');
-    for (const refusal of plan.refusals) lines.push(`- step ${refusal.step} (${cell(refusal.stepName)}), ${refusal.rule}: ${cell(refusal.message)}`);
+    for (const refusal of plan.refusals) lines.push(`- step ${refusal.step} (${md(refusal.stepName, 200)}), ${refusal.rule}: ${md(refusal.message, 500)}`);
   }
-  if (plan.warnings.length) {
-    lines.push('', '**Warnings:**', ...plan.warnings.map((warning) => `- ${cell(warning)}`));
+  if (plan.warnings.length) lines.push('', '**Warnings:**', ...plan.warnings.map((warning) => `- ${md(warning, 500)}`));
+  return lines;
+}
+
+/** The whole plan as markdown: a row per item, every send's first messages, the targets as the preview saw them. */
+export function renderPlanMarkdown(plan: WorkspacePlan, hash: string): string {
+  const lines: string[] = [];
+  lines.push(`### Plan ${hash}${plan.jobName ? ` — ${md(plan.jobName)}` : ''}`);
+  lines.push('', md(summarizePlan(plan)), '');
+  lines.push('| item | step | target | impact | change |', '|---|---|---|---|---|');
+  for (const item of plan.items) {
+    const impact = item.unchanged ? 'none' : item.impact === 'destructive' ? '**DESTRUCTIVE**' : item.impact;
+    const force = item.forced?.length ? ` **${md(forceNote(item))}**` : '';
+    lines.push(`| ${md(item.id)} | ${item.step}\\. ${md(item.stepName)} | ${md(targetText(item))} | ${impact}${force} | ${md(describeItem(item))} |`);
   }
+  for (const item of plan.items) {
+    if (item.op !== 'send' || item.unchanged) continue;
+    lines.push('', `Messages of ${md(item.id)} (digest ${sendDigest(item)}):`, ...sendPreviewLines(item, SEND_PREVIEW_MESSAGES, (text) => md(text, 300)));
+  }
+  lines.push(...refusalAndWarningLines(plan));
   if (plan.highImpact.length) {
-    lines.push('', '**High impact: the approval must list every one of these ids:** ' + plan.highImpact.map((id) => `\`${id}\``).join(' '));
+    lines.push('', '**High impact: the approval must list every one of these ids:** ' + plan.highImpact.map((id) => md(id)).join(' '));
   }
   if (plan.targets.length) {
     lines.push('', 'Sources as seen by the preview:', '', '| source | name | slug | enabled | labels | write keys | destinations | warehouses | API calls this month |', '|---|---|---|---|---|---|---|---|---|');
     for (const t of plan.targets) {
       const apiCalls = t.apiCalls ? `${t.apiCalls.total}${t.apiCalls.lastDay ? ` (last day ${t.apiCalls.lastDay})` : ''}` : 'n/a';
       lines.push(
-        `| ${cell(t.id)} | ${cell(t.name)} | ${cell(t.slug)} | ${t.enabled ? 'yes' : 'no'} | ${cell(t.labels.map(formatLabel).join(', ') || '—')} | ${t.writeKeyFingerprints.length} (${cell(t.writeKeyFingerprints.join(', ') || '—')}) | ${cell(t.destinations.map((d) => d.name ?? d.id).join(', ') || '—')} | ${cell(t.warehouses.map((w) => w.name ?? w.id).join(', ') || '—')} | ${cell(apiCalls)} |`,
+        `| ${md(t.id)} | ${md(t.name)} | ${md(t.slug)} | ${t.enabled ? 'yes' : 'no'} | ${md(t.labels.map(formatLabel).join(', ') || '—')} | ${t.writeKeyFingerprints.length} (${md(t.writeKeyFingerprints.join(', ') || '—')}) | ${md(t.destinations.map((d) => d.name ?? d.id).join(', ') || '—')} | ${md(t.warehouses.map((w) => w.name ?? w.id).join(', ') || '—')} | ${md(apiCalls)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * A complete summary that fits the UI whatever the plan's size: the hash, counts per step and impact (with the
+ * guard rails `force` lifts), every destructive item, refusals and warnings. Long names are cut with a marker;
+ * nothing else is left out (the planner refuses plans whose summary would not fit, MAX_SUMMARY_CHARS).
+ */
+export function renderPlanSummaryMarkdown(plan: WorkspacePlan, hash: string): string {
+  const lines: string[] = [];
+  lines.push(`### Plan ${hash}${plan.jobName ? ` — ${md(plan.jobName, 100)}` : ''}`);
+  lines.push('', md(summarizePlan(plan)), '', '| step | op | reads | writes | destructive | unchanged | force |', '|---|---|---:|---:|---:|---:|---|');
+  for (const row of stepCounts(plan)) {
+    lines.push(`| ${row.step}\\. ${md(row.name, 60)} | ${row.op} | ${row.counts.read} | ${row.counts.write} | ${row.counts.destructive} | ${row.counts.unchanged} | ${row.forced.length ? `**lifts ${row.forced.join(', ')}**` : ''} |`);
+  }
+  const destructive = plan.items.filter((item) => item.impact === 'destructive' && !item.unchanged);
+  if (destructive.length) {
+    lines.push('', `**Every destructive item (${destructive.length}); the approval must list each id:**`);
+    for (const item of destructive) lines.push(`- ${md(item.id)}: ${md(targetText(item), 120)}, ${md(describeItem(item), 300)}${item.forced?.length ? ` **${forceNote(item)}**` : ''}`);
+  }
+  const sends = plan.items.filter((item): item is Extract<PlanItem, { op: 'send' }> => item.op === 'send' && !item.unchanged);
+  for (const item of sends) lines.push('', `Send ${md(item.id)}: ${item.messages.length} message(s), digest ${sendDigest(item)}`, ...sendPreviewLines(item, 1, (text) => md(text, 200)));
+  lines.push(...refusalAndWarningLines(plan));
+  return lines.join('\n');
+}
+
+/** What the UI shows while the plan awaits approval: the whole plan when it fits, else the complete summary. */
+export function renderApprovalMarkdown(plan: WorkspacePlan, hash: string): string {
+  const full = renderPlanMarkdown(plan, hash);
+  if (full.length <= MAX_FULL_MARKDOWN_CHARS) return full;
+  return `${renderPlanSummaryMarkdown(plan, hash)}\n\nThe full plan (${plan.items.length} items) is longer than this view allows: \`segflow approve <job id>\` shows every item before asking.`;
+}
+
+/** The whole plan for a terminal, from the structured plan: nothing cut, every message of every send. */
+export function renderPlanText(plan: WorkspacePlan, hash: string): string {
+  const t = (value: unknown, max?: number) => plainText(value === null || value === undefined ? '—' : value, max ?? 100_000);
+  const lines: string[] = [];
+  lines.push(`Plan ${hash}${plan.jobName ? ` — ${t(plan.jobName)}` : ''}`, `Job ${t(plan.jobId)}, run ${t(plan.runId)}`, t(summarizePlan(plan)), '');
+  for (const item of plan.items) {
+    lines.push(`[${item.step}. ${t(item.stepName)}] ${t(item.id)}`);
+    lines.push(`    target: ${t(targetText(item))}`);
+    lines.push(`    impact: ${impactText(item)}${item.forced?.length ? `   ${forceNote(item)}` : ''}`);
+    lines.push(`    change: ${t(describeItem(item))}`);
+    if (item.op === 'send' && !item.unchanged) item.messages.forEach((message, index) => lines.push(`    message ${index + 1}: ${t(JSON.stringify(message))}`));
+  }
+  if (plan.refusals.length) {
+    lines.push('', 'Refused by guard rails (nothing will run):');
+    for (const refusal of plan.refusals) lines.push(`  - step ${refusal.step} (${t(refusal.stepName)}), ${refusal.rule}: ${t(refusal.message)}`);
+  }
+  if (plan.warnings.length) lines.push('', 'Warnings:', ...plan.warnings.map((warning) => `  - ${t(warning)}`));
+  if (plan.highImpact.length) lines.push('', `High impact (confirm each id): ${plan.highImpact.map((id) => t(id)).join(' ')}`);
+  if (plan.targets.length) {
+    lines.push('', 'Sources as seen by the preview:');
+    for (const s of plan.targets) {
+      lines.push(
+        `  ${t(s.id)}  name ${t(s.name)}  slug ${t(s.slug)}  ${s.enabled ? 'enabled' : 'disabled'}  labels ${t(s.labels.map(formatLabel).join(', ') || '—')}` +
+          `  write keys ${s.writeKeyFingerprints.length} (${t(s.writeKeyFingerprints.join(', ') || '—')})` +
+          `  destinations ${t(s.destinations.map((d) => `${d.id}${d.name ? ` ${d.name}` : ''}`).join(', ') || '—')}` +
+          `  warehouses ${t(s.warehouses.map((w) => `${w.id}${w.name ? ` ${w.name}` : ''}`).join(', ') || '—')}`,
       );
     }
   }

@@ -22,6 +22,7 @@
  * recorded as a refused attempt and ignored.
  */
 import { ApplicationFailure, condition, defineQuery, defineSignal, defineUpdate, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { markdownText } from './safe-text';
 
 export interface ApproveInput {
   planHash: string;
@@ -93,7 +94,9 @@ export const APPROVAL_REFUSED = 'ApprovalRefused';
 /** Refused attempts kept in state (and in the query answer); older ones stay visible in history only. */
 const MAX_REFUSED_ATTEMPTS = 50;
 /** The UI shows current details as markdown; keep it well under the 20 KB the server allows for static details. */
-const MAX_DETAILS_CHARS = 18_000;
+export const MAX_DETAILS_CHARS = 18_000;
+/** Approve commands list the ids to confirm up to this length; beyond it they point at the list in the plan. */
+const MAX_CONFIRM_LIST_CHARS = 600;
 
 const isNonBlank = (value: unknown): value is string => typeof value === 'string' && value.trim() !== '';
 const short = (hash: string) => hash.slice(0, 12);
@@ -147,31 +150,37 @@ export function createApprovalGate(): ApprovalGate {
     decision: decision ?? null,
   });
 
+  /**
+   * The UI view. Everything a person typed (who, comments, reasons, ids) goes through the one sanitiser. It is never
+   * cut: the plan's details are a complete summary sized for this view by the planner; if they still would not fit
+   * (a bug), they are replaced by a pointer to the CLI, which shows the whole structured plan, rather than shown cut.
+   */
   function renderDetails(): string {
     if (!request) return '';
-    const { workflowId } = workflowInfo();
+    const id = markdownText(workflowInfo().workflowId, 300);
     const lines: string[] = [];
     if (state === 'awaiting') {
       lines.push(`## Awaiting approval (until ${expiresAt ?? '?'})`);
-      lines.push('', `Plan hash: \`${request.planHash}\``, '', request.summary);
-      const confirm = request.highImpact.length ? ` --confirm ${request.highImpact.join(' ')}` : '';
-      lines.push('', `Approve: \`segflow approve ${workflowId} --by <you>${confirm}\` · Reject: \`segflow reject ${workflowId} --by <you> --reason <why>\``);
-      const payload = JSON.stringify({ planHash: request.planHash, by: '<you>', ...(request.highImpact.length ? { confirmHighImpact: request.highImpact } : {}) });
-      lines.push(`Or signal \`approve\` with \`${payload}\`, or \`reject\` with \`{"by":"<you>","reason":"<why>"}\`.`);
+      lines.push('', `Plan hash: ${request.planHash}`, '', markdownText(request.summary, 500));
+      const ids = request.highImpact.map((item) => markdownText(item, 200)).join(' ');
+      const confirm = !ids ? '' : ids.length <= MAX_CONFIRM_LIST_CHARS ? ` --confirm ${ids}` : ' --confirm (every id listed under the destructive items)';
+      lines.push('', `Approve: segflow approve ${id}${confirm} · Reject: segflow reject ${id} --reason (why)`);
     } else if (decision?.outcome === 'approved') {
-      lines.push(`## Approved by ${decision.by} at ${decision.at}${decision.comment ? `: ${decision.comment}` : ''}`);
+      lines.push(`## Approved by ${markdownText(decision.by, 200)} at ${decision.at}${decision.comment ? `: ${markdownText(decision.comment, 500)}` : ''}`);
     } else if (decision?.outcome === 'rejected') {
-      lines.push(`## Rejected by ${decision.by} at ${decision.at}: ${decision.reason}`);
+      lines.push(`## Rejected by ${markdownText(decision.by, 200)} at ${decision.at}: ${markdownText(decision.reason, 500)}`);
     } else if (decision?.outcome === 'expired') {
       lines.push(`## Expired at ${decision.at}: no decision within ${Math.round(decision.timeoutMs / 1000)} s`);
     }
     if (refused.length) {
       const last = refused[refused.length - 1]!;
-      lines.push('', `Refused attempts: ${refused.length} (last by ${last.by ?? '?'} at ${last.at}: ${last.reason})`);
+      lines.push('', `Refused attempts: ${refused.length} (last by ${markdownText(last.by ?? '?', 200)} at ${last.at}: ${markdownText(last.reason, 500)})`);
     }
-    if (request.details) lines.push('', '---', '', request.details);
-    const text = lines.join('\n');
-    return text.length > MAX_DETAILS_CHARS ? `${text.slice(0, MAX_DETAILS_CHARS)}\n\n… (truncated; query approvalRequest for the summary)` : text;
+    const head = lines.join('\n');
+    if (!request.details) return head;
+    const whole = `${head}\n\n---\n\n${request.details}`;
+    if (whole.length <= MAX_DETAILS_CHARS) return whole;
+    return `${head}\n\n---\n\nThe plan is too long for this view and is not shown cut: segflow approve ${id} shows all of it.`;
   }
 
   const publish = () => setCurrentDetails(renderDetails());

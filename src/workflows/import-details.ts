@@ -3,6 +3,7 @@
  * every change, and a test can read it.
  */
 import type { ImportOptions, ImportStatus } from './import-contract';
+import { markdownText } from './safe-text';
 
 export function renderImportDetails(status: ImportStatus, options: ImportOptions): string {
   const percent = status.bytes.total > 0 ? Math.floor((status.bytes.done / status.bytes.total) * 100) : 0;
@@ -32,13 +33,13 @@ export function renderImportPlan(
   plan: { file: string; source: string; format: string; fileBytes: number; rowsRead: number; rowsRejected: number; eventsToSend: number; typeCounts: Record<string, number>; timeRange: { min?: string; max?: string } | null },
   planHash: string,
 ): string {
-  const types = Object.entries(plan.typeCounts).map(([type, count]) => `${type} ${count}`).join(' · ') || 'none';
+  const types = Object.entries(plan.typeCounts).map(([type, count]) => `${markdownText(type, 50)} ${count}`).join(' · ') || 'none';
   return [
-    `**Awaiting approval** to send **${plan.eventsToSend} events** to source \`${plan.source}\``,
+    `**Awaiting approval** to send **${plan.eventsToSend} events** to source ${markdownText(plan.source, 100)}`,
     '',
     '| input | rows read | rows rejected | events to send |',
     '|---|---:|---:|---:|',
-    `| \`${plan.file}\` (${plan.format}, ${formatBytes(plan.fileBytes)}) | ${plan.rowsRead} | ${plan.rowsRejected} | ${plan.eventsToSend} |`,
+    `| ${markdownText(plan.file, 500)} (${plan.format}, ${formatBytes(plan.fileBytes)}) | ${plan.rowsRead} | ${plan.rowsRejected} | ${plan.eventsToSend} |`,
     '',
     `Call types: ${types}`,
     plan.timeRange ? `Event time range: ${plan.timeRange.min} → ${plan.timeRange.max}` : 'Event time range: none',

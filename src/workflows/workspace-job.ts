@@ -22,6 +22,7 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ApplyItemInput, WorkspaceActivities } from '../activities/workspace-activities';
@@ -180,7 +181,7 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
 
   let items: PlanItem[] = [];
   try {
-    const preview = await workspacePreview({ jobId: input.jobId, spec: input.spec });
+    const preview = await workspacePreview({ jobId: input.jobId, runId: workflowInfo().runId, spec: input.spec });
     const { plan } = preview;
     items = plan.items;
     Object.assign(status, { plan, planHash: preview.planHash, summary: preview.summary });

@@ -252,6 +252,42 @@ describe('workspace jobs', () => {
     }
   });
 
+  it('a forced delete stops when the source was re-enabled after approval was asked (force lifts the preview guard rails only)', async () => {
+    const h = await harness(WORKSPACE);
+    const handle = await h.start('steps:\n  - op: delete-source\n    targets: [src_old]\n    force: true');
+    const request = await awaitingApproval(handle);
+    expect(request.highImpact).toEqual(['delete-source:src_old']);
+    // Approved as "(disabled, 0 destinations)"; someone re-enables the source meanwhile.
+    h.api.source('src_old')!.enabled = true;
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice', confirmHighImpact: request.highImpact }] });
+    const { message, result } = await failureOf(handle);
+    expect(message).toContain('PlanDrift');
+    expect(message).toContain('src_old is enabled now; it was approved for deletion while disabled');
+    expect(outcomeMap(result)).toEqual({ 'delete-source:src_old': 'failed' });
+    expect(h.api.source('src_old')).toBeDefined();
+    expect(h.api.auditLog()).toEqual([]);
+  });
+
+  it('an approval of one run never approves another run of the same job id, even with an unchanged workspace', async () => {
+    const h = await harness(WORKSPACE);
+    const spec = 'steps:\n  - op: update-source\n    targets: [src_app]\n    set: { enabled: false }';
+    const first = await h.start(spec, { jobId: 'rerun-1' });
+    const old = await awaitingApproval(first);
+    await first.signal(rejectSignal, { by: 'bob', reason: 'not today' });
+    await first.result();
+
+    const second = await h.start(spec, { jobId: 'rerun-1' });
+    const fresh = await awaitingApproval(second);
+    expect(fresh.planHash).not.toBe(old.planHash);
+    // The old approve command replayed against the new run: refused and recorded, nothing written.
+    const replayed = await second.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] }).catch((e: unknown) => e);
+    expect(replayed).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((await second.query(approvalRequestQuery)).refusedAttempts).toHaveLength(1);
+    await second.signal(rejectSignal, { by: 'bob', reason: 'done testing' });
+    expect((await second.result()).state).toBe('rejected');
+    expect(h.api.auditLog()).toEqual([]);
+  });
+
   it('approves by signal; a 429 on a write is waited out and the write happens once', async () => {
     const h = await harness(WORKSPACE);
     h.api.injectFaults({ kind: 'rate-limit', msBeforeNext: 300, match: { method: 'PATCH', path: '/sources/src_app' } });
@@ -471,7 +507,7 @@ describe('workspace jobs from the CLI', () => {
     const started = await cli(h, 'job', 'run', file, '--id', 'cli-cleanup-1');
     expect(started.code).toBe(0);
     expect(started.out).toContain('Job cli-cleanup-1 awaits approval');
-    expect(started.out).toContain('**DESTRUCTIVE**');
+    expect(started.out).toContain('impact: DESTRUCTIVE');
     expect(started.out).toContain('Approve: segflow approve cli-cleanup-1 --confirm delete-source:src_old');
 
     const reflex = await cli(h, 'approve', 'cli-cleanup-1', '--yes');

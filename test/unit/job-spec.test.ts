@@ -128,6 +128,13 @@ describe('parseJobSpecText: errors name the step and the field', () => {
     ['label without colon', 'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]', ['field "labels.0": a label is written "key:value"']],
     ['bad granularity', 'steps:\n  - op: delivery-metrics\n    destinationId: d\n    sourceId: s\n    granularity: WEEK', ['field "granularity"']],
     ['delivery metrics without sourceId', 'steps:\n  - op: delivery-metrics\n    destinationId: d', ['field "sourceId": is required']],
+    // Every string has a length limit, and the error names the step and the field.
+    ['an overlong step name', `steps:\n  - op: list-sources\n    name: ${'n'.repeat(101)}`, [`step 1 of 1 ("${'n'.repeat(60)}…(+41 chars)", list-sources), field "name": must be at most 100 characters`]],
+    ['an overlong name pattern', `steps:\n  - op: get-source\n    name: scan\n    targets: { name: "${'*'.repeat(201)}x" }`, ['step 1 of 1 ("scan", get-source), field "targets.name": must be at most 200 characters']],
+    ['an overlong label key', `steps:\n  - op: add-labels\n    targets: [a]\n    labels: [{ key: ${'k'.repeat(101)}, value: v }]`, ['field "labels.0.key": must be at most 100 characters']],
+    ['an id with control characters', 'steps:\n  - op: get-source\n    targets: ["src_1\\e[2K"]', ['field "targets.sourceIds.0": an id is letters, digits']],
+    ['an overlong description', `description: ${'d'.repeat(2001)}\nsteps:\n  - op: list-sources`, ['field "description": must be at most 2000 characters']],
+    ['overlong settings', `steps:\n  - op: update-source\n    targets: [a]\n    set: { settings: { blob: "${'x'.repeat(17000)}" } }`, ['field "set.settings": settings are at most 16384 bytes']],
     ['not YAML', 'steps: [ {op: list-sources', ['not valid YAML/JSON']],
   ];
   it.each(cases)('%s', (_name, text, expected) => {

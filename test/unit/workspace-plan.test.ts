@@ -8,8 +8,14 @@ import {
   planHash,
   previewNeeds,
   recheckItem,
+  MAX_FULL_MARKDOWN_CHARS,
+  MAX_SUMMARY_CHARS,
+  renderApprovalMarkdown,
   renderPlanMarkdown,
+  renderPlanSummaryMarkdown,
+  renderPlanText,
   resolveTargets,
+  sendDigest,
   summarizePlan,
   targetedSourceIds,
   writeKeyFingerprint,
@@ -18,6 +24,7 @@ import {
   type SourceState,
   type WorkspaceState,
 } from '../../src/core/workspace-plan';
+import { markdownText, plainText } from '../../src/workflows/safe-text';
 
 function source(id: string, overrides: Partial<SourceState> = {}): SourceState {
   return {
@@ -45,7 +52,7 @@ function spec(steps: unknown[], top: Record<string, unknown> = {}): JobSpec {
   return result.spec;
 }
 
-const plan = (steps: unknown[], st: WorkspaceState, top: Record<string, unknown> = {}) => buildWorkspacePlan(spec(steps, top), 'job-1', st);
+const plan = (steps: unknown[], st: WorkspaceState, top: Record<string, unknown> = {}) => buildWorkspacePlan(spec(steps, top), 'job-1', st, 'run-1');
 const briefItems = (items: PlanItem[]) => items.map((item) => ({ id: item.id, impact: item.impact, unchanged: item.unchanged, changes: item.changes }));
 
 describe('helpers', () => {
@@ -57,6 +64,12 @@ describe('helpers', () => {
     ['web-?', 'web-12', false],
     ['a.b', 'axb', false],
     ['*', '', true],
+    ['web*legacy*', 'web-old-legacy-2', true],
+    ['*-legacy', 'web-legacy-legacy', true],
+    ['a*b*c', 'abc', true],
+    ['a*b*c', 'acb', false],
+    ['?*?', 'a', false],
+    ['**********x', 'aaaaaaaaaaaaaaaaaaaaaaaa', false],
   ])('globMatches(%s, %s) = %s', (pattern, text, expected) => {
     expect(globMatches(pattern, text)).toBe(expected);
   });
@@ -245,7 +258,9 @@ describe('buildWorkspacePlan: guard rails', () => {
     ['source deleted by an earlier step', [{ op: 'delete-source', targets: ['src_d'], force: true }, { op: 'get-source', targets: ['src_d'] }], [source('src_d')], ['unknown-source']],
     ['last write key of an enabled source', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })], ['last-write-key']],
     ['last write key with force', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })], 'ok'],
-    ['last write key of a disabled source', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })], 'ok'],
+    // A later step (or a person) can enable it again: it would have no key.
+    ['last write key of a disabled source', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })], ['last-write-key']],
+    ['last write key of a disabled source, forced', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })], 'ok'],
     ['fingerprint prefix matches', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'bbbbbbbb' } }], [source('src_a')], 'ok'],
     ['unknown fingerprint', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'cccccccc' } }], [source('src_a')], ['unknown-write-key']],
     ['index out of range', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 5 } }], [source('src_a')], ['unknown-write-key']],
@@ -299,7 +314,7 @@ describe('planHash', () => {
   });
 
   it.each([
-    ['another job id', () => buildWorkspacePlan(spec(steps), 'job-2', st)],
+    ['another job id', () => buildWorkspacePlan(spec(steps), 'job-2', st, 'run-1')],
     ['another target state', () => plan(steps, state([source('src_a', { name: 'renamed' }), source('src_b')]))],
     ['another API-call volume', () => plan(steps, state([source('src_a', { apiCalls: null }), source('src_b')]))],
     ['another step', () => plan([{ ...steps[0], set: { enabled: false, name: 'x' } }], st)],
@@ -314,13 +329,15 @@ describe('recheckItem: idempotency and drift right before a write', () => {
       { op: 'add-labels', targets: ['src_a'], labels: ['env:prod'] },
       { op: 'update-source', targets: ['src_a'], set: { name: 'New', enabled: false } },
       { op: 'create-write-key', targets: ['src_a'] },
-      { op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'aaaaaaaaaaaa' } },
     ],
     state([source('src_a', { name: 'Old' })]),
   );
-  const [addLabels, update, createKey, removeKey] = base.items as [PlanItem, PlanItem, PlanItem, PlanItem];
+  const [addLabels, update, createKey] = base.items as [PlanItem, PlanItem, PlanItem];
+  const removeKey = plan([{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'aaaaaaaaaaaa' } }], state([source('src_a')])).items[0]!;
+  const removeLastForced = plan([{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], state([source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })])).items[0]!;
   const deletePlan = plan([{ op: 'delete-source', targets: ['src_d'] }], state([source('src_d', { enabled: false })]));
   const deleteForced = plan([{ op: 'delete-source', targets: ['src_d'], force: true }], state([source('src_d', { enabled: false })]));
+  const deleteForcedLive = plan([{ op: 'delete-source', targets: ['src_e'], force: true }], state([source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] })]));
   const live = (overrides: Partial<LiveSource> = {}): LiveSource => ({ ...source('src_a', { name: 'Old' }), ...overrides });
 
   const cases: Array<[string, PlanItem, LiveSource | null, string]> = [
@@ -336,12 +353,20 @@ describe('recheckItem: idempotency and drift right before a write', () => {
     ['create key, keys removed meanwhile', createKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa'] }), 'drift'],
     ['remove key, key present', removeKey, live(), 'apply'],
     ['remove key, key gone', removeKey, live({ writeKeyFingerprints: ['bbbbbbbbbbbb'] }), 'already-applied'],
-    ['remove key, it became the last key', removeKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa'] }), 'refuse'],
+    ['remove key, gone and another key too', removeKey, live({ writeKeyFingerprints: [] }), 'drift'],
+    // Approved as "2 keys → 1": another key removed meanwhile is drift, not a fresh decision.
+    ['remove key, another key removed meanwhile', removeKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa'] }), 'drift'],
+    ['remove key, a key added meanwhile', removeKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'cccccccccccc'] }), 'drift'],
+    ['remove last key with force, as approved', removeLastForced, live({ writeKeyFingerprints: ['aaaaaaaaaaaa'] }), 'apply'],
     ['delete, source present', deletePlan.items[0]!, { ...source('src_d', { enabled: false }) }, 'apply'],
     ['delete, source gone', deletePlan.items[0]!, null, 'already-applied'],
-    ['delete, enabled again', deletePlan.items[0]!, { ...source('src_d') }, 'refuse'],
-    ['delete, connected meanwhile', deletePlan.items[0]!, { ...source('src_d', { enabled: false, destinations: [{ id: 'd', name: null, enabled: true }] }) }, 'refuse'],
-    ['delete with force, enabled again', deleteForced.items[0]!, { ...source('src_d') }, 'apply'],
+    ['delete, enabled again', deletePlan.items[0]!, { ...source('src_d') }, 'drift'],
+    ['delete, connected meanwhile', deletePlan.items[0]!, { ...source('src_d', { enabled: false, destinations: [{ id: 'd', name: null, enabled: true }] }) }, 'drift'],
+    // force lifts the preview's guard rails only: the approved "(disabled, 0 destinations)" must still hold.
+    ['delete with force, enabled again', deleteForced.items[0]!, { ...source('src_d') }, 'drift'],
+    ['delete with force, reconnected', deleteForced.items[0]!, { ...source('src_d', { enabled: false, warehouses: [{ id: 'w', name: null, enabled: true }] }) }, 'drift'],
+    ['delete with force of an enabled, connected source, as approved', deleteForcedLive.items[0]!, { ...source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] }) }, 'apply'],
+    ['delete with force of an enabled source, disconnected meanwhile', deleteForcedLive.items[0]!, { ...source('src_e') }, 'drift'],
   ];
   it.each(cases.map(([name, item, liveSource, expected]) => [`${name} -> ${expected}`, item, liveSource, expected] as const))('%s', (_name, item, liveSource, expected) => {
     expect(recheckItem(item, liveSource).kind).toBe(expected);
@@ -377,13 +402,144 @@ steps:
 `),
       'job-1',
       state([source('src_a', { labels: [{ key: 'env', value: 'prod' }] })]),
+      'run-1',
     );
     const hash = planHash(p);
     const text = renderPlanMarkdown(p, hash);
-    expect(text).toContain(`### Plan \`${hash.slice(0, 12)}\` — cleanup \\| tidy`);
-    expect(text).toContain('| `update-source:src_a` | 1. update-source #1 | src_a (Source src_a) | write | enabled: true → false |');
+    expect(text).toContain(`### Plan ${hash} — cleanup \\| tidy`);
+    expect(text).toContain('| update-source:src_a | 1\\. update-source #1 | src_a (Source src_a) | write | enabled: true → false |');
     expect(text).toContain('| **DESTRUCTIVE** |');
-    expect(text).toContain('**High impact: the approval must list every one of these ids:** `delete-source:src_a`');
+    expect(text).toContain('**High impact: the approval must list every one of these ids:** delete-source:src_a');
     expect(text).toContain('| src_a | Source src_a | src-a | yes | env:prod | 2 (aaaaaaaaaaaa, bbbbbbbbbbbb) | — | — | 1200 (last day 40) |');
+  });
+});
+
+describe('the approval view is hostile-text safe and never cut', () => {
+  const ESC = '\u001b';
+  // A step name that, in a terminal, moves the cursor up and overwrites the row that shows enabled: true → false.
+  const sneaky = `rename${ESC}[1A${ESC}[2K\r| update-source:src_a | harmless | write | nothing |`;
+  const hostile = () =>
+    buildWorkspacePlan(
+      spec([{ op: 'update-source', name: sneaky, targets: ['src_a'], set: { enabled: false } }]),
+      'job-1',
+      state([source('src_a', { name: 'web\n| delete-source:src_x | 9. fake | src_x | **DESTRUCTIVE** | gone |\n## Approved', labels: [{ key: `team${ESC}]8;;http://evil${ESC}\\`, value: 'x' }] })]),
+      'run-1',
+    );
+
+  it('a terminal escape in a step name reaches neither the terminal view nor the UI', () => {
+    const p = hostile();
+    for (const text of [renderPlanText(p, planHash(p)), renderPlanMarkdown(p, planHash(p)), renderPlanSummaryMarkdown(p, planHash(p))]) {
+      expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(text).toMatch(/\\u001b\\?\[1A/);
+    }
+    expect(renderPlanText(p, planHash(p))).toContain('enabled: true → false');
+  });
+
+  it('a newline or a "|" in a workspace name cannot add a table row or a heading to the UI view', () => {
+    const p = hostile();
+    const text = renderPlanMarkdown(p, planHash(p));
+    const rows = text.split('\n').filter((line) => line.startsWith('|'));
+    // header + separator + one item; header + separator + one target: nothing else starts a row.
+    expect(rows).toHaveLength(6);
+    expect(text.split('\n').filter((line) => line.startsWith('#'))).toHaveLength(1);
+    expect(text).not.toMatch(/(^|[^\\])\*\*DESTRUCTIVE/m);
+    expect(text).toContain('\\u000a\\| delete-source:src_x');
+  });
+
+  it('bidi controls are shown, not obeyed', () => {
+    expect(plainText('a\u202eb\u2066c')).toBe('a\\u202eb\\u2066c');
+    expect(markdownText('[click](http://x) <b>&#124;</b> `c`')).toBe('\\[click\\](http://x) \\<b\\>\\&#124;\\</b\\> \\`c\\`');
+  });
+
+  const many = (n: number) => Array.from({ length: n }, (_, i) => source(`src_${String(i).padStart(3, '0')}`, { enabled: false, name: `legacy source number ${i} with a long name` }));
+
+  it('a plan too long for the UI shows a complete summary there: counts per step, every destructive item, the hash', () => {
+    const sources = many(120);
+    const p = buildWorkspacePlan(
+      spec([
+        { op: 'add-labels', name: 'mark', targets: sources.map((s) => s.id), labels: ['env:prod'] },
+        { op: 'delete-source', name: 'drop some', targets: sources.slice(0, 30).map((s) => s.id) },
+      ]),
+      'job-1',
+      state(sources),
+      'run-1',
+    );
+    expect(p.refusals).toEqual([]);
+    const hash = planHash(p);
+    expect(renderPlanMarkdown(p, hash).length).toBeGreaterThan(MAX_FULL_MARKDOWN_CHARS);
+    const ui = renderApprovalMarkdown(p, hash);
+    expect(ui.length).toBeLessThanOrEqual(MAX_SUMMARY_CHARS + 200);
+    expect(ui).toContain(hash);
+    expect(ui).toContain('| 1\\. mark | add-labels | 0 | 120 | 0 | 0 |');
+    expect(ui).toContain('| 2\\. drop some | delete-source | 0 | 0 | 30 | 0 |');
+    for (const id of p.highImpact) expect(ui).toContain(`- ${id}:`);
+    expect(ui).toContain('segflow approve');
+    // The terminal view is never cut.
+    const full = renderPlanText(p, hash);
+    for (const item of p.items) expect(full).toContain(item.id);
+  });
+
+  it('a plan whose complete summary cannot fit the UI is refused before approval', () => {
+    const sources = many(200);
+    const p = buildWorkspacePlan(spec([{ op: 'delete-source', targets: sources.map((s) => s.id) }]), 'job-1', state(sources), 'run-1');
+    expect(p.refusals.map((r) => r.rule)).toEqual(['plan-too-large']);
+  });
+
+  it('force is shown wherever it lifts a guard rail', () => {
+    const p = buildWorkspacePlan(
+      spec([
+        { op: 'delete-source', targets: ['src_a'], force: true },
+        { op: 'remove-write-key', targets: ['src_b'], writeKey: { index: 0 }, force: true },
+      ]),
+      'job-1',
+      state([source('src_a', { destinations: [{ id: 'd1', name: null, enabled: true }] }), source('src_b', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })]),
+      'run-1',
+    );
+    expect(p.items.map((item) => item.forced)).toEqual([['delete-enabled', 'delete-connected'], ['last-write-key']]);
+    const hash = planHash(p);
+    expect(renderPlanText(p, hash)).toContain('FORCE lifts delete-enabled, delete-connected');
+    expect(renderPlanMarkdown(p, hash)).toContain('FORCE lifts last-write-key');
+    expect(renderPlanSummaryMarkdown(p, hash)).toContain('lifts delete-enabled, delete-connected');
+    // A force that lifts nothing is not advertised.
+    const quiet = buildWorkspacePlan(spec([{ op: 'delete-source', targets: ['src_a'], force: true }]), 'job-1', state([source('src_a', { enabled: false })]), 'run-1');
+    expect(quiet.items[0]!.forced).toBeUndefined();
+  });
+
+  it('send items show their messages (the UI: a digest and the first ones; the terminal: all of them)', () => {
+    const messages = Array.from({ length: 5 }, (_, i) => ({ type: 'track', userId: `u${i}`, event: i === 4 ? 'Last One' : 'Order Completed' }));
+    const p = buildWorkspacePlan(spec([{ op: 'send', messages }]), 'job-1', state([]), 'run-1');
+    const item = p.items[0]!;
+    if (item.op !== 'send') throw new Error('unreachable');
+    const hash = planHash(p);
+    const ui = renderPlanMarkdown(p, hash);
+    expect(ui).toContain(`digest ${sendDigest(item)}`);
+    expect(ui).toContain('u0');
+    expect(ui).toContain('2 more');
+    expect(ui).not.toContain('Last One');
+    expect(renderPlanText(p, hash)).toContain('Last One');
+  });
+});
+
+describe('plans are bound to the run that asked', () => {
+  it('the same job, workspace and spec in another run hashes differently', () => {
+    const steps = [{ op: 'update-source', targets: ['src_a'], set: { enabled: false } }];
+    const a = buildWorkspacePlan(spec(steps), 'job-1', state([source('src_a')]), 'run-1');
+    const b = buildWorkspacePlan(spec(steps), 'job-1', state([source('src_a')]), 'run-2');
+    expect(planHash(a)).not.toBe(planHash(b));
+  });
+});
+
+describe('globMatches is linear in practice', () => {
+  it('many stars against a long name that does not match return at once', () => {
+    const started = process.hrtime.bigint();
+    expect(globMatches('*'.repeat(60) + 'x', 'a'.repeat(5000))).toBe(false);
+    expect(globMatches('*a*a*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(5000))).toBe(false);
+    expect(globMatches('*a*a*a*a*a*a*a*a*a*a*a*a*a', 'a'.repeat(5000))).toBe(true);
+    // Generous: the regex translation takes seconds on 24 characters with ten stars; this is microseconds.
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
+  });
+
+  it('a pattern over the length limit is refused', () => {
+    expect(() => globMatches('a'.repeat(201), 'a')).toThrow(/at most 200/);
   });
 });
