@@ -4,15 +4,12 @@
  * receives. Optionally runs one import and exits; otherwise stays up until Ctrl-C and shuts down cleanly.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import { connectClient, followJob, startImport, type JobStatus } from '../client';
 import { createWorker, installRuntimeLogger } from '../worker';
 import { freePort, startDevServer, type DevServer } from './dev-server';
+import { describeStandInRequest, startSegmentStandIn } from './segment-stand-in';
 
-const projectRoot = resolve(__dirname, '../..');
 const STAND_IN_WRITE_KEY = 'segflow-dev-write-key';
 
 export interface DevOptions {
@@ -22,44 +19,6 @@ export interface DevOptions {
   port?: number;
   onStatus?: (status: JobStatus) => void;
   log: (line: string) => void;
-}
-
-interface StandIn {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** The Segment stand-in is the test double, run as its own process and reached only through its URL. */
-async function startStandIn(log: (line: string) => void): Promise<StandIn> {
-  const script = join(projectRoot, 'test/support/segment-double-cli.ts');
-  const tsx = join(projectRoot, 'node_modules/.bin/tsx');
-  if (!existsSync(script) || !existsSync(tsx)) {
-    throw new Error('The local Segment stand-in needs a source checkout with dev dependencies; set SEGMENT_TRACKING_URL and SEGMENT_WRITE_KEY to use real Segment.');
-  }
-  const child: ChildProcess = spawn(tsx, [script, '--port', '0', '--write-key', STAND_IN_WRITE_KEY], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => {
-      try {
-        resolveUrl((JSON.parse(line) as { url: string }).url);
-      } catch (error) {
-        reject(error);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`Segment stand-in exited with code ${code}`)));
-  });
-  createInterface({ input: child.stderr! }).on('line', (line) => log(`[segment stand-in] ${line}`));
-  return {
-    url,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 export async function runDev(options: DevOptions): Promise<JobStatus | undefined> {
@@ -87,8 +46,15 @@ export async function runDev(options: DevOptions): Promise<JobStatus | undefined
 
     const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, SEGFLOW_UI_URL: server.uiUrl };
     if (!process.env.SEGMENT_WRITE_KEY || !process.env.SEGMENT_TRACKING_URL) {
-      const standIn = await startStandIn(log);
-      cleanups.push(() => standIn.stop());
+      const standIn = await startSegmentStandIn({
+        writeKey: STAND_IN_WRITE_KEY,
+        onRequest: (request) => log(`[segment stand-in] ${describeStandInRequest(request)}`),
+      });
+      cleanups.push(async () => {
+        await standIn.stop();
+        const { requests, accepted, duplicates, refused } = standIn.stats();
+        log(`[segment stand-in] stopped: ${accepted} events accepted, ${duplicates} duplicates dropped, ${refused} of ${requests} requests refused`);
+      });
       env.SEGMENT_TRACKING_URL = standIn.url;
       env.SEGMENT_WRITE_KEY = STAND_IN_WRITE_KEY;
       log(`Segment stand-in (records what it receives): ${standIn.url}`);

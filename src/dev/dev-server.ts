@@ -145,7 +145,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 /**
  * The same dev server through `@temporalio/testing`'s default executable: the CLI version the SDK pins,
  * downloaded once and cached. It needs internet, and the SDK gives a starting server only 5 s, which is why the
- * installed binary comes first. `@temporalio/testing` is a development dependency: source checkouts only.
+ * installed binary comes first. `@temporalio/testing` is a production dependency for this reason: `segflow dev`
+ * from a production install, with no Temporal CLI around, still starts.
  */
 async function startDownloadedDevServer(options: DevServerOptions, noBinary: Error): Promise<DevServer> {
   const port = options.port ?? (await freePort());
