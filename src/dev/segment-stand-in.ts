@@ -3,7 +3,7 @@
  * way Segment does for well-formed requests (docs/segment-tracking-api.md), dedupes by messageId and counts what it
  * accepted, so a first run needs no Segment workspace. It is product code, shipped in a production install.
  *
- * It is not the test suite's Segment double (test/support/segment-double.ts): that one is an oracle written from
+ * It is not the test suite's Segment double (the tests' own support code): that one is an oracle written from
  * Segment's documentation, independent of the product's constants, with fault injection and every drop rule, so a
  * mistake in the product cannot hide itself. The stand-in only has to accept what segflow sends and say so.
  */
