@@ -5,6 +5,8 @@ import { Command } from 'commander';
 import { registerImportCommands } from './cli/import-commands';
 import { registerWorkspaceCommands } from './cli/workspace-commands';
 import { addMissingExamples } from './cli/examples';
+import { registerRejectsCommand } from './cli/rejects-command';
+import { registerVerifyCommand } from './cli/verify-command';
 
 export function buildProgram(): Command {
   const program = new Command('segflow')
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   });
   registerImportCommands(program);
   registerWorkspaceCommands(program);
+  registerVerifyCommand(program);
+  registerRejectsCommand(program);
   addMissingExamples(program);
   return program;
 }

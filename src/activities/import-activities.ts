@@ -23,6 +23,7 @@ import {
   removeChunkReports,
   serverRejectsPath,
   jobReportDir,
+  writeReportInputInfo,
 } from '../io/reject-report';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import type { ChunkDescriptor, PlannerCursor } from '../workflows/import-contract';
@@ -83,6 +84,8 @@ export interface ChunkResult {
   serverFieldRows: number;
   /** Which server-set fields those rows had. */
   serverFields: string[];
+  /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
+  sentByDay: Record<string, number>;
   attempt: number;
 }
 
@@ -93,6 +96,8 @@ interface ChunkCheckpoint {
   eventsSent: number;
   batchesSent: number;
   serverRejected: number;
+  /** Per-day counts of the acknowledged batches, so a resumed attempt reports what earlier ones sent. */
+  sentByDay?: Record<string, number>;
 }
 
 interface PendingEvent {
@@ -200,6 +205,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       typeCounts: {},
       serverFieldRows: 0,
       serverFields: [],
+      sentByDay: { ...checkpoint.sentByDay },
       attempt: info.attempt,
     };
     let serverRejectedThisAttempt = 0;
@@ -224,6 +230,9 @@ export function createImportActivities({ env }: ImportActivityDeps) {
           onAccepted: (batch) => {
             result.eventsSent += batch.length;
             result.batchesSent += 1;
+            // The day Segment received the batch (UTC), which is how its daily API-call usage counts (docs/verify.md).
+            const day = new Date().toISOString().slice(0, 10);
+            result.sentByDay[day] = (result.sentByDay[day] ?? 0) + batch.length;
           },
           onRefused: async (event, reason) => {
             await serverRejects!.write({ line: event.line, field: '(message)', reason, raw: event.raw });
@@ -256,6 +265,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       checkpoint.recordsAcked = recordsCovered;
       checkpoint.eventsSent = result.eventsSent;
       checkpoint.batchesSent = result.batchesSent;
+      checkpoint.sentByDay = { ...result.sentByDay };
       checkpoint.serverRejected += serverRejectedThisAttempt;
       serverRejectedThisAttempt = 0;
       heartbeat(checkpoint);
@@ -326,14 +336,24 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     }
     // Segment's refusals are counted by the checkpoint (earlier attempts) and this attempt's own.
     result.rowsRejected += checkpoint.serverRejected;
-    if (!sending) result.eventsSent = 0;
+    if (!sending) {
+      result.eventsSent = 0;
+      result.sentByDay = {};
+    }
     return result;
   }
 
-  async function finalizeReport(input: { jobId: string; reportDir?: string }): Promise<{ path: string; rejects: number; dir: string }> {
+  async function finalizeReport(input: {
+    jobId: string;
+    reportDir?: string;
+    format?: InputFormat;
+    csvColumns?: string[];
+  }): Promise<{ path: string; rejects: number; dir: string }> {
     const root = reportRoot(input.reportDir);
     const merged = await mergeRejectReports(root, input.jobId);
     await removeChunkReports(root, input.jobId);
+    // `segflow rejects` writes the rows back in the input's own format, with its header.
+    if (input.format) await writeReportInputInfo(root, input.jobId, { format: input.format, ...(input.csvColumns ? { csvColumns: input.csvColumns } : {}) });
     return { ...merged, dir: jobReportDir(root, input.jobId) };
   }
 

@@ -5,10 +5,10 @@
  * customer data.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { RejectedRow } from '../core/types';
+import type { InputFormat, RejectedRow } from '../core/types';
 
 export function jobReportDir(reportRoot: string, jobId: string): string {
   return join(reportRoot, jobId);
@@ -117,4 +117,28 @@ export async function mergeRejectReports(reportRoot: string, jobId: string): Pro
 
 export async function removeChunkReports(reportRoot: string, jobId: string): Promise<void> {
   await rm(chunkDir(reportRoot, jobId), { recursive: true, force: true });
+}
+
+/** What `segflow rejects` needs to write rows back as the input had them: its format and CSV header. */
+export interface ReportInputInfo {
+  format: InputFormat;
+  csvColumns?: string[];
+}
+
+const INPUT_INFO_FILE = 'input.json';
+
+export async function writeReportInputInfo(reportRoot: string, jobId: string, info: ReportInputInfo): Promise<void> {
+  const dir = jobReportDir(reportRoot, jobId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${INPUT_INFO_FILE}.tmp`), JSON.stringify(info));
+  await rename(join(dir, `${INPUT_INFO_FILE}.tmp`), join(dir, INPUT_INFO_FILE));
+}
+
+export async function readReportInputInfo(jobDir: string): Promise<ReportInputInfo | undefined> {
+  try {
+    return JSON.parse(await readFile(join(jobDir, INPUT_INFO_FILE), 'utf8')) as ReportInputInfo;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }

@@ -77,6 +77,8 @@ export interface ImportTotals {
   /** Rows that carried server-set fields (dropped, not sent); absent in totals carried from older runs. */
   serverFieldRows?: number;
   serverFields?: string[];
+  /** Events acknowledged per UTC day of sending (a few keys per job, never rows); absent in older runs. */
+  sentByDay?: Record<string, number>;
 }
 
 /** Everything a run hands to the next one at continue-as-new. */
@@ -120,6 +122,8 @@ export interface ImportStatus {
   typeCounts: Record<string, number>;
   /** Rows of a Segment export that carried server-set fields (receivedAt, sentAt, ...): dropped, never sent. */
   serverSetFields: { rows: number; fields: string[] };
+  /** Events Segment acknowledged per UTC day they were sent (`segflow verify` compares them with Segment's usage). */
+  sentByDay: Record<string, number>;
   timeRange?: { min: string; max: string };
   rejectReport?: string;
   startedAt: string;

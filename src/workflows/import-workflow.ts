@@ -107,6 +107,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       bytes: { done: totals.bytesDone + (totals.chunksDone > 0 ? carried.dataStart.byte : 0), total: carried.fileSize },
       typeCounts: totals.typeCounts,
       serverSetFields: { rows: totals.serverFieldRows ?? 0, fields: totals.serverFields ?? [] },
+      sentByDay: totals.sentByDay ?? {},
       ...(totals.minTimestamp && totals.maxTimestamp ? { timeRange: { min: totals.minTimestamp, max: totals.maxTimestamp } } : {}),
       ...(rejectReport ? { rejectReport } : {}),
       startedAt: carried.startedAt,
@@ -322,6 +323,10 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     totals.bytesDone += result.bytes;
     totals.chunksDone += 1;
     for (const [type, count] of Object.entries(result.typeCounts)) totals.typeCounts[type] = (totals.typeCounts[type] ?? 0) + count;
+    for (const [day, count] of Object.entries(result.sentByDay ?? {})) {
+      const byDay = (totals.sentByDay ??= {});
+      byDay[day] = (byDay[day] ?? 0) + count;
+    }
     if (result.serverFieldRows > 0) {
       totals.serverFieldRows = (totals.serverFieldRows ?? 0) + result.serverFieldRows;
       const fields = (totals.serverFields ??= []);
@@ -344,7 +349,12 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   }
 
   async function finish(final: JobState, failure?: unknown): Promise<ImportStatus> {
-    const report = await shortActivities.finalizeReport({ jobId, reportDir: options.reportDir });
+    const report = await shortActivities.finalizeReport({
+      jobId,
+      reportDir: options.reportDir,
+      format: options.format,
+      ...(carried.csvColumns ? { csvColumns: carried.csvColumns } : {}),
+    });
     rejectReport = report.path;
     if (failure !== undefined) error = describeFailure(failure);
     setState(final);

@@ -1,0 +1,162 @@
+/**
+ * `segflow rejects <job>`: the job's rejected rows written back in the input's own format (the same CSV header and
+ * columns, or NDJSON lines), ready to fix and import again. Reasons go to a side file, or with `--reason-column`
+ * into a `reason` column that `segflow import --ignore-column reason` skips.
+ *
+ * Reads the job's reject report where the status says it is: the CLI must see the workers' report directory.
+ */
+import type { Command } from 'commander';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { connectClient, getJobStatus, UsageError } from '../client';
+import type { InputFormat, RejectedRow } from '../core/types';
+import { readReportInputInfo } from '../io/reject-report';
+import { action, EXIT, globalOptions, printJson } from './common';
+
+export const REASON_COLUMN = 'reason';
+
+export interface WriteRejectsOptions {
+  /** The job's merged reject report (`<report dir>/<job>/rejects.ndjson`). */
+  reportPath: string;
+  out: string;
+  format?: InputFormat;
+  reasonColumn: boolean;
+  force: boolean;
+}
+
+export interface WriteRejectsResult {
+  rows: number;
+  out: string;
+  format: InputFormat;
+  /** The side file with one reason per written row; absent with `reasonColumn`. */
+  reasons?: string;
+}
+
+/** One CSV field, quoted when RFC 4180 needs it. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) || value !== value.trim() ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export async function writeRejects(options: WriteRejectsOptions): Promise<WriteRejectsResult> {
+  const info = await readReportInputInfo(dirname(options.reportPath));
+  if (info === undefined) throw new UsageError(`${options.reportPath} has no input description beside it; the job ended before segflow recorded its format.`);
+  const format = options.format ?? info.format;
+  if (format !== info.format) {
+    throw new UsageError(`The job's input is ${info.format}; rejects are written back in that format so the fixed rows import as they were (drop --format ${format}).`);
+  }
+  const out = resolve(options.out);
+  if (!options.force && (await exists(out))) throw new UsageError(`${out} already exists; choose another --out or pass --force.`);
+  const reasonsPath = options.reasonColumn ? undefined : `${out}.reasons.ndjson`;
+
+  const rowsOut = createWriteStream(out);
+  const reasonsOut = reasonsPath ? createWriteStream(reasonsPath) : undefined;
+  let rows = 0;
+  let outLine = 1;
+  try {
+    if (format === 'csv') {
+      const header = (info.csvColumns ?? []).map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, '') : name));
+      if (options.reasonColumn) header.push(REASON_COLUMN);
+      await write(rowsOut, header.map(csvField).join(',') + '\n');
+      outLine = 2;
+    }
+    const lines = createInterface({ input: createReadStream(options.reportPath), crlfDelay: Infinity });
+    for await (const text of lines) {
+      if (!text) continue;
+      const reject = JSON.parse(text) as RejectedRow & { file?: string };
+      const raw = reject.raw.endsWith('\r') ? reject.raw.slice(0, -1) : reject.raw;
+      const row = options.reasonColumn ? withReason(format, raw, reject.reason) : raw;
+      await write(rowsOut, row + '\n');
+      if (reasonsOut) {
+        const entry = { line: outLine, ...(reject.file ? { file: reject.file } : {}), sourceLine: reject.line, field: reject.field, reason: reject.reason };
+        await write(reasonsOut, JSON.stringify(entry) + '\n');
+      }
+      outLine += countLines(row);
+      rows++;
+    }
+  } finally {
+    rowsOut.end();
+    reasonsOut?.end();
+    await Promise.all([once(rowsOut, 'close'), reasonsOut ? once(reasonsOut, 'close') : undefined]);
+  }
+  return { rows, out, format, ...(reasonsPath ? { reasons: reasonsPath } : {}) };
+}
+
+function withReason(format: InputFormat, raw: string, reason: string): string {
+  if (format === 'csv') return `${raw},${csvField(reason)}`;
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return JSON.stringify({ ...parsed, [REASON_COLUMN]: reason });
+  } catch {
+    // Not JSON (that was the reject): the row stays as it was, its reason is in the report.
+  }
+  return raw;
+}
+
+function countLines(text: string): number {
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
+  return lines;
+}
+
+async function write(stream: WriteStream, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, 'drain');
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function registerRejectsCommand(program: Command): void {
+  program
+    .command('rejects')
+    .description("Write a job's rejected rows back in the input's own format, ready to fix and import again")
+    .argument('<jobId>')
+    .option('--out <file>', 'where to write the rows (default: <jobId>.rejects.<csv|ndjson> here)')
+    .option('--format <format>', 'csv or ndjson; must be the input\'s format (the default)')
+    .option('--reason-column', 'add the reason as a last column / field instead of a side file; import the fixed file with --ignore-column reason')
+    .option('--force', 'overwrite --out if it exists')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  segflow rejects import-default-3f2a9c0d1e2b4a5c --out fixed.csv\n  segflow rejects <id> --reason-column --out fixed.csv && segflow import fixed.csv --ignore-column reason --wait',
+    )
+    .action(action(async (jobId: string, opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean }, command: Command) => {
+      if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson') throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
+      const sc = await connectClient();
+      let status;
+      try {
+        status = await getJobStatus(sc, jobId);
+      } finally {
+        await sc.close();
+      }
+      const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
+      // The path comes from the job; read only a report file of this job.
+      if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {
+        throw new UsageError(`Job ${jobId} has no reject report yet (it is written when the job ends); see \`segflow status ${jobId}\`.`);
+      }
+      if (!(await exists(reportPath))) throw new UsageError(`The reject report ${reportPath} is not readable from here; run rejects where the workers' report directory is mounted.`);
+      const info = await readReportInputInfo(dirname(reportPath));
+      const format = (opts.format as InputFormat | undefined) ?? info?.format ?? 'ndjson';
+      const result = await writeRejects({
+        reportPath,
+        out: opts.out ?? `${jobId}.rejects.${format}`,
+        format: opts.format as InputFormat | undefined,
+        reasonColumn: Boolean(opts.reasonColumn),
+        force: Boolean(opts.force),
+      });
+      if (globalOptions(command).json) printJson({ jobId, ...result });
+      else {
+        process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
+        if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
+        else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
+      }
+      return EXIT.ok;
+    }));
+}
