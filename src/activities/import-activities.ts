@@ -15,8 +15,10 @@ import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
 import { openByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
+import { ChunkCheckpointWriter, readChunkCheckpoint } from '../io/chunk-checkpoint';
 import { readRecordBatches } from '../io/record-reader';
 import {
+  chunkCheckpointPath,
   localRejectsPath,
   mergeRejectReports,
   RejectWriter,
@@ -152,14 +154,16 @@ export function createImportActivities({ env }: ImportActivityDeps) {
   async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
     const info = activityInfo();
     const ctx = Context.current();
-    const checkpoint: ChunkCheckpoint = {
-      recordsAcked: 0,
-      eventsSent: 0,
-      batchesSent: 0,
-      serverRejected: 0,
-      ...((info.heartbeatDetails as ChunkCheckpoint | undefined) ?? {}),
-    };
-    const resuming = info.heartbeatDetails !== undefined;
+    const root = reportRoot(input.reportDir);
+    // Progress comes from the heartbeat details or the durable checkpoint file, whichever is further along: the
+    // file is written after every acknowledged batch, heartbeats reach the server only every few seconds.
+    const checkpointPath = chunkCheckpointPath(root, input.jobId, input.chunk.index);
+    const checkpointKey = { runId: info.workflowExecution?.runId ?? '', activityId: info.activityId, startByte: input.chunk.startByte, endByte: input.chunk.endByte };
+    const fromHeartbeat = info.heartbeatDetails as ChunkCheckpoint | undefined;
+    const fromFile = input.mode === 'send' ? await readChunkCheckpoint(checkpointPath, checkpointKey) : undefined;
+    const saved = [fromHeartbeat, fromFile].filter((c): c is ChunkCheckpoint => c !== undefined).sort((a, b) => b.recordsAcked - a.recordsAcked)[0];
+    const checkpoint: ChunkCheckpoint = { recordsAcked: 0, eventsSent: 0, batchesSent: 0, serverRejected: 0, ...(saved ?? {}) };
+    const resuming = saved !== undefined;
     const checkpointAtStart = { ...checkpoint };
     const source = openByteSource(input.file);
     assertUnchanged(input.file, input.expectedFileSize, await source.size());
@@ -185,11 +189,11 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       now: new Date(input.referenceTime),
       ignoreFields: input.ignoreColumns,
     });
-    const root = reportRoot(input.reportDir);
     const localRejects = await RejectWriter.open(localRejectsPath(root, input.jobId, input.chunk.index), 'replace');
     const serverRejects = sending
       ? await RejectWriter.open(serverRejectsPath(root, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
       : undefined;
+    const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey) : undefined;
 
     const pacer = input.rateLimit ? new Pacer(input.rateLimit.perSecond) : undefined;
     const builder = new BatchBuilder({ maxBatchBytes: input.maxBatchBytes, maxEventsPerBatch: input.maxEventsPerBatch });
@@ -268,6 +272,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       checkpoint.sentByDay = { ...result.sentByDay };
       checkpoint.serverRejected += serverRejectedThisAttempt;
       serverRejectedThisAttempt = 0;
+      // Durable before the next batch goes out: a crash from here on re-sends at most that one batch.
+      await durableCheckpoint?.save(checkpoint);
       heartbeat(checkpoint);
     };
 
@@ -333,6 +339,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       await localRejects.abandon();
       await serverRejects?.abandon();
       throw error;
+    } finally {
+      await durableCheckpoint?.close();
     }
     // Segment's refusals are counted by the checkpoint (earlier attempts) and this attempt's own.
     result.rowsRejected += checkpoint.serverRejected;

@@ -67,6 +67,11 @@ export function localRejectsPath(reportRoot: string, jobId: string, chunkIndex: 
   return join(chunkDir(reportRoot, jobId), `${String(chunkIndex).padStart(8, '0')}.local.ndjson`);
 }
 
+/** The chunk's durable send checkpoint (src/io/chunk-checkpoint.ts); removed with the chunk reports. */
+export function chunkCheckpointPath(reportRoot: string, jobId: string, chunkIndex: number): string {
+  return join(chunkDir(reportRoot, jobId), `${String(chunkIndex).padStart(8, '0')}.checkpoint.json`);
+}
+
 export function serverRejectsPath(reportRoot: string, jobId: string, chunkIndex: number): string {
   return join(chunkDir(reportRoot, jobId), `${String(chunkIndex).padStart(8, '0')}.server.ndjson`);
 }
