@@ -76,7 +76,15 @@ const ROOTS = new Set<string>(CSV_OBJECT_ROOTS);
 const TYPE_SUFFIX = /:(string|number|boolean|json)$/;
 // Assigning this key on a plain object replaces its prototype instead of adding a property.
 const FORBIDDEN_KEYS = new Set(['__proto__']);
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// Linear: the fraction's digits can only start after a '.', so no split of a digit run is ever retried (the
+// earlier \d+\.?\d* tried every split and took quadratic time on a long digit run ending in a letter).
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** No decimal a person means is longer; checked before any matching, so a huge cell costs nothing. */
+const MAX_NUMBER_CELL_LENGTH = 100;
+/** Longer header names are not column names; refused before any matching, which bounds every row message too. */
+const MAX_HEADER_NAME_LENGTH = 200;
+/** Longest column name echoed in a header error (the "header" may be the first line of any file). */
+const MAX_QUOTED_HEADER = 60;
 
 export function isCsvHeaderError(value: CompiledCsvHeader | CsvHeaderError): value is CsvHeaderError {
   return 'error' in value;
@@ -88,6 +96,9 @@ export function normaliseCsvHeader(header: readonly string[]): string[] {
 }
 
 function parseColumn(header: string, index: number, ignore: ReadonlySet<string>): CsvColumn | CsvHeaderError {
+  if (header.length > MAX_HEADER_NAME_LENGTH) {
+    return { column: quote(header), error: `column ${index + 1}'s header name is ${header.length} characters long (at most ${MAX_HEADER_NAME_LENGTH}): "${quote(header)}"` };
+  }
   if (header === '') return { column: `(column ${index + 1})`, error: `column ${index + 1} has an empty header name` };
   if (ignore.has(header)) return { kind: 'ignored', header };
   if (TOP_LEVEL.has(header)) return { kind: 'top', header, field: header };
@@ -95,18 +106,18 @@ function parseColumn(header: string, index: number, ignore: ReadonlySet<string>)
 
   const dot = header.indexOf('.');
   const rootName = dot === -1 ? header : header.slice(0, dot);
-  if (dot === -1 || !ROOTS.has(rootName)) return { column: header, error: unknownColumnMessage(header) };
+  if (dot === -1 || !ROOTS.has(rootName)) return { column: quote(header), error: unknownColumnMessage(header) };
 
   const suffix = TYPE_SUFFIX.exec(header);
   const valueType = (suffix?.[1] ?? 'string') as CsvValueType;
   const pathText = suffix === null ? header.slice(dot + 1) : header.slice(dot + 1, header.length - suffix[0].length);
   const path = pathText.split('.');
   if (path.some((key) => key === '')) {
-    return { column: header, error: `column "${header}" has an empty key in its dotted path` };
+    return { column: quote(header), error: `column "${quote(header)}" has an empty key in its dotted path` };
   }
   const forbidden = path.find((key) => FORBIDDEN_KEYS.has(key));
   if (forbidden !== undefined) {
-    return { column: header, error: `column "${header}" uses the reserved key "${forbidden}"; use the ${rootName} JSON column instead` };
+    return { column: quote(header), error: `column "${quote(header)}" uses the reserved key "${forbidden}"; use the ${rootName} JSON column instead` };
   }
   return { kind: 'dotted', header, root: rootName as ObjectRoot, path, valueType };
 }
@@ -117,7 +128,7 @@ function unknownColumnMessage(header: string): string {
   const suggestion = known.find((name) => name.toLowerCase() === lower);
   const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
   return (
-    `unknown column "${header}"${hint}: columns must be ${CSV_TOP_LEVEL_COLUMNS.join(', ')}, ` +
+    `unknown column "${quote(header)}"${hint}: columns must be ${CSV_TOP_LEVEL_COLUMNS.join(', ')}, ` +
     `a JSON column (${CSV_OBJECT_ROOTS.join(', ')}) or a dotted column such as properties.revenue`
   );
 }
@@ -128,14 +139,14 @@ function findConflict(columns: readonly CsvColumn[]): CsvHeaderError | undefined
   const leafPaths = new Map<string, string>();
   for (const column of columns) {
     const key = column.kind === 'dotted' ? `${column.root}.${column.path.join('.')}` : column.header;
-    if (seen.has(key)) return { column: column.header, error: `column "${column.header}" appears twice (or twice with different type suffixes)` };
+    if (seen.has(key)) return { column: quote(column.header), error: `column "${quote(column.header)}" appears twice (or twice with different type suffixes)` };
     seen.add(key);
     if (column.kind === 'dotted') leafPaths.set(key, column.header);
   }
   for (const [path, header] of leafPaths) {
     for (const [otherPath, otherHeader] of leafPaths) {
       if (otherPath.startsWith(`${path}.`)) {
-        return { column: otherHeader, error: `column "${otherHeader}" writes inside "${header}", which is a value, not an object` };
+        return { column: quote(otherHeader), error: `column "${quote(otherHeader)}" writes inside "${quote(header)}", which is a value, not an object` };
       }
     }
   }
@@ -216,6 +227,7 @@ function convertCell(cell: string, valueType: CsvValueType): unknown {
     case 'string':
       return cell;
     case 'number': {
+      if (cell.length > MAX_NUMBER_CELL_LENGTH) return new CellError(`must be a decimal number, got ${cell.length} characters ("${clip(cell)}")`);
       const text = cell.trim();
       const value = Number(text);
       if (!DECIMAL.test(text) || !Number.isFinite(value)) return new CellError(`must be a decimal number, got "${clip(cell)}"`);
@@ -264,6 +276,11 @@ function setPath(raw: Record<string, unknown>, root: ObjectRoot, path: readonly 
   }
   target[path[last] as string] = value;
   return undefined;
+}
+
+/** A column name as quoted in an error: clipped, since the "header" may be the first line of any file. */
+function quote(header: string): string {
+  return header.length > MAX_QUOTED_HEADER ? `${header.slice(0, MAX_QUOTED_HEADER - 3)}...` : header;
 }
 
 function clip(text: string): string {

@@ -196,3 +196,40 @@ describe('JSON columns and their merge with dotted columns', () => {
     expect(second).toEqual({ ok: true, raw: { properties: { a: 2, x: '2' } } });
   });
 });
+
+describe('hostile cells and headers', () => {
+  it('answers a 1 MiB :number cell in well under a second (linear-time check, length cap first)', () => {
+    const compiled = compile(['type', 'userId', 'event', 'properties.revenue:number']);
+    for (const cell of ['1'.repeat(1 << 20) + 'a', '1'.repeat(60_000) + 'a', `${'9'.repeat(1 << 20)}`, ` ${'1'.repeat(1 << 20)}.`]) {
+      const started = performance.now();
+      const result = compiled.map(['track', 'u', 'E', cell]);
+      const elapsed = performance.now() - started;
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.field).toBe('properties.revenue:number');
+        expect(result.reason.length).toBeLessThan(200);
+      }
+      expect(elapsed).toBeLessThan(1000);
+    }
+  }, 10_000);
+
+  it('still accepts ordinary decimals', () => {
+    const compiled = compile(['type', 'userId', 'event', 'properties.n:number']);
+    for (const [cell, value] of [['1', 1], ['-1.5', -1.5], ['2e3', 2000], ['.5', 0.5], ['5.', 5], [' 7 ', 7], ['+3.25E-2', 0.0325]] as const) {
+      const result = compiled.map(['track', 'u', 'E', cell]);
+      expect(result.ok && (result.raw.properties as { n: number }).n).toBe(value);
+    }
+    for (const cell of ['1e', 'e5', '.', '1..2', '0x10', 'Infinity', '1 2']) expect(compiled.map(['track', 'u', 'E', cell]).ok).toBe(false);
+  });
+
+  it('clips a column name quoted in a header error', () => {
+    const secretLine = 'root:x:0:0:root:/root:/bin/bash' + 'A'.repeat(5000);
+    const compiled = compileCsvHeader(['type', secretLine]);
+    expect(isCsvHeaderError(compiled)).toBe(true);
+    if (isCsvHeaderError(compiled)) {
+      expect(compiled.error.length).toBeLessThan(400);
+      expect(compiled.column.length).toBeLessThanOrEqual(64);
+      expect(compiled.error).not.toContain('A'.repeat(100));
+    }
+  });
+});
