@@ -5,6 +5,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
 import { createWorkspaceActivities } from './activities/workspace-activities';
 import { temporalSettings } from './config';
@@ -20,6 +21,7 @@ export function createActivities(env: NodeJS.ProcessEnv) {
   return {
     ...createImportActivities({ env }),
     ...createWorkspaceActivities({ env }),
+    ...createApprovalActivities({ env }),
   };
 }
 

@@ -36,6 +36,7 @@ import { PublicApiClient, PublicApiError, type Granularity } from '../segment/pu
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
 import { plainText } from '../workflows/safe-text';
+import { registerApprovalCommands, signDecision } from './approval-commands';
 import { globMatches, MAX_GLOB_CHARS, renderPlanText } from '../core/workspace-plan';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
 import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
@@ -270,6 +271,10 @@ interface JobFlowOptions {
   confirm?: string[];
   id?: string;
   approvalTimeout?: number;
+  /** Private key file: sign the decision (required when the workers list approvers). */
+  key?: string;
+  /** Approver name for the signature; default: the key file's base name. */
+  approver?: string;
 }
 
 async function startJob(sc: SegflowClient, spec: JobSpec, jobId: string, approvalTimeoutMs?: number): Promise<WorkflowHandle<typeof workspaceJob>> {
@@ -394,12 +399,21 @@ async function approveFlow(sc: SegflowClient, handle: WorkflowHandle, opts: JobF
       return EXIT.failed;
     }
   }
+  const signed = opts.key
+    ? await signDecision(
+        opts.key,
+        { jobId: handle.workflowId, runId: request.runId ?? '', planHash: request.planHash, decision: 'approve', confirmHighImpact: confirmed, ...(opts.comment ? { comment: opts.comment } : {}) },
+        opts.approver,
+      )
+    : undefined;
   try {
     const decided = await handle.executeUpdate(decideUpdate, {
-      args: [{ decision: 'approve', planHash: request.planHash, by: opts.by ?? defaultBy(), comment: opts.comment, confirmHighImpact: confirmed }],
+      args: [{ decision: 'approve', planHash: request.planHash, ...(signed ? { signed } : { by: opts.by ?? defaultBy() }), comment: opts.comment, confirmHighImpact: confirmed }],
     });
     if (json && !followAfter) printJson(decided);
-    else note(`Approved plan ${decided.planHash.slice(0, 12)} as ${decided.by}.`);
+    else if (decided.state === 'awaiting') {
+      note(`Approval of plan ${decided.planHash.slice(0, 12)} by ${plainText(decided.by)} recorded: ${decided.approvals?.length ?? 1} of ${decided.needed ?? '?'} approvers; the plan runs once enough different approvers have signed.`);
+    } else note(`Approved plan ${decided.planHash.slice(0, 12)} as ${plainText(decided.by)}.`);
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`Approval refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
     throw error;
@@ -427,6 +441,8 @@ function addJobFlowOptions(command: Command): Command {
     .option('--comment <text>', 'approval comment (with --approve)')
     .option('--yes', 'approve without the yes/no prompt (destructive items still need --confirm)')
     .option('--confirm <ids...>', 'ids of the destructive items you approve')
+    .option('--key <file>', 'sign the approval with this private key (with --approve)')
+    .option('--approver <name>', 'approver name of the key (default: the key file name)')
     .option('--id <jobId>', 'job id (default: derived from the operation and the time)')
     .option('--approval-timeout <duration>', 'how long the job waits for approval (e.g. 30m, 24h)', parseDuration);
 }
@@ -441,6 +457,7 @@ export function registerWorkspaceCommands(program: Command): void {
   registerUsageCommands(program);
   registerSendCommands(program);
   registerJobCommands(program);
+  registerApprovalCommands(program, resolveJob, withClient);
 }
 
 function registerSourceCommands(program: Command): void {
@@ -762,8 +779,10 @@ function registerJobCommands(program: Command): void {
     .option('--comment <text>', 'why, for the audit trail')
     .option('--yes', 'no yes/no prompt (destructive items still need --confirm)')
     .option('--confirm <ids...>', 'ids of every destructive item of the plan')
+    .option('--key <file>', 'sign the approval with this private key (segflow approver keygen); required when the workers list approvers')
+    .option('--approver <name>', 'the approver name the key is listed under (default: the key file name, alice.pem -> alice)')
     .option('--wait', 'follow the job until it ends')
-    .addHelpText('after', '\nExamples:\n  segflow approve workspace-cleanup-20240501-101500-ab12\n  segflow approve <id> --yes --confirm delete-source:src_1 --comment "ticket OPS-42"')
+    .addHelpText('after', '\nExamples:\n  segflow approve workspace-cleanup-20240501-101500-ab12\n  segflow approve <id> --yes --confirm delete-source:src_1 --comment "ticket OPS-42"\n  segflow approve <id> --key ~/.segflow/alice.pem')
     .action(action(async (jobId: string, opts: JobFlowOptions, command: Command) =>
       withClient(async (sc) => approveFlow(sc, await resolveJob(sc, jobId), opts, isJson(command), Boolean(opts.wait))),
     ));
@@ -774,13 +793,21 @@ function registerJobCommands(program: Command): void {
     .argument('<jobId>')
     .requiredOption('--reason <text>', 'why (kept in the job history)')
     .option('--by <name>', 'who rejects', defaultBy())
-    .action(action(async (jobId: string, opts: { reason: string; by: string }, command: Command) =>
+    .option('--key <file>', 'sign the rejection with this private key; required when the workers list approvers')
+    .option('--approver <name>', 'the approver name the key is listed under (default: the key file name)')
+    .action(action(async (jobId: string, opts: { reason: string; by: string; key?: string; approver?: string }, command: Command) =>
       withClient(async (sc) => {
         const handle = await resolveJob(sc, jobId);
+        let signed;
+        if (opts.key) {
+          const request = await handle.query(approvalRequestQuery);
+          if (request.state !== 'awaiting' || !request.planHash) throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
+          signed = await signDecision(opts.key, { jobId: handle.workflowId, runId: request.runId ?? '', planHash: request.planHash, decision: 'reject', confirmHighImpact: [], reason: opts.reason }, opts.approver);
+        }
         try {
-          const decided = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', by: opts.by, reason: opts.reason }] });
+          const decided = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', reason: opts.reason, ...(signed ? { signed } : { by: opts.by }) }] });
           if (isJson(command)) printJson(decided);
-          else out(`Rejected ${handle.workflowId} as ${decided.by}: nothing was changed.`);
+          else out(`Rejected ${handle.workflowId} as ${plainText(decided.by)}: nothing was changed.`);
         } catch (error) {
           if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`Reject refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
           throw error;

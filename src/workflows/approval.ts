@@ -20,30 +20,82 @@
  *
  * A signal handler that throws fails the whole workflow, so signal handlers here never throw: a bad signal is
  * recorded as a refused attempt and ignored.
+ *
+ * Signed approvals (README "Approvals"). Every message may carry `signed: {statement, signature}`, an Ed25519
+ * signature over {jobId, runId, planHash, decision, confirmHighImpact, comment | reason, at, approver}. When the
+ * workers list approvers (SEGFLOW_APPROVERS), only decisions whose signature verifies against the key of the named
+ * approver count, `by` is that name, and unsigned or badly signed attempts are refused and recorded with the reason.
+ * Verification runs in the `verifyApproval` activity (activities/approval-activities.ts says why); its answer is in
+ * history. A quorum (SEGFLOW_APPROVAL_QUORUM_HIGH / SEGFLOW_APPROVAL_QUORUM) asks for that many different
+ * approvers before the plan counts as approved; any one verified rejection rejects it. Without approvers, decisions
+ * work as before: anyone who can signal the workflow decides, under the name they give.
  */
-import { ApplicationFailure, condition, defineQuery, defineSignal, defineUpdate, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { ApprovalActivities } from '../activities/approval-activities';
 import { markdownText } from './safe-text';
+
+/** What an approver signs (core/approvers.ts signs and verifies its canonical JSON). */
+export interface ApprovalStatement {
+  v: 1;
+  /** The workflow id and run the decision is for: a signature never carries over to another run. */
+  jobId: string;
+  runId: string;
+  planHash: string;
+  decision: 'approve' | 'reject';
+  /** Sorted ids of the destructive items confirmed (empty for a rejection). */
+  confirmHighImpact: string[];
+  comment?: string;
+  reason?: string;
+  /** When it was signed (ISO-8601); must fall inside the approval window. */
+  at: string;
+  /** The approver's name in SEGFLOW_APPROVERS, whose key must verify the signature. */
+  approver: string;
+}
+
+export interface SignedDecision {
+  statement: ApprovalStatement;
+  /** base64 Ed25519 signature. */
+  signature: string;
+}
 
 export interface ApproveInput {
   planHash: string;
-  by: string;
+  /** Free text without approvers; with approvers the signing key's name replaces it. */
+  by?: string;
   comment?: string;
   /** Must list the id of every high-impact (destructive) item of the plan, and nothing else. */
   confirmHighImpact?: string[];
+  signed?: SignedDecision;
 }
 
 export interface RejectInput {
-  by: string;
+  by?: string;
   reason: string;
+  signed?: SignedDecision;
 }
 
 export type DecideInput = ({ decision: 'approve' } & ApproveInput) | ({ decision: 'reject' } & RejectInput);
 
 export interface DecideResult {
-  state: 'approved' | 'rejected';
+  /** 'awaiting': this approval counted, the quorum needs more (see `approvals` and `needed`). */
+  state: 'approved' | 'rejected' | 'awaiting';
   planHash: string;
   by: string;
   at: string;
+  approvals?: string[];
+  needed?: number;
 }
 
 export type ApprovalState = 'awaiting' | 'approved' | 'rejected' | 'expired' | 'none';
@@ -54,13 +106,23 @@ export interface ApprovalRequest {
   summary: string;
   /** Ids of destructive items; an approval must confirm each of them by id. */
   highImpact: string[];
-  /** Markdown view of the plan (Temporal UI current details, `segflow approve`). */
+  /** Markdown view of the plan for the Temporal UI: complete, never cut (the CLI renders the structured plan). */
   details?: string;
 }
 
+/** A verified signature, as kept in the decision (and in history): enough to re-verify it offline. */
+export interface ApprovalProof {
+  approver: string;
+  /** Fingerprint and key (SPKI, base64) the worker verified with. */
+  fingerprint: string;
+  publicKey: string;
+  statement: ApprovalStatement;
+  signature: string;
+}
+
 export type Decision =
-  | { outcome: 'approved'; planHash: string; by: string; comment?: string; confirmedHighImpact: string[]; at: string; via: 'signal' | 'update' }
-  | { outcome: 'rejected'; planHash: string; by: string; reason: string; at: string; via: 'signal' | 'update' }
+  | { outcome: 'approved'; planHash: string; by: string; comment?: string; confirmedHighImpact: string[]; at: string; via: 'signal' | 'update'; proofs?: ApprovalProof[] }
+  | { outcome: 'rejected'; planHash: string; by: string; reason: string; at: string; via: 'signal' | 'update'; proofs?: ApprovalProof[] }
   | { outcome: 'expired'; planHash: string; at: string; timeoutMs: number };
 
 export interface RefusedAttempt {
@@ -74,6 +136,8 @@ export interface RefusedAttempt {
 
 export interface ApprovalRequestView {
   state: ApprovalState;
+  /** The run a signed decision must name. */
+  runId?: string;
   planHash: string | null;
   summary: string | null;
   details: string | null;
@@ -82,7 +146,19 @@ export interface ApprovalRequestView {
   expiresAt: string | null;
   refusedAttempts: RefusedAttempt[];
   decision: Decision | null;
+  /** Verified approvals so far and how many the quorum needs (only with approvers configured). */
+  approvals?: Array<{ approver: string; fingerprint: string; at: string }>;
+  needed?: number;
 }
+
+export interface ApprovalCheckInput {
+  signed?: SignedDecision;
+}
+
+export type ApprovalCheck =
+  | { configured: false }
+  | { configured: true; quorum: { high: number; normal: number }; ok: false; reason: string }
+  | { configured: true; quorum: { high: number; normal: number }; ok: true; approver: string; fingerprint: string; publicKey: string };
 
 export const approveSignal = defineSignal<[ApproveInput]>('approve');
 export const rejectSignal = defineSignal<[RejectInput]>('reject');
@@ -122,11 +198,47 @@ export function rejectionProblem(input: Partial<RejectInput>): string | undefine
   return undefined;
 }
 
+/** How far a signature's `at` may lie outside the approval window (clock skew between laptops and workers). */
+const SIGNED_AT_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Why a signed statement does not fit this request, or undefined when it does. Pure (the signature itself is
+ * checked by the activity); exported for tests.
+ */
+export function statementProblem(
+  statement: Partial<ApprovalStatement> | undefined,
+  kind: 'approve' | 'reject',
+  expected: { jobId: string; runId: string; request: ApprovalRequest; requestedAt: string; now: string },
+): string | undefined {
+  if (!statement || typeof statement !== 'object') return 'the signed statement is missing';
+  if (statement.v !== 1) return 'the signed statement has an unknown version';
+  if (statement.decision !== kind) return `the signature is for a decision to ${String(statement.decision)}, not to ${kind}`;
+  if (statement.jobId !== expected.jobId) return `the signature is for job ${String(statement.jobId).slice(0, 100)}, not this one`;
+  if (statement.runId !== expected.runId) return 'the signature is for another run of this job; sign the plan this run awaits';
+  if (statement.planHash !== expected.request.planHash) {
+    return `the signature is for plan ${short(String(statement.planHash))}, not the plan awaiting approval (${short(expected.request.planHash)}…)`;
+  }
+  const at = Date.parse(String(statement.at));
+  if (!Number.isFinite(at)) return 'the signed statement has no valid time ("at")';
+  if (at < Date.parse(expected.requestedAt) - SIGNED_AT_SKEW_MS || at > Date.parse(expected.now) + SIGNED_AT_SKEW_MS) {
+    return `the signature's time ${String(statement.at)} is outside the approval window`;
+  }
+  if (kind === 'approve') return approvalProblem(expected.request, { planHash: statement.planHash, by: statement.approver, confirmHighImpact: statement.confirmHighImpact });
+  return rejectionProblem({ by: statement.approver, reason: statement.reason });
+}
+
+const verifyOptions: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: ['ApproversConfigError'] } };
+
 export interface ApprovalGate {
   /** Waits for approve/reject, or expires after `timeoutMs`. Can be called again for a new plan. */
   awaitDecision(request: ApprovalRequest, timeoutMs: number): Promise<Decision>;
   view(): ApprovalRequestView;
 }
+
+type Kind = 'approve' | 'reject';
+type Via = 'signal' | 'update';
+/** Who decided, once authenticated: a free-text name (no approvers configured) or a verified signature. */
+type Authenticated = { by: string; proof?: ApprovalProof; needed: number } | { problem: string };
 
 /** Call at the top of the workflow function, before the first await: it registers the message handlers. */
 export function createApprovalGate(): ApprovalGate {
@@ -135,11 +247,16 @@ export function createApprovalGate(): ApprovalGate {
   let requestedAt: string | null = null;
   let expiresAt: string | null = null;
   let decision: Decision | undefined;
+  /** Verified approvals of the current request (a quorum may need several). */
+  let proofs: ApprovalProof[] = [];
+  let needed: number | undefined;
   const refused: RefusedAttempt[] = [];
   const now = () => new Date().toISOString();
+  const { verifyApproval } = proxyActivities<ApprovalActivities>(verifyOptions);
 
   const view = (): ApprovalRequestView => ({
     state,
+    runId: workflowInfo().runId,
     planHash: request?.planHash ?? null,
     summary: request?.summary ?? null,
     details: request ? renderDetails() : null,
@@ -148,6 +265,7 @@ export function createApprovalGate(): ApprovalGate {
     expiresAt,
     refusedAttempts: [...refused],
     decision: decision ?? null,
+    ...(needed !== undefined ? { approvals: proofs.map((p) => ({ approver: p.approver, fingerprint: p.fingerprint, at: p.statement.at })), needed } : {}),
   });
 
   /**
@@ -159,16 +277,18 @@ export function createApprovalGate(): ApprovalGate {
     if (!request) return '';
     const id = markdownText(workflowInfo().workflowId, 300);
     const lines: string[] = [];
+    const signers = (list?: ApprovalProof[]) => (list?.length ? ` (signed: ${list.map((p) => `${markdownText(p.approver, 64)} key ${p.fingerprint}`).join(', ')})` : '');
     if (state === 'awaiting') {
       lines.push(`## Awaiting approval (until ${expiresAt ?? '?'})`);
       lines.push('', `Plan hash: ${request.planHash}`, '', markdownText(request.summary, 500));
+      if (needed !== undefined && needed > 1) lines.push('', `Signed approvals: ${proofs.length} of ${needed}${signers(proofs)}`);
       const ids = request.highImpact.map((item) => markdownText(item, 200)).join(' ');
       const confirm = !ids ? '' : ids.length <= MAX_CONFIRM_LIST_CHARS ? ` --confirm ${ids}` : ' --confirm (every id listed under the destructive items)';
       lines.push('', `Approve: segflow approve ${id}${confirm} · Reject: segflow reject ${id} --reason (why)`);
     } else if (decision?.outcome === 'approved') {
-      lines.push(`## Approved by ${markdownText(decision.by, 200)} at ${decision.at}${decision.comment ? `: ${markdownText(decision.comment, 500)}` : ''}`);
+      lines.push(`## Approved by ${markdownText(decision.by, 300)} at ${decision.at}${decision.comment ? `: ${markdownText(decision.comment, 500)}` : ''}${signers(decision.proofs)}`);
     } else if (decision?.outcome === 'rejected') {
-      lines.push(`## Rejected by ${markdownText(decision.by, 200)} at ${decision.at}: ${markdownText(decision.reason, 500)}`);
+      lines.push(`## Rejected by ${markdownText(decision.by, 200)} at ${decision.at}: ${markdownText(decision.reason, 500)}${signers(decision.proofs)}`);
     } else if (decision?.outcome === 'expired') {
       lines.push(`## Expired at ${decision.at}: no decision within ${Math.round(decision.timeoutMs / 1000)} s`);
     }
@@ -193,76 +313,139 @@ export function createApprovalGate(): ApprovalGate {
 
   const notAwaiting = () => (state === 'awaiting' && request ? undefined : `nothing is awaiting approval (state: ${state})`);
 
-  function tryApprove(input: Partial<ApproveInput>, via: 'signal' | 'update'): string | undefined {
-    const problem = notAwaiting() ?? approvalProblem(request!, input);
+  /**
+   * Who is deciding. Runs before the decision's content is applied; the activity answer is in history. Histories
+   * from before signed approvals (no `signed-approvals` marker) take the old path: free-text `by`, no activity.
+   */
+  async function authenticate(kind: Kind, input: Partial<ApproveInput & RejectInput>): Promise<Authenticated> {
+    const current = request!;
+    const legacy = (): Authenticated => ({ by: input.by ?? '', needed: 1 });
+    if (!patched('signed-approvals')) return legacy();
+    const signed = input.signed && typeof input.signed === 'object' ? input.signed : undefined;
+    if (signed) {
+      const { workflowId, runId } = workflowInfo();
+      const problem = statementProblem(signed.statement, kind, { jobId: workflowId, runId, request: current, requestedAt: requestedAt!, now: now() });
+      if (problem) return { problem };
+    }
+    let check: ApprovalCheck;
+    try {
+      check = await verifyApproval({ ...(signed ? { signed: { statement: signed.statement, signature: String(signed.signature) } } : {}) });
+    } catch (error) {
+      return { problem: `the signature could not be checked: ${(error as Error).message}` };
+    }
+    if (request !== current || state !== 'awaiting') return { problem: notAwaiting() ?? 'the plan changed while the signature was checked' };
+    if (!check.configured) return signed && !isNonBlank(input.by) ? { by: signed.statement.approver, needed: 1 } : legacy();
+    if (!check.ok) return { problem: check.reason };
+    const proof: ApprovalProof = { approver: check.approver, fingerprint: check.fingerprint, publicKey: check.publicKey, statement: signed!.statement, signature: signed!.signature };
+    return { by: check.approver, proof, needed: current.highImpact.length ? check.quorum.high : check.quorum.normal };
+  }
+
+  /** Applies an approval; returns why it was refused, or undefined. */
+  async function tryApprove(input: Partial<ApproveInput>, via: Via): Promise<string | undefined> {
+    const idle = notAwaiting();
+    if (idle) return idle;
+    const who = await authenticate('approve', input);
+    if ('problem' in who) return who.problem;
+    const statement = who.proof?.statement;
+    const content = statement ? { planHash: statement.planHash, by: who.by, confirmHighImpact: statement.confirmHighImpact } : { ...input, by: who.by };
+    const problem = notAwaiting() ?? approvalProblem(request!, content);
     if (problem) return problem;
+    if (who.proof) {
+      if (proofs.some((p) => p.approver === who.by)) return `${who.by} has already approved this plan; the quorum needs ${needed} different approvers`;
+      proofs.push(who.proof);
+      needed = who.needed;
+      if (proofs.length < who.needed) {
+        publish();
+        return undefined;
+      }
+    }
+    const comment = statement ? statement.comment : input.comment;
     decision = {
       outcome: 'approved',
       planHash: request!.planHash,
-      by: input.by!,
-      ...(isNonBlank(input.comment) ? { comment: input.comment } : {}),
+      by: who.proof ? proofs.map((p) => p.approver).join(', ') : who.by,
+      ...(isNonBlank(comment) ? { comment } : {}),
       confirmedHighImpact: [...request!.highImpact],
       at: now(),
       via,
+      ...(who.proof ? { proofs: [...proofs] } : {}),
     };
     state = 'approved';
     publish();
     return undefined;
   }
 
-  function tryReject(input: Partial<RejectInput>, via: 'signal' | 'update'): string | undefined {
-    const problem = notAwaiting() ?? rejectionProblem(input);
+  async function tryReject(input: Partial<RejectInput>, via: Via): Promise<string | undefined> {
+    const idle = notAwaiting();
+    if (idle) return idle;
+    const who = await authenticate('reject', input);
+    if ('problem' in who) return who.problem;
+    const reason = who.proof ? who.proof.statement.reason : input.reason;
+    const problem = notAwaiting() ?? rejectionProblem({ by: who.by, reason });
     if (problem) return problem;
-    decision = { outcome: 'rejected', planHash: request!.planHash, by: input.by!, reason: input.reason!, at: now(), via };
+    decision = { outcome: 'rejected', planHash: request!.planHash, by: who.by, reason: reason!, at: now(), via, ...(who.proof ? { proofs: [who.proof] } : {}) };
     state = 'rejected';
     publish();
     return undefined;
   }
 
   const asObject = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {});
-  const attemptFields = (input: Record<string, unknown>) => ({
-    ...(typeof input.by === 'string' ? { by: input.by } : {}),
-    ...(typeof input.planHash === 'string' ? { planHash: input.planHash } : {}),
+  const attemptFields = (input: Record<string, unknown>) => {
+    const statement = asObject(asObject(input.signed).statement);
+    const by = typeof input.by === 'string' ? input.by : typeof statement.approver === 'string' ? `${statement.approver} (signed)` : undefined;
+    return {
+      ...(by !== undefined ? { by: by.slice(0, 200) } : {}),
+      ...(typeof input.planHash === 'string' ? { planHash: input.planHash.slice(0, 100) } : {}),
+    };
+  };
+
+  // Old histories decided synchronously in the handler; new runs check signatures first (an activity). Both paths
+  // reach the same state machine; `patched` in authenticate keeps the old histories replaying.
+  const attempt = async (kind: Kind, via: Via, raw: unknown): Promise<string | undefined> => {
+    const input = asObject(raw);
+    let problem: string | undefined;
+    try {
+      problem = kind === 'approve' ? await tryApprove(input as Partial<ApproveInput>, via) : await tryReject(input as Partial<RejectInput>, via);
+    } catch (error) {
+      problem = `could not be applied: ${(error as Error).message}`;
+    }
+    if (problem) refuse({ via, kind, ...attemptFields(input), reason: problem });
+    return problem;
+  };
+
+  setHandler(approveSignal, async (raw: ApproveInput) => void (await attempt('approve', 'signal', raw)), {
+    description: 'Approve the plan awaiting approval: {planHash, by, comment?, confirmHighImpact?: ids of every destructive item, signed?}',
+  });
+
+  setHandler(rejectSignal, async (raw: RejectInput) => void (await attempt('reject', 'signal', raw)), {
+    description: 'Reject the plan awaiting approval; nothing is changed: {by, reason, signed?}',
   });
 
   setHandler(
-    approveSignal,
-    (raw: ApproveInput) => {
-      const input = asObject(raw);
-      const problem = tryApprove(input as Partial<ApproveInput>, 'signal');
-      if (problem) refuse({ via: 'signal', kind: 'approve', ...attemptFields(input), reason: problem });
-    },
-    { description: 'Approve the plan awaiting approval: {planHash, by, comment?, confirmHighImpact?: ids of every destructive item}' },
-  );
-
-  setHandler(
-    rejectSignal,
-    (raw: RejectInput) => {
-      const input = asObject(raw);
-      const problem = tryReject(input as Partial<RejectInput>, 'signal');
-      if (problem) refuse({ via: 'signal', kind: 'reject', ...attemptFields(input), reason: problem });
-    },
-    { description: 'Reject the plan awaiting approval; nothing is changed: {by, reason}' },
-  );
-
-  setHandler(
     decideUpdate,
-    (input: DecideInput): DecideResult => {
-      const problem = input.decision === 'approve' ? tryApprove(input, 'update') : tryReject(input, 'update');
-      if (problem) {
-        refuse({ via: 'update', kind: input.decision, ...attemptFields(input as unknown as Record<string, unknown>), reason: problem });
-        throw ApplicationFailure.nonRetryable(`approval refused: ${problem}`, APPROVAL_REFUSED);
+    async (input: DecideInput): Promise<DecideResult> => {
+      const problem = await attempt(input.decision, 'update', input);
+      if (problem) throw ApplicationFailure.nonRetryable(`approval refused: ${problem}`, APPROVAL_REFUSED);
+      if (state === 'awaiting') {
+        const last = proofs[proofs.length - 1]!;
+        return { state: 'awaiting', planHash: request!.planHash, by: last.approver, at: last.statement.at, approvals: proofs.map((p) => p.approver), needed };
       }
-      return { state: state as 'approved' | 'rejected', planHash: request!.planHash, by: input.by, at: (decision as { at: string }).at };
+      const decided = decision as Extract<Decision, { by: string }>;
+      return { state: state as 'approved' | 'rejected', planHash: request!.planHash, by: decided.by, at: decided.at, ...(decided.proofs ? { approvals: decided.proofs.map((p) => p.approver), needed } : {}) };
     },
     {
-      description: 'Approve or reject synchronously: {decision: "approve", planHash, by, comment?, confirmHighImpact?} | {decision: "reject", by, reason}',
+      description:
+        'Approve or reject synchronously: {decision: "approve", planHash, by, comment?, confirmHighImpact?, signed?} | {decision: "reject", by, reason, signed?}',
       validator: (input: DecideInput) => {
         const obj = asObject(input);
         if (obj.decision !== 'approve' && obj.decision !== 'reject') throw new Error('decision must be "approve" or "reject"');
-        if (!isNonBlank(obj.by)) throw new Error('"by" (who decides) is required');
+        const signed = obj.signed !== undefined;
+        if (signed && (typeof asObject(obj.signed).signature !== 'string' || typeof asObject(obj.signed).statement !== 'object')) {
+          throw new Error('"signed" is {statement, signature}');
+        }
+        if (!signed && !isNonBlank(obj.by)) throw new Error('"by" (who decides) is required');
         if (obj.decision === 'approve' && !isNonBlank(obj.planHash)) throw new Error('"planHash" is required to approve');
-        if (obj.decision === 'reject' && !isNonBlank(obj.reason)) throw new Error('"reason" is required to reject');
+        if (obj.decision === 'reject' && !signed && !isNonBlank(obj.reason)) throw new Error('"reason" is required to reject');
         if (obj.confirmHighImpact !== undefined && !(Array.isArray(obj.confirmHighImpact) && obj.confirmHighImpact.every((id) => typeof id === 'string'))) {
           throw new Error('"confirmHighImpact" must be a list of ids');
         }
@@ -278,6 +461,8 @@ export function createApprovalGate(): ApprovalGate {
     async awaitDecision(next: ApprovalRequest, timeoutMs: number): Promise<Decision> {
       request = next;
       decision = undefined;
+      proofs = [];
+      needed = undefined;
       state = 'awaiting';
       requestedAt = now();
       expiresAt = new Date(Date.now() + timeoutMs).toISOString();

@@ -1,0 +1,309 @@
+/**
+ * `segflow approver keygen` and `segflow audit`, and the signing used by `approve`/`reject --key`
+ * (README "Approvals"; the model is in core/approvers.ts).
+ *
+ * The audit reads the job's history itself (every run of it), decodes the payloads with this shell's data converter
+ * (so SEGFLOW_CODEC_KEY is needed when payloads are encrypted), and re-verifies every signature it finds: against
+ * this shell's SEGFLOW_APPROVERS when set (the auditor's own list of trusted keys), else against the key the worker
+ * recorded, which proves integrity but not who owns that key.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
+import { Command } from 'commander';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { UsageError, type SegflowClient } from '../client';
+import {
+  APPROVER_NAME_PATTERN,
+  approversFromEnv,
+  ApproversConfigError,
+  generateApproverKeys,
+  loadPrivateKey,
+  parseApprovers,
+  signStatement,
+  verifyStatement,
+  type Approver,
+} from '../core/approvers';
+import { renderPlanText, type WorkspacePlan } from '../core/workspace-plan';
+import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../workflows/approval';
+import { plainText } from '../workflows/safe-text';
+import { action, EXIT, printJson } from './common';
+
+/** Signs a decision with the key in `keyFile`; the approver's name is `name`, else the file's base name. */
+export async function signDecision(
+  keyFile: string,
+  fields: Omit<ApprovalStatement, 'v' | 'approver' | 'at'> & { at?: string },
+  name?: string,
+): Promise<SignedDecision> {
+  let pem: string;
+  try {
+    pem = await readFile(keyFile, 'utf8');
+  } catch {
+    throw new UsageError(`Cannot read the key file ${keyFile}.`);
+  }
+  const approver = name ?? basename(keyFile, extname(keyFile));
+  if (!APPROVER_NAME_PATTERN.test(approver)) throw new UsageError(`"${plainText(approver, 64)}" is not an approver name; pass --approver <name>.`);
+  let key;
+  try {
+    key = loadPrivateKey(pem, keyFile);
+  } catch (error) {
+    if (error instanceof ApproversConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  const statement: ApprovalStatement = {
+    v: 1,
+    jobId: fields.jobId,
+    runId: fields.runId,
+    planHash: fields.planHash,
+    decision: fields.decision,
+    confirmHighImpact: [...fields.confirmHighImpact].sort(),
+    ...(fields.comment ? { comment: fields.comment } : {}),
+    ...(fields.reason ? { reason: fields.reason } : {}),
+    at: fields.at ?? new Date().toISOString(),
+    approver,
+  };
+  return { statement, signature: signStatement(statement, key).signature };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------
+
+export interface AuditAttempt {
+  at: string;
+  runId: string;
+  via: 'signal' | 'update';
+  kind: 'approve' | 'reject';
+  /** The name given (free text) or signed. */
+  by: string | null;
+  planHash: string | null;
+  signed: boolean;
+  /** The worker's verdict recorded in history (verifyApproval), when there is one. */
+  workerVerdict: string | null;
+  /** This audit's own verification of the signature. */
+  verification: string | null;
+  verified: boolean | null;
+}
+
+export interface AuditReport {
+  jobId: string;
+  runs: string[];
+  planHash: string | null;
+  plan: string | null;
+  attempts: AuditAttempt[];
+  decision: Decision | null;
+  /** Signatures of the final decision, re-verified here. */
+  proofs: Array<{ approver: string; fingerprint: string; at: string; verified: boolean; how: string }>;
+  keysFrom: 'SEGFLOW_APPROVERS of this shell' | 'keys recorded by the worker' | 'none';
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const eventTime = (event: HistoryEvent): string => {
+  const t = event.eventTime;
+  if (!t) return '';
+  return new Date(Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString();
+};
+
+/** Every run of the job, oldest first (an import continues as new; its approval sits in one of them). */
+async function runsOf(sc: SegflowClient, handle: WorkflowHandle): Promise<string[]> {
+  const runs: Array<{ runId: string; start: number }> = [];
+  try {
+    for await (const info of sc.client.workflow.list({ query: `WorkflowId = '${handle.workflowId.replace(/'/g, "\\'")}'` })) {
+      runs.push({ runId: info.runId, start: info.startTime.getTime() });
+    }
+  } catch {
+    // No visibility (some clusters restrict it): the latest run only.
+  }
+  if (runs.length === 0) return [(await handle.describe()).runId];
+  return runs.sort((a, b) => a.start - b.start).map((run) => run.runId);
+}
+
+function verifyWith(approvers: Approver[], statement: ApprovalStatement, signature: string): { verified: boolean; how: string } {
+  const check = verifyStatement(statement, signature, approvers);
+  return check.ok ? { verified: true, how: `signature valid: ${check.approver}, key ${check.fingerprint}` } : { verified: false, how: `SIGNATURE INVALID: ${check.reason}` };
+}
+
+export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: NodeJS.ProcessEnv = process.env): Promise<AuditReport> {
+  const converter = (sc.client.options as unknown as { loadedDataConverter: Parameters<typeof decodeArrayFromPayloads>[0] }).loadedDataConverter;
+  const decode = async (payloads?: temporal.api.common.v1.IPayloads | null): Promise<unknown[]> => decodeArrayFromPayloads(converter, payloads?.payloads ?? []);
+  const local = approversFromEnv(env);
+  const recorded = new Map<string, Approver>();
+
+  const report: AuditReport = { jobId: handle.workflowId, runs: [], planHash: null, plan: null, attempts: [], decision: null, proofs: [], keysFrom: local.length ? 'SEGFLOW_APPROVERS of this shell' : 'none' };
+  report.runs = await runsOf(sc, handle);
+  const signedSeen: Array<{ statement: ApprovalStatement; signature: string }> = [];
+
+  for (const runId of report.runs) {
+    const history = await sc.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+    const activityTypes = new Map<string, string>();
+    const activityInputs = new Map<string, temporal.api.common.v1.IPayloads | null | undefined>();
+    const pendingVerdicts: string[] = [];
+    for (const event of history.events ?? []) {
+      const id = String(event.eventId ?? '');
+      const scheduled = event.activityTaskScheduledEventAttributes;
+      if (scheduled) {
+        activityTypes.set(id, scheduled.activityType?.name ?? '');
+        activityInputs.set(id, scheduled.input);
+      }
+      const completed = event.activityTaskCompletedEventAttributes;
+      if (completed) {
+        const scheduledId = String(completed.scheduledEventId ?? '');
+        const type = activityTypes.get(scheduledId);
+        const [result] = await decode(completed.result);
+        if (type === 'workspacePreview') {
+          const preview = result as { plan: WorkspacePlan; planHash: string };
+          report.planHash = preview.planHash;
+          report.plan = renderPlanText(preview.plan, preview.planHash);
+        } else if (type === 'hashImportPlan') {
+          const [plan] = await decode(activityInputs.get(scheduledId));
+          report.planHash = result as string;
+          report.plan = [`Import plan ${String(result)}`, ...JSON.stringify(plan, null, 2).split('\n').map((line) => plainText(line))].join('\n');
+        } else if (type === 'verifyApproval') {
+          const check = result as ApprovalCheck;
+          if (check.configured && check.ok) {
+            recorded.set(check.approver, parseApprovers(`${check.approver}: ${check.publicKey}`)[0]!);
+            pendingVerdicts.push(`verified by the worker: ${check.approver}, key ${check.fingerprint}`);
+          } else pendingVerdicts.push(check.configured ? `refused by the worker: ${check.reason}` : 'no approvers configured on the worker');
+        }
+      }
+      const signal = event.workflowExecutionSignaledEventAttributes;
+      const update = event.workflowExecutionUpdateAcceptedEventAttributes;
+      let kind: 'approve' | 'reject' | undefined;
+      let input: Record<string, unknown> | undefined;
+      let via: 'signal' | 'update' = 'signal';
+      if (signal && (signal.signalName === 'approve' || signal.signalName === 'reject')) {
+        kind = signal.signalName;
+        input = ((await decode(signal.input))[0] ?? {}) as Record<string, unknown>;
+      } else if (update && update.acceptedRequest?.input?.name === 'decide') {
+        input = ((await decode(update.acceptedRequest.input.args))[0] ?? {}) as Record<string, unknown>;
+        kind = input.decision === 'reject' ? 'reject' : 'approve';
+        via = 'update';
+      }
+      if (kind && input) {
+        const signed = input.signed as SignedDecision | undefined;
+        if (signed?.statement) signedSeen.push(signed);
+        report.attempts.push({
+          at: eventTime(event),
+          runId,
+          via,
+          kind,
+          by: signed?.statement ? signed.statement.approver : typeof input.by === 'string' ? input.by : null,
+          planHash: signed?.statement ? signed.statement.planHash : typeof input.planHash === 'string' ? input.planHash : null,
+          signed: Boolean(signed?.statement),
+          workerVerdict: null,
+          verification: null,
+          verified: null,
+        });
+      }
+      const done = event.workflowExecutionCompletedEventAttributes;
+      const failed = event.workflowExecutionFailedEventAttributes;
+      if (done) {
+        const [result] = await decode(done.result);
+        const approval = (result as { approval?: Decision } | undefined)?.approval;
+        if (approval && 'outcome' in approval) report.decision = approval;
+      } else if (failed?.failure?.applicationFailureInfo?.details) {
+        const [details] = await decode(failed.failure.applicationFailureInfo.details);
+        const approval = (details as { approval?: Decision } | undefined)?.approval;
+        if (approval && 'outcome' in approval) report.decision = approval;
+      }
+    }
+    // Verdicts are recorded in the order attempts were checked: pair them with this run's attempts in order.
+    const runAttempts = report.attempts.filter((a) => a.runId === runId);
+    if (pendingVerdicts.length === runAttempts.length) runAttempts.forEach((a, i) => (a.workerVerdict = pendingVerdicts[i]!));
+  }
+  if (!local.length && recorded.size) report.keysFrom = 'keys recorded by the worker';
+  const keys = local.length ? local : [...recorded.values()];
+
+  for (const attempt of report.attempts) {
+    if (!attempt.signed) continue;
+    const signed = signedSeen.find((s) => s.statement.approver === attempt.by && s.statement.planHash === attempt.planHash);
+    if (!signed) continue;
+    const result = keys.length ? verifyWith(keys, signed.statement, signed.signature) : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
+    attempt.verification = result.how;
+    attempt.verified = result.verified;
+  }
+  if (report.decision && report.decision.outcome !== 'expired') {
+    for (const proof of report.decision.proofs ?? []) {
+      const result = keys.length ? verifyWith(keys, proof.statement, proof.signature) : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
+      report.proofs.push({ approver: proof.approver, fingerprint: proof.fingerprint, at: proof.statement.at, ...result });
+    }
+  }
+  return report;
+}
+
+export function formatAudit(report: AuditReport): string {
+  const t = (value: unknown) => plainText(value ?? '—');
+  const lines = [`Audit of ${t(report.jobId)} (${report.runs.length} run${report.runs.length === 1 ? '' : 's'})`, ''];
+  lines.push(report.plan ?? 'No plan found in the history.', '');
+  lines.push('Decision attempts (from history):');
+  if (!report.attempts.length) lines.push('  none');
+  for (const a of report.attempts) {
+    lines.push(
+      `  ${a.at}  ${a.kind} by ${t(a.by)} via ${a.via}, plan ${t(a.planHash?.slice(0, 12))}${a.signed ? ', signed' : ', unsigned'}` +
+        (a.workerVerdict ? `\n      worker: ${t(a.workerVerdict)}` : '') +
+        (a.verification ? `\n      audit:  ${t(a.verification)}` : ''),
+    );
+  }
+  lines.push('');
+  const d = report.decision;
+  if (!d) lines.push('Outcome: no decision recorded yet.');
+  else if (d.outcome === 'expired') lines.push(`Outcome: expired at ${d.at}`);
+  else {
+    lines.push(`Outcome: ${d.outcome} by ${t(d.by)} at ${d.at} (plan ${d.planHash})${d.outcome === 'rejected' ? `: ${t(d.reason)}` : d.comment ? `: ${t(d.comment)}` : ''}`);
+    if (!d.proofs?.length) lines.push('  unsigned: no approvers were configured, so this name is what the caller typed (README "Approvals").');
+    for (const p of report.proofs) lines.push(`  ${p.verified ? 'OK ' : 'BAD'} ${t(p.approver)} key ${p.fingerprint} signed at ${p.at}: ${t(p.how)}`);
+  }
+  lines.push('', `Keys used: ${report.keysFrom}.`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------------------------
+
+export function registerApprovalCommands(program: Command, resolve: (sc: SegflowClient, id: string) => Promise<WorkflowHandle>, withClient: <T>(fn: (sc: SegflowClient) => Promise<T>) => Promise<T>): void {
+  const approver = program.command('approver').description('Keys of the people allowed to approve (signed approvals)');
+  approver
+    .command('keygen')
+    .description('Make an Ed25519 key pair: the private key into <name>.pem (keep it), the public key printed for SEGFLOW_APPROVERS')
+    .requiredOption('--name <name>', 'the approver\'s name, as approvals will show it')
+    .option('--out <dir>', 'where to write <name>.pem', '.')
+    .addHelpText('after', '\nExamples:\n  segflow approver keygen --name alice\n  segflow approver keygen --name bob --out ~/.segflow')
+    .action(action(async (opts: { name: string; out: string }, command: Command) => {
+      if (!APPROVER_NAME_PATTERN.test(opts.name)) throw new UsageError('--name is letters, digits, ".", "_", "-" or "@" (at most 64).');
+      const keys = generateApproverKeys();
+      const file = join(opts.out, `${opts.name}.pem`);
+      try {
+        await writeFile(file, keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${file} exists; not overwriting a key.`);
+        throw new UsageError(`Cannot write ${file}: ${(error as Error).message}`);
+      }
+      const line = `${opts.name}: ${keys.publicKey}`;
+      if (command.optsWithGlobals().json) printJson({ name: opts.name, privateKeyFile: file, publicKey: keys.publicKey, fingerprint: keys.fingerprint, approversLine: line });
+      else process.stdout.write(`Private key: ${file} (keep it secret; approve with --key ${file})\nKey ${keys.fingerprint}. Add this line to the workers' SEGFLOW_APPROVERS:\n${line}\n`);
+      return EXIT.ok;
+    }));
+
+  program
+    .command('audit')
+    .description('Who approved or rejected a job\'s plan, when and with which key: read from history, signatures re-verified')
+    .argument('<jobId>')
+    .addHelpText('after', '\nExamples:\n  segflow audit workspace-cleanup-20240501-101500-ab12\n  SEGFLOW_APPROVERS=approvers.txt segflow audit <id> --json')
+    .action(action(async (jobId: string, _opts: unknown, command: Command) =>
+      withClient(async (sc) => {
+        let report: AuditReport;
+        try {
+          report = await auditJob(sc, await resolve(sc, jobId));
+        } catch (error) {
+          if (error instanceof ApproversConfigError) throw new UsageError(error.message);
+          throw error;
+        }
+        if (command.optsWithGlobals().json) printJson(report);
+        else process.stdout.write(`${formatAudit(report)}\n`);
+        // A decision whose signature does not verify is the one thing an audit exists to catch.
+        return report.proofs.some((p) => !p.verified) ? EXIT.failed : EXIT.ok;
+      }),
+    ));
+}

@@ -1,0 +1,178 @@
+/**
+ * Signed approvals end to end: a real dev server, a real worker whose environment lists approvers, the CLI's
+ * keygen / approve --key / audit, and the Public API double.
+ */
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Command } from 'commander';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
+import { parseJobSpecText } from '../../src/core/job-spec';
+import { generateApproverKeys, loadPrivateKey, signStatement } from '../../src/core/approvers';
+import { approvalRequestQuery, approveSignal, decideUpdate, type ApprovalRequestView } from '../../src/workflows/approval';
+import { workspaceJob } from '../../src/workflows/workspace-job';
+import { PublicApiDouble } from '../support/public-api-double';
+import { getTestEnv, startTestWorker, uniqueTaskQueue } from '../support/temporal';
+
+const TOKEN = 'sgp_signed_approvals_token_1';
+const running: Array<() => Promise<void>> = [];
+const savedEnv = { ...process.env };
+afterEach(async () => {
+  for (const stop of running.splice(0).reverse()) await stop();
+  process.env = { ...savedEnv };
+  process.exitCode = undefined;
+});
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const awaiting = (handle: WorkflowHandle) =>
+  eventually<ApprovalRequestView>('the approval request', async () => {
+    const view = await handle.query(approvalRequestQuery);
+    return view.state === 'awaiting' ? view : undefined;
+  });
+
+async function setup(workerEnv: NodeJS.ProcessEnv) {
+  const api = await PublicApiDouble.start({
+    token: TOKEN,
+    sources: [
+      { id: 'src_old', name: 'Old', enabled: false, writeKeys: ['wk_old_secret'] },
+      { id: 'src_app', name: 'App', enabled: true, writeKeys: ['wk_app_secret'] },
+    ],
+  });
+  const taskQueue = uniqueTaskQueue('signed');
+  const env = { SEGMENT_API_URL: api.url, SEGMENT_API_TOKEN: TOKEN, ...workerEnv };
+  const worker = await startTestWorker({ taskQueue, env });
+  running.push(async () => {
+    await worker.stop();
+    await api.stop();
+  });
+  const client = (await getTestEnv()).client;
+  const start = (yaml: string, jobId: string) =>
+    client.workflow.start(workspaceJob, { taskQueue, workflowId: jobId, args: [{ jobId, spec: parseJobSpecText(yaml), approvalTimeoutMs: 120_000 }] });
+  const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+    Object.assign(process.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: taskQueue });
+    let out = '';
+    let err = '';
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+    try {
+      const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
+      registerWorkspaceCommands(program);
+      process.exitCode = undefined;
+      await program.parseAsync(['node', 'segflow', ...args]);
+      return { code: Number(process.exitCode ?? 0), out, err };
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    }
+  };
+  return { api, start, cli };
+}
+
+describe('signed approvals', () => {
+  it('with approvers configured: unsigned and wrongly signed decisions are refused with the reason; a signed one approves as the key name; audit re-verifies it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-keys-'));
+    const setupCli = await setup({});
+    const made = await setupCli.cli('--json', 'approver', 'keygen', '--name', 'alice', '--out', dir);
+    expect(made.code).toBe(0);
+    const alice = JSON.parse(made.out) as { privateKeyFile: string; approversLine: string; fingerprint: string };
+    expect(statSync(alice.privateKeyFile).mode & 0o777).toBe(0o600);
+    for (const stop of running.splice(0).reverse()) await stop();
+
+    const { api, start, cli } = await setup({ SEGFLOW_APPROVERS: alice.approversLine });
+    const handle = await start('steps:\n  - op: update-source\n    targets: [src_app]\n    set: { enabled: false }', 'signed-job-1');
+    const request = await awaiting(handle);
+    expect(request.runId).toBeTruthy();
+
+    // 1. Unsigned, under any name: refused, recorded.
+    const unsigned = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice' }] }).catch((e: unknown) => e);
+    expect(unsigned).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(((unsigned as WorkflowUpdateFailedError).cause as Error).message).toContain('the decision must be signed');
+
+    // 2. Signed by a key that is not alice's, claiming to be alice: refused.
+    const mallory = generateApproverKeys();
+    const forged = {
+      v: 1 as const,
+      jobId: 'signed-job-1',
+      runId: request.runId!,
+      planHash: request.planHash!,
+      decision: 'approve' as const,
+      confirmHighImpact: [],
+      at: new Date().toISOString(),
+      approver: 'alice',
+    };
+    const { signature } = signStatement(forged, loadPrivateKey(mallory.privateKeyPem, 'mallory.pem'));
+    await handle.signal(approveSignal, { planHash: request.planHash!, signed: { statement: forged, signature } });
+    const afterForgery = await eventually('the refusal of the forged signal', async () => {
+      const view = await handle.query(approvalRequestQuery);
+      return view.refusedAttempts.length === 2 ? view : undefined;
+    });
+    expect(afterForgery.state).toBe('awaiting');
+    expect(afterForgery.refusedAttempts.map((a) => a.reason)).toEqual([
+      'approvers are configured: the decision must be signed (segflow approve --key <your key>.pem)',
+      `the signature does not verify against the key of alice (${alice.fingerprint})`,
+    ]);
+    expect(api.auditLog()).toEqual([]);
+
+    // 3. Signed with alice's key through the CLI: approved, and `by` is the key's name, not the --by text.
+    const approved = await cli('approve', 'signed-job-1', '--yes', '--key', alice.privateKeyFile, '--by', 'someone-else', '--comment', 'OPS-7');
+    expect(approved.code).toBe(0);
+    const result = await handle.result();
+    expect(result.state).toBe('completed');
+    expect(result.approval).toMatchObject({ outcome: 'approved', by: 'alice', comment: 'OPS-7' });
+    expect(api.source('src_app')!.enabled).toBe(false);
+
+    // 4. The audit reads history, shows the plan and the attempts, and re-verifies the signature.
+    process.env.SEGFLOW_APPROVERS = alice.approversLine;
+    const audit = await cli('audit', 'signed-job-1');
+    expect(audit.code).toBe(0);
+    expect(audit.out).toContain(`Plan ${request.planHash}`);
+    expect(audit.out).toContain('enabled: true → false');
+    expect(audit.out).toMatch(/approve by alice via update.*unsigned/);
+    expect(audit.out).toContain(`OK  alice key ${alice.fingerprint}`);
+    expect(audit.out).toContain('signature valid: alice');
+    // Against another trusted list, the same history does not verify.
+    process.env.SEGFLOW_APPROVERS = `alice: ${mallory.publicKey}`;
+    const distrust = await cli('audit', 'signed-job-1');
+    expect(distrust.code).toBe(1);
+    expect(distrust.out).toContain('BAD alice');
+    expect(readFileSync(alice.privateKeyFile, 'utf8')).toContain('PRIVATE KEY');
+  });
+
+  it('a quorum of two different approvers for destructive plans', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-keys-'));
+    const first = await setup({});
+    const names = ['alice', 'bob'];
+    const lines: string[] = [];
+    for (const name of names) lines.push((JSON.parse((await first.cli('--json', 'approver', 'keygen', '--name', name, '--out', dir)).out) as { approversLine: string }).approversLine);
+    for (const stop of running.splice(0).reverse()) await stop();
+
+    const { api, start, cli } = await setup({ SEGFLOW_APPROVERS: lines.join('\n'), SEGFLOW_APPROVAL_QUORUM_HIGH: '2' });
+    const handle = await start('steps:\n  - op: delete-source\n    targets: [src_old]', 'quorum-job-1');
+    await awaiting(handle);
+    const confirm = ['--confirm', 'delete-source:src_old'];
+    expect((await cli('approve', 'quorum-job-1', '--yes', ...confirm, '--key', join(dir, 'alice.pem'))).code).toBe(0);
+    let view = await handle.query(approvalRequestQuery);
+    expect(view).toMatchObject({ state: 'awaiting', needed: 2, approvals: [{ approver: 'alice' }] });
+    const again = await cli('approve', 'quorum-job-1', '--yes', ...confirm, '--key', join(dir, 'alice.pem'));
+    expect(again.code).toBe(2);
+    expect(again.err).toContain('alice has already approved this plan');
+    expect(api.auditLog()).toEqual([]);
+    expect((await cli('approve', 'quorum-job-1', '--yes', ...confirm, '--key', join(dir, 'bob.pem'))).code).toBe(0);
+    const result = await handle.result();
+    expect(result.approval).toMatchObject({ outcome: 'approved', by: 'alice, bob' });
+    expect(api.source('src_old')).toBeUndefined();
+    view = await handle.query(approvalRequestQuery);
+    expect(view.state).toBe('approved');
+  });
+});
