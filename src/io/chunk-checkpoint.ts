@@ -6,8 +6,9 @@
  * batch, so a retried attempt re-sends at most the batch that was in flight when the worker died. It lives in
  * the report directory, which every worker shares (src/io/reject-report.ts), so a retry on another host reads it.
  *
- * One fixed-size pwrite at offset 0: a process kill (SIGKILL) cannot tear a single write into the page cache, and
- * a torn or foreign file is ignored (the heartbeat checkpoint still applies). It is keyed by workflow run,
+ * One pwrite at offset 0: a process kill (SIGKILL) cannot tear a single write into the page cache, and every
+ * counter only grows, so each record is at least as long as the one it overwrites (short ones are padded). A
+ * torn or foreign file is ignored (the heartbeat checkpoint still applies). It is keyed by workflow run,
  * activity and byte range, so a new run of the same job id never inherits an old run's progress.
  */
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
@@ -19,6 +20,8 @@ export interface ChunkProgress {
   eventsSent: number;
   batchesSent: number;
   serverRejected: number;
+  /** Per-day counts of the acknowledged events (segflow verify). */
+  sentByDay?: Record<string, number>;
 }
 
 export interface CheckpointKey {
@@ -47,13 +50,19 @@ export async function readChunkCheckpoint(path: string, key: CheckpointKey): Pro
     if (!sameKey(key, saved)) return undefined;
     const numbers = [saved.recordsAcked, saved.eventsSent, saved.batchesSent, saved.serverRejected];
     if (!numbers.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) return undefined;
-    return { recordsAcked: saved.recordsAcked!, eventsSent: saved.eventsSent!, batchesSent: saved.batchesSent!, serverRejected: saved.serverRejected! };
+    const progress: ChunkProgress = { recordsAcked: saved.recordsAcked!, eventsSent: saved.eventsSent!, batchesSent: saved.batchesSent!, serverRejected: saved.serverRejected! };
+    if (saved.sentByDay !== undefined) {
+      if (typeof saved.sentByDay !== 'object' || saved.sentByDay === null || !Object.values(saved.sentByDay).every((n) => Number.isSafeInteger(n))) return undefined;
+      progress.sentByDay = saved.sentByDay;
+    }
+    return progress;
   } catch {
     return undefined;
   }
 }
 
 export class ChunkCheckpointWriter {
+  private written = 0;
   private constructor(private readonly handle: FileHandle, private readonly key: CheckpointKey) {}
 
   static async open(path: string, key: CheckpointKey): Promise<ChunkCheckpointWriter> {
@@ -63,8 +72,10 @@ export class ChunkCheckpointWriter {
 
   async save(progress: ChunkProgress): Promise<void> {
     const text = JSON.stringify({ ...this.key, ...progress });
-    // Padded to a fixed size so every save overwrites the whole previous record in one write.
-    await this.handle.write(text.padEnd(RECORD_BYTES, ' '), 0, 'utf8');
+    // Never shorter than the previous record (counters only grow; padded to a floor), so one write replaces it.
+    const record = text.padEnd(Math.max(RECORD_BYTES, this.written), ' ');
+    this.written = Buffer.byteLength(record);
+    await this.handle.write(record, 0, 'utf8');
   }
 
   async close(): Promise<void> {
