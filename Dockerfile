@@ -15,8 +15,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY deploy/bundle-workflows.js ./deploy/bundle-workflows.js
-RUN npm run build \
- && node deploy/bundle-workflows.js dist/workflows/index.js dist/workflow-bundle.js
+# Compiles to dist/ and writes the workflow bundle the worker loads (dist/workflow-bundle.js).
+RUN npm run build
 
 # --- production dependencies only (same lockfile, so the same @temporalio/worker that built the bundle) --------
 FROM ${NODE_IMAGE} AS prod-deps
@@ -26,15 +26,14 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # --- runtime ---------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# SEGFLOW_WORKFLOW_BUNDLE: load the workflow bundle made at build time instead of running webpack at every start;
-# @temporalio/worker (and its webpack) stay installed, so unsetting it still works.
+# The worker loads dist/workflow-bundle.js, made at build time, instead of running webpack at every start
+# (src/worker.ts, workflowCode).
 # A bounded heap: without it V8 lets garbage from a fast import grow the worker past 400 MB RSS (npm run bench);
 # 256 MB of old space and two malloc arenas keep it under ~280 MB for about 10 % more CPU. Raise it for very
 # high --concurrency or very large events.
 ENV NODE_OPTIONS=--max-old-space-size=256 \
     MALLOC_ARENA_MAX=2
 ENV NODE_ENV=production \
-    SEGFLOW_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
     SEGFLOW_REPORT_DIR=/data/reports
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules

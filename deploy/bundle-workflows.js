@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Bundles segflow's workflow code once, at image build time, with the exact @temporalio/worker version the
-// image runs (a bundle from any other version is refused by the worker). The worker loads it through
-// SEGFLOW_WORKFLOW_BUNDLE instead of running webpack on every start.
+// Bundles segflow's workflow code once, at build time (`npm run build`, also in the image), with the exact
+// @temporalio/worker version that runs it (a bundle from any other version is refused by the worker). The worker
+// loads dist/workflow-bundle.js (or SEGFLOW_WORKFLOW_BUNDLE) instead of running webpack on every start.
 //
 // Usage: node deploy/bundle-workflows.js <compiled workflows entry> <output file>
 'use strict';

@@ -17,6 +17,20 @@ export function workflowsPath(): string {
   return existsSync(`${base}.ts`) ? `${base}.ts` : `${base}.js`;
 }
 
+/**
+ * Where the worker's workflow code comes from: the bundle named by SEGFLOW_WORKFLOW_BUNDLE, else the one
+ * `npm run build` writes next to the compiled code (dist/workflow-bundle.js, made by deploy/bundle-workflows.js with
+ * the same @temporalio/worker), else the workflow sources, bundled with webpack at start (from a source checkout).
+ * A prebuilt bundle saves seconds at every start and keeps webpack's working memory out of the worker (issue 10).
+ */
+export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const named = env.SEGFLOW_WORKFLOW_BUNDLE;
+  if (named) return { workflowBundle: { codePath: named } };
+  const built = join(__dirname, 'workflow-bundle.js');
+  if (existsSync(built)) return { workflowBundle: { codePath: built } };
+  return { workflowsPath: workflowsPath() };
+}
+
 export function createActivities(env: NodeJS.ProcessEnv) {
   return {
     ...createImportActivities({ env }),
@@ -31,7 +45,7 @@ export interface CreateWorkerOptions {
   taskQueue: string;
   /** Where activities read their settings and secrets; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
-  /** A pre-built bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  /** A pre-built bundle (tests build one per run); otherwise `workflowCode(env)` decides. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   maxConcurrentActivityTaskExecutions?: number;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
@@ -46,7 +60,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     activities: createActivities(env),
     // Same codec as the CLI's when SEGFLOW_CODEC_KEY is set: event-free as history is, plans and paths stay private too.
     dataConverter: dataConverterFromEnv(env),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowCode(env)),
     maxConcurrentActivityTaskExecutions:
       options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
     shutdownGraceTime: options.shutdownGraceTime ?? '10s',
@@ -72,16 +86,8 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   const settings = temporalSettings(env);
   const connection = await NativeConnection.connect(nativeConnectionOptions(settings.profile!));
   try {
-    // SEGFLOW_WORKFLOW_BUNDLE: a bundle built ahead of time (bundleWorkflowCode), which saves the seconds
-    // of bundling at every start; images and tests use it.
-    const bundlePath = env.SEGFLOW_WORKFLOW_BUNDLE;
-    const worker = await createWorker({
-      connection,
-      namespace: settings.namespace,
-      taskQueue: settings.taskQueue,
-      env,
-      ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
-    });
+    // The workflow code: a prebuilt bundle when there is one (workflowCode).
+    const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
     console.error(`segflow worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`);
     await worker.run();
   } finally {

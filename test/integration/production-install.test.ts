@@ -1,7 +1,8 @@
 /**
  * The product stands on its own: after `npm run build`, a production install (package.json, lockfile, bin/ and
  * dist/ only, `npm ci --omit=dev`) runs `segflow dev --import ... --exit` end to end — its own Temporal dev
- * server, worker and Segment stand-in — with no test code, no tsx and no dev dependency in reach.
+ * server, worker and Segment stand-in — with no test code, no tsx and no dev dependency in reach. Its worker runs
+ * the workflow bundle the build emitted instead of bundling at start.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +27,8 @@ async function freePort(): Promise<number> {
 }
 
 it('segflow dev imports the sample from a build installed with production dependencies only', async () => {
+  // From a clean dist/, so nothing left by an earlier build can stand in for what this build must emit.
+  rmSync(join(root, 'dist'), { recursive: true, force: true });
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   for (const path of ['package.json', 'package-lock.json', 'bin', 'dist']) {
     cpSync(join(root, path), join(install, path), { recursive: true });
@@ -41,6 +44,16 @@ it('segflow dev imports the sample from a build installed with production depend
   }
   expect(existsSync(join(install, 'test'))).toBe(false);
   expect(existsSync(join(install, 'src'))).toBe(false);
+
+  // `npm run build` emits the workflow bundle, and the worker picks it over bundling its sources at start.
+  const bundle = join(install, 'dist/workflow-bundle.js');
+  expect(existsSync(bundle)).toBe(true);
+  const chosen = execFileSync(
+    process.execPath,
+    ['-e', "process.stdout.write(JSON.stringify(require('./dist/worker').workflowCode({})))"],
+    { cwd: install, encoding: 'utf8' },
+  );
+  expect(JSON.parse(chosen)).toEqual({ workflowBundle: { codePath: bundle } });
 
   const port = await freePort();
   const reports = mkdtempSync(join(install, 'reports-'));
