@@ -7,10 +7,12 @@ import { registerWorkspaceCommands } from './cli/workspace-commands';
 import { addMissingExamples } from './cli/examples';
 import { registerRejectsCommand } from './cli/rejects-command';
 import { registerVerifyCommand } from './cli/verify-command';
+import { segflowVersion } from './version';
 
 export function buildProgram(): Command {
   const program = new Command('segflow')
     .description('Durable imports and workspace batch jobs for Segment, run on Temporal')
+    .version(segflowVersion(), '-V, --version', "print segflow's version")
     .option('--json', 'machine-readable JSON output only')
     .option('--verbose', 'show stack traces on errors')
     .showHelpAfterError('(add --help for usage)')

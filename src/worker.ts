@@ -2,14 +2,19 @@
  * The segflow worker: runs every segflow workflow and activity on one task queue. Scale out by starting more
  * of these, on any hosts, against the same Temporal namespace and task queue.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type RuntimeOptions, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
+import { chunkMetricsInterceptor } from './activities/metrics';
 import { createWorkspaceActivities } from './activities/workspace-activities';
 import { temporalSettings } from './config';
+import { startHealthServer, type HealthServer, type HealthTarget } from './ops/health';
+import { announce, createWorkerLogger } from './ops/logging';
 import { dataConverterFromEnv, describeTemporalProfile, nativeConnectionOptions } from './temporal-connection';
+import { segflowVersion } from './version';
 
 /** Resolves the workflows entry next to this file: `.ts` when run from sources (tsx, vitest), `.js` from dist. */
 export function workflowsPath(): string {
@@ -51,13 +56,21 @@ export interface CreateWorkerOptions {
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
 }
 
+/** The worker's identity in Temporal (UI, describe task-queue): the SDK's pid@host, plus segflow's version. */
+export function workerIdentity(): string {
+  return `${process.pid}@${hostname()} segflow/${segflowVersion()}`;
+}
+
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   const env = options.env ?? process.env;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
+    identity: workerIdentity(),
     activities: createActivities(env),
+    // Chunk metrics and log attributes (src/activities/metrics.ts).
+    interceptors: { activity: [chunkMetricsInterceptor] },
     // Same codec as the CLI's when SEGFLOW_CODEC_KEY is set: event-free as history is, plans and paths stay private too.
     dataConverter: dataConverterFromEnv(env),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowCode(env)),
@@ -68,29 +81,65 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
 }
 
 let runtimeInstalled = false;
-/** Worker logs at SEGFLOW_LOG_LEVEL (default WARN): progress is watched in the UI and the CLI, not in logs. */
+/**
+ * The process's Temporal Runtime, installed once before any connection: logs at SEGFLOW_LOG_LEVEL (default WARN:
+ * progress is watched in the UI and the CLI) in SEGFLOW_LOG_FORMAT (text or json), and with
+ * SEGFLOW_METRICS_ADDRESS a Prometheus endpoint serving the SDK's metrics and segflow's (docs/operations.md).
+ */
 export function installRuntimeLogger(env: NodeJS.ProcessEnv = process.env): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const level = (env.SEGFLOW_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
   try {
-    Runtime.install({ logger: new DefaultLogger(level) });
+    Runtime.install(runtimeOptions(env));
   } catch {
     // A Runtime already exists in this process (tests): keep it.
   }
+}
+
+export function runtimeOptions(env: NodeJS.ProcessEnv): RuntimeOptions {
+  const metricsAddress = env.SEGFLOW_METRICS_ADDRESS?.trim();
+  return {
+    logger: createWorkerLogger(env),
+    ...(metricsAddress
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: { bindAddress: metricsAddress },
+              // The version on every series: a dashboard tells old workers from new ones during an upgrade.
+              globalTags: { segflow_version: segflowVersion() },
+            },
+          },
+        }
+      : {}),
+  };
 }
 
 /** `segflow worker`: connect with the standard TEMPORAL_* variables and run until SIGINT/SIGTERM. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   installRuntimeLogger(env);
   const settings = temporalSettings(env);
-  const connection = await NativeConnection.connect(nativeConnectionOptions(settings.profile!));
+  let healthTarget: HealthTarget | undefined;
+  // Up before the connection, so an orchestrator sees "live, not ready" while Temporal is unreachable.
+  let health: HealthServer | undefined;
+  if (env.SEGFLOW_HEALTH_ADDRESS?.trim()) health = await startHealthServer(env.SEGFLOW_HEALTH_ADDRESS, () => healthTarget);
   try {
-    // The workflow code: a prebuilt bundle when there is one (workflowCode).
-    const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
-    console.error(`segflow worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`);
-    await worker.run();
+    const connection = await NativeConnection.connect(nativeConnectionOptions(settings.profile!));
+    try {
+      // The workflow code: a prebuilt bundle when there is one (workflowCode).
+      const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
+      healthTarget = { worker, connection, taskQueue: settings.taskQueue };
+      announce(env, `segflow ${segflowVersion()} worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`, {
+        taskQueue: settings.taskQueue,
+        identity: workerIdentity(),
+        ...(env.SEGFLOW_METRICS_ADDRESS ? { metrics: `http://${env.SEGFLOW_METRICS_ADDRESS.trim()}/metrics` } : {}),
+        ...(health ? { health: health.url } : {}),
+      });
+      await worker.run();
+    } finally {
+      healthTarget = undefined;
+      await connection.close();
+    }
   } finally {
-    await connection.close();
+    await health?.close();
   }
 }

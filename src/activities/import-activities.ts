@@ -28,6 +28,7 @@ import {
   writeReportInputInfo,
 } from '../io/reject-report';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
+import { noteRowRejected, noteSegmentResponse } from './metrics';
 import type { ChunkDescriptor, PlannerCursor } from '../workflows/import-contract';
 
 export interface InspectInputResult {
@@ -225,6 +226,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
         await client!.send(events, {
           signal: ctx.cancellationSignal,
           retryCount,
+          onResponse: noteSegmentResponse,
           beforePost: async (batch) => {
             if (!pacer) return;
             const cost = input.rateLimit!.unit === 'events' ? batch.length : 1;
@@ -307,6 +309,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
           }
           if (reject) {
             result.rowsRejected += 1;
+            noteRowRejected(reject);
             await localRejects.write(reject);
             continue;
           }

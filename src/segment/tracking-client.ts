@@ -41,6 +41,8 @@ export interface SendOptions<E extends OutgoingEvent> {
   /** An event Segment refused on its own (a 400/413 for a batch of one): it will never be accepted. */
   onRefused?: (event: E, reason: string) => void | Promise<void>;
   sleep?: (ms: number) => Promise<void>;
+  /** Every answer (or network error), e.g. for the worker's metrics (src/activities/metrics.ts). */
+  onResponse?: (outcome: { status?: number; networkError?: string }) => void;
 }
 
 export interface SendResult {
@@ -101,6 +103,7 @@ export class TrackingClient {
           new Date().toISOString(),
         );
         const outcome = await this.post(body, options.signal, retryCount);
+        options.onResponse?.(outcome);
         const decision = classifyTrackingResponse(outcome);
         // Error bodies are opaque text (API.md §1.5), but often say what is wrong: keep the start of it.
         const said = 'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';

@@ -33,6 +33,7 @@ import {
 } from './import-contract';
 import { createApprovalGate } from './approval';
 import { renderImportDetails, renderImportPlan } from './import-details';
+import { recordJobState } from './metrics';
 
 /** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
 const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
@@ -119,6 +120,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   }
 
   function setState(next: JobState): void {
+    recordJobState('import', state, next, options.source);
     state = next;
     if (options.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_STATE, value: next }]);
     refreshDetails();

@@ -30,6 +30,7 @@ import type { JobSpec } from '../core/job-spec';
 import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan';
 import { SEGFLOW_KIND, SEGFLOW_STATE } from '../core/search-attributes';
 import { createApprovalGate, type Decision } from './approval';
+import { recordJobState } from './metrics';
 
 export interface WorkspaceJobInput {
   jobId: string;
@@ -143,6 +144,7 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
   const outcomes: ItemOutcome[] = [];
 
   const setState = (state: WorkspaceJobState) => {
+    recordJobState('workspace', status.state, state);
     status.state = state;
     status.updatedAt = new Date().toISOString();
     if (input.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_STATE, value: state }]);
