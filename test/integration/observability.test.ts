@@ -125,7 +125,10 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (process.env.SEGFLOW_TEST_DEBUG) writeFileSync('/tmp/ops-worker.log', workerLog);
+  if (process.env.SEGFLOW_TEST_DEBUG) {
+    writeFileSync(join(tmpdir(), 'segflow-observability-worker.log'), workerLog);
+    if (metricsAddress) writeFileSync(join(tmpdir(), 'segflow-observability-metrics.txt'), await scrapeWorker().catch(() => ''));
+  }
   for (const child of children) killTree(child);
   await h?.double.stop();
 });
@@ -222,8 +225,10 @@ describe('the Grafana dashboard and the alert rules', () => {
   const alerts = readFileSync(join(root, 'deploy/prometheus/alerts.yml'), 'utf8');
   const METRIC = /\b((?:segflow|temporal)_[a-z0-9_]+)/g;
 
+  const LABELS = new Set(['segflow_version']); // the version label the runtime adds to every series
+
   function namesIn(expr: string): string[] {
-    return [...expr.matchAll(METRIC)].map((m) => m[1]!);
+    return [...expr.matchAll(METRIC)].map((m) => m[1]!).filter((name) => !LABELS.has(name));
   }
 
   it('name only metrics the worker exposes', async () => {
@@ -248,6 +253,16 @@ describe('the Grafana dashboard and the alert rules', () => {
       for (const name of namesIn(expr)) if (!exposed.has(name)) missing.push(`alert: ${name}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('are queries Prometheus accepts', async () => {
+    for (const panel of dashboard.panels.filter((p) => p.targets)) {
+      for (const target of panel.targets!) {
+        const expr = target.expr.replaceAll('$__rate_interval', '1m').replaceAll('$source', '.*');
+        const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+        expect(response.status, `${panel.title}: ${expr}`).toBe(200);
+      }
+    }
   });
 
   it('load into Prometheus as valid rules', async () => {
