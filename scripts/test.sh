@@ -5,5 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 # The Web UI test drives the system Chromium; install it from Debian packages when missing.
 export CHROMIUM_PATH="$(bash scripts/install-chromium.sh)"
+# The observability test runs a real Prometheus (Debian package) against a worker.
+bash scripts/install-prometheus.sh >/dev/null
 npx tsc -p tsconfig.json --noEmit
 npx vitest run "$@"

@@ -45,6 +45,8 @@ const keyOfImage: Record<string, string> = {
   'temporalio/server': 'TEMPORAL_SERVER_VERSION',
   'temporalio/admin-tools': 'TEMPORAL_ADMIN_TOOLS_TAG',
   'temporalio/ui': 'TEMPORAL_UI_VERSION',
+  'prom/prometheus': 'PROMETHEUS_VERSION',
+  'grafana/grafana': 'GRAFANA_VERSION',
 };
 
 describe('deploy/versions.env', () => {
