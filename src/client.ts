@@ -20,6 +20,8 @@ import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE 
 import type { InputFormat } from './core/types';
 import { displayLocation } from './core/location';
 import { openByteSource } from './io/byte-source';
+import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type InputEntry, type InputSetKind } from './io/input-set';
+import { digestInput, inputSetDigest } from './io/staging';
 import { pauseSignal, resumeSignal, statusQuery, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
 import { importJob } from './workflows/import-workflow';
 
@@ -77,8 +79,10 @@ export const IMPORT_DEFAULTS = {
   heartbeatTimeoutMs: 10_000,
 } as const;
 
-export interface ImportRequest extends Partial<Omit<ImportOptions, 'file' | 'format' | 'searchAttributes'>> {
+export interface ImportRequest extends Partial<Omit<ImportOptions, 'file' | 'format' | 'searchAttributes' | 'inputSet'>> {
   file: string;
+  /** `file` is a manifest: a text file listing input paths (relative to it) or URLs, one per line. */
+  manifest?: boolean;
   format?: InputFormat;
   jobId?: string;
   force?: boolean;
@@ -89,8 +93,9 @@ export function detectFormat(file: string, explicit?: string): InputFormat {
     if (explicit === 'csv' || explicit === 'ndjson') return explicit;
     throw new UsageError(`Unknown --format "${explicit}"; use csv or ndjson.`);
   }
-  // A URL's query (a presigned signature) is not part of its name.
-  const ext = extname(/^https?:\/\//i.test(file) ? new URL(file).pathname : file).toLowerCase();
+  // A URL's query (a presigned signature) is not part of its name; `.gz` names its compression, not its format.
+  const name = (/^https?:\/\//i.test(file) ? new URL(file).pathname : file).replace(/\.gz$/i, '');
+  const ext = extname(name).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
   throw new UsageError(`Cannot tell the format of ${file} from its extension; pass --format csv or --format ndjson.`);
@@ -112,6 +117,43 @@ export async function defaultJobId(file: string, source: string, idNamespace: st
   return `${dryRun ? 'dryrun' : 'import'}-${source}-${hash.digest('hex').slice(0, 16)}`;
 }
 
+/** The job id of a staged input: a digest of every file's content (and name), and the target. */
+function setJobId(digest: string, source: string, idNamespace: string, dryRun: boolean): string {
+  const hash = createHash('sha256').update(`${digest}\0${source}\0${idNamespace}`).digest('hex');
+  return `${dryRun ? 'dryrun' : 'import'}-${source}-${hash.slice(0, 16)}`;
+}
+
+async function resolveInputSet(
+  file: string,
+  request: ImportRequest,
+): Promise<{ kind: InputSetKind | 'file'; format: InputFormat; digest: string; files: number } | undefined> {
+  const kind = await inputSetKind(file, request.manifest ?? false);
+  let entries: InputEntry[];
+  if (kind !== undefined) {
+    const explicit = request.format ? detectFormat(file, request.format) : undefined;
+    try {
+      entries = await expandInputSet(kind, file, explicit);
+    } catch (error) {
+      if (error instanceof InputSetError) throw new UsageError(error.message);
+      throw error;
+    }
+  } else {
+    const name = /^https?:\/\//i.test(file) ? new URL(file).pathname : file;
+    if (!/\.gz$/i.test(name)) return undefined;
+    entries = [{ location: file, name: basename(name), gzip: true }];
+  }
+  const format = request.format ? detectFormat(file, request.format) : kind ? formatOfEntries(entries) : detectFormat(file);
+  const digests: Array<{ name: string; sha256: string }> = [];
+  for (const entry of entries) {
+    try {
+      digests.push({ name: entry.name, sha256: await digestInput(entry.location) });
+    } catch (error) {
+      throw new UsageError(`Cannot read ${displayLocation(entry.location)} to compute the job id: ${(error as Error).message}`);
+    }
+  }
+  return { kind: kind ?? 'file', format, digest: inputSetDigest(digests), files: entries.length };
+}
+
 let searchAttributesKnown: boolean | undefined;
 /** Whether segflow's search attributes are registered; the workflow only upserts them when they are. */
 export async function hasSegflowSearchAttributes(sc: SegflowClient): Promise<boolean> {
@@ -128,10 +170,12 @@ export async function hasSegflowSearchAttributes(sc: SegflowClient): Promise<boo
 
 export async function startImport(sc: SegflowClient, request: ImportRequest): Promise<{ jobId: string; runId: string; link: string; options: ImportOptions }> {
   const file = /^https?:\/\//.test(request.file) ? request.file : resolve(request.file);
-  const format = detectFormat(file, request.format);
   const source = request.source ?? 'default';
   if (!SOURCE_NAME_PATTERN.test(source)) throw new UsageError(`Invalid --source "${source}": use letters, digits, "-" and "_".`);
-  if (!/^https?:\/\//.test(file)) {
+  // A directory, a glob, a manifest or a .gz file is staged by the workers first (docs/compressed-and-many-files.md).
+  const set = await resolveInputSet(file, request);
+  const format = set ? set.format : detectFormat(file, request.format);
+  if (!set && !/^https?:\/\//.test(file)) {
     try {
       const info = await stat(file);
       if (!info.isFile()) throw new Error('not a file');
@@ -166,9 +210,11 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
   };
   validateOptions(options);
 
+  if (set) options.inputSet = { kind: set.kind, digest: set.digest, files: set.files };
+
   let jobId = request.jobId;
   if (!jobId) {
-    jobId = await defaultJobId(file, source, idNamespace, dryRun);
+    jobId = set ? setJobId(set.digest, source, idNamespace, dryRun) : await defaultJobId(file, source, idNamespace, dryRun);
   }
   // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
   if (request.force) jobId = `${jobId}-${Date.now().toString(36)}`;

@@ -4,7 +4,8 @@
  */
 import { activityInfo, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { ConfigError, resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
@@ -16,7 +17,9 @@ import type { InputFormat, RejectedRow } from '../core/types';
 import { openByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
 import { ChunkCheckpointWriter, readChunkCheckpoint } from '../io/chunk-checkpoint';
+import { expandInputSet, InputSetError, type InputEntry, type InputSetKind } from '../io/input-set';
 import { readRecordBatches } from '../io/record-reader';
+import { locateLine, readStagedMap, stageInputs, StagingInputChangedError, StagingInputError, type StageCheckpoint, type StagedFile } from '../io/staging';
 import {
   chunkCheckpointPath,
   localRejectsPath,
@@ -70,6 +73,27 @@ export interface ProcessChunkInput {
   referenceTime: string;
   /** Top-level fields / CSV columns the importer skips (`--ignore-column`). */
   ignoreColumns?: string[];
+  /** For a staged input: its map, to name each row's file and line (src/io/staging.ts). */
+  fileMap?: string;
+  /** Many-file jobs derive messageIds per file (namespace of the file's name, its own line numbers). */
+  perFileIds?: boolean;
+}
+
+export interface StageInputInput {
+  jobId: string;
+  reportDir?: string;
+  kind: 'file' | InputSetKind;
+  location: string;
+  format: InputFormat;
+  /** The content digest the CLI put in the job id (src/io/staging.ts inputSetDigest). */
+  digest: string;
+}
+
+export interface StagedInput {
+  /** The plain staged file every later activity reads, and its map. */
+  file: string;
+  map: string;
+  files: number;
 }
 
 export interface ChunkResult {
@@ -181,15 +205,35 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       }
     }
 
-    const converter = new RowConverter({
-      format: input.format,
-      csvHeader: input.csvColumns,
-      namespace: messageIdNamespace(input.idNamespace),
-      allowMissingTimestamp: input.allowMissingTimestamp,
-      maxEventBytes: input.maxEventBytes,
-      now: new Date(input.referenceTime),
-      ignoreFields: input.ignoreColumns,
-    });
+    const newConverter = (namespaceKey: string) =>
+      new RowConverter({
+        format: input.format,
+        csvHeader: input.csvColumns,
+        namespace: messageIdNamespace(namespaceKey),
+        allowMissingTimestamp: input.allowMissingTimestamp,
+        maxEventBytes: input.maxEventBytes,
+        now: new Date(input.referenceTime),
+        ignoreFields: input.ignoreColumns,
+      });
+    const converter = newConverter(input.idNamespace);
+    // A staged input: rows are converted with their own file's line (and, for many files, that file's namespace),
+    // so a file's messageIds do not depend on which other files share the job. Rejects keep the staged line; the
+    // final report translates it (finalizeReport).
+    const stagedFiles = input.fileMap ? await loadStagedMap(input.fileMap) : undefined;
+    const fileConverters = new Map<number, RowConverter>();
+    const convertRecord = (line: number, raw: string, values: readonly string[] | undefined) => {
+      if (stagedFiles === undefined) return converter.convert(line, raw, values);
+      const located = locateLine(stagedFiles, line);
+      if (located === undefined) return converter.convert(line, raw, values);
+      let fileConverter = input.perFileIds ? fileConverters.get(located.index) : converter;
+      if (fileConverter === undefined) {
+        fileConverter = newConverter(`${input.idNamespace}\0${located.file.name}`);
+        fileConverters.set(located.index, fileConverter);
+      }
+      const outcome = fileConverter.convert(located.line, raw, values);
+      if (!outcome.ok) outcome.reject.line = line;
+      return outcome;
+    };
     const localRejects = await RejectWriter.open(localRejectsPath(root, input.jobId, input.chunk.index), 'replace');
     const serverRejects = sending
       ? await RejectWriter.open(serverRejectsPath(root, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
@@ -295,7 +339,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
           if ('error' in record) {
             reject = { line: record.line, field: '(row)', reason: record.error, raw: record.raw };
           } else {
-            const outcome = converter.convert(record.line, record.raw, record.values);
+            const outcome = convertRecord(record.line, record.raw, record.values);
             if (outcome.ok) converted = outcome;
             else reject = outcome.reject;
           }
@@ -359,13 +403,79 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     reportDir?: string;
     format?: InputFormat;
     csvColumns?: string[];
+    /** A staged input's map: report entries then carry each row's own line (and file, with `namedFiles`). */
+    stagedMap?: string;
+    namedFiles?: boolean;
   }): Promise<{ path: string; rejects: number; dir: string }> {
     const root = reportRoot(input.reportDir);
-    const merged = await mergeRejectReports(root, input.jobId);
+    let locate: ((row: RejectedRow) => RejectedRow) | undefined;
+    if (input.stagedMap) {
+      const files = await readStagedMap(input.stagedMap);
+      const named = input.namedFiles === true;
+      locate = (row) => {
+        const located = locateLine(files, row.line);
+        if (located === undefined) return row;
+        return named ? { file: located.file.name, ...row, line: located.line } : { ...row, line: located.line };
+      };
+    }
+    const merged = await mergeRejectReports(root, input.jobId, locate);
     await removeChunkReports(root, input.jobId);
+    // The staged copy is customer data and can be large: it goes once the job has ended.
+    if (input.stagedMap && input.format) await rm(join(dirname(input.stagedMap), `input.${input.format}`), { force: true });
     // `segflow rejects` writes the rows back in the input's own format, with its header.
     if (input.format) await writeReportInputInfo(root, input.jobId, { format: input.format, ...(input.csvColumns ? { csvColumns: input.csvColumns } : {}) });
     return { ...merged, dir: jobReportDir(root, input.jobId) };
+  }
+
+  /**
+   * Decompresses and concatenates a `.gz` or many-file input into one plain file in the shared report directory
+   * (src/io/staging.ts). Heartbeats carry the checkpoint of the last complete file, so a retry continues from there.
+   */
+  async function stageInput(input: StageInputInput): Promise<StagedInput> {
+    const info = activityInfo();
+    const dir = join(jobReportDir(reportRoot(input.reportDir), input.jobId), 'staged');
+    const stagedPath = join(dir, `input.${input.format}`);
+    const mapPath = join(dir, 'files.ndjson');
+    let entries: InputEntry[];
+    try {
+      entries =
+        input.kind === 'file'
+          ? [{ location: input.location, name: basename(displayName(input.location)), gzip: /\.gz$/i.test(displayName(input.location)) }]
+          : await expandInputSet(input.kind, input.location, input.format);
+    } catch (error) {
+      if (error instanceof InputSetError) throw ApplicationFailure.nonRetryable(error.message, 'InputInvalid');
+      throw error;
+    }
+    let latest = info.heartbeatDetails as StageCheckpoint | undefined;
+    // Heartbeats on a timer too: a slow remote file may take a while between progress reports.
+    const timer = setInterval(() => heartbeat(latest), 2000);
+    try {
+      const staged = await stageInputs({
+        entries,
+        format: input.format,
+        stagedPath,
+        mapPath,
+        checkpoint: latest,
+        signal: Context.current().cancellationSignal,
+        onProgress: (checkpoint) => {
+          latest = checkpoint;
+          heartbeat(checkpoint);
+        },
+      });
+      if (staged.digest !== input.digest) {
+        throw ApplicationFailure.nonRetryable(
+          `The input files changed since \`segflow import\` read them (their content digest differs); start a new import of the new content`,
+          'InputChanged',
+        );
+      }
+      return { file: stagedPath, map: mapPath, files: staged.files.length };
+    } catch (error) {
+      if (error instanceof StagingInputError) throw ApplicationFailure.nonRetryable(error.message, 'InputInvalid');
+      if (error instanceof StagingInputChangedError) throw ApplicationFailure.nonRetryable(error.message, 'InputChanged');
+      throw error;
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   /** The approval gate binds a decision to this hash; workflow code has no crypto, so it is computed here. */
@@ -373,7 +483,25 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return contentHash(plan);
   }
 
-  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan };
+  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput };
+}
+
+function displayName(location: string): string {
+  return /^https?:\/\//i.test(location) ? new URL(location).pathname : location;
+}
+
+const stagedMapCache = new Map<string, Promise<StagedFile[]>>();
+
+/** The map is read once per worker process and job, not once per chunk. */
+function loadStagedMap(path: string): Promise<StagedFile[]> {
+  let files = stagedMapCache.get(path);
+  if (files === undefined) {
+    if (stagedMapCache.size > 16) stagedMapCache.clear();
+    files = readStagedMap(path);
+    files.catch(() => stagedMapCache.delete(path));
+    stagedMapCache.set(path, files);
+  }
+  return files;
 }
 
 export type ImportActivities = ReturnType<typeof createImportActivities>;

@@ -60,7 +60,7 @@ export function registerImportCommands(program: Command): void {
   program
     .command('import')
     .description('Import a CSV or NDJSON file of historical events into a Segment source')
-    .argument('<file>', 'input file (path the workers can read, or an http(s) URL with --id)')
+    .argument('<file>', 'input: a file (optionally .gz), a directory, a quoted glob, or with --manifest a list of files; paths the workers can read, or http(s) URLs')
     .addOption(new Option('--format <format>', 'input format (default: from the extension)').choices(['csv', 'ndjson']))
     .option('--source <name>', 'target source name; the worker reads its write key from SEGMENT_WRITE_KEY[_<NAME>]', 'default')
     .option('--id <jobId>', 'job id (default: a digest of the file content and the source)')
@@ -77,6 +77,7 @@ export function registerImportCommands(program: Command): void {
     .option('--rate <n>', 'cap the job at n per second, across all workers', Number)
     .addOption(new Option('--rate-unit <unit>', 'what --rate counts').choices(['events', 'requests']).default('events'))
     .option('--report-dir <dir>', 'where workers write reject reports (default: the worker\'s SEGFLOW_REPORT_DIR)')
+    .option('--manifest', 'the argument is a manifest: a text file listing input paths (relative to it) or http(s) URLs, one per line')
     .option('--ignore-column <name...>', 'skip this CSV column / top-level NDJSON field (e.g. the reason column of `segflow rejects --reason-column`)')
     .option('--wait', 'follow progress until the job ends; exit code says how it ended')
     .addHelpText(
@@ -106,6 +107,7 @@ export function registerImportCommands(program: Command): void {
           rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
           reportDir: opts.reportDir as string | undefined,
           ignoreColumns: opts.ignoreColumn as string[] | undefined,
+          manifest: Boolean(opts.manifest),
         });
         if (!opts.wait) {
           if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });

@@ -37,6 +37,8 @@ export interface SegmentMessage {
 
 /** Why a row was not sent. `line` is the 1-based physical line of the file where the row starts. */
 export interface RejectedRow {
+  /** For many-file jobs: the file (relative to the directory, glob base or manifest, or a URL without query). */
+  file?: string;
   line: number;
   field: string;
   reason: string;

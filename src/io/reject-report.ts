@@ -80,7 +80,12 @@ export function serverRejectsPath(reportRoot: string, jobId: string, chunkIndex:
  * Merges every chunk's rejects into `<job>/rejects.ndjson`, ordered by line. A row rejected by Segment can be
  * recorded twice when an attempt died after writing it but before its checkpoint: keep one entry per line.
  */
-export async function mergeRejectReports(reportRoot: string, jobId: string): Promise<{ path: string; rejects: number }> {
+export async function mergeRejectReports(
+  reportRoot: string,
+  jobId: string,
+  /** Rewrites each row as written to the report (a staged input's rows name their file and own line). */
+  locate?: (row: RejectedRow) => RejectedRow,
+): Promise<{ path: string; rejects: number }> {
   const dir = chunkDir(reportRoot, jobId);
   const target = join(jobReportDir(reportRoot, jobId), 'rejects.ndjson');
   await mkdir(jobReportDir(reportRoot, jobId), { recursive: true });
@@ -110,7 +115,7 @@ export async function mergeRejectReports(reportRoot: string, jobId: string): Pro
         }
       }
       for (const line of [...rows.keys()].sort((a, b) => a - b)) {
-        await out.write(rows.get(line)!);
+        await out.write(locate ? locate(rows.get(line)!) : rows.get(line)!);
         rejects++;
       }
     }

@@ -37,6 +37,11 @@ export interface ImportOptions {
   chunksPerRun: number;
   approvalTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /**
+   * Set for `.gz` and many-file inputs (`file` is then the .gz file, the directory, the glob or the manifest), which
+   * are staged to one plain file first; `digest` is the content digest of every file that the job id was built from.
+   */
+  inputSet?: { kind: 'file' | 'directory' | 'glob' | 'manifest'; digest: string; files: number };
   /** Top-level NDJSON fields / CSV columns to skip (`--ignore-column`, e.g. the reason column of `segflow rejects`). */
   ignoreColumns?: string[];
   /** Whether the SegflowKind/State/Source search attributes exist on the namespace (checked by the client). */
@@ -97,6 +102,8 @@ export interface CarriedImportState {
   startedAt: string;
   runs: number;
   approval?: ApprovalRecord;
+  /** A staged .gz / many-file input: the plain file activities read and its file map (src/io/staging.ts). */
+  staged?: { file: string; map: string; files: number };
 }
 
 export interface ApprovalRecord {

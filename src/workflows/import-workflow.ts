@@ -36,7 +36,7 @@ import { renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';
 
 /** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
-const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
+const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'InputInvalid', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
 
 export function emptyTotals(): ImportTotals {
   return { rowsRead: 0, rowsRejected: 0, eventsSent: 0, eventsValid: 0, batchesSent: 0, bytesDone: 0, chunksDone: 0, typeCounts: {} };
@@ -90,6 +90,11 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   } as const;
   const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
 
+  /** What activities read: the staged plain file of a .gz or many-file input, else the input itself. */
+  function dataFile(): string {
+    return carried.staged?.file ?? options.file;
+  }
+
   function status(): ImportStatus {
     const totals = carried.totals;
     const validation = carried.validation;
@@ -139,7 +144,21 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   try {
     if (fresh) {
-      const inspected = await shortActivities.inspectInput({ file: options.file, format: options.format, ignoreColumns: options.ignoreColumns });
+      if (options.inputSet) {
+        // .gz and many-file inputs are staged to one plain file first (docs/compressed-and-many-files.md).
+        carried.staged = await chunkActivities.stageInput
+          .executeWithOptions({ ...chunkActivityOptions, summary: `stage ${options.inputSet.kind === 'file' ? 'compressed input' : `files of the ${options.inputSet.kind}`}` }, [
+            {
+              jobId,
+              reportDir: options.reportDir,
+              kind: options.inputSet.kind,
+              location: options.file,
+              format: options.format,
+              digest: options.inputSet.digest,
+            },
+          ]);
+      }
+      const inspected = await shortActivities.inspectInput({ file: dataFile(), format: options.format, ignoreColumns: options.ignoreColumns });
       carried.fileSize = inspected.fileSize;
       carried.csvColumns = inspected.csvColumns;
       carried.cursor = inspected.start;
@@ -231,7 +250,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
       if (mayStart && carried.pending.length < options.concurrency && carried.cursor) {
         const planned = await shortActivities.planChunks({
-          file: options.file,
+          file: dataFile(),
           format: options.format,
           from: carried.cursor,
           firstIndex: carried.nextChunkIndex + carried.pending.length,
@@ -251,7 +270,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         startedThisRun += 1;
         const chunkInput: ProcessChunkInput = {
           jobId,
-          file: options.file,
+          file: dataFile(),
           format: options.format,
           csvColumns: carried.csvColumns,
           chunk,
@@ -267,6 +286,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           reportDir: options.reportDir,
           referenceTime: carried.startedAt,
           ...(options.ignoreColumns ? { ignoreColumns: options.ignoreColumns } : {}),
+          ...(carried.staged ? { fileMap: carried.staged.map, perFileIds: options.inputSet?.kind !== 'file' } : {}),
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
         const promise = chunkActivities.processChunk
@@ -356,6 +376,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       reportDir: options.reportDir,
       format: options.format,
       ...(carried.csvColumns ? { csvColumns: carried.csvColumns } : {}),
+      ...(carried.staged ? { stagedMap: carried.staged.map, namedFiles: options.inputSet?.kind !== 'file' } : {}),
     });
     rejectReport = report.path;
     if (failure !== undefined) error = describeFailure(failure);
