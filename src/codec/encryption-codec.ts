@@ -43,6 +43,20 @@ export interface EncryptionCodecOptions {
   current: EncryptionKey;
   /** Older keys that are still accepted for decoding, so data written before a rotation stays readable. */
   previous?: EncryptionKey[];
+  /**
+   * Refuse to decode payloads that are not encrypted (SEGFLOW_CODEC_REQUIRE_ENCRYPTION=1). Without it, plaintext
+   * payloads pass through (history from before encryption stays readable), which also lets anyone with Temporal
+   * access but no key inject a plaintext signal or input. `binary/null` (an absent value) is always allowed.
+   */
+  requireEncryption?: boolean;
+}
+
+/** A plaintext payload reached a codec that only accepts encrypted ones. */
+export class UnencryptedPayloadError extends Error {
+  constructor(encoding: string) {
+    super(`Refused an unencrypted payload (encoding "${encoding}"): this codec requires encryption (SEGFLOW_CODEC_REQUIRE_ENCRYPTION).`);
+    this.name = 'UnencryptedPayloadError';
+  }
 }
 
 /** A payload names a key this process was not given; decoding cannot succeed until that key is configured. */
@@ -75,12 +89,14 @@ export class CodecConfigError extends Error {
 
 export class EncryptionCodec implements PayloadCodec {
   readonly currentKeyId: string;
+  readonly requireEncryption: boolean;
   private readonly current: EncryptionKey;
   private readonly keysById: Map<string, Uint8Array>;
 
   constructor(options: EncryptionCodecOptions) {
     this.current = checkedKey(options.current);
     this.currentKeyId = this.current.id;
+    this.requireEncryption = options.requireEncryption ?? false;
     this.keysById = new Map([[this.current.id, this.current.key]]);
     for (const old of options.previous ?? []) {
       const key = checkedKey(old);
@@ -115,8 +131,12 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   private decryptPayload(payload: Payload): Payload {
-    // Payloads written before encryption was turned on stay readable.
-    if (metadataString(payload, METADATA_ENCODING_KEY) !== ENCRYPTED_ENCODING) return payload;
+    // Payloads written before encryption was turned on stay readable, unless encryption is required.
+    const encoding = metadataString(payload, METADATA_ENCODING_KEY);
+    if (encoding !== ENCRYPTED_ENCODING) {
+      if (this.requireEncryption && encoding !== 'binary/null') throw new UnencryptedPayloadError(encoding ?? '(none)');
+      return payload;
+    }
 
     const keyId = metadataString(payload, ENCRYPTION_KEY_ID_METADATA);
     if (keyId === undefined) throw new PayloadDecryptionError('(none)', new Error(`missing ${ENCRYPTION_KEY_ID_METADATA} metadata`));
@@ -188,7 +208,8 @@ export function encryptionCodecFromEnv(env: NodeJS.ProcessEnv): EncryptionCodec 
   }
   const key = parseBase64Key(keyText, 'SEGFLOW_CODEC_KEY');
   const id = env.SEGFLOW_CODEC_KEY_ID?.trim() || defaultKeyId(key);
-  return new EncryptionCodec({ current: { id, key }, previous: parsePreviousKeys(env.SEGFLOW_CODEC_PREVIOUS_KEYS ?? '') });
+  const requireEncryption = ['1', 'true', 'yes'].includes((env.SEGFLOW_CODEC_REQUIRE_ENCRYPTION ?? '').trim().toLowerCase());
+  return new EncryptionCodec({ current: { id, key }, previous: parsePreviousKeys(env.SEGFLOW_CODEC_PREVIOUS_KEYS ?? ''), requireEncryption });
 }
 
 export function parsePreviousKeys(text: string): EncryptionKey[] {

@@ -6,6 +6,7 @@
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,6 +18,7 @@ import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
 const SECRET_FILE = '/data/acme-customer-emails.csv';
 const SECRET_SUMMARY = 'import acme-customer-emails.csv → source default';
 const UI_ORIGIN = 'http://localhost:8233';
+const TOKEN = randomBytes(24).toString('hex');
 const codecKey = randomBytes(32);
 const codecEnv = { SEGFLOW_CODEC_KEY: codecKey.toString('base64'), SEGFLOW_CODEC_KEY_ID: 'test-key' };
 const codec = new EncryptionCodec({ current: { id: 'test-key', key: codecKey } });
@@ -40,7 +42,7 @@ beforeAll(async () => {
     staticSummary: SECRET_SUMMARY,
     memo: { file: SECRET_FILE },
   });
-  codecServer = await startCodecServer({ port: 0, codec, allowedOrigin: UI_ORIGIN });
+  codecServer = await startCodecServer({ port: 0, codec, allowedOrigin: UI_ORIGIN, token: TOKEN });
 });
 
 afterAll(async () => {
@@ -100,7 +102,7 @@ describe('codec server over HTTP', () => {
   async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
     return fetch(`${codecServer.url}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', origin: UI_ORIGIN, 'x-namespace': 'default', ...headers },
+      headers: { 'content-type': 'application/json', origin: UI_ORIGIN, 'x-namespace': 'default', authorization: `Bearer ${TOKEN}`, ...headers },
       body: JSON.stringify(body),
     });
   }
@@ -160,7 +162,58 @@ describe('codec server over HTTP', () => {
     const withoutCodec = await run(inject('temporalCli'), args);
     expect(withoutCodec.stdout).not.toContain(memoData);
     expect(withoutCodec.stdout).toContain(Buffer.from('binary/encrypted').toString('base64'));
-    const withCodec = await run(inject('temporalCli'), [...args, '--codec-endpoint', codecServer.url]);
+    const withCodec = await run(inject('temporalCli'), [...args, '--codec-endpoint', codecServer.url, '--codec-auth', `Bearer ${TOKEN}`]);
     expect(withCodec.stdout).toContain(memoData);
+    // The Web UI can only carry a secret in the endpoint URL: the token as a path segment works too.
+    const viaPath = await run(inject('temporalCli'), [...args, '--codec-endpoint', `${codecServer.url}/${TOKEN}`]);
+    expect(viaPath.stdout).toContain(memoData);
+  });
+});
+
+describe('codec server next to a browser', () => {
+  /** A raw request, so the Host header can be what a DNS-rebinding page would send (fetch fixes it). */
+  function rawPost(path: string, headers: Record<string, string>, body = JSON.stringify({ payloads: [] })): Promise<{ status: number; body: string; cors: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest({ host: '127.0.0.1', port: codecServer.port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, cors: response.headers['access-control-allow-origin'] as string | undefined }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  it('refuses a request with a foreign Host header (DNS rebinding), even with the token', async () => {
+    const rebinding = await rawPost('/decode', { host: `evil.example:${codecServer.port}`, origin: 'http://evil.example', authorization: `Bearer ${TOKEN}` });
+    expect(rebinding.status).toBe(421);
+    expect(rebinding.cors).toBeUndefined();
+    const local = await rawPost('/decode', { host: `localhost:${codecServer.port}`, authorization: `Bearer ${TOKEN}` });
+    expect(local.status).toBe(200);
+  });
+
+  it('requires the token by default: missing or wrong is 401', async () => {
+    expect((await rawPost('/decode', { host: `127.0.0.1:${codecServer.port}` })).status).toBe(401);
+    expect((await rawPost('/decode', { host: `127.0.0.1:${codecServer.port}`, authorization: `Bearer ${TOKEN.slice(0, -1)}x` })).status).toBe(401);
+    expect((await rawPost(`/${TOKEN}/decode`, { host: `127.0.0.1:${codecServer.port}` })).status).toBe(200);
+    await expect(startCodecServer({ port: 0, codec, allowedOrigin: UI_ORIGIN })).rejects.toThrow(/requires authentication/);
+    await expect(startCodecServer({ port: 0, codec, allowedOrigin: UI_ORIGIN, token: 'short' })).rejects.toThrow(/at least 16/);
+  });
+
+  it('in require-encryption mode, refuses to decode plaintext payloads (no injected plaintext signal or input)', async () => {
+    const strict = new EncryptionCodec({ current: { id: 'test-key', key: codecKey }, requireEncryption: true });
+    const server = await startCodecServer({ port: 0, codec: strict, allowedOrigin: UI_ORIGIN, token: TOKEN });
+    try {
+      const plaintext: JsonPayload = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"by":"mallory"}').toString('base64') };
+      const response = await fetch(`${server.url}/decode`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ payloads: [plaintext] }) });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/unencrypted payload/);
+      await expect(strict.decode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{}') }])).rejects.toThrow(/requires encryption/);
+      // Encrypted payloads still decode.
+      const [decoded] = await strict.decode(await strict.encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"ok"') }]));
+      expect(text(decoded!.data)).toBe('"ok"');
+    } finally {
+      await server.close();
+    }
   });
 });
