@@ -297,10 +297,15 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
         return api.getDeliveryMetrics(destinationId, { sourceId, startTime, endTime, granularity });
       }
       case 'api-calls-usage': {
-        const entries = item.sourceId
-          ? (await api.getDailySourceApiCalls(item.period)).filter((entry) => entry.sourceId === item.sourceId)
-          : await api.getDailyWorkspaceApiCalls(item.period);
-        return { period: item.period, entries: entries.slice(0, MAX_LISTED * 2), truncated: entries.length > MAX_LISTED * 2 };
+        if (item.scope === 'workspace') {
+          const entries = await api.getDailyWorkspaceApiCalls(item.period);
+          return { period: item.period, scope: 'workspace', entries: entries.slice(0, MAX_LISTED * 2), truncated: entries.length > MAX_LISTED * 2 };
+        }
+        // Per source (the default): every source, or the listed ones. Counts are cumulative per day (API.md #14).
+        const wanted = item.sourceIds ?? (item.sourceId ? [item.sourceId] : undefined);
+        const entries = (await api.getDailySourceApiCalls(item.period)).filter((entry) => !wanted || wanted.includes(entry.sourceId));
+        const bySource = Object.fromEntries([...apiCallsBySource(entries, item.period)].slice(0, MAX_LISTED).map(([id, usage]) => [id, { total: usage.total, lastDay: usage.lastDay }]));
+        return { period: item.period, scope: 'sources', bySource, entries: entries.slice(0, MAX_LISTED * 2), truncated: entries.length > MAX_LISTED * 2 };
       }
       default:
         throw new Error(`not a read: ${item.op}`);

@@ -141,8 +141,16 @@ const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('api-calls-usage'),
     period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-01$/, 'must be the first day of a month, e.g. 2024-05-01'),
+    /** Per source by default (every source, or the listed ones); the workspace total only when asked for. */
+    scope: z.enum(['sources', 'workspace']).default('sources'),
+    sourceIds: z.array(sourceId).min(1).max(1000).optional(),
+    /** One source: shorthand for `sourceIds: [id]`. */
     sourceId: sourceId.optional(),
     ...common,
+  }).superRefine((step, ctx) => {
+    if (step.scope === 'workspace' && (step.sourceIds || step.sourceId)) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'scope "workspace" counts the whole workspace; drop sourceIds, or use scope "sources"' });
+    }
   }),
   z.strictObject({
     op: z.literal('add-labels'),

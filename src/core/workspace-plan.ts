@@ -79,7 +79,8 @@ export type PlanAction =
   | { op: 'schema-settings'; sourceId: string }
   | { op: 'get-destination'; destinationId: string }
   | { op: 'delivery-metrics'; destinationId: string; sourceId: string; startTime?: string; endTime?: string; granularity?: 'MINUTE' | 'HOUR' | 'DAY' }
-  | { op: 'api-calls-usage'; period: string; sourceId?: string }
+  /** `sourceId` only in plans from before `scope` existed (read as sourceIds: [sourceId]). */
+  | { op: 'api-calls-usage'; period: string; scope?: 'sources' | 'workspace'; sourceIds?: string[]; sourceId?: string }
   | { op: 'create-label'; label: JobLabel }
   | { op: 'add-labels'; sourceId: string; labels: JobLabel[] }
   | { op: 'update-source'; sourceId: string; set: { name?: string; enabled?: boolean; slug?: string; settings?: Record<string, unknown> } }
@@ -353,14 +354,17 @@ class Planner {
         const { op, destinationId, sourceId, startTime, endTime, granularity } = step;
         return add({ op, destinationId, sourceId, startTime, endTime, granularity }, { kind: 'destination', id: destinationId }, [], false, `${destinationId}:${sourceId}`);
       }
-      case 'api-calls-usage':
+      case 'api-calls-usage': {
+        const sourceIds = step.sourceIds ?? (step.sourceId ? [step.sourceId] : undefined);
+        const one = sourceIds?.length === 1 ? sourceIds[0]! : undefined;
         return add(
-          { op: 'api-calls-usage', period: step.period, sourceId: step.sourceId },
-          step.sourceId ? { kind: 'source', id: step.sourceId, name: this.sim.get(step.sourceId)?.name ?? null } : { kind: 'workspace', id: 'workspace' },
+          { op: 'api-calls-usage', period: step.period, scope: step.scope, ...(sourceIds ? { sourceIds } : {}) },
+          one ? { kind: 'source', id: one, name: this.sim.get(one)?.name ?? null } : { kind: 'workspace', id: step.scope === 'workspace' ? 'workspace' : 'sources' },
           [],
           false,
-          step.sourceId ?? step.period,
+          one ?? (step.scope === 'workspace' ? `workspace:${step.period}` : step.period),
         );
+      }
       case 'send':
         return this.planSend(step, stepNo, add);
       default:

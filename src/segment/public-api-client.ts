@@ -410,10 +410,11 @@ export class PublicApiClient {
     destinationId: string,
     params: { sourceId: string; startTime?: string; endTime?: string; granularity?: Granularity },
   ): Promise<DeliveryMetricsSummary> {
+    const query = { ...params, ...(params.granularity === 'DAY' && !params.startTime ? { startTime: defaultDayWindowStart(params.endTime) } : {}) };
     const data = await this.call<{ deliveryMetricsSummary: DeliveryMetricsSummary }>(
       'GET',
       `/destinations/${enc(destinationId)}/delivery-metrics`,
-      { version: 'beta', query: { ...params } },
+      { version: 'beta', query },
     );
     return data.deliveryMetricsSummary;
   }
@@ -542,4 +543,18 @@ export class PublicApiClient {
     for (const secret of [this.#token, ...secrets]) if (secret) text = text.split(secret).join('***');
     return text;
   }
+}
+
+/** The DAY granularity's window: at most 14 days long and at most 14 days back (docs/segment-public-api.md). */
+export const DAY_METRICS_WINDOW_MS = 14 * 24 * 60 * 60 * 1000;
+/** Slack for the clock difference between us and Segment, so "14 days back" is still inside their window. */
+const WINDOW_MARGIN_MS = 10 * 60 * 1000;
+
+/**
+ * The start to send for DAY metrics without one: the API's own default (30 days back) is outside the 14 days it
+ * allows, so a request without a start is refused. The latest of "14 days before the end" and "14 days ago".
+ */
+export function defaultDayWindowStart(endTime?: string, now = Date.now()): string {
+  const end = endTime ? Date.parse(endTime) : now;
+  return new Date(Math.max(end, now) - DAY_METRICS_WINDOW_MS + WINDOW_MARGIN_MS).toISOString();
 }

@@ -416,6 +416,24 @@ steps:
     expect((await handle.query(approvalRequestQuery)).state).toBe('none');
   });
 
+  it('api-calls-usage is per source by default (all, or the listed ones); the workspace total only with scope: workspace', async () => {
+    const h = await harness({
+      ...WORKSPACE,
+      usage: [...WORKSPACE.usage!, { sourceId: 'src_app', apiCalls: 7, timestamp: thisMonth(1) }],
+    });
+    const handle = await h.start(
+      `steps:\n  - op: api-calls-usage\n    period: "${PERIOD}"\n  - op: api-calls-usage\n    period: "${PERIOD}"\n    sourceIds: [src_app]\n  - op: api-calls-usage\n    period: "${PERIOD}"\n    scope: workspace`,
+    );
+    const result = await handle.result();
+    const [all, one, workspace] = result.outcomes.map((o) => o.data as { scope: string; bySource?: Record<string, { total: string }>; entries: Array<{ sourceId?: string }> });
+    expect(all).toMatchObject({ scope: 'sources', bySource: { src_web: { total: '150' }, src_app: { total: '7' } } });
+    expect(one).toMatchObject({ scope: 'sources', bySource: { src_app: { total: '7' } } });
+    expect(Object.keys(one!.bySource!)).toEqual(['src_app']);
+    expect(workspace!.scope).toBe('workspace');
+    expect(workspace!.entries.every((entry) => entry.sourceId === undefined)).toBe(true);
+    expect(h.api.requestLog().filter((r) => r.path.startsWith('/usage/api-calls/daily')).length).toBe(1);
+  });
+
   it('runs a read-only job without asking for approval', async () => {
     const h = await harness(WORKSPACE);
     const handle = await h.start('steps:\n  - op: get-source\n    targets: [src_app]\n  - op: list-warehouses\n    targets: [src_web]');

@@ -29,7 +29,8 @@
  * - PATCH /sources/{id} replaces `settings` as a whole (the stricter reading: a client that sends the merged
  *   object works whatever Segment does). Unknown body fields are 422, so client typos show up in tests.
  * - DELETE /sources/{id} also removes the destinations connected to it and its warehouse connections.
- * - Delivery metrics: the DAY granularity defaults to 14 days back (the spec's "30 days" contradicts its own 14-day limit).
+ * - Delivery metrics: the DAY granularity defaults to 30 days back as the spec says, which its own 14-day limit
+ *   refuses: clients must send a start (the SDK's destinationsApi.ts documents both).
  *
  * Test hooks: `injectFaults(...)` (429 / 5xx / hang / apply-then-hang / apply-then-fail, matched by method and
  * path), `auditLog()` (every write that was applied, in order), `requestLog()` (every request), `state` (live
@@ -329,7 +330,9 @@ const DAY = 24 * HOUR;
 const METRIC_WINDOWS: Record<string, { maxRangeMs: number; oldestMs: number; defaultBackMs: number }> = {
   MINUTE: { maxRangeMs: 4 * HOUR, oldestMs: 48 * HOUR, defaultBackMs: HOUR },
   HOUR: { maxRangeMs: 7 * DAY, oldestMs: 7 * DAY, defaultBackMs: 7 * DAY },
-  DAY: { maxRangeMs: 14 * DAY, oldestMs: 14 * DAY, defaultBackMs: 14 * DAY },
+  // The spec's default start for DAY is 30 days back, past its own 14-day limit: a DAY request without a start
+  // is refused, as it would be by Segment (API.md, delivery metrics windows).
+  DAY: { maxRangeMs: 14 * DAY, oldestMs: 14 * DAY, defaultBackMs: 30 * DAY },
 };
 
 function parseTime(text: string | null, field: string): number | undefined {

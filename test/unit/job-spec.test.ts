@@ -123,6 +123,7 @@ describe('parseJobSpecText: errors name the step and the field', () => {
       ['step 1 of 1 (send), field "messages.0.event"', 'step 1 of 1 (send), field "messages.1.userId"'],
     ],
     ['no steps', 'steps: []', ['field "steps": a job needs at least one step']],
+    ['workspace usage scope with sources', 'steps:\n  - op: api-calls-usage\n    period: 2024-05-01\n    scope: workspace\n    sourceIds: [src_1]', ['field "scope": scope "workspace" counts the whole workspace']],
     ['period not a month start', 'steps:\n  - op: api-calls-usage\n    period: 2024-05-02', ['field "period": must be the first day of a month']],
     ['unknown top-level field', 'foo: 1\nsteps:\n  - op: list-sources', ['field "foo": unknown field foo']],
     ['label without colon', 'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]', ['field "labels.0": a label is written "key:value"']],

@@ -283,6 +283,16 @@ describe('PublicApiClient against the double', () => {
     );
   });
 
+  it('DAY metrics without a start: Segment defaults to 30 days back and refuses it; the client sends a start within 14 days', async () => {
+    const bare = await raw('/destinations/dst_1/delivery-metrics?sourceId=src_000&granularity=DAY');
+    expect(bare.status).toBe(422);
+    const summary = await client.getDeliveryMetrics('dst_1', { sourceId: 'src_000', granularity: 'DAY' });
+    expect(summary.metrics).toEqual([{ metricName: 'successes', total: 42 }]);
+    const sent = new URL(double.requestLog().at(-1)!.url, 'http://x').searchParams.get('startTime');
+    expect(Date.now() - Date.parse(sent!)).toBeLessThanOrEqual(14 * 86_400_000);
+    expect(Date.now() - Date.parse(sent!)).toBeGreaterThan(13 * 86_400_000);
+  });
+
   it('maps an injected 429 to PublicApiRateLimitError with msBeforeNext', async () => {
     double.injectFaults({ kind: 'rate-limit', msBeforeNext: 4321, match: { method: 'GET', path: '/labels' } });
     const error = await client.listLabels().catch((e: unknown) => e);
