@@ -12,7 +12,9 @@
  *   prompt, `--wait` follows the job to its end.
  * - `send track|identify|page|screen|group|alias|batch` posts to the Tracking API directly (write key from this
  *   shell's SEGMENT_WRITE_KEY[_<SOURCE>]): it is data, not workspace configuration, and each message is checked by
- *   the importer's own rules first. Messages get a messageId (printed) so a re-run is deduplicated by Segment.
+ *   the importer's own rules first, and Segment's 32 KB per-event limit. A message without a messageId gets one
+ *   derived from its content, its position and the source name (printed), so re-running the same command is
+ *   deduplicated by Segment (its dedupe window is about 24 h); pass --message-id to send the same content twice.
  * - `approve` shows the plan and asks on a TTY. A plan with destructive items needs their ids: typed one by one at
  *   the prompt, or listed with `--confirm`; `--yes` alone never approves a destructive item. Without a TTY,
  *   `--yes` (and `--confirm` where needed) is required.
@@ -30,6 +32,8 @@ import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolv
 import { formatIssue, JobSpecError, parseJobSpecText, validateJobSpec, type JobSpec } from '../core/job-spec';
 import { SEGMENT_LIMITS } from '../core/limits';
 import { validateMessage } from '../core/message-schema';
+import { messageIdNamespace, uuidV5 } from '../core/message-id';
+import { canonicalJson } from '../core/plan-hash';
 import { CALL_TYPES, type SegmentMessage } from '../core/types';
 import { destinationView, sourceView, warehouseView } from '../activities/workspace-activities';
 import { PublicApiClient, PublicApiError, type Granularity } from '../segment/public-api-client';
@@ -134,8 +138,12 @@ export function buildCallFromFlags(type: string, flags: CallFlags): Record<strin
   return message;
 }
 
-/** Validates with the importer's rules and assigns a messageId; throws UsageError naming the message and field. */
-export function prepareMessages(raw: unknown[], now = new Date()): SegmentMessage[] {
+/**
+ * Validates with the importer's rules and Segment's per-event size limit, and assigns a deterministic messageId
+ * (UUIDv5 of the source name, the position and the message's canonical JSON); throws UsageError naming the
+ * message and field.
+ */
+export function prepareMessages(raw: unknown[], now = new Date(), sourceName = 'default'): SegmentMessage[] {
   if (raw.length === 0) throw new UsageError('Nothing to send.');
   if (raw.length > SEGMENT_LIMITS.maxEventsPerBatch) {
     throw new UsageError(`${raw.length} messages is more than one request may carry (${SEGMENT_LIMITS.maxEventsPerBatch}); use \`segflow import\`.`);
@@ -144,7 +152,13 @@ export function prepareMessages(raw: unknown[], now = new Date()): SegmentMessag
     const result = validateMessage(item, { allowMissingTimestamp: true, now });
     const where = raw.length > 1 ? `message ${index + 1}: ` : '';
     if (!result.ok) throw new UsageError(`${where}${result.field}: ${result.reason}`);
-    return { ...result.message, messageId: result.message.messageId ?? randomUUID() } as SegmentMessage;
+    const messageId = result.message.messageId ?? uuidV5(`${sourceName}\n${index}\n${canonicalJson(result.message)}`, messageIdNamespace('segflow-send'));
+    const message = { ...result.message, messageId } as SegmentMessage;
+    const eventBytes = Buffer.byteLength(JSON.stringify(message));
+    if (eventBytes > SEGMENT_LIMITS.maxEventBytes) {
+      throw new UsageError(`${where}the message is ${eventBytes} bytes; Segment refuses events over ${SEGMENT_LIMITS.maxEventBytes} bytes (32 KB).`);
+    }
+    return message;
   });
   const bytes = Buffer.byteLength(JSON.stringify(messages));
   if (bytes > SEGMENT_LIMITS.maxBatchBytes) throw new UsageError(`${bytes} bytes is more than one request may carry; use \`segflow import\`.`);
@@ -706,7 +720,7 @@ function registerSendCommands(program: Command): void {
       .option('--timestamp <iso>', 'when it happened (default: now, set by Segment)')
       .option('--message-id <id>', 'dedupe key (default: a new UUID, printed)')
       .option('--data <json>', 'the whole message as JSON; flags override its fields')
-      .action(action(async (opts: CallFlags & { source: string }, command: Command) => post(prepareMessages([buildCallFromFlags(type, opts)]), opts.source, command)));
+      .action(action(async (opts: CallFlags & { source: string }, command: Command) => post(prepareMessages([buildCallFromFlags(type, opts)], new Date(), opts.source), opts.source, command)));
   }
 
   send
@@ -716,7 +730,7 @@ function registerSendCommands(program: Command): void {
     .option('--source <name>', 'source name; its write key comes from SEGMENT_WRITE_KEY[_<NAME>]', 'default')
     .action(action(async (file: string, opts: { source: string }, command: Command) => {
       const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-      return post(prepareMessages(parseMessagesFile(text)), opts.source, command);
+      return post(prepareMessages(parseMessagesFile(text), new Date(), opts.source), opts.source, command);
     }));
 }
 

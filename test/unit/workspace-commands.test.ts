@@ -72,6 +72,22 @@ describe('CLI helpers', () => {
     expect(() => buildCallFromFlags('identify', { traits: '[1]' })).toThrow(/--traits must be a JSON object/);
   });
 
+  it('checks the 32 KB per-event limit before sending, naming the message', () => {
+    const big = { type: 'track', userId: 'u1', event: 'E', properties: { blob: 'x'.repeat(33_000) } };
+    expect(() => prepareMessages([{ type: 'identify', userId: 'a' }, big])).toThrow(/message 2: the message is \d+ bytes; Segment refuses events over \d+ bytes \(32 KB\)/);
+  });
+
+  it('gives the same input the same messageIds, so a re-run is deduplicated by Segment', () => {
+    const raw = () => [buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' }), buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' })];
+    const first = prepareMessages(raw(), new Date('2024-01-01T00:00:00Z'), 'web');
+    const again = prepareMessages(raw(), new Date('2024-06-01T00:00:00Z'), 'web');
+    expect(again.map((m) => m.messageId)).toEqual(first.map((m) => m.messageId));
+    // Two identical messages in one request stay two events; another source gets other ids.
+    expect(new Set(first.map((m) => m.messageId)).size).toBe(2);
+    expect(prepareMessages(raw(), new Date(), 'app')[0]!.messageId).not.toBe(first[0]!.messageId);
+    expect(prepareMessages([{ ...raw()[0], messageId: 'mine-1' }])[0]!.messageId).toBe('mine-1');
+  });
+
   it('reads a batch file as a JSON array or NDJSON, and names the bad message', () => {
     expect(parseMessagesFile('[{"type":"identify","userId":"a"}]')).toHaveLength(1);
     expect(parseMessagesFile('{"type":"identify","userId":"a"}\n\n{"type":"track","userId":"a","event":"E"}\n')).toHaveLength(2);
