@@ -1,0 +1,17 @@
+/**
+ * The same change as workflows-v2-patched.ts without patched(): a release that would wedge every running import.
+ * test/integration/upgrade.test.ts proves the replay check catches it.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { ImportActivities } from '../../../src/activities/import-activities';
+import type { ImportJobInput } from '../../../src/workflows/import-contract';
+import { importJob as releaseOneImportJob } from '../../../src/workflows/import-workflow';
+
+export { workspaceJob } from '../../../src/workflows/workspace-job';
+
+const { inspectInput } = proxyActivities<ImportActivities>({ startToCloseTimeout: '1 minute' });
+
+export async function importJob(input: ImportJobInput): ReturnType<typeof releaseOneImportJob> {
+  await inspectInput({ file: input.options.file, format: input.options.format, ignoreColumns: input.options.ignoreColumns });
+  return releaseOneImportJob(input);
+}
