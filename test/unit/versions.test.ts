@@ -63,6 +63,11 @@ describe('deploy/versions.env', () => {
     }
   });
 
+  it('docs/versions.md cites where upstream publishes every version the file names', () => {
+    const docs = read('docs/versions.md');
+    for (const key of versions.keys()) expect(docs, `docs/versions.md has no row for ${key}`).toContain(`\`${key}\``);
+  });
+
   it('every default written elsewhere equals the value in deploy/versions.env', () => {
     const mismatches: string[] = [];
     let defaultsSeen = 0;
