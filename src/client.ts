@@ -9,6 +9,7 @@ import {
   WorkflowFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
@@ -22,7 +23,7 @@ import { displayLocation } from './core/location';
 import { openByteSource } from './io/byte-source';
 import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type InputEntry, type InputSetKind } from './io/input-set';
 import { digestInput, inputSetDigest } from './io/staging';
-import { pauseSignal, resumeSignal, statusQuery, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
+import { pauseSignal, resumeSignal, statusQuery, type ChunkRetry, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
 import { importJob } from './workflows/import-workflow';
 
 /** A user mistake with a one-sentence fix; the CLI prints it without a stack trace. */
@@ -78,6 +79,14 @@ export const IMPORT_DEFAULTS = {
   // in Temporal actions (bench/README.md); the re-send bound comes from the durable checkpoint, not from them.
   heartbeatTimeoutMs: 10_000,
 } as const;
+
+/**
+ * Under a rate cap a chunk must finish well inside its activity's 6-hour start-to-close timeout even at its smallest
+ * share (cap ÷ concurrency): chunks are cut to at most this much sending time.
+ */
+const MAX_CHUNK_SECONDS_AT_RATE = 3600;
+/** A chunk heartbeats every third of its heartbeat timeout, at most every second; below this it cannot keep up. */
+const MIN_HEARTBEAT_TIMEOUT_MS = 2000;
 
 export interface ImportRequest extends Partial<Omit<ImportOptions, 'file' | 'format' | 'searchAttributes' | 'inputSet'>> {
   file: string;
@@ -209,6 +218,7 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
     searchAttributes: await hasSegflowSearchAttributes(sc),
   };
   validateOptions(options);
+  fitChunksToRate(options);
 
   if (set) options.inputSet = { kind: set.kind, digest: set.digest, files: set.files };
 
@@ -219,15 +229,15 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
   // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
   if (request.force) jobId = `${jobId}-${Date.now().toString(36)}`;
 
-  try {
-    const handle = await sc.client.workflow.start(importJob, {
+  const start = (reuse: 'ALLOW_DUPLICATE_FAILED_ONLY' | 'ALLOW_DUPLICATE') =>
+    sc.client.workflow.start(importJob, {
       taskQueue: sc.settings.taskQueue,
       workflowId: jobId,
       args: [{ jobId, options }],
       // Refuse a second run of the same id while one runs, or after one completed; a failed or cancelled
       // import may be started again (its messageIds are the same, so nothing is duplicated downstream).
       workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      workflowIdReusePolicy: reuse,
       staticSummary: `import ${basename(/^https?:\/\//i.test(file) ? new URL(file).pathname : file)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
       staticDetails: [
         `**Import** \`${displayLocation(file)}\` (${format}) into source \`${source}\``,
@@ -247,6 +257,15 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
           }
         : {}),
     });
+  try {
+    let handle;
+    try {
+      handle = await start('ALLOW_DUPLICATE_FAILED_ONLY');
+    } catch (error) {
+      // A rejected or expired import closed "completed" without sending anything: it must not block a new run.
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError) || !(await closedWithoutSending(sc, jobId))) throw error;
+      handle = await start('ALLOW_DUPLICATE');
+    }
     return { jobId, runId: handle.firstExecutionRunId, link: workflowUiLink(sc.settings, jobId), options };
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
@@ -279,6 +298,39 @@ function validateOptions(options: ImportOptions): void {
   }
 }
 
+/**
+ * Chunks sized to the rate: at its smallest share a chunk must send its records in MAX_CHUNK_SECONDS_AT_RATE, or its
+ * activity could run out of time and retry from its last checkpoint again and again. Refuses a cap so low that not
+ * even one record per chunk fits.
+ */
+function fitChunksToRate(options: ImportOptions): void {
+  if (options.heartbeatTimeoutMs < MIN_HEARTBEAT_TIMEOUT_MS) {
+    throw new UsageError(`heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${MIN_HEARTBEAT_TIMEOUT_MS} ms.`);
+  }
+  if (!options.rateLimit) return;
+  const { perSecond, unit } = options.rateLimit;
+  const eventsPerSecondPerChunk = (perSecond / options.concurrency) * (unit === 'requests' ? options.maxEventsPerBatch : 1);
+  const records = Math.floor(eventsPerSecondPerChunk * MAX_CHUNK_SECONDS_AT_RATE);
+  if (records < 1) {
+    throw new UsageError(
+      `--rate ${perSecond} ${unit}/s over --concurrency ${options.concurrency} is too slow for a chunk to finish in time; raise --rate or lower --concurrency.`,
+    );
+  }
+  options.maxRecordsPerChunk = Math.min(options.maxRecordsPerChunk, records);
+}
+
+/** Whether a closed job with this id ended rejected or expired, i.e. sent nothing and may simply start again. */
+async function closedWithoutSending(sc: SegflowClient, jobId: string): Promise<boolean> {
+  try {
+    const handle = sc.client.workflow.getHandle(jobId);
+    if ((await handle.describe()).status.name !== 'COMPLETED') return false;
+    const result = (await handle.result()) as { state?: string } | undefined;
+    return result?.state === 'rejected' || result?.state === 'expired';
+  } catch {
+    return false;
+  }
+}
+
 async function describeState(sc: SegflowClient, jobId: string): Promise<string> {
   try {
     const description = await sc.client.workflow.getHandle(jobId).describe();
@@ -301,7 +353,12 @@ export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<Jo
     throw error;
   }
   const closed = description.status.name;
-  if (closed === 'RUNNING') return (await handle.query(statusQuery)) as unknown as JobStatus;
+  if (closed === 'RUNNING') {
+    const status = (await handle.query(statusQuery)) as unknown as JobStatus;
+    const retrying = chunkRetries(description.raw.pendingActivities ?? []);
+    if (retrying.length > 0 && status.chunks && typeof status.chunks === 'object') status.chunks = { ...(status.chunks as object), retrying };
+    return status;
+  }
   if (closed === 'COMPLETED') return (await handle.result()) as JobStatus;
   if (closed === 'FAILED') {
     try {
@@ -318,13 +375,47 @@ export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<Jo
     }
   }
   // Cancelled, terminated or timed out: a worker can still answer the query by replaying the history.
-  const state = closed === 'CANCELLED' ? 'cancelled' : 'failed';
+  const state = stateOfClosed(closed);
   try {
     const snapshot = (await handle.query(statusQuery)) as unknown as JobStatus;
     return { ...snapshot, state };
   } catch {
     return { jobId, kind: kindOf(description.type), state, error: `workflow ${closed.toLowerCase()}` };
   }
+}
+
+/** The state of a workflow Temporal closed, whatever its last SegflowState said (a terminated job never updated it). */
+function stateOfClosed(executionStatus: string): string {
+  switch (executionStatus) {
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TERMINATED':
+      return 'terminated';
+    case 'TIMED_OUT':
+      return 'timed_out';
+    default:
+      return 'failed';
+  }
+}
+
+/** Chunk activities that failed at least once, from the workflow's pending activities (what Temporal is retrying). */
+function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: number | null; lastFailure?: { message?: string | null; cause?: unknown } | null; nextAttemptScheduleTime?: { seconds?: unknown } | null; activityType?: { name?: string | null } | null }>): ChunkRetry[] {
+  const retries: ChunkRetry[] = [];
+  for (const activity of pending) {
+    if (activity.activityType?.name !== 'processChunk' || !activity.attempt || activity.attempt < 2) continue;
+    let failure = activity.lastFailure as { message?: string | null; cause?: unknown } | null | undefined;
+    while (failure?.cause) failure = failure.cause as typeof failure;
+    const seconds = Number(activity.nextAttemptScheduleTime?.seconds ?? 0);
+    retries.push({
+      activityId: String(activity.activityId ?? ''),
+      attempt: activity.attempt,
+      ...(failure?.message ? { lastFailure: failure.message } : {}),
+      ...(seconds > 0 ? { nextAttemptAt: new Date(seconds * 1000).toISOString() } : {}),
+    });
+  }
+  return retries;
 }
 
 function kindOf(workflowType: string): string {
@@ -349,22 +440,43 @@ export async function cancelJob(sc: SegflowClient, jobId: string): Promise<void>
   await sc.client.workflow.getHandle(jobId).cancel();
 }
 
-export const TERMINAL_STATES = new Set(['completed', 'failed', 'cancelled', 'rejected', 'expired']);
+export const TERMINAL_STATES = new Set(['completed', 'failed', 'cancelled', 'rejected', 'expired', 'terminated', 'timed_out']);
 
-/** Polls until the job ends, calling `onUpdate` with each status; returns the final one. */
+/** How long `followJob` lets status queries fail before it looks for the reason. */
+export const DIAGNOSE_AFTER_MS = 10_000;
+
+/**
+ * Polls until the job ends, calling `onUpdate` with each status; returns the final one. When the status query keeps
+ * failing it says why (`onProblem`): no worker polls the task queue (keeps waiting: starting one helps), or the
+ * workflow task itself fails, e.g. a non-determinism error after a deploy (stops: waiting cannot help).
+ */
 export async function followJob(
   sc: SegflowClient,
   jobId: string,
   onUpdate: (status: JobStatus) => void,
   intervalMs = 1000,
+  onProblem: (problem: string) => void = (problem) => process.stderr.write(`segflow: ${problem}\n`),
+  diagnoseAfterMs = DIAGNOSE_AFTER_MS,
 ): Promise<JobStatus> {
+  let failingSince: number | undefined;
+  let lastProblem: string | undefined;
   for (;;) {
     let status: JobStatus;
     try {
-      status = await getJobStatus(sc, jobId);
+      // A query no worker picks up can hang for a minute; bound it so the diagnosis below comes in time.
+      status = await sc.client.withDeadline(Date.now() + Math.max(diagnoseAfterMs, 5000), () => getJobStatus(sc, jobId));
+      failingSince = undefined;
+      lastProblem = undefined;
     } catch (error) {
-      // A query needs a worker; while one restarts, keep waiting rather than giving up on the job.
       if (error instanceof UsageError) throw error;
+      // A query needs a worker; while one restarts, keep waiting rather than giving up on the job.
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince >= diagnoseAfterMs) {
+        const diagnosis = await diagnoseUnansweredJob(sc, jobId, error);
+        if (diagnosis.hopeless) throw new UsageError(diagnosis.problem);
+        if (diagnosis.problem !== lastProblem) onProblem(diagnosis.problem);
+        lastProblem = diagnosis.problem;
+      }
       await new Promise((r) => setTimeout(r, intervalMs));
       continue;
     }
@@ -372,6 +484,43 @@ export async function followJob(
     if (TERMINAL_STATES.has(status.state)) return status;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Why a running job does not answer its status query. A workflow task that keeps failing (its history shows the error)
+ * will not heal by waiting; no poller on the task queue will, once a worker starts.
+ */
+export async function diagnoseUnansweredJob(sc: SegflowClient, jobId: string, queryError: unknown): Promise<{ problem: string; hopeless: boolean }> {
+  const handle = sc.client.workflow.getHandle(jobId);
+  try {
+    const description = await handle.describe();
+    const taskQueue = description.taskQueue;
+    const pendingTask = description.raw.pendingWorkflowTask;
+    if (pendingTask && (pendingTask.attempt ?? 0) > 1) {
+      const history = await handle.fetchHistory();
+      const failed = [...(history.events ?? [])].reverse().find((event) => event.workflowTaskFailedEventAttributes);
+      const failure = failed?.workflowTaskFailedEventAttributes?.failure;
+      const message = failure?.message ?? 'no message';
+      return {
+        problem: `job ${jobId}: its workflow task keeps failing (attempt ${pendingTask.attempt}): ${message.split('\n')[0]!.slice(0, 500)}. Waiting will not help: fix the worker (a non-determinism error means the deployed workflow code does not match the job's history) and watch it again.`,
+        hopeless: true,
+      };
+    }
+    const queue = await sc.client.workflowService.describeTaskQueue({
+      namespace: sc.settings.namespace,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    if ((queue.pollers ?? []).length === 0) {
+      return {
+        problem: `job ${jobId} is waiting for a worker: nothing polls task queue "${taskQueue}" on ${sc.settings.address} (start \`segflow worker\` with SEGFLOW_TASK_QUEUE=${taskQueue}); still waiting.`,
+        hopeless: false,
+      };
+    }
+  } catch {
+    // Describing failed too: report the query's own error below.
+  }
+  return { problem: `job ${jobId} does not answer its status query (${(queryError as Error).message ?? String(queryError)}); still waiting.`, hopeless: false };
 }
 
 export type { ImportStatus };
@@ -395,13 +544,19 @@ export async function listJobs(sc: SegflowClient, filter: { state?: string; kind
   const clauses: string[] = [];
   const workflowTypes = filter.kind === 'import' ? ['importJob'] : filter.kind === 'workspace' ? ['workspaceJob'] : ['importJob', 'workspaceJob'];
   clauses.push(`(${workflowTypes.map((t) => `WorkflowType = '${t}'`).join(' OR ')})`);
-  if (filter.state && withAttributes) clauses.push(`SegflowState = '${filter.state.replace(/'/g, '')}'`);
+  const closedByTemporal: Record<string, string> = { terminated: 'Terminated', timed_out: 'TimedOut' };
+  if (filter.state && closedByTemporal[filter.state]) clauses.push(`ExecutionStatus = '${closedByTemporal[filter.state]}'`);
+  else if (filter.state && withAttributes) clauses.push(`SegflowState = '${filter.state.replace(/'/g, '')}'`);
   const jobs: JobSummary[] = [];
   const limit = filter.limit ?? 20;
   for await (const info of sc.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit * 2, 100) })) {
+    // An earlier run of a continue-as-new chain: its latest run is listed on its own.
+    if (info.status.name === 'CONTINUED_AS_NEW') continue;
     const attributes = info.typedSearchAttributes;
-    const state = (attributes.get(SEGFLOW_STATE) as string | undefined) ?? info.status.name.toLowerCase();
-    if (filter.state && !withAttributes && state !== filter.state) continue;
+    let state = (attributes.get(SEGFLOW_STATE) as string | undefined) ?? info.status.name.toLowerCase();
+    // A job Temporal closed (terminated, timed out) never updated SegflowState: derive it from the execution status.
+    if (info.status.name !== 'RUNNING' && !TERMINAL_STATES.has(state)) state = stateOfClosed(info.status.name);
+    if (filter.state && state !== filter.state) continue;
     jobs.push({
       jobId: info.workflowId,
       kind: (attributes.get(SEGFLOW_KIND) as string | undefined) ?? kindOf(info.type),

@@ -2,7 +2,7 @@
  * Import activities: thin adapters from the pure core (row conversion, batching, retry policy) to files and
  * HTTP. They take references (file, byte range) and return counts; event data never leaves the worker.
  */
-import { activityInfo, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { basename, dirname, join, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -11,10 +11,10 @@ import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
 import { messageIdNamespace } from '../core/message-id';
-import { Pacer } from '../core/pacer';
+import { Pacer, pacedBatchEvents } from '../core/pacer';
 import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
-import { openByteSource } from '../io/byte-source';
+import { openByteSource, type ByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
 import { ChunkCheckpointWriter, readChunkCheckpoint } from '../io/chunk-checkpoint';
 import { expandInputSet, InputSetError, type InputEntry, type InputSetKind } from '../io/input-set';
@@ -32,7 +32,7 @@ import {
 } from '../io/reject-report';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { noteRowRejected, noteSegmentResponse } from './metrics';
-import type { ChunkDescriptor, PlannerCursor } from '../workflows/import-contract';
+import { rateShareQuery, type ChunkDescriptor, type PlannerCursor, type RateShare } from '../workflows/import-contract';
 
 export interface InspectInputResult {
   fileSize: number;
@@ -66,8 +66,13 @@ export interface ProcessChunkInput {
   maxEventsPerBatch: number;
   maxBatchBytes: number;
   maxEventBytes: number;
-  /** This chunk's share of the job's rate cap. */
+  /**
+   * This chunk's share of the job's rate cap when it started. The chunk asks the workflow for its current share
+   * (query `rateShare`) while it runs, since the share grows and shrinks with the chunks in flight.
+   */
   rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
+  /** The job's whole cap: the share never exceeds it, and a failed `rateShare` query falls back to cap ÷ concurrency. */
+  jobRate?: { perSecond: number; concurrency: number };
   reportDir?: string;
   /** The job's start: the "not in the future" rule judges every row against it, so retries decide alike. */
   referenceTime: string;
@@ -114,6 +119,8 @@ export interface ChunkResult {
   /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
   sentByDay: Record<string, number>;
   attempt: number;
+  /** Set on the partial result a cancelled chunk reports (CancelledFailure details): it stopped before its end. */
+  stopped?: boolean;
 }
 
 /** Progress saved with each heartbeat: a retried attempt skips what Segment already acknowledged. */
@@ -164,14 +171,24 @@ export function createImportActivities({ env }: ImportActivityDeps) {
 
   async function planChunks(input: PlanChunksInput) {
     const source = openByteSource(input.file);
-    const result = await planFileChunks(source, {
-      format: input.format,
-      from: input.from,
-      firstIndex: input.firstIndex,
-      maxChunks: input.maxChunks,
-      targetChunkBytes: input.targetChunkBytes,
-      maxRecordsPerChunk: input.maxRecordsPerChunk,
-    });
+    // Planning scans up to maxChunks × targetChunkBytes; heartbeat while it does, so a slow disk or URL is not
+    // mistaken for a dead worker and a cancelled job stops planning.
+    const ticker = setInterval(() => heartbeat(), heartbeatSliceMs(activityInfo()));
+    let result;
+    try {
+      result = await planFileChunks(source, {
+        format: input.format,
+        from: input.from,
+        firstIndex: input.firstIndex,
+        maxChunks: input.maxChunks,
+        targetChunkBytes: input.targetChunkBytes,
+        maxRecordsPerChunk: input.maxRecordsPerChunk,
+      });
+    } catch (error) {
+      throw asInputFailure(error, source.description);
+    } finally {
+      clearInterval(ticker);
+    }
     assertUnchanged(input.file, input.expectedFileSize, result.fileSize);
     return { chunks: result.chunks, next: result.next };
   }
@@ -191,13 +208,17 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const resuming = saved !== undefined;
     const checkpointAtStart = { ...checkpoint };
     const source = openByteSource(input.file);
-    assertUnchanged(input.file, input.expectedFileSize, await source.size());
+    assertUnchanged(input.file, input.expectedFileSize, await inputSize(source));
 
     const sending = input.mode === 'send';
     let client: TrackingClient | undefined;
     if (sending) {
       try {
-        client = new TrackingClient({ apiRoot: trackingApiRoot(env), writeKey: resolveWriteKey(input.source, env) });
+        client = new TrackingClient({
+          apiRoot: trackingApiRoot(env),
+          writeKey: resolveWriteKey(input.source, env),
+          ...(env.SEGFLOW_REQUEST_TIMEOUT_MS ? { requestTimeoutMs: Number(env.SEGFLOW_REQUEST_TIMEOUT_MS) } : {}),
+        });
       } catch (error) {
         if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
         if (error instanceof ConfigError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidConfig');
@@ -240,8 +261,14 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       : undefined;
     const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey) : undefined;
 
-    const pacer = input.rateLimit ? new Pacer(input.rateLimit.perSecond) : undefined;
-    const builder = new BatchBuilder({ maxBatchBytes: input.maxBatchBytes, maxEventsPerBatch: input.maxEventsPerBatch });
+    const pacing = sending && input.rateLimit ? new ChunkPacing(input, info, ctx) : undefined;
+    const builder = new BatchBuilder({
+      maxBatchBytes: input.maxBatchBytes,
+      // Under a rate cap a request carries about two seconds of this chunk's share, so no single request owes a long
+      // pacing wait and events arrive as a steady stream (src/core/pacer.ts).
+      maxEventsPerBatch:
+        pacing && input.rateLimit!.unit === 'events' ? pacedBatchEvents(input.maxEventsPerBatch, input.rateLimit!.perSecond) : input.maxEventsPerBatch,
+    });
     let pending: PendingEvent[] = [];
     const result: ChunkResult = {
       index: input.chunk.index,
@@ -260,22 +287,34 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     let serverRejectedThisAttempt = 0;
     const retryCount = info.attempt - 1;
 
-    const throwIfCancelled = () => {
-      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('import chunk cancelled');
+    /**
+     * Heartbeats carry the checkpoint and bring back a cancellation request (the SDK delivers it in the heartbeat's
+     * answer): a cancelled chunk stops at its next heartbeat, never in the middle of a request, so what it reports as
+     * sent is exactly what Segment acknowledged.
+     */
+    const keepAlive = () => {
+      heartbeat(checkpoint);
+      if (ctx.cancellationSignal.aborted) throw stopped();
+    };
+    const stopped = () => {
+      const partial: ChunkResult = { ...result, rowsRejected: result.rowsRejected + checkpoint.serverRejected + serverRejectedThisAttempt, stopped: true };
+      return new CancelledFailure(`chunk ${input.chunk.index + 1} stopped: ${String(ctx.cancellationSignal.reason ?? 'cancelled')}`, [partial]);
     };
 
     /** Sends one batch through the one sender (src/segment/tracking-client.ts); Temporal does the retrying. */
     const sendEvents = async (events: PendingEvent[]): Promise<void> => {
+      // The request itself is not aborted on cancellation (only bounded by its timeout): an aborted request may or may
+      // not have reached Segment, and the chunk could not say truthfully what it sent. Heartbeats go on meanwhile, so
+      // a slow answer is not mistaken for a dead worker.
+      const ticker = setInterval(() => heartbeat(checkpoint), heartbeatSliceMs(info));
       try {
         await client!.send(events, {
-          signal: ctx.cancellationSignal,
           retryCount,
           onResponse: noteSegmentResponse,
           beforePost: async (batch) => {
-            if (!pacer) return;
-            const cost = input.rateLimit!.unit === 'events' ? batch.length : 1;
-            const waitMs = pacer.reserve(cost, Date.now());
-            if (waitMs > 0) await sleep(waitMs);
+            // Every request heartbeats first; under a rate cap the wait before it heartbeats every slice.
+            if (pacing) await pacing.pay(input.rateLimit!.unit === 'events' ? batch.length : 1, keepAlive);
+            keepAlive();
           },
           onAccepted: (batch) => {
             result.eventsSent += batch.length;
@@ -303,6 +342,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
         }
         if (error instanceof TrackingFatalError) throw ApplicationFailure.nonRetryable(error.message, 'SegmentFatal');
         throw error;
+      } finally {
+        clearInterval(ticker);
       }
     };
 
@@ -325,15 +366,13 @@ export function createImportActivities({ env }: ImportActivityDeps) {
 
     const seenMessageIds = new Map<string, number>();
     try {
+      if (pacing) await pacing.start(keepAlive);
       let position = 0;
       for await (const records of readRecordBatches(source, input.chunk, input.format, { expectedFields: input.csvColumns?.length })) {
         for (const record of records) {
           position = record.recordIndex - input.chunk.firstRecord;
           result.rowsRead += 1;
-          if (position % 2000 === 0) {
-            heartbeat(checkpoint);
-            throwIfCancelled();
-          }
+          if (position % 2000 === 0) keepAlive();
           let reject: RejectedRow | undefined;
           let converted;
           if ('error' in record) {
@@ -383,9 +422,15 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       await localRejects.close();
       await serverRejects?.close();
     } catch (error) {
+      if (error instanceof CancelledFailure) {
+        // Stopped on purpose: keep what was found so far, so the job's reject report covers every row it read.
+        await localRejects.close();
+        await serverRejects?.close();
+        throw error;
+      }
       await localRejects.abandon();
       await serverRejects?.abandon();
-      throw error;
+      throw asInputFailure(error, source.description);
     } finally {
       await durableCheckpoint?.close();
     }
@@ -513,4 +558,115 @@ function assertUnchanged(file: string, expected: number, actual: number): void {
       'InputChanged',
     );
   }
+}
+/**
+ * How often a chunk heartbeats while it waits (pacing, a slow request): a third of its heartbeat timeout, at most a
+ * second, so a rate wait of any length never looks like a dead worker, and a cancellation is noticed within about a
+ * second of reaching the worker.
+ */
+export function heartbeatSliceMs(info: { heartbeatTimeoutMs?: number }): number {
+  const timeout = info.heartbeatTimeoutMs ?? 30_000;
+  return Math.max(100, Math.min(1000, Math.floor(timeout / 3)));
+}
+
+/** How often a rate-capped chunk asks the workflow for its current share of the cap. */
+export const RATE_SHARE_REFRESH_MS = 1000;
+
+/**
+ * A chunk's pacing under the job's rate cap. Temporal is the coordinator: the workflow knows which chunks are in
+ * flight and answers the `rateShare` query with this chunk's share (cap ÷ chunks sending); the chunk asks again every
+ * RATE_SHARE_REFRESH_MS. A share only drops when a sibling starts, and a starting chunk waits until every sibling has
+ * had time to ask (`start`), so the shares in use never add up to more than the cap.
+ */
+class ChunkPacing {
+  private readonly pacer: Pacer;
+  private lastAskedMs = 0;
+  private readonly slice: number;
+
+  constructor(
+    private readonly input: ProcessChunkInput,
+    private readonly info: ReturnType<typeof activityInfo>,
+    private readonly ctx: Context,
+  ) {
+    this.pacer = new Pacer(input.rateLimit!.perSecond);
+    this.slice = heartbeatSliceMs(info);
+    this.lastAskedMs = Date.now();
+  }
+
+  /** Before the first request: learn the current share and, when siblings are sending, let them see this chunk. */
+  async start(keepAlive: () => void): Promise<void> {
+    const share = await this.ask();
+    const siblings = share ? share.inFlight - 1 : (this.input.jobRate?.concurrency ?? 1) - 1;
+    if (siblings > 0) await this.sleepSliced(RATE_SHARE_REFRESH_MS + 500, keepAlive);
+  }
+
+  /** Waits until `cost` tokens are paid for, heartbeating every slice and following the share as it changes. */
+  async pay(cost: number, keepAlive: () => void): Promise<void> {
+    this.pacer.reserve(cost, Date.now());
+    for (;;) {
+      if (Date.now() - this.lastAskedMs >= RATE_SHARE_REFRESH_MS) await this.ask();
+      const waitMs = this.pacer.waitMs(Date.now());
+      if (waitMs <= 0) return;
+      await this.sleepSliced(Math.min(waitMs, RATE_SHARE_REFRESH_MS), keepAlive);
+    }
+  }
+
+  private async sleepSliced(ms: number, keepAlive: () => void): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      keepAlive();
+      const left = until - Date.now();
+      if (left <= 0) return;
+      try {
+        await this.ctx.sleep(Math.min(left, this.slice));
+      } catch (error) {
+        // A cancellation wakes the sleep early; keepAlive turns it into this chunk's partial result.
+        if (this.ctx.cancellationSignal.aborted) keepAlive();
+        throw error;
+      }
+    }
+  }
+
+  private async ask(): Promise<RateShare | undefined> {
+    this.lastAskedMs = Date.now();
+    const job = this.input.jobRate;
+    let share: RateShare | undefined;
+    try {
+      const execution = this.info.workflowExecution;
+      if (execution) share = await this.ctx.client.workflow.getHandle(execution.workflowId, execution.runId).query(rateShareQuery);
+    } catch {
+      share = undefined; // the workflow's worker is busy or gone: fall back to a share that is always safe
+    }
+    const perSecond = share?.perSecond ?? (job ? job.perSecond / job.concurrency : this.pacer.rate);
+    const capped = job ? Math.min(perSecond, job.perSecond) : perSecond;
+    if (capped > 0 && capped !== this.pacer.rate) this.pacer.setRate(capped, Date.now());
+    return share;
+  }
+}
+
+/** The input's size; a missing file or a refused URL is a permanent problem, not one to retry forever. */
+async function inputSize(source: ByteSource): Promise<number> {
+  try {
+    return await source.size();
+  } catch (error) {
+    throw asInputFailure(error, source.description);
+  }
+}
+
+/** Error codes and HTTP statuses that retrying cannot fix: the input is gone, forbidden, or not a file. */
+const PERMANENT_FS_CODES = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR']);
+const PERMANENT_HTTP_STATUSES = new Set([200, 401, 403, 404, 410, 416]);
+
+/**
+ * Marks input errors that cannot heal as non-retryable `InputUnreadable`, with the reason, so a deleted file or an
+ * expired presigned URL fails the job at once instead of retrying until the attempt budget runs out.
+ */
+export function asInputFailure(error: unknown, description: string): unknown {
+  if (error instanceof ApplicationFailure || error instanceof CancelledFailure) return error;
+  const err = error as { code?: string; status?: number; message?: string };
+  const permanent = (err.code !== undefined && PERMANENT_FS_CODES.has(err.code)) || (err.status !== undefined && PERMANENT_HTTP_STATUSES.has(err.status));
+  if (!permanent) return error;
+  const why = err.code === 'ENOENT' ? 'the file no longer exists' : err.code ? `${err.code}` : `HTTP ${err.status}`;
+  const message = String(err.message ?? error).includes(description) ? String(err.message) : `${description}: ${String(err.message ?? error)}`;
+  return ApplicationFailure.create({ message: `Cannot read input (${why}): ${message}`, type: 'InputUnreadable', nonRetryable: true });
 }

@@ -74,7 +74,8 @@ export class HttpRangeSource implements ByteSource {
           : status === 404
             ? 'not found'
             : `HTTP ${status}`;
-    return new Error(`${this.description}: cannot read ${what}: ${hint}`);
+    // The status travels with the error so the activity can tell a permanent refusal (403, 404) from a blip.
+    return Object.assign(new Error(`${this.description}: cannot read ${what}: ${hint}`), { status });
   }
 }
 

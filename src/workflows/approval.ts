@@ -240,13 +240,33 @@ type Via = 'signal' | 'update';
 /** Who decided, once authenticated: a free-text name (no approvers configured) or a verified signature. */
 type Authenticated = { by: string; proof?: ApprovalProof; needed: number } | { problem: string };
 
+/** An approval given in an earlier run of a continue-as-new chain, which the new run must still honour and show. */
+export interface RestoredApproval {
+  planHash: string;
+  by: string;
+  comment?: string;
+  at: string;
+  summary?: string;
+}
+
 /** Call at the top of the workflow function, before the first await: it registers the message handlers. */
-export function createApprovalGate(): ApprovalGate {
-  let state: ApprovalState = 'none';
-  let request: ApprovalRequest | undefined;
+// `restored`: the approval an earlier run of the chain recorded (carried across continue-as-new).
+export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
+  let state: ApprovalState = restored ? 'approved' : 'none';
+  let request: ApprovalRequest | undefined = restored ? { planHash: restored.planHash, summary: restored.summary ?? '', highImpact: [] } : undefined;
   let requestedAt: string | null = null;
   let expiresAt: string | null = null;
-  let decision: Decision | undefined;
+  let decision: Decision | undefined = restored
+    ? {
+        outcome: 'approved',
+        planHash: restored.planHash,
+        by: restored.by,
+        ...(restored.comment ? { comment: restored.comment } : {}),
+        confirmedHighImpact: [],
+        at: restored.at,
+        via: 'signal',
+      }
+    : undefined;
   /** Verified approvals of the current request (a quorum may need several). */
   let proofs: ApprovalProof[] = [];
   let needed: number | undefined;
@@ -312,6 +332,16 @@ export function createApprovalGate(): ApprovalGate {
   }
 
   const notAwaiting = () => (state === 'awaiting' && request ? undefined : `nothing is awaiting approval (state: ${state})`);
+
+  /** The same approver approving the same plan again (a retried command, a later run of a chain): already done. */
+  const isRepeatedApproval = (raw: unknown): boolean => {
+    if (state !== 'approved' || decision?.outcome !== 'approved') return false;
+    const input = raw !== null && typeof raw === 'object' ? (raw as Partial<ApproveInput>) : {};
+    const statement = input.signed && typeof input.signed === 'object' ? (input.signed.statement as { planHash?: unknown; approver?: unknown } | undefined) : undefined;
+    const planHash = input.planHash ?? statement?.planHash;
+    const by = input.by ?? statement?.approver;
+    return planHash === decision.planHash && typeof by === 'string' && decision.by.split(', ').includes(by);
+  };
 
   /**
    * Who is deciding. Runs before the decision's content is applied; the activity answer is in history. Histories
@@ -402,6 +432,7 @@ export function createApprovalGate(): ApprovalGate {
   // Old histories decided synchronously in the handler; new runs check signatures first (an activity). Both paths
   // reach the same state machine; `patched` in authenticate keeps the old histories replaying.
   const attempt = async (kind: Kind, via: Via, raw: unknown): Promise<string | undefined> => {
+    if (kind === 'approve' && isRepeatedApproval(raw)) return undefined;
     const input = asObject(raw);
     let problem: string | undefined;
     try {
@@ -449,6 +480,7 @@ export function createApprovalGate(): ApprovalGate {
         if (obj.confirmHighImpact !== undefined && !(Array.isArray(obj.confirmHighImpact) && obj.confirmHighImpact.every((id) => typeof id === 'string'))) {
           throw new Error('"confirmHighImpact" must be a list of ids');
         }
+        if (obj.decision === 'approve' && isRepeatedApproval(obj)) return;
         const idle = notAwaiting();
         if (idle) throw new Error(idle);
       },

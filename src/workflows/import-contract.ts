@@ -65,7 +65,10 @@ export type JobState =
   | 'failed'
   | 'cancelled'
   | 'rejected'
-  | 'expired';
+  | 'expired'
+  // Closed by Temporal rather than by the workflow (`temporal workflow terminate`, an execution timeout).
+  | 'terminated'
+  | 'timed_out';
 
 export interface ImportTotals {
   rowsRead: number;
@@ -124,7 +127,13 @@ export interface ImportStatus {
   rows: { read: number; rejected: number; valid: number };
   events: { sent: number; wouldSend: number };
   batches: { sent: number };
-  chunks: { done: number; inFlight: number; planned: number };
+  chunks: {
+    done: number;
+    inFlight: number;
+    planned: number;
+    /** Chunks whose activity failed at least once and is being retried (from the workflow's pending activities). */
+    retrying?: ChunkRetry[];
+  };
   bytes: { done: number; total: number };
   typeCounts: Record<string, number>;
   /** Rows of a Segment export that carried server-set fields (receivedAt, sentAt, ...): dropped, never sent. */
@@ -140,6 +149,25 @@ export interface ImportStatus {
   error?: string;
 }
 
+/** A chunk activity being retried, as `segflow status` shows it. */
+export interface ChunkRetry {
+  activityId: string;
+  /** Summary of the activity (which chunk, which lines). */
+  chunk?: string;
+  attempt: number;
+  /** The last attempt's failure message; undefined while the first attempt runs. */
+  lastFailure?: string;
+  nextAttemptAt?: string;
+}
+
+/** A sending chunk's share of the job's rate cap (query `rateShare`, asked by the chunk activities). */
+export interface RateShare {
+  perSecond: number;
+  /** Chunks sending now, the asking one included. */
+  inFlight: number;
+}
+
 export const pauseSignal = defineSignal<[{ by?: string; reason?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const statusQuery = defineQuery<ImportStatus>('status');
+export const rateShareQuery = defineQuery<RateShare | undefined>('rateShare');

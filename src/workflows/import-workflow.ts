@@ -4,8 +4,11 @@
  * their own byte range of the file and return counts.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
+  ContinueAsNew,
   condition,
   continueAsNew,
   isCancellation,
@@ -16,13 +19,16 @@ import {
   workflowInfo,
   allHandlersFinished,
   log,
+  patched,
 } from '@temporalio/workflow';
 import type { ChunkResult, ImportActivities, ProcessChunkInput } from '../activities/import-activities';
 import { SEGMENT_LIMITS } from '../core/limits';
+import { rateShare } from '../core/pacer';
 import { displayLocation } from '../core/location';
 import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../core/search-attributes';
 import {
   pauseSignal,
+  rateShareQuery,
   resumeSignal,
   statusQuery,
   type CarriedImportState,
@@ -36,7 +42,20 @@ import { renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';
 
 /** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
-const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'InputInvalid', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits'];
+const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'InputInvalid', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits', 'WriteKeyNotConfirmed'];
+
+/**
+ * Attempts a chunk gets before the job fails. Every failed attempt counts (a 429, a 5xx, a lost worker), and a retried
+ * chunk resumes after its last acknowledged batch, so 40 attempts with backoff capped at 60 s ride out a Segment outage
+ * of roughly half an hour; past that the job fails with the last error and can be started again (same messageIds).
+ */
+export const CHUNK_MAX_ATTEMPTS = 40;
+
+/**
+ * Input scanned by one planning call at most: planning runs as an activity, so its duration and its result stay small
+ * whatever --chunk-bytes and --concurrency say.
+ */
+export const MAX_PLAN_BYTES_PER_CALL = 64 * 1024 * 1024;
 
 export function emptyTotals(): ImportTotals {
   return { rowsRead: 0, rowsRejected: 0, eventsSent: 0, eventsValid: 0, batchesSent: 0, bytesDone: 0, chunksDone: 0, typeCounts: {} };
@@ -74,21 +93,36 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     if (state === 'paused') setState(carried.phase === 'validate' ? 'validating' : 'running');
   });
   setHandler(statusQuery, () => status());
-  // --require-approval: nothing is sent before a human approves the exact totals the validation pass found.
-  const gate = createApprovalGate();
+  // Chunk activities ask for their share of the rate cap while they run (src/activities/import-activities.ts).
+  setHandler(rateShareQuery, () =>
+    options.rateLimit && sendingInFlight > 0 ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), inFlight: sendingInFlight } : undefined,
+  );
+  // --require-approval: nothing is sent before a human approves the exact totals the validation pass found. An
+  // approval given in an earlier run of this chain still stands (and still shows) after continue-as-new.
+  const gate = createApprovalGate(carried.approval);
 
   const shortActivities = proxyActivities<ImportActivities>({
     startToCloseTimeout: '10 minutes',
-    retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  // Planning reads up to MAX_PLAN_BYTES_PER_CALL and heartbeats while it does.
+  const planningActivities = proxyActivities<ImportActivities>({
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: options.heartbeatTimeoutMs,
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const chunkActivityOptions = {
-    // A chunk is a few MB; hours only matter under a long 429 storm or a low rate cap. The heartbeat timeout is
-    // what notices a dead worker quickly.
+    // A chunk is a few MB; hours only matter under a long 429 storm or a low rate cap (the client sizes chunks so
+    // one fits well inside this at the job's rate). The heartbeat timeout is what notices a dead worker quickly.
     startToCloseTimeout: '6 hours',
     heartbeatTimeout: options.heartbeatTimeoutMs,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', nonRetryableErrorTypes: NON_RETRYABLE },
+    // Wait for a cancelled chunk to stop and say what it sent: with TRY_CANCEL (the protocol's default) the workflow
+    // would move on while the chunk may still be sending (NOTES.md §10).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: CHUNK_MAX_ATTEMPTS, nonRetryableErrorTypes: NON_RETRYABLE },
   } as const;
   const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
+  let sendingInFlight = 0;
 
   /** What activities read: the staged plain file of a .gz or many-file input, else the input itself. */
   function dataFile(): string {
@@ -185,7 +219,10 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       await CancellationScope.nonCancellable(() => finish('cancelled'));
       throw err;
     }
-    throw err;
+    if (err instanceof ContinueAsNew || (err instanceof ApplicationFailure && err.type === 'ImportFailed')) throw err;
+    // Inspecting the input or hashing the plan failed: the job fails with its status and the whole cause chain.
+    await CancellationScope.nonCancellable(() => finish('failed', err));
+    throw asWorkflowFailure(err);
   }
 
   /** Returns the final status when the job ends here (rejected or expired), nothing when approved. */
@@ -240,27 +277,49 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     const running = new Map<number, Promise<void>>();
     let startedThisRun = 0;
     let chunkFailure: unknown;
-    const perChunkRate = options.rateLimit
-      ? { perSecond: options.rateLimit.perSecond / options.concurrency, unit: options.rateLimit.unit }
-      : undefined;
+    let planning: Promise<void> | undefined;
+    // Every chunk runs in this scope, so a failing chunk (or too many rejects) can stop its siblings at once.
+    const chunkScope = new CancellationScope();
+    const fail = (err: unknown) => {
+      if (chunkFailure !== undefined) return;
+      chunkFailure = err;
+      if (!isCancellation(err)) chunkScope.cancel();
+    };
+    const chunksPerPlan = Math.max(1, Math.min(Math.max(options.concurrency * 2, 8), Math.floor(MAX_PLAN_BYTES_PER_CALL / options.targetChunkBytes)));
+    // Runs recorded before planning moved alongside the chunks (test/fixtures/histories) planned inline, before
+    // starting chunks; they replay that way.
+    const planAhead = patched('plan-ahead-while-chunks-run');
 
     for (;;) {
       const budgetLeft = startedThisRun < options.chunksPerRun && !workflowInfo().continueAsNewSuggested;
-      const mayStart = !carried.paused && budgetLeft && chunkFailure === undefined;
+      const mayStart = !carried.paused && budgetLeft && chunkFailure === undefined && !CancellationScope.current().consideredCancelled;
 
-      if (mayStart && carried.pending.length < options.concurrency && carried.cursor) {
-        const planned = await shortActivities.planChunks({
-          file: dataFile(),
-          format: options.format,
-          from: carried.cursor,
-          firstIndex: carried.nextChunkIndex + carried.pending.length,
-          maxChunks: Math.max(options.concurrency * 2, 8),
-          targetChunkBytes: options.targetChunkBytes,
-          maxRecordsPerChunk: options.maxRecordsPerChunk,
-          expectedFileSize: carried.fileSize,
-        });
-        carried.pending.push(...planned.chunks);
-        carried.cursor = planned.next;
+      // Plan ahead while chunks run, one bounded call at a time, so the next chunks are ready when a slot frees up.
+      const planningDue = planAhead ? carried.pending.length <= options.concurrency : carried.pending.length < options.concurrency;
+      if (mayStart && planning === undefined && carried.cursor && planningDue) {
+        const from = carried.cursor;
+        planning = planningActivities
+          .planChunks({
+            file: dataFile(),
+            format: options.format,
+            from,
+            firstIndex: carried.nextChunkIndex + carried.pending.length,
+            maxChunks: chunksPerPlan,
+            targetChunkBytes: options.targetChunkBytes,
+            maxRecordsPerChunk: options.maxRecordsPerChunk,
+            expectedFileSize: carried.fileSize,
+          })
+          .then(
+            (planned) => {
+              carried.pending.push(...planned.chunks);
+              carried.cursor = planned.next;
+            },
+            (err) => fail(err),
+          )
+          .finally(() => {
+            planning = undefined;
+          });
+        if (!planAhead) await planning;
         continue;
       }
 
@@ -268,6 +327,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         const chunk = carried.pending.shift()!;
         carried.nextChunkIndex = chunk.index + 1;
         startedThisRun += 1;
+        const sending = mode === 'send';
+        if (sending) sendingInFlight += 1;
         const chunkInput: ProcessChunkInput = {
           jobId,
           file: dataFile(),
@@ -282,23 +343,28 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           maxEventsPerBatch: options.maxEventsPerBatch,
           maxBatchBytes: options.maxBatchBytes,
           maxEventBytes: SEGMENT_LIMITS.maxEventBytes,
-          rateLimit: perChunkRate,
+          rateLimit: options.rateLimit ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), unit: options.rateLimit.unit } : undefined,
+          jobRate: options.rateLimit ? { perSecond: options.rateLimit.perSecond, concurrency: options.concurrency } : undefined,
           reportDir: options.reportDir,
           referenceTime: carried.startedAt,
           ...(options.ignoreColumns ? { ignoreColumns: options.ignoreColumns } : {}),
           ...(carried.staged ? { fileMap: carried.staged.map, perFileIds: options.inputSet?.kind !== 'file' } : {}),
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
-        const promise = chunkActivities.processChunk
-          .executeWithOptions({ ...chunkActivityOptions, summary }, [chunkInput])
+        const promise = chunkScope
+          .run(() => chunkActivities.processChunk.executeWithOptions({ ...chunkActivityOptions, summary }, [chunkInput]))
           .then(
             (result) => addChunkResult(result),
             (err) => {
-              chunkFailure ??= err;
+              // A stopped chunk says what it sent before it stopped: count it, so totals stay true.
+              const partial = stoppedChunkResult(err);
+              if (partial) addChunkResult(partial);
+              fail(err);
             },
           )
           .finally(() => {
             running.delete(chunk.index);
+            if (sending) sendingInFlight -= 1;
             inFlight = running.size;
             refreshDetails();
           });
@@ -307,27 +373,29 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         continue;
       }
 
-      if (running.size > 0) {
-        await Promise.race(running.values());
+      if (running.size > 0 || planning !== undefined) {
+        await Promise.race([...running.values(), ...(planning ? [planning] : [])]);
         const tooMany = tooManyRejects();
-        if (tooMany && chunkFailure === undefined) {
-          chunkFailure = ApplicationFailure.nonRetryable(tooMany, 'TooManyRejects');
-        }
+        if (tooMany) fail(ApplicationFailure.nonRetryable(tooMany, 'TooManyRejects'));
         continue;
       }
 
       // Nothing in flight from here on.
       if (chunkFailure !== undefined) {
         // The workflow itself was cancelled: its activities report that first; let the caller close as cancelled.
-        if (isCancellation(chunkFailure)) throw chunkFailure;
+        if (isCancellation(chunkFailure) || CancellationScope.current().consideredCancelled) {
+          throw chunkFailure instanceof CancelledFailure ? chunkFailure : new CancelledFailure('import cancelled');
+        }
         await CancellationScope.nonCancellable(() => finish('failed', chunkFailure));
         throw asWorkflowFailure(chunkFailure);
       }
       if (carried.pending.length === 0 && carried.cursor === null) return;
+      if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('import cancelled');
       if (carried.paused) {
         await condition(() => !carried.paused);
         continue;
       }
+      if (mayStart) continue;
       // The run's budget is spent: hand the cursor and counters to a fresh run with an empty history.
       await condition(allHandlersFinished);
       log.info('continuing as new', { jobId, chunksDone: carried.totals.chunksDone });
@@ -337,6 +405,18 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   function addChunkResult(result: ChunkResult): void {
     const totals = carried.totals;
+    if (result.stopped) {
+      // What a stopped chunk got through; its bytes and the chunk itself are not done.
+      totals.rowsRead += result.rowsRead;
+      totals.rowsRejected += result.rowsRejected;
+      totals.eventsSent += result.eventsSent;
+      totals.batchesSent += result.batchesSent;
+      for (const [day, count] of Object.entries(result.sentByDay ?? {})) {
+        const byDay = (totals.sentByDay ??= {});
+        byDay[day] = (byDay[day] ?? 0) + count;
+      }
+      return;
+    }
     totals.rowsRead += result.rowsRead;
     totals.rowsRejected += result.rowsRejected;
     totals.eventsSent += result.eventsSent;
@@ -385,9 +465,29 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   }
 
   function asWorkflowFailure(failure: unknown): ApplicationFailure {
-    const message = describeFailure(failure);
-    return ApplicationFailure.nonRetryable(message, 'ImportFailed', status());
+    // The innermost message says what happened; the cause keeps the whole chain (which chunk, which activity,
+    // which failure type) for the UI and `temporal workflow describe`.
+    return ApplicationFailure.create({
+      message: describeFailure(failure),
+      type: 'ImportFailed',
+      nonRetryable: true,
+      details: [status()],
+      cause: failure instanceof Error ? failure : undefined,
+    });
   }
+}
+
+/** The partial result a stopped chunk activity put in its CancelledFailure's details, if any. */
+function stoppedChunkResult(err: unknown): ChunkResult | undefined {
+  let current = err as { cause?: unknown; details?: unknown[] } | undefined;
+  while (current) {
+    if (current instanceof CancelledFailure) {
+      const detail = current.details?.[0] as ChunkResult | undefined;
+      return detail && typeof detail === 'object' && detail.stopped ? detail : undefined;
+    }
+    current = current.cause as typeof current;
+  }
+  return undefined;
 }
 
 function describeFailure(failure: unknown): string {

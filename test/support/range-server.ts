@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 export interface RangeServer {
   url(path: string): string;
   put(path: string, content: Buffer | string): void;
+  /** The object is gone from now on (404), like a deleted object behind a presigned URL. */
+  remove(path: string): void;
   requests: Array<{ path: string; range?: string; status: number }>;
   stop(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function startRangeServer(opts: { ignoreRange?: boolean; requireQue
   return {
     url: (path) => `http://127.0.0.1:${address.port}${path}`,
     put: (path, content) => files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content)),
+    remove: (path) => files.delete(path),
     requests,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
