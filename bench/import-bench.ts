@@ -5,13 +5,18 @@
  *   npm run bench -- [--events 1000000] [--format ndjson|csv] [--concurrency 4] [--workers 1] [--cpu-prof]
  *                    [--worker-node-option=--max-old-space-size=160 ...]
  *
+ * Then the same events from a gzip-compressed copy (`<file>.gz`), which segflow stages to a plain file first
+ * (docs/compressed-and-many-files.md): events/s including staging, and the worker's peak RSS.
+ *
  * Figures are printed, never asserted: the exit code is non-zero only when the import failed or events were
  * lost (sent != generated, or the Segment double did not see every messageId exactly once).
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -567,6 +572,16 @@ async function runSegflow(
   }
 }
 
+/** A gzip copy of the generated input, made once and cached beside it. */
+async function ensureGzip(path: string): Promise<{ path: string; bytes: number }> {
+  const gz = `${path}.gz`;
+  if (!existsSync(gz)) {
+    await pipeline(createReadStream(path), createGzip(), createWriteStream(`${gz}.tmp`));
+    renameSync(`${gz}.tmp`, gz);
+  }
+  return { path: gz, bytes: statSync(gz).size };
+}
+
 async function reportProgress(sc: SegflowClient, jobId: string, total: number, started: number): Promise<void> {
   try {
     const status = await getJobStatus(sc, jobId);
@@ -809,6 +824,25 @@ async function main(): Promise<number> {
 
     if (segflow.profileDir) process.stdout.write(`${printProfiles(segflow.profileDir)}\n\n`);
 
+    const gzInput = await ensureGzip(input.path);
+    log(`segflow import of ${gzInput.path} (${fmtMb(gzInput.bytes)}): staged, then imported...`);
+    const gzDouble = await startSegmentDouble();
+    const gz = await runSegflow(gzInput.path, { ...options, cpuProfile: false }, server, gzDouble.url, gzDouble.pid, scratch);
+    const gzStats = await gzDouble.stop();
+    const gzCheck = checkDelivery(options.events, gz.events, gzStats);
+    if (gz.error !== undefined || gz.status?.state !== 'completed') gzCheck.problems.push(`import failed: ${gz.error ?? gz.status?.state}`);
+    process.stdout.write(
+      `\n.gz input (${fmtMb(gzInput.bytes)} compressed, staged to a plain file first)\n\n` +
+        table([
+          ['', 'segflow, .gz input', 'segflow, plain input'],
+          ['events sent', fmtInt(gz.events), fmtInt(segflow.events)],
+          ['wall time (incl. staging)', `${(gz.ms / 1000).toFixed(1)} s`, `${(segflow.ms / 1000).toFixed(1)} s`],
+          ['events/s', fmtInt(rate(gz)), fmtInt(rate(segflow))],
+          ['worker peak RSS (VmHWM)', fmtMb(gz.peakRss), fmtMb(segflow.peakRss)],
+        ]) +
+        `\ndelivery (.gz): ${gzCheck.problems.length === 0 ? 'OK' : `LOST EVENTS: ${gzCheck.problems.join('; ')}`}\n\n`,
+    );
+
     const segflowCheck = checkDelivery(options.events, segflow.events, segflowStats);
     const bareCheck = checkDelivery(options.events, bare.events, bareStats);
     const rejected = segflow.status.rows.rejected;
@@ -818,7 +852,7 @@ async function main(): Promise<number> {
         ` (duplicates seen by the double: ${segflowStats.duplicates}); ` +
         `bare loop ${bareCheck.ok ? 'OK' : `LOST EVENTS: ${bareCheck.problems.join('; ')}`}\n`,
     );
-    return segflowCheck.problems.length === 0 && bareCheck.ok ? 0 : 1;
+    return segflowCheck.problems.length === 0 && bareCheck.ok && gzCheck.problems.length === 0 ? 0 : 1;
   } finally {
     await stopAllChildren();
     await server?.stop();

@@ -18,6 +18,9 @@ function chunkDir(reportRoot: string, jobId: string): string {
   return join(jobReportDir(reportRoot, jobId), 'chunks');
 }
 
+/** A JSON `"writeKey": "..."` member; the alternatives cannot overlap, so matching is linear. */
+const WRITE_KEY_FIELD = /"writeKey"\s*:\s*"(?:[^"\\]|\\.)*"/g;
+
 /** Buffered append-only writer; flushes in large writes so a file of nothing but bad rows stays cheap. */
 export class RejectWriter {
   private buffer: string[] = [];
@@ -37,7 +40,9 @@ export class RejectWriter {
   }
 
   async write(row: RejectedRow): Promise<void> {
-    const line = JSON.stringify(row) + '\n';
+    // An exported row may carry its source's write key; the report keeps the row but never the key.
+    const safe = row.raw.includes('"writeKey"') ? { ...row, raw: row.raw.replace(WRITE_KEY_FIELD, '"writeKey":"[writeKey removed]"') } : row;
+    const line = JSON.stringify(safe) + '\n';
     this.buffer.push(line);
     this.buffered += line.length;
     if (this.buffered > 64 * 1024) await this.flush();

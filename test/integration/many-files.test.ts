@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followJob, startImport, UsageError } from '../../src/client';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { startRangeServer } from '../support/range-server';
 import { startTestWorker, type RunningTestWorker } from '../support/temporal';
 import { ndjsonEvents } from '../support/wait';
 
@@ -79,6 +80,31 @@ it('imports the files a manifest lists, and a glob of them, with the same messag
   expect(globbed.events).toMatchObject({ sent: 600 });
   // A file's messageIds depend on its name and its own lines, not on the other files of the job.
   expect([...h.double.uniqueMessageIds()].sort()).toEqual([...manifestIds].sort());
+}, 180_000);
+
+it('imports a .gz over http(s) with the messageIds of the same rows as a plain file, the URL\'s query never shown', async () => {
+  const store = await startRangeServer({ requireQuery: '?sig=s3cr3t' });
+  try {
+    const text = ndjsonEvents(500, 'http-gz').replace(/\n$/, '\n{"type":"track","userId":"x","timestamp":"2024-01-01T00:00:00Z"}\n');
+    h.double.reset();
+    const plain = await h.runImport({ file: h.writeInput('same-rows.ndjson', text) });
+    expect(plain.state).toBe('completed');
+    const plainIds = [...h.double.uniqueMessageIds()].sort();
+
+    h.double.reset();
+    store.put('/bucket/same-rows.ndjson.gz', gzipSync(text));
+    const status = await h.runImport({ file: store.url('/bucket/same-rows.ndjson.gz?sig=s3cr3t'), targetChunkBytes: 10_000 });
+    expect(status.state, String(status.error)).toBe('completed');
+    expect(status.rows).toMatchObject({ read: 501, rejected: 1 });
+    expect([...h.double.uniqueMessageIds()].sort()).toEqual(plainIds);
+    // A single file's report needs no file name; its line is the line of the decompressed file.
+    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(report).toEqual([expect.objectContaining({ line: 501, field: 'event' })]);
+    expect(report[0]).not.toHaveProperty('file');
+    expect(JSON.stringify(status)).not.toContain('s3cr3t');
+  } finally {
+    await store.stop();
+  }
 }, 180_000);
 
 it('fails the job, naming the change, when a file changes after the job read it', async () => {

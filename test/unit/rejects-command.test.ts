@@ -1,0 +1,79 @@
+/**
+ * `segflow rejects`: a job's rejected rows written back in the input's own format, reasons in a side file or a last
+ * column.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { csvField, writeRejects } from '../../src/cli/rejects-command';
+import { RejectWriter, writeReportInputInfo } from '../../src/io/reject-report';
+
+async function report(format: 'csv' | 'ndjson', rows: object[], csvColumns?: string[]): Promise<{ dir: string; path: string }> {
+  const root = mkdtempSync(join(tmpdir(), 'segflow-rejects-'));
+  await writeReportInputInfo(root, 'job-1', { format, ...(csvColumns ? { csvColumns } : {}) });
+  const path = join(root, 'job-1', 'rejects.ndjson');
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return { dir: root, path };
+}
+
+describe('writeRejects', () => {
+  it('writes NDJSON rows as they were, with the reasons by line in a side file naming file and line', async () => {
+    const { dir, path } = await report('ndjson', [
+      { file: '2024-01-01/a.ndjson.gz', line: 7, field: 'event', reason: 'track calls need a non-empty event name', raw: '{"type":"track","userId":"u"}' },
+      { file: '2024-01-02/b.ndjson.gz', line: 2, field: '(line)', reason: 'line is not valid JSON', raw: '{"type":' },
+    ]);
+    const out = join(dir, 'fixed.ndjson');
+    const result = await writeRejects({ reportPath: path, out, reasonColumn: false, force: false });
+    expect(result).toMatchObject({ rows: 2, format: 'ndjson', reasons: `${out}.reasons.ndjson` });
+    expect(readFileSync(out, 'utf8')).toBe('{"type":"track","userId":"u"}\n{"type":\n');
+    const reasons = readFileSync(`${out}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(reasons).toEqual([
+      { line: 1, file: '2024-01-01/a.ndjson.gz', sourceLine: 7, field: 'event', reason: 'track calls need a non-empty event name' },
+      { line: 2, file: '2024-01-02/b.ndjson.gz', sourceLine: 2, field: '(line)', reason: 'line is not valid JSON' },
+    ]);
+    // Never overwrites by accident.
+    await expect(writeRejects({ reportPath: path, out, reasonColumn: false, force: false })).rejects.toThrow(/already exists/);
+  });
+
+  it('adds the reason as a last CSV column (quoted as needed) and counts multi-line rows in the side file', async () => {
+    const { dir, path } = await report(
+      'csv',
+      [
+        { line: 3, field: 'timestamp', reason: 'timestamp "x" is not an ISO-8601 date-time, like 2024-03-01', raw: 'track,u1,"multi\nline",x\r' },
+        { line: 9, field: 'event', reason: 'no event', raw: 'track,u2,,2024-01-01T00:00:00Z' },
+      ],
+      ['\uFEFFtype', 'userId', 'properties.note', 'timestamp'],
+    );
+    const withColumn = join(dir, 'fixed.csv');
+    await writeRejects({ reportPath: path, out: withColumn, reasonColumn: true, force: false });
+    expect(readFileSync(withColumn, 'utf8')).toBe(
+      'type,userId,properties.note,timestamp,reason\n' +
+        'track,u1,"multi\nline",x,"timestamp ""x"" is not an ISO-8601 date-time, like 2024-03-01"\n' +
+        'track,u2,,2024-01-01T00:00:00Z,no event\n',
+    );
+    const sideFile = join(dir, 'side.csv');
+    await writeRejects({ reportPath: path, out: sideFile, reasonColumn: false, force: false });
+    const reasons = readFileSync(`${sideFile}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l).line);
+    expect(reasons).toEqual([2, 4]);
+    await expect(writeRejects({ reportPath: path, out: join(dir, 'x.ndjson'), format: 'ndjson', reasonColumn: false, force: false })).rejects.toThrow(/input is csv/);
+  });
+
+  it('quotes CSV fields only when needed', () => {
+    expect(csvField('plain')).toBe('plain');
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField(' padded')).toBe('" padded"');
+  });
+});
+
+describe('reject reports', () => {
+  it('never hold a write key from an exported row, whichever rule rejected it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-rejects-'));
+    const writer = await RejectWriter.open(join(dir, 'r.ndjson'), 'replace');
+    await writer.write({ line: 1, field: 'messageId', reason: 'duplicate of line 0', raw: '{"type":"track","writeKey" : "wk-\\"secret","event":"E"}' });
+    await writer.close();
+    const text = readFileSync(join(dir, 'r.ndjson'), 'utf8');
+    expect(text).not.toContain('secret');
+    expect(JSON.parse(text).raw).toBe('{"type":"track","writeKey":"[writeKey removed]","event":"E"}');
+  });
+});
