@@ -303,13 +303,15 @@ async function startJob(sc: SegflowClient, spec: JobSpec, jobId: string, approva
 }
 
 export function formatWorkspaceStatus(status: WorkspaceJobStatus): string {
-  const lines = [`Job ${status.jobId}: ${status.state}${status.summary ? ` — ${status.summary}` : ''}`];
-  if (status.planHash) lines.push(`Plan hash ${status.planHash}`);
+  // Names, reasons and errors may quote hostile text from a job file or the workspace: sanitised like the plan.
+  const t = (value: unknown) => plainText(value);
+  const lines = [`Job ${t(status.jobId)}: ${status.state}${status.summary ? ` — ${t(status.summary)}` : ''}`];
+  if (status.planHash) lines.push(`Plan hash ${t(status.planHash)}`);
   if (status.approval) {
     const a = status.approval;
-    lines.push(a.outcome === 'approved' ? `Approved by ${a.by} at ${a.at}` : a.outcome === 'rejected' ? `Rejected by ${a.by}: ${a.reason}` : `Approval expired at ${a.at}`);
+    lines.push(a.outcome === 'approved' ? `Approved by ${t(a.by)} at ${a.at}` : a.outcome === 'rejected' ? `Rejected by ${t(a.by)}: ${t(a.reason)}` : `Approval expired at ${a.at}`);
   }
-  if (status.error) lines.push(`Error: ${status.error}`);
+  if (status.error) lines.push(`Error: ${t(status.error)}`);
   const rows = status.steps.flatMap((step) =>
     step.items.length
       ? step.items.map((item) => [String(step.step), item.itemId, item.impact, item.status, (item.message ?? '').slice(0, 80)])

@@ -231,6 +231,9 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     const plan = {
       kind: 'import',
       jobId,
+      // Binds the hash (and any approval of it) to this run: a later run of the same job id, same file and same
+      // totals, has another hash and needs its own approval.
+      runId: workflowInfo().runId,
       file: displayLocation(options.file),
       fileBytes: carried.fileSize,
       format: options.format,

@@ -56,6 +56,30 @@ describe('import --require-approval', () => {
     expect(h.double.uniqueMessageIds().size).toBe(500);
   });
 
+  it('an approval of one run never approves another run of the same job with the same file', async () => {
+    h.double.reset();
+    const file = h.writeInput('rerun.ndjson', ndjsonEvents(50, 'rerun'));
+    const first = await startImport(h.sc, { file, requireApproval: true, approvalTimeoutMs: 60_000, jobId: 'import-rerun-approval' });
+    await waitFor(async () => (await getJobStatus(h.sc, first.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
+    const handle = h.sc.client.workflow.getHandle(first.jobId);
+    const old = await handle.query(approvalRequestQuery);
+    await handle.signal(rejectSignal, { by: 'bob', reason: 'later' });
+    await followJob(h.sc, first.jobId, () => undefined, 200);
+
+    // The CLI refuses to reuse a job id; a client (or a reset) can still start the same workflow id again.
+    const second = { jobId: first.jobId };
+    await h.sc.client.workflow.start('importJob', { taskQueue: h.sc.settings.taskQueue, workflowId: first.jobId, args: [{ jobId: first.jobId, options: first.options }] });
+    await waitFor(async () => (await getJobStatus(h.sc, second.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval again');
+    const fresh = await h.sc.client.workflow.getHandle(second.jobId).query(approvalRequestQuery);
+    expect(fresh.planHash).not.toBe(old.planHash);
+    await expect(
+      h.sc.client.workflow.getHandle(second.jobId).executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
+    await h.sc.client.workflow.getHandle(second.jobId).signal(rejectSignal, { by: 'bob', reason: 'done' });
+    expect((await followJob(h.sc, second.jobId, () => undefined, 200)).state).toBe('rejected');
+    expect(h.double.stats().requests).toBe(0);
+  });
+
   it('ends as rejected with nothing sent', async () => {
     h.double.reset();
     const { started, handle } = await startGated('rejected');
