@@ -23,8 +23,11 @@ describe('supported Node lines', () => {
       expect(pinned(line), `NODE_${line}_VERSION`).toBeDefined();
       expect(ci).toContain(`bash scripts/install-node.sh ${line}`);
     }
-    // npm test once per line: the machine's Node, then 22 and 24.
-    expect(ci.match(/^\(run_suite "[^"]*"\)$/gm)).toHaveLength(3);
+    // npm test once per line: the machine's Node, then 22 and 24; the last (24) with every project.
+    const runs = ci.match(/^\(run_suite "[^"]*".*\)$/gm) ?? [];
+    expect(runs).toHaveLength(3);
+    expect(runs[2]).toBe('(run_suite "$node24")');
+    for (const run of runs.slice(0, 2)) expect(run).toContain('--project unit --project integration');
   });
 
   it('the README names the supported lines', () => {
