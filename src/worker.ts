@@ -26,7 +26,8 @@ export function workflowsPath(): string {
  * Where the worker's workflow code comes from: the bundle named by SEGFLOW_WORKFLOW_BUNDLE, else the one
  * `npm run build` writes next to the compiled code (dist/workflow-bundle.js, made by deploy/bundle-workflows.js with
  * the same @temporalio/worker), else the workflow sources, bundled with webpack at start (from a source checkout).
- * A prebuilt bundle saves seconds at every start and keeps webpack's working memory out of the worker (issue 10).
+ * A prebuilt bundle saves seconds at every start and keeps webpack's working memory out of the worker (figures in
+ * bench/README.md).
  */
 export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   const named = env.SEGFLOW_WORKFLOW_BUNDLE;
