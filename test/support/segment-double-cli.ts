@@ -1,5 +1,6 @@
 /**
- * The Segment Tracking API double as a standalone process: the local demo's "Segment stand-in".
+ * The Segment Tracking API double as a standalone process, for the benchmark and tests (`segflow dev` has its own
+ * stand-in in the product: src/dev/segment-stand-in.ts).
  *
  *   npx tsx test/support/segment-double-cli.ts [--port 0] [--host 127.0.0.1] [--write-key KEY ...]
  *
