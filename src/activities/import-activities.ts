@@ -31,7 +31,7 @@ import {
   writeReportInputInfo,
 } from '../io/reject-report';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
-import { noteRowRejected, noteSegmentResponse } from './metrics';
+import { noteChunkStart, noteRowRejected, noteSegmentResponse } from './metrics';
 import { rateShareQuery, type ChunkDescriptor, type PlannerCursor, type RateShare } from '../workflows/import-contract';
 
 export interface InspectInputResult {
@@ -207,6 +207,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const checkpoint: ChunkCheckpoint = { recordsAcked: 0, eventsSent: 0, batchesSent: 0, serverRejected: 0, ...(saved ?? {}) };
     const resuming = saved !== undefined;
     const checkpointAtStart = { ...checkpoint };
+    noteChunkStart(resuming ? checkpointAtStart : undefined);
     const source = openByteSource(input.file);
     assertUnchanged(input.file, input.expectedFileSize, await inputSize(source));
 

@@ -20,6 +20,11 @@ export type RejectClass = 'unreadable_row' | 'invalid_event' | 'refused_by_segme
 interface AttemptTally {
   localRejects: Record<Exclude<RejectClass, 'refused_by_segment'>, number>;
   batchesAccepted: number;
+  /** Where the attempt resumed from (noteChunkStart); undefined: from the chunk's start. */
+  resumedFrom?: { batchesSent: number };
+  attemptKey: string;
+  resumes: MetricCounter;
+  resent: MetricCounter;
   responses: MetricCounter;
   rateLimitWaits: MetricCounter;
 }
@@ -51,6 +56,20 @@ export function noteRowRejected(reject: { field: string }): void {
   if (tally) tally.localRejects[reject.field === '(row)' || reject.field === '(line)' ? 'unreadable_row' : 'invalid_event'] += 1;
 }
 
+/**
+ * Hook: the chunk attempt knows where it resumes from (its heartbeat details or its checkpoint file). Batches a
+ * failed attempt on this worker got accepted beyond that point are sent again.
+ */
+export function noteChunkStart(resumedFrom: { batchesSent: number } | undefined): void {
+  const tally = currentTally();
+  if (!tally) return;
+  tally.resumedFrom = resumedFrom;
+  if (resumedFrom) tally.resumes.add(1);
+  const acceptedBefore = acceptedByFailedAttempt.get(tally.attemptKey);
+  if (acceptedBefore !== undefined) tally.resent.add(Math.max(0, acceptedBefore - (resumedFrom?.batchesSent ?? 0)));
+  acceptedByFailedAttempt.delete(tally.attemptKey);
+}
+
 /** Hook: one Tracking API response (or network error), counted as it happens. */
 export function noteSegmentResponse(outcome: { status?: number; networkError?: string }): void {
   const tally = currentTally();
@@ -79,21 +98,13 @@ export const chunkMetricsInterceptor: ActivityInterceptorsFactory = (ctx) => {
         const tally: AttemptTally = {
           localRejects: { unreadable_row: 0, invalid_event: 0 },
           batchesAccepted: 0,
+          attemptKey: `${ctx.info.workflowExecution?.runId ?? ''}/${ctx.info.activityId}`,
+          resumes: meter.createCounter('segflow_chunk_resumes', 'attempts', 'Chunk attempts that resumed from a checkpoint'),
+          resent: meter.createCounter('segflow_batches_resent', 'batches', 'Batches sent again after a resume (Segment dedupes them by messageId)'),
           responses: meter.createCounter('segflow_segment_responses', 'responses', 'Tracking API responses by status class'),
           rateLimitWaits: meter.createCounter('segflow_rate_limit_waits', 'waits', 'Tracking API 429 answers: the chunk waits and retries'),
         };
         tallies.set(ctx, tally);
-        const attemptKey = `${ctx.info.workflowExecution?.runId ?? ''}/${ctx.info.activityId}`;
-        const checkpoint = ctx.info.heartbeatDetails as { batchesSent?: number } | undefined;
-        if (checkpoint !== undefined) {
-          meter.createCounter('segflow_chunk_resumes', 'attempts', 'Chunk attempts that resumed from a checkpoint').add(1);
-          const acceptedBefore = acceptedByFailedAttempt.get(attemptKey);
-          if (acceptedBefore !== undefined) {
-            const resent = Math.max(0, acceptedBefore - (checkpoint.batchesSent ?? 0));
-            meter.createCounter('segflow_batches_resent', 'batches', 'Batches sent again after a resume (Segment dedupes them by messageId)').add(resent);
-          }
-        }
-        acceptedByFailedAttempt.delete(attemptKey);
         const started = Date.now();
         const duration = meter.createHistogram('segflow_chunk_duration', 'float', 'seconds', 'Wall time of one chunk attempt');
         try {
@@ -106,9 +117,10 @@ export const chunkMetricsInterceptor: ActivityInterceptorsFactory = (ctx) => {
           meter.createCounter('segflow_chunks', 'chunks', 'Chunk attempts by outcome').add(1, { outcome: 'failed' });
           if (chunkInput.mode === 'send') {
             // Remembered for the next attempt (when it lands on this worker) to count what it sends again.
-            const previous = acceptedByFailedAttempt.get(attemptKey) ?? 0;
+            const key = tally.attemptKey;
+            const previous = acceptedByFailedAttempt.get(key) ?? 0;
             if (acceptedByFailedAttempt.size >= MAX_REMEMBERED_ATTEMPTS) acceptedByFailedAttempt.clear();
-            acceptedByFailedAttempt.set(attemptKey, Math.max(previous, (checkpoint?.batchesSent ?? 0) + tally.batchesAccepted));
+            acceptedByFailedAttempt.set(key, Math.max(previous, (tally.resumedFrom?.batchesSent ?? 0) + tally.batchesAccepted));
           }
           throw error;
         } finally {
