@@ -2,6 +2,7 @@
  * Talking to Temporal from the CLI: connect, start jobs, read their status, send them signals.
  * Only ids, counts and file *references* cross this boundary; never rows, never secrets.
  */
+import { markdownText, plainText } from './workflows/safe-text';
 import {
   Client,
   Connection,
@@ -238,9 +239,10 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
       // import may be started again (its messageIds are the same, so nothing is duplicated downstream).
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: reuse,
-      staticSummary: `import ${basename(/^https?:\/\//i.test(file) ? new URL(file).pathname : file)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
+      // File names are user text: shown through the one sanitiser (workflows/safe-text.ts), never raw markdown.
+      staticSummary: `import ${plainText(basename(/^https?:\/\//i.test(file) ? new URL(file).pathname : file), 200)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
       staticDetails: [
-        `**Import** \`${displayLocation(file)}\` (${format}) into source \`${source}\``,
+        `**Import** ${markdownText(displayLocation(file), 1000)} (${format}) into source ${markdownText(source, 100)}`,
         '',
         `concurrency ${options.concurrency} · batch ≤ ${options.maxEventsPerBatch} events / ${options.maxBatchBytes} bytes` +
           (options.rateLimit ? ` · rate cap ${options.rateLimit.perSecond} ${options.rateLimit.unit}/s` : '') +

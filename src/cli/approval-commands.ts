@@ -198,15 +198,13 @@ export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: N
       }
       const done = event.workflowExecutionCompletedEventAttributes;
       const failed = event.workflowExecutionFailedEventAttributes;
-      if (done) {
-        const [result] = await decode(done.result);
-        const approval = (result as { approval?: Decision } | undefined)?.approval;
-        if (approval && 'outcome' in approval) report.decision = approval;
-      } else if (failed?.failure?.applicationFailureInfo?.details) {
-        const [details] = await decode(failed.failure.applicationFailureInfo.details);
-        const approval = (details as { approval?: Decision } | undefined)?.approval;
-        if (approval && 'outcome' in approval) report.decision = approval;
-      }
+      const continued = event.workflowExecutionContinuedAsNewEventAttributes;
+      let outcome: unknown;
+      if (done) [outcome] = await decode(done.result);
+      else if (failed?.failure?.applicationFailureInfo?.details) [outcome] = await decode(failed.failure.applicationFailureInfo.details);
+      else if (continued) [outcome] = await decode(continued.input);
+      const decided = decisionOf(outcome);
+      if (decided) report.decision = decided;
     }
     // Verdicts are recorded in the order attempts were checked: pair them with this run's attempts in order.
     const runAttempts = report.attempts.filter((a) => a.runId === runId);
@@ -224,12 +222,37 @@ export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: N
     attempt.verified = result.verified;
   }
   if (report.decision && report.decision.outcome !== 'expired') {
-    for (const proof of report.decision.proofs ?? []) {
+    const decision = report.decision;
+    // An import carries its approval across continue-as-new without the proofs: take them from the signed attempts.
+    const proofs =
+      decision.proofs ??
+      signedSeen
+        .filter((s) => s.statement.planHash === decision.planHash && s.statement.decision === (decision.outcome === 'approved' ? 'approve' : 'reject') && decision.by.split(', ').includes(s.statement.approver))
+        .map((s) => ({ approver: s.statement.approver, fingerprint: recorded.get(s.statement.approver)?.fingerprint ?? '?', statement: s.statement, signature: s.signature }));
+    for (const proof of proofs) {
       const result = keys.length ? verifyWith(keys, proof.statement, proof.signature) : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
       report.proofs.push({ approver: proof.approver, fingerprint: proof.fingerprint, at: proof.statement.at, ...result });
     }
   }
   return report;
+}
+
+/** The decision in a workspace result (`approval`), an import's status or carried state (`approval` record). */
+function decisionOf(value: unknown): Decision | undefined {
+  const record = value as { approval?: Record<string, unknown>; carried?: { approval?: Record<string, unknown> } } | undefined;
+  const approval = record?.approval ?? record?.carried?.approval;
+  if (!approval || typeof approval !== 'object') return undefined;
+  if ('outcome' in approval) return approval as unknown as Decision;
+  if (typeof approval.planHash !== 'string' || typeof approval.by !== 'string') return undefined;
+  return {
+    outcome: 'approved',
+    planHash: approval.planHash,
+    by: approval.by,
+    ...(typeof approval.comment === 'string' ? { comment: approval.comment } : {}),
+    confirmedHighImpact: [],
+    at: String(approval.at ?? ''),
+    via: 'update',
+  };
 }
 
 export function formatAudit(report: AuditReport): string {

@@ -39,7 +39,7 @@ import { destinationView, sourceView, warehouseView } from '../activities/worksp
 import { PublicApiClient, PublicApiError, type Granularity } from '../segment/public-api-client';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
-import { plainText } from '../workflows/safe-text';
+import { markdownText, plainText } from '../workflows/safe-text';
 import { registerApprovalCommands, signDecision } from './approval-commands';
 import { globMatches, MAX_GLOB_CHARS, renderPlanText } from '../core/workspace-plan';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
@@ -297,8 +297,9 @@ async function startJob(sc: SegflowClient, spec: JobSpec, jobId: string, approva
     taskQueue: sc.settings.taskQueue,
     workflowId: jobId,
     args: [{ jobId, spec, approvalTimeoutMs: approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS, searchAttributes }],
-    staticSummary: `workspace job${spec.name ? `: ${spec.name}` : ''} (${spec.steps.length} step${spec.steps.length > 1 ? 's' : ''})`.slice(0, 300),
-    staticDetails: spec.steps.map((step, index) => `${index + 1}. \`${step.op}\` ${step.name}`).join('\n').slice(0, 18_000),
+    staticSummary: `workspace job${spec.name ? `: ${plainText(spec.name, 200)}` : ''} (${spec.steps.length} step${spec.steps.length > 1 ? 's' : ''})`.slice(0, 300),
+    // At most 100 steps of at most ~250 characters each: well under the UI's limit, never cut.
+    staticDetails: spec.steps.map((step, index) => `${index + 1}\. ${step.op} — ${markdownText(step.name, 120)}`).join('\n'),
   });
 }
 

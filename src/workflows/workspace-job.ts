@@ -30,6 +30,7 @@ import type { JobSpec } from '../core/job-spec';
 import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan';
 import { SEGFLOW_KIND, SEGFLOW_STATE } from '../core/search-attributes';
 import { createApprovalGate, type Decision } from './approval';
+import { markdownText } from './safe-text';
 import { recordJobState } from './metrics';
 
 export interface WorkspaceJobInput {
@@ -116,12 +117,13 @@ function failureMessage(error: unknown): string {
 
 /** Live markdown for the Temporal UI while items run (the plan itself was shown while awaiting approval). */
 function renderProgress(status: WorkspaceJobStatus, done: number, total: number): string {
-  const lines = [`## Running: ${done}/${total} items done`, '', `Plan \`${(status.planHash ?? '').slice(0, 12)}\` — ${status.summary ?? ''}`];
-  if (status.approval?.outcome === 'approved') lines.push('', `Approved by ${status.approval.by} at ${status.approval.at}`);
+  // Ids, names and messages (errors quote the workspace) go through the one sanitiser, as in the approval view.
+  const lines = [`## Running: ${done}/${total} items done`, '', `Plan ${(status.planHash ?? '').slice(0, 12)} — ${markdownText(status.summary ?? '', 300)}`];
+  if (status.approval?.outcome === 'approved') lines.push('', `Approved by ${markdownText(status.approval.by, 300)} at ${status.approval.at}`);
   lines.push('', '| item | target | status | message |', '|---|---|---|---|');
   for (const step of status.steps) {
     for (const item of step.items) {
-      lines.push(`| \`${item.itemId}\` | ${item.target} | ${item.status} | ${(item.message ?? '').replace(/\|/g, '\\|').slice(0, 200)} |`);
+      lines.push(`| ${markdownText(item.itemId, 200)} | ${markdownText(item.target, 200)} | ${item.status} | ${markdownText(item.message ?? '', 200)} |`);
     }
   }
   return lines.join('\n');

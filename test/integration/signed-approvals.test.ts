@@ -4,7 +4,7 @@
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Command } from 'commander';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
@@ -13,7 +13,11 @@ import { parseJobSpecText } from '../../src/core/job-spec';
 import { generateApproverKeys, loadPrivateKey, signStatement } from '../../src/core/approvers';
 import { approvalRequestQuery, approveSignal, decideUpdate, type ApprovalRequestView } from '../../src/workflows/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
+import { followJob, getJobStatus, startImport } from '../../src/client';
+import { auditJob, signDecision } from '../../src/cli/approval-commands';
+import { startImportHarness } from '../support/import-harness';
 import { PublicApiDouble } from '../support/public-api-double';
+import { ndjsonEvents, waitFor } from '../support/wait';
 import { getTestEnv, startTestWorker, uniqueTaskQueue } from '../support/temporal';
 
 const TOKEN = 'sgp_signed_approvals_token_1';
@@ -174,5 +178,35 @@ describe('signed approvals', () => {
     expect(api.source('src_old')).toBeUndefined();
     view = await handle.query(approvalRequestQuery);
     expect(view.state).toBe('approved');
+  });
+
+  it('an import behind --require-approval takes only signed approvals too, and its audit re-verifies them across continue-as-new', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-keys-'));
+    const keys = generateApproverKeys();
+    const keyFile = join(dir, 'carol.pem');
+    writeFileSync(keyFile, keys.privateKeyPem);
+    const h = await startImportHarness({ extraEnv: { SEGFLOW_APPROVERS: `carol: ${keys.publicKey}` } });
+    running.push(() => h.stop());
+    const file = h.writeInput('signed.ndjson', ndjsonEvents(300, 'signed'));
+    const started = await startImport(h.sc, { file, requireApproval: true, approvalTimeoutMs: 60_000, targetChunkBytes: 10_000, chunksPerRun: 2 });
+    await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
+    const handle = h.sc.client.workflow.getHandle(started.jobId);
+    const request = await handle.query(approvalRequestQuery);
+    const unsigned = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'carol' }] }).catch((e: unknown) => e);
+    expect(unsigned).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(h.double.stats().requests).toBe(0);
+    const signed = await signDecision(keyFile, { jobId: started.jobId, runId: request.runId!, planHash: request.planHash!, decision: 'approve', confirmHighImpact: [] });
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, signed }] });
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('completed');
+    expect(final.approval).toMatchObject({ by: 'carol' });
+    expect(final.runs as number).toBeGreaterThan(1);
+
+    const report = await auditJob(h.sc, handle, { SEGFLOW_APPROVERS: `carol: ${keys.publicKey}` });
+    expect(report.runs.length).toBe(final.runs);
+    expect(report.planHash).toBe(request.planHash);
+    expect(report.decision).toMatchObject({ outcome: 'approved', by: 'carol', planHash: request.planHash });
+    expect(report.proofs).toEqual([expect.objectContaining({ approver: 'carol', verified: true })]);
+    expect(report.attempts.map((a) => [a.signed, a.verified])).toEqual([[false, null], [true, true]]);
   });
 });
