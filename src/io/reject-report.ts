@@ -4,6 +4,7 @@
  * (the same place for every attempt, on whatever host it runs), never in workflow history: a raw row is
  * customer data.
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,10 +32,14 @@ export class RejectWriter {
    * `replace`: written to a temporary file and moved into place on close (a new attempt re-derives every local
    * reject, and a dead attempt must not leave half a file). `truncate` / `append`: written in place, for records
    * that must be durable before the checkpoint that covers them.
+   *
+   * Each `replace` writer has its own temporary file: an attempt whose heartbeat timed out keeps running until it
+   * notices, beside its retry in the same directory, and with one shared name the first to finish moved the other's
+   * file away (its rename then failed with ENOENT). Both derive the same rows, so whichever renames last is right.
    */
   static async open(path: string, mode: 'replace' | 'truncate' | 'append'): Promise<RejectWriter> {
     await mkdir(join(path, '..'), { recursive: true });
-    const tmpPath = mode === 'replace' ? `${path}.tmp` : path;
+    const tmpPath = mode === 'replace' ? `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp` : path;
     const handle = await open(tmpPath, mode === 'append' ? 'a' : 'w');
     return new RejectWriter(handle, tmpPath, path);
   }
@@ -65,6 +70,7 @@ export class RejectWriter {
 
   async abandon(): Promise<void> {
     await this.handle.close().catch(() => undefined);
+    if (this.tmpPath !== this.finalPath) await rm(this.tmpPath, { force: true });
   }
 }
 

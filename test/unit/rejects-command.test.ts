@@ -77,3 +77,18 @@ describe('reject reports', () => {
     expect(JSON.parse(text).raw).toBe('{"type":"track","writeKey":"[writeKey removed]","event":"E"}');
   });
 });
+
+describe('RejectWriter replace mode', () => {
+  it('lets a timed-out attempt and its retry write the same chunk report at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-rejects-'));
+    const path = join(dir, 'chunks', '00000001.local.ndjson');
+    const zombie = await RejectWriter.open(path, 'replace');
+    const retry = await RejectWriter.open(path, 'replace');
+    const row = { line: 2, field: 'event', reason: 'no event', raw: '{}' };
+    await zombie.write(row);
+    await retry.write(row);
+    await zombie.close();
+    await retry.close();
+    expect(readFileSync(path, 'utf8')).toBe(JSON.stringify(row) + '\n');
+  });
+});
