@@ -13,9 +13,11 @@ namespace="${TEMPORAL_NAMESPACE:-default}"
 wait_seconds="${WAIT_SECONDS:-300}"
 attributes="SegflowKind SegflowState SegflowSource"
 
-# The namespace may be created by another job (deploy/setup-namespace.sh) or a person: wait for it.
+# The namespace may be created by another job (deploy/setup-namespace.sh) or a person: wait for it. Listing its
+# search attributes, not `namespace describe`: describe reads the database and succeeds at once, while the
+# search-attribute calls go through the frontend's namespace cache, which learns of a new namespace up to ~10 s later.
 waited=0
-until temporal operator namespace describe --address "$address" --namespace "$namespace" >/dev/null 2>&1; do
+until temporal operator search-attribute list --address "$address" --namespace "$namespace" >/dev/null 2>&1; do
   if [ "$waited" -ge "$wait_seconds" ]; then
     echo "namespace $namespace not reachable at $address after ${wait_seconds}s" >&2
     exit 1
