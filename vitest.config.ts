@@ -23,6 +23,20 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          // scripts/cluster.sh's PostgreSQL-backed Temporal server and several network-namespace hosts: no dev
+          // server (no globalSetup), and run after the other projects so it has the machine to itself.
+          include: ['test/cluster/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+          pool: 'forks',
+          testTimeout: 2_400_000,
+          hookTimeout: 3_000_000,
+        },
+      },
     ],
   },
 });

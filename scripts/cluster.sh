@@ -27,10 +27,11 @@
 #     Temporal's postgres12 plugin supports PostgreSQL 12 and newer, and the schema is the same. It runs as its
 #     own instance (own data directory, port 55432 on loopback), not as the machine's `main` cluster, so the
 #     script never touches a database someone else runs.
-#   - The Temporal server binary is `go.temporal.io/server/cmd/server` instead of the temporalio/auto-setup image;
-#     this script does what auto-setup does (schema with temporal-sql-tool, the namespace with its retention,
-#     no default custom search attributes) and runs deploy/register-search-attributes.sh like compose does.
-#   - The server config is written here from the settings compose passes to auto-setup's config template
+#   - The Temporal server is `go.temporal.io/server/cmd/server` instead of the temporalio/server image, and the
+#     schema tool `go.temporal.io/server/cmd/tools/sql` instead of the temporalio/admin-tools image; the same
+#     one-shot jobs compose runs do the setup: deploy/setup-postgres-schema.sh, then deploy/setup-namespace.sh
+#     (namespace, retention, segflow's search attributes).
+#   - The server config is written here from the settings compose passes to the server image's config template
 #     (config/docker.yaml in the server module); services bind SEGFLOW_CLUSTER_IP instead of a container address.
 #   - The UI server is `github.com/temporalio/ui-server/v2/cmd/server` with the config template of the
 #     temporalio/ui image (config/docker.yaml in its module), plus `host:` so it listens on SEGFLOW_CLUSTER_IP only
@@ -51,7 +52,7 @@ pg_port="${SEGFLOW_CLUSTER_PG_PORT:-55432}"
 metrics_port="${SEGFLOW_CLUSTER_METRICS_PORT:-}"
 namespace="${TEMPORAL_NAMESPACE:-default}"
 pg_password="${POSTGRES_PASSWORD:-temporal}"
-# Same retention as compose's DEFAULT_NAMESPACE_RETENTION.
+# Same retention as compose's temporal-namespace job.
 retention="168h"
 
 # What is built, from deploy/versions.env (test/unit/deploy-versions.test.ts checks compose pins the same).
@@ -165,10 +166,6 @@ pg_data_dir() {
   fi
 }
 
-psql_temporal() {
-  PGPASSWORD="$pg_password" psql -X -q -h 127.0.0.1 -p "$pg_port" -U temporal "$@"
-}
-
 start_postgres() {
   local bin data
   bin="$(pg_bin_dir)"
@@ -206,23 +203,16 @@ stop_postgres() {
   fi
 }
 
-# What auto-setup does for postgres12 (create the databases, base schema, then every versioned update).
+# The schema job compose runs (deploy/setup-postgres-schema.sh), with the schema tool and files built here.
 setup_schema() {
-  local db="$1" dir="$2"
-  local tool=("$sql_tool" --plugin postgres12 --ep 127.0.0.1 -p "$pg_port" -u temporal --db "$db")
-  export SQL_PASSWORD="$pg_password"
-  if [ -z "$(psql_temporal -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-    "${tool[@]}" create-database >>"$state/logs/schema.log" 2>&1 || { tail -n 20 "$state/logs/schema.log" >&2; die "creating database $db failed"; }
-  fi
-  if [ -z "$(psql_temporal -d "$db" -Atc "SELECT 1 FROM pg_tables WHERE tablename = 'schema_version'")" ]; then
-    "${tool[@]}" setup-schema -v 0.0 >>"$state/logs/schema.log" 2>&1 || { tail -n 20 "$state/logs/schema.log" >&2; die "setting up schema of $db failed"; }
-  fi
-  "${tool[@]}" update-schema -d "$dir" >>"$state/logs/schema.log" 2>&1 || { tail -n 20 "$state/logs/schema.log" >&2; die "updating schema of $db failed"; }
+  PATH="$server_dir:$PATH" SQL_HOST=127.0.0.1 SQL_PORT="$pg_port" SQL_USER=temporal SQL_PASSWORD="$pg_password" \
+    TEMPORAL_SCHEMA_DIR="$server_dir/schema/postgresql/v12" sh "$root/deploy/setup-postgres-schema.sh" \
+    >>"$state/logs/schema.log" 2>&1 || { tail -n 20 "$state/logs/schema.log" >&2; die "setting up the schema failed (log: $state/logs/schema.log)"; }
 }
 
 write_server_config() {
   mkdir -p "$state/temporal/config"
-  # Mirrors the server module's config/docker.yaml as auto-setup renders it for compose's environment
+  # Mirrors the server module's config/docker.yaml as the temporalio/server image renders it for compose's environment
   # (DB=postgres12, 4 history shards, SQL_MAX_CONNS 20 / SQL_VIS_MAX_CONNS 10, the dynamic config file of
   # deploy/dynamicconfig), with every service on $ip_addr. Internal ports keep docker.yaml's offsets from 7233.
   cat >"$state/temporal/config/development.yaml" <<EOF
@@ -315,16 +305,12 @@ start_temporal() {
   done
 }
 
+# The namespace job compose runs (deploy/setup-namespace.sh): the namespace with compose's retention, then segflow's
+# search attributes (deploy/register-search-attributes.sh).
 setup_namespace() {
-  if ! "$temporal_cli" operator namespace describe --address "$ip_addr:$port" --namespace "$namespace" >/dev/null 2>&1; then
-    log "creating namespace $namespace (retention $retention)"
-    "$temporal_cli" operator namespace create --address "$ip_addr:$port" --namespace "$namespace" --retention "$retention" \
-      --description "segflow" >/dev/null
-  fi
-  # Same script compose's register-search-attributes service runs; it waits for the namespace to be visible.
   PATH="$(dirname "$temporal_cli"):$PATH" TEMPORAL_ADDRESS="$ip_addr:$port" TEMPORAL_NAMESPACE="$namespace" \
-    sh "$root/deploy/register-search-attributes.sh" >>"$state/logs/search-attributes.log" 2>&1 ||
-    { tail -n 20 "$state/logs/search-attributes.log" >&2; die "registering segflow's search attributes failed"; }
+    TEMPORAL_NAMESPACE_RETENTION="$retention" sh "$root/deploy/setup-namespace.sh" >>"$state/logs/namespace.log" 2>&1 ||
+    { tail -n 20 "$state/logs/namespace.log" >&2; die "creating the namespace or segflow's search attributes failed"; }
 }
 
 start_ui() {
@@ -333,8 +319,14 @@ start_ui() {
   # The temporalio/ui image's template, rendered by the UI server from the environment compose sets.
   { cat "$ui_dir/docker.yaml"; printf '\nhost: %s\n' "$ip_addr"; } >"$state/ui/config/docker.yaml"
   log "starting Temporal UI $TEMPORAL_UI_VERSION on http://$ip_addr:$ui_port"
+  # The UI's writes (queries, signals, ...) carry a CSRF cookie marked Secure, which browsers keep over plain HTTP
+  # only for localhost. On loopback that is compose's setting too; on another address (a private network) the UI
+  # would show no query results at all, so the cookie may go over HTTP there (put TLS in front to do better).
+  local origin="http://localhost:$ui_port" insecure_cookie=false
+  case "$ip_addr" in 127.*|localhost) ;; *) origin="http://$ip_addr:$ui_port"; insecure_cookie=true ;; esac
   TEMPORAL_ADDRESS="$ip_addr:$port" TEMPORAL_UI_PORT="$ui_port" TEMPORAL_DEFAULT_NAMESPACE="$namespace" \
-    TEMPORAL_CORS_ORIGINS="${TEMPORAL_UI_ORIGIN:-http://localhost:$ui_port}" TEMPORAL_CODEC_ENDPOINT="${TEMPORAL_CODEC_ENDPOINT:-}" \
+    TEMPORAL_CORS_ORIGINS="${TEMPORAL_UI_ORIGIN:-$origin}" TEMPORAL_CODEC_ENDPOINT="${TEMPORAL_CODEC_ENDPOINT:-}" \
+    TEMPORAL_CSRF_COOKIE_INSECURE="${TEMPORAL_CSRF_COOKIE_INSECURE:-$insecure_cookie}" \
     setsid "$ui_bin" --root "$state/ui" --config config --env docker start >>"$state/logs/ui.log" 2>&1 </dev/null &
   echo $! >"$state/ui.pid"
   local waited=0
@@ -376,8 +368,7 @@ up() {
   build
   mkdir -p "$state/logs"
   start_postgres
-  setup_schema temporal "$server_dir/schema/postgresql/v12/temporal/versioned"
-  setup_schema temporal_visibility "$server_dir/schema/postgresql/v12/visibility/versioned"
+  setup_schema
   start_temporal
   setup_namespace
   start_ui

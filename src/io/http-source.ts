@@ -8,10 +8,24 @@ import type { ByteSource } from './byte-source';
 
 const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
 
+/**
+ * A range is fetched in windows of at most this many bytes, each read whole before the caller sees any of it.
+ * Whole: a chunk activity consumes its bytes at the job's rate cap, for seconds or minutes; a body left streaming
+ * that long is one the server finished sending long ago, and once it closes the idle keep-alive connection undici
+ * fails the half-consumed body ("other side closed"; seen between network namespaces,
+ * test/cluster/slow-range-reader.test.ts). In windows: the chunk planner opens everything up to the end of the
+ * file and stops after a few chunks' worth, so it fetches at most one window it does not use.
+ */
+export const HTTP_WINDOW_BYTES = 4 * 1024 * 1024;
+
 export class HttpRangeSource implements ByteSource {
   readonly description: string;
 
-  constructor(private readonly url: string, private readonly timeoutMs = 60_000) {
+  constructor(
+    private readonly url: string,
+    private readonly timeoutMs = 60_000,
+    private readonly windowBytes = HTTP_WINDOW_BYTES,
+  ) {
     // A presigned URL's query string is a credential: never show it in messages or logs.
     const parsed = new URL(url);
     this.description = `${parsed.origin}${parsed.pathname}`;
@@ -38,29 +52,28 @@ export class HttpRangeSource implements ByteSource {
   }
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
-    const { url, timeoutMs } = this;
+    const { url, timeoutMs, windowBytes } = this;
     const describe = (status: number, what: string) => this.refusal(status, what);
     return (async function* rangeBody() {
-      if (endExclusive <= start) return;
-      const response = await request(url, {
-        method: 'GET',
-        headers: { range: `bytes=${start}-${endExclusive - 1}` },
-        dispatcher: agent,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      // A 200 would be the whole object: a server that ignores Range cannot serve chunks.
-      if (response.statusCode !== 206) {
-        await response.body.dump();
-        throw describe(response.statusCode, `bytes ${start}-${endExclusive - 1}`);
-      }
-      let received = 0;
-      for await (const piece of response.body) {
-        received += (piece as Buffer).length;
-        yield piece as Buffer;
-      }
-      if (received !== endExclusive - start) {
-        throw new Error(`short read of bytes ${start}-${endExclusive - 1}: got ${received} bytes`);
+      for (let from = start; from < endExclusive; from += windowBytes) {
+        const to = Math.min(from + windowBytes, endExclusive);
+        const response = await request(url, {
+          method: 'GET',
+          headers: { range: `bytes=${from}-${to - 1}` },
+          dispatcher: agent,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+        // A 200 would be the whole object: a server that ignores Range cannot serve chunks.
+        if (response.statusCode !== 206) {
+          await response.body.dump();
+          throw describe(response.statusCode, `bytes ${from}-${to - 1}`);
+        }
+        const body = Buffer.from(await response.body.arrayBuffer());
+        if (body.length !== to - from) {
+          throw new Error(`short read of bytes ${from}-${to - 1}: got ${body.length} bytes`);
+        }
+        yield body;
       }
     })();
   }

@@ -9,17 +9,31 @@ export interface RangeServer {
   put(path: string, content: Buffer | string): void;
   /** The object is gone from now on (404), like a deleted object behind a presigned URL. */
   remove(path: string): void;
-  requests: Array<{ path: string; range?: string; status: number }>;
+  requests: Array<{ path: string; range?: string; status: number; remote?: string }>;
   stop(): Promise<void>;
 }
 
-export async function startRangeServer(opts: { ignoreRange?: boolean; requireQuery?: string } = {}): Promise<RangeServer> {
+export interface RangeServerOptions {
+  ignoreRange?: boolean;
+  requireQuery?: string;
+  /** Default 127.0.0.1; the multi-host test binds the storage host's own address. */
+  host?: string;
+  onRequest?: (entry: RangeServer['requests'][number]) => void;
+  /** Node's default is 5 s: an idle keep-alive connection is closed after that, like any HTTP server does. */
+  keepAliveTimeoutMs?: number;
+}
+
+export async function startRangeServer(opts: RangeServerOptions = {}): Promise<RangeServer> {
   const files = new Map<string, Buffer>();
   const requests: RangeServer['requests'] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const range = req.headers.range;
-    const record = (status: number) => requests.push({ path: url.pathname, range, status });
+    const record = (status: number) => {
+      const entry = { path: url.pathname, range, status, remote: req.socket.remoteAddress };
+      requests.push(entry);
+      opts.onRequest?.(entry);
+    };
     if (opts.requireQuery && url.search !== opts.requireQuery) {
       record(403);
       res.writeHead(403).end('signature mismatch');
@@ -48,10 +62,12 @@ export async function startRangeServer(opts: { ignoreRange?: boolean; requireQue
     res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
     res.end(body.subarray(start, end + 1));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const address = server.address() as { port: number };
   return {
-    url: (path) => `http://127.0.0.1:${address.port}${path}`,
+    url: (path) => `http://${host}:${address.port}${path}`,
     put: (path, content) => files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content)),
     remove: (path) => files.delete(path),
     requests,

@@ -42,6 +42,19 @@ describe('HttpRangeSource', () => {
     expect(server.requests.at(-1)).toMatchObject({ range: `bytes=${whole.length - 7}-${whole.length - 1}`, status: 206 });
   });
 
+  it('reads a long range in windows, and a reader that stops early costs at most one window', async () => {
+    const windowed = () => new HttpRangeSource(server.url('/bucket/events.ndjson?X-Signature=secret'), 60_000, 1000);
+    const whole = Buffer.from(content);
+    expect((await collect(windowed().openRange(10, whole.length))).equals(whole.subarray(10))).toBe(true);
+    // The chunk planner opens up to the end of the file and stops after a few chunks.
+    const before = server.requests.length;
+    for await (const piece of windowed().openRange(0, whole.length)) {
+      expect(piece.length).toBe(1000);
+      break;
+    }
+    expect(server.requests.slice(before).map((r) => r.range)).toEqual(['bytes=0-999']);
+  });
+
   it('keeps the query string (a credential) out of its description', () => {
     expect(signed().description).toBe(server.url('/bucket/events.ndjson'));
   });
