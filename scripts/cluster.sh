@@ -17,8 +17,9 @@
 #   SEGFLOW_CLUSTER_PORT     Temporal frontend gRPC port; the other services use fixed offsets from it   [7233]
 #   SEGFLOW_CLUSTER_UI_PORT  Web UI port   [8080]
 #   SEGFLOW_CLUSTER_PG_PORT  PostgreSQL port, on 127.0.0.1 only   [55432]
-#   SEGFLOW_CLUSTER_METRICS_PORT  serve the server's Prometheus metrics (e.g. its `action` counter, what Temporal
-#                            Cloud would bill) on SEGFLOW_CLUSTER_IP:this port   [off, like compose]
+#   SEGFLOW_CLUSTER_METRICS_PORT  the server's Prometheus metrics (e.g. its `action` counter, what Temporal Cloud
+#                            would bill) on SEGFLOW_CLUSTER_IP:this port, like compose's PROMETHEUS_ENDPOINT;
+#                            empty turns them off   [8000]
 #   TEMPORAL_NAMESPACE [default], POSTGRES_PASSWORD [temporal], TEMPORAL_UI_ORIGIN, TEMPORAL_CODEC_ENDPOINT:
 #   as in docker-compose.yml.
 #
@@ -49,7 +50,7 @@ ip_addr="${SEGFLOW_CLUSTER_IP:-127.0.0.1}"
 port="${SEGFLOW_CLUSTER_PORT:-7233}"
 ui_port="${SEGFLOW_CLUSTER_UI_PORT:-8080}"
 pg_port="${SEGFLOW_CLUSTER_PG_PORT:-55432}"
-metrics_port="${SEGFLOW_CLUSTER_METRICS_PORT:-}"
+metrics_port="${SEGFLOW_CLUSTER_METRICS_PORT-8000}"
 namespace="${TEMPORAL_NAMESPACE:-default}"
 pg_password="${POSTGRES_PASSWORD:-temporal}"
 # Same retention as compose's temporal-namespace job.
