@@ -40,7 +40,15 @@ describe('transient failures', () => {
     // Retry-After honoured: the request after the 429 came at least ~1 s later.
     const rateLimited = log.findIndex((entry) => entry.status === 429);
     expect(Date.parse(log[rateLimited + 1]!.receivedAt) - Date.parse(log[rateLimited]!.receivedAt)).toBeGreaterThanOrEqual(900);
-    // sentAt is fresh on each attempt, never reused: every request's sentAt is within moments of its arrival.
+    // sentAt is fresh on each attempt, never reused: the retried request's sentAt is later than the failed one's by
+    // about the retry delay. (Within 5 s of arrival, as checked before, a sentAt reused from the failed attempt ~1 s
+    // earlier passed; compared with the failed request's own, it is caught.)
+    for (const status of [429, 500, 503]) {
+      const failed = log.findIndex((entry) => entry.status === status);
+      const retried = log[failed + 1]!;
+      expect(retried.sentAt).toBeDefined();
+      expect(Date.parse(retried.sentAt!) - Date.parse(log[failed]!.sentAt!)).toBeGreaterThanOrEqual(500);
+    }
     for (const entry of log.filter((e) => e.sentAt)) {
       expect(Math.abs(Date.parse(entry.receivedAt) - Date.parse(entry.sentAt!))).toBeLessThan(5_000);
     }

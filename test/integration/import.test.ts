@@ -7,6 +7,7 @@ import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
 import { startImport, UsageError, getJobStatus, followJob } from '../../src/client';
 import { startImportHarness, WRITE_KEY, type ImportHarness } from '../support/import-harness';
 import { waitFor } from '../support/wait';
+import { chainHistories, decodedHistoryText } from '../support/history';
 
 let h: ImportHarness;
 
@@ -239,12 +240,19 @@ describe('history stays clean and bounded', () => {
     expect(status.events).toMatchObject({ sent: 3000 });
     expect(h.double.uniqueMessageIds().size).toBe(3000);
 
-    const handle = h.sc.client.workflow.getHandle(started.jobId, started.runId);
-    const history = JSON.stringify(await handle.fetchHistory());
-    expect(history).not.toContain(WRITE_KEY);
-    expect(history).not.toContain(Buffer.from(`${WRITE_KEY}:`).toString('base64'));
-    expect(history).not.toContain('Secretive Event Name');
-    expect(history).not.toContain('user-42');
+    // Every run of the chain, payloads decoded: the raw JSON holds payloads as base64, where `not.toContain`
+    // cannot fail (a write key put into a workflow input passed the old check; this one catches it).
+    const histories = await chainHistories(h.sc.client, started.jobId);
+    expect(histories.length).toBe(status.runs);
+    for (const history of histories) {
+      const text = decodedHistoryText(history);
+      // Positive control: decoding works (the file name is in every run's input).
+      expect(text).toContain('long.ndjson');
+      expect(text).not.toContain(WRITE_KEY);
+      expect(text).not.toContain(Buffer.from(`${WRITE_KEY}:`).toString('base64'));
+      expect(text).not.toContain('Secretive Event Name');
+      expect(text).not.toContain('user-42');
+    }
   });
 });
 

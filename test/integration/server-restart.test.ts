@@ -67,8 +67,12 @@ it('finishes an import after the Temporal server is killed and restarted', async
   });
   await waitFor(() => double.uniqueMessageIds().size > 2000, 60_000, 'first events delivered');
 
+  // The import must be unfinished when the server dies, or the test proves nothing about a restart.
+  expect((await sc.client.workflow.getHandle(started.jobId).describe()).status.name).toBe('RUNNING');
+  const deliveredAtKill = double.uniqueMessageIds().size;
   // Kill the server outright, keep it down a moment, then start it again on the same database and port.
   await server.kill();
+  expect(deliveredAtKill).toBeLessThan(total);
   await new Promise((r) => setTimeout(r, 2000));
   server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
 

@@ -347,6 +347,16 @@ function badRequest(detail: string, extra: Partial<Outcome> = {}): Outcome {
   return textOutcome(400, `Bad Request: ${detail}`, extra);
 }
 
+/** The root `sentAt` of a body a fault refused, so the log shows what each attempt claimed (retried requests are compared). */
+function sentAtOf(buffer: Buffer | undefined): { sentAt?: string } {
+  try {
+    const sentAt = (JSON.parse(buffer?.toString('utf8') ?? '') as { sentAt?: unknown }).sentAt;
+    return typeof sentAt === 'string' ? { sentAt } : {};
+  } catch {
+    return {};
+  }
+}
+
 function faultOutcome(fault: Extract<Fault, { kind: 'status' }>): Outcome {
   const retryAfter = fault.retryAfterSeconds ?? (fault.status === 429 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   // Segment documents both headers as "seconds until you may retry" (API.md §1.5).
@@ -529,7 +539,7 @@ export class SegmentDouble {
     }
 
     let outcome =
-      fault?.kind === 'status' ? faultOutcome(fault) : this.process(req, path, body, receivedAtMs);
+      fault?.kind === 'status' ? { ...faultOutcome(fault), ...sentAtOf(body.buffer) } : this.process(req, path, body, receivedAtMs);
     if (fault?.kind === 'acceptThenFail') {
       // Keep the tally: the messages really were recorded, only the answer is lost.
       outcome = { ...outcome, status: 500, body: 'Internal Server Error', contentType: 'text/plain; charset=utf-8' };

@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest';
 import {
-  MAX_RATE_LIMIT_DELAY_MS,
   MIN_RATE_LIMIT_DELAY_MS,
   backoffDelayMs,
   classifyTrackingResponse,
@@ -28,7 +27,7 @@ const table: Array<[number, string, TrackingOutcome, RetryDecision['action'], nu
   [7, '413 too large -> split', status(413), 'split', undefined, /413/],
   [8, '429 Retry-After seconds', status(429, { 'retry-after': '7' }), 'retry', 7_000, /Retry-After/],
   [9, '429 Retry-After fractional seconds', status(429, { 'retry-after': '2.5' }), 'retry', 2_500, /Retry-After/],
-  [10, '429 Retry-After capped at 300 s', status(429, { 'retry-after': '3600' }), 'retry', MAX_RATE_LIMIT_DELAY_MS, /Retry-After/],
+  [10, '429 Retry-After capped at 300 s', status(429, { 'retry-after': '3600' }), 'retry', 300_000, /Retry-After/],
   [11, '429 Retry-After 0 raised to 1 s', status(429, { 'retry-after': '0' }), 'retry', MIN_RATE_LIMIT_DELAY_MS, /Retry-After/],
   [12, '429 Retry-After HTTP date', status(429, { 'retry-after': 'Sat, 01 Jun 2024 12:00:30 GMT' }), 'retry', 30_000, /Retry-After/],
   [13, '429 Retry-After date in the past', status(429, { 'retry-after': 'Sat, 01 Jun 2024 11:00:00 GMT' }), 'retry', MIN_RATE_LIMIT_DELAY_MS, /Retry-After/],
@@ -37,7 +36,7 @@ const table: Array<[number, string, TrackingOutcome, RetryDecision['action'], nu
   [16, '429 X-RateLimit-Reset seconds to wait', status(429, { 'x-ratelimit-reset': '12' }), 'retry', 12_000, /X-RateLimit-Reset/],
   [17, '429 X-RateLimit-Reset epoch seconds', status(429, { 'x-ratelimit-reset': String(nowSeconds + 20) }), 'retry', 20_000, /X-RateLimit-Reset/],
   [18, '429 X-RateLimit-Reset epoch ms (analytics-node 2.x reading)', status(429, { 'x-ratelimit-reset': String(now.getTime() + 45_000) }), 'retry', 45_000, /X-RateLimit-Reset/],
-  [19, '429 X-RateLimit-Reset epoch far away is capped', status(429, { 'x-ratelimit-reset': String(nowSeconds + 86_400) }), 'retry', MAX_RATE_LIMIT_DELAY_MS, /X-RateLimit-Reset/],
+  [19, '429 X-RateLimit-Reset epoch far away is capped', status(429, { 'x-ratelimit-reset': String(nowSeconds + 86_400) }), 'retry', 300_000, /X-RateLimit-Reset/],
   [20, '429 X-RateLimit-Reset in the past', status(429, { 'x-ratelimit-reset': String(nowSeconds - 5) }), 'retry', MIN_RATE_LIMIT_DELAY_MS, /X-RateLimit-Reset/],
   [21, '429 Retry-After wins over X-RateLimit-Reset', status(429, { 'retry-after': '3', 'x-ratelimit-reset': '50' }), 'retry', 3_000, /Retry-After/],
   [22, '429 unusable Retry-After falls back to X-RateLimit-Reset', status(429, { 'retry-after': 'soon', 'x-ratelimit-reset': '5' }), 'retry', 5_000, /X-RateLimit-Reset/],
@@ -79,7 +78,8 @@ describe('classifyTrackingResponse', () => {
         const decision = classifyTrackingResponse(status(429, { [header]: value }), now);
         if (decision.action !== 'retry' || decision.delayMs === undefined) throw new Error(`no delay for ${header}=${value}`);
         expect(decision.delayMs).toBeGreaterThanOrEqual(MIN_RATE_LIMIT_DELAY_MS);
-        expect(decision.delayMs).toBeLessThanOrEqual(MAX_RATE_LIMIT_DELAY_MS);
+        // A literal: a test comparing with the product's own constant would pass whatever the constant became.
+        expect(decision.delayMs).toBeLessThanOrEqual(300_000);
       }
     }
   });
