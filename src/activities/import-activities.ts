@@ -664,8 +664,11 @@ const PERMANENT_HTTP_STATUSES = new Set([200, 401, 403, 404, 410, 416]);
  */
 export function asInputFailure(error: unknown, description: string): unknown {
   if (error instanceof ApplicationFailure || error instanceof CancelledFailure) return error;
-  const err = error as { code?: string; status?: number; message?: string };
-  const permanent = (err.code !== undefined && PERMANENT_FS_CODES.has(err.code)) || (err.status !== undefined && PERMANENT_HTTP_STATUSES.has(err.status));
+  const err = error as { code?: string; status?: number; message?: string; path?: string };
+  // Only the input's own errors: a missing reject-report or checkpoint file is the worker's problem, not the input's.
+  const permanent =
+    (err.code !== undefined && PERMANENT_FS_CODES.has(err.code) && err.path === description) ||
+    (err.status !== undefined && PERMANENT_HTTP_STATUSES.has(err.status));
   if (!permanent) return error;
   const why = err.code === 'ENOENT' ? 'the file no longer exists' : err.code ? `${err.code}` : `HTTP ${err.status}`;
   const message = String(err.message ?? error).includes(description) ? String(err.message) : `${description}: ${String(err.message ?? error)}`;
