@@ -13,6 +13,8 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { connectClient, getJobStatus, UsageError } from '../client';
 import type { InputFormat, RejectedRow } from '../core/types';
+import { compileCsvHeader, isCsvHeaderError, normaliseCsvHeader } from '../core/csv-mapping';
+import { splitCsvFields } from '../io/chunk-planner';
 import { readReportInputInfo } from '../io/reject-report';
 import { action, EXIT, globalOptions, printJson } from './common';
 
@@ -44,9 +46,12 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
   const info = await readReportInputInfo(dirname(options.reportPath));
   if (info === undefined) throw new UsageError(`${options.reportPath} has no input description beside it; the job ended before segflow recorded its format.`);
   const format = options.format ?? info.format;
-  if (format !== info.format) {
-    throw new UsageError(`The job's input is ${info.format}; rejects are written back in that format so the fixed rows import as they were (drop --format ${format}).`);
+  // CSV rows can become NDJSON messages (through the same column rules the importer uses); the reverse has no
+  // header to write, so NDJSON rejects stay NDJSON.
+  if (format !== info.format && !(info.format === 'csv' && format === 'ndjson')) {
+    throw new UsageError(`The job's input is ${info.format}; its rejects can only be written as ${info.format} (drop --format ${format}).`);
   }
+  const toNdjson = format === 'ndjson' && info.format === 'csv' ? csvToMessage(info.csvColumns ?? []) : undefined;
   const out = resolve(options.out);
   if (!options.force && (await exists(out))) throw new UsageError(`${out} already exists; choose another --out or pass --force.`);
   const reasonsPath = options.reasonColumn ? undefined : `${out}.reasons.ndjson`;
@@ -57,6 +62,7 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
   let outLine = 1;
   try {
     if (format === 'csv') {
+      // Written as the input had it, so the fixed file imports with the same columns.
       const header = (info.csvColumns ?? []).map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, '') : name));
       if (options.reasonColumn) header.push(REASON_COLUMN);
       await write(rowsOut, header.map(csvField).join(',') + '\n');
@@ -66,7 +72,8 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
     for await (const text of lines) {
       if (!text) continue;
       const reject = JSON.parse(text) as RejectedRow & { file?: string };
-      const raw = reject.raw.endsWith('\r') ? reject.raw.slice(0, -1) : reject.raw;
+      const stripped = reject.raw.endsWith('\r') ? reject.raw.slice(0, -1) : reject.raw;
+      const raw = toNdjson ? toNdjson(stripped) : stripped;
       const row = options.reasonColumn ? withReason(format, raw, reject.reason) : raw;
       await write(rowsOut, row + '\n');
       if (reasonsOut) {
@@ -82,6 +89,24 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
     await Promise.all([once(rowsOut, 'close'), reasonsOut ? once(reasonsOut, 'close') : undefined]);
   }
   return { rows, out, format, ...(reasonsPath ? { reasons: reasonsPath } : {}) };
+}
+
+/**
+ * A CSV record as the NDJSON message the importer would have built from it; a record the column rules cannot map
+ * (the reason it was rejected, often) becomes an object of its cells by header name, to fix by hand.
+ */
+function csvToMessage(columns: readonly string[]): (raw: string) => string {
+  const compiled = compileCsvHeader(columns);
+  const names = normaliseCsvHeader(columns);
+  return (raw) => {
+    const fields = splitCsvFields(raw);
+    if (fields.error !== undefined) return JSON.stringify({ _csv: raw });
+    if (!isCsvHeaderError(compiled)) {
+      const mapped = compiled.map(fields.values);
+      if (mapped.ok) return JSON.stringify(mapped.raw);
+    }
+    return JSON.stringify(Object.fromEntries(names.map((name, i) => [name, fields.values[i] ?? ''])));
+  };
 }
 
 function withReason(format: InputFormat, raw: string, reason: string): string {
@@ -120,7 +145,7 @@ export function registerRejectsCommand(program: Command): void {
     .description("Write a job's rejected rows back in the input's own format, ready to fix and import again")
     .argument('<jobId>')
     .option('--out <file>', 'where to write the rows (default: <jobId>.rejects.<csv|ndjson> here)')
-    .option('--format <format>', 'csv or ndjson; must be the input\'s format (the default)')
+    .option('--format <format>', 'csv or ndjson (default: the input\'s format); CSV rows can be written as NDJSON messages')
     .option('--reason-column', 'add the reason as a last column / field instead of a side file; import the fixed file with --ignore-column reason')
     .option('--force', 'overwrite --out if it exists')
     .addHelpText(

@@ -28,6 +28,7 @@ describe('writeRejects', () => {
     expect(result).toMatchObject({ rows: 2, format: 'ndjson', reasons: `${out}.reasons.ndjson` });
     expect(readFileSync(out, 'utf8')).toBe('{"type":"track","userId":"u"}\n{"type":\n');
     const reasons = readFileSync(`${out}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    await expect(writeRejects({ reportPath: path, out: join(dir, 'x.csv'), format: 'csv', reasonColumn: false, force: false })).rejects.toThrow(/can only be written as ndjson/);
     expect(reasons).toEqual([
       { line: 1, file: '2024-01-01/a.ndjson.gz', sourceLine: 7, field: 'event', reason: 'track calls need a non-empty event name' },
       { line: 2, file: '2024-01-02/b.ndjson.gz', sourceLine: 2, field: '(line)', reason: 'line is not valid JSON' },
@@ -56,7 +57,13 @@ describe('writeRejects', () => {
     await writeRejects({ reportPath: path, out: sideFile, reasonColumn: false, force: false });
     const reasons = readFileSync(`${sideFile}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l).line);
     expect(reasons).toEqual([2, 4]);
-    await expect(writeRejects({ reportPath: path, out: join(dir, 'x.ndjson'), format: 'ndjson', reasonColumn: false, force: false })).rejects.toThrow(/input is csv/);
+    // CSV rows as NDJSON messages, through the importer's column rules.
+    const asNdjson = join(dir, 'x.ndjson');
+    await writeRejects({ reportPath: path, out: asNdjson, format: 'ndjson', reasonColumn: true, force: false });
+    expect(readFileSync(asNdjson, 'utf8').trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { type: 'track', userId: 'u1', properties: { note: 'multi\nline' }, timestamp: 'x', reason: 'timestamp "x" is not an ISO-8601 date-time, like 2024-03-01' },
+      { type: 'track', userId: 'u2', timestamp: '2024-01-01T00:00:00Z', reason: 'no event' },
+    ]);
   });
 
   it('quotes CSV fields only when needed', () => {
