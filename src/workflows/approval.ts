@@ -26,7 +26,8 @@
  * workers list approvers (SEGFLOW_APPROVERS), only decisions whose signature verifies against the key of the named
  * approver count, `by` is that name, and unsigned or badly signed attempts are refused and recorded with the reason.
  * Verification runs in the `verifyApproval` activity (activities/approval-activities.ts says why); its answer is in
- * history. A quorum (SEGFLOW_APPROVAL_QUORUM_HIGH / SEGFLOW_APPROVAL_QUORUM) asks for that many different
+ * history. The Temporal behaviour this relies on (async handlers, validators, `patched`) is in
+ * docs/temporal-approval-gate.md. A quorum (SEGFLOW_APPROVAL_QUORUM_HIGH / SEGFLOW_APPROVAL_QUORUM) asks for that many different
  * approvers before the plan counts as approved; any one verified rejection rejects it. Without approvers, decisions
  * work as before: anyone who can signal the workflow decides, under the name they give.
  */
