@@ -184,15 +184,17 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
       rateLimit: { perSecond: 1000, unit: 'events' },
     });
     await waitFor(() => h.double.uniqueMessageIds().size > 1000, 60_000, 'first events delivered');
+    const exited = new Promise((r) => first.once('exit', r));
     killTree(first);
+    await exited;
     expect(h.double.uniqueMessageIds().size).toBeLessThan(total);
-    await new Promise((r) => setTimeout(r, 1000));
     const atKill = h.double.uniqueMessageIds().size;
     startWorkerProcess();
     const final = await followJob(h.sc, started.jobId, () => undefined, 500);
     expect(final.state).toBe('completed');
     expect(final.events).toMatchObject({ sent: total });
     expect(atKill).toBeLessThan(total);
+    console.log(`crash fixture: ${atKill} of ${total} delivered when the worker was killed`);
     await saveChain(h.sc, started.jobId, 'import-resumed-after-crash');
     for (const child of children.splice(0)) killTree(child);
   });
