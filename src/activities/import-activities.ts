@@ -6,7 +6,7 @@ import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/
 import { ApplicationFailure } from '@temporalio/common';
 import { basename, dirname, join, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { ConfigError, resolveWriteKey, trackingApiRoot, MissingSecretError } from '../config';
+import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSecretError, writeKeyVariable } from '../config';
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
@@ -30,9 +30,10 @@ import {
   jobReportDir,
   writeReportInputInfo,
 } from '../io/reject-report';
+import { PublicApiClient } from '../segment/public-api-client';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { noteChunkStart, noteRowRejected, noteSegmentResponse } from './metrics';
-import { rateShareQuery, type ChunkDescriptor, type PlannerCursor, type RateShare } from '../workflows/import-contract';
+import { rateShareQuery, type ChunkDescriptor, type DeliveryCheck, type PlannerCursor, type RateShare } from '../workflows/import-contract';
 
 export interface InspectInputResult {
   fileSize: number;
@@ -529,7 +530,45 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return contentHash(plan);
   }
 
-  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput };
+  /**
+   * Segment answers 200 to a write key it does not know and drops the data (docs/segment-tracking-api.md), so a
+   * wrong key would look like success. With SEGMENT_API_TOKEN the worker lists the workspace's sources (every page)
+   * and matches the key: no source, or a disabled one, refuses the job before anything is sent, naming the source.
+   * Without a token (or one that cannot read write keys) the job runs, and says delivery is not confirmed.
+   */
+  async function confirmWriteKey(input: { source: string }): Promise<DeliveryCheck> {
+    let writeKey: string;
+    try {
+      writeKey = resolveWriteKey(input.source, env);
+    } catch (error) {
+      if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
+      throw error;
+    }
+    if (!env.SEGMENT_API_TOKEN) return { confirmed: false, reason: 'the worker has no SEGMENT_API_TOKEN to check the write key with' };
+    let sources;
+    try {
+      sources = await new PublicApiClient({ baseUrl: publicApiRoot(env), token: env.SEGMENT_API_TOKEN }).listSources();
+    } catch (error) {
+      return { confirmed: false, reason: `the Public API could not list sources (${(error as Error).message.slice(0, 200)})` };
+    }
+    const owner = sources.find((source) => source.writeKeys.includes(writeKey));
+    if (owner && owner.enabled) return { confirmed: true, sourceId: owner.id, sourceName: owner.name ?? owner.id };
+    if (owner) {
+      throw ApplicationFailure.nonRetryable(
+        `The write key of --source ${input.source} belongs to Segment source "${owner.name ?? owner.id}" (${owner.id}), which is disabled: Segment would accept the events and drop them. Enable the source or use another key.`,
+        'WriteKeyNotConfirmed',
+      );
+    }
+    if (sources.every((source) => source.writeKeys.length === 0)) {
+      return { confirmed: false, reason: 'the SEGMENT_API_TOKEN cannot read write keys (it needs the Source Admin permission)' };
+    }
+    throw ApplicationFailure.nonRetryable(
+      `The write key of --source ${input.source} (${writeKeyVariable(input.source)}) belongs to no source of the workspace (${sources.length} sources checked): Segment would answer 200 and drop every event. Set the key of the intended source.`,
+      'WriteKeyNotConfirmed',
+    );
+  }
+
+  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput, confirmWriteKey };
 }
 
 function displayName(location: string): string {

@@ -249,8 +249,18 @@ export function formatStatus(status: JobStatus, link: string): string {
     lines.push(`event time range ${range.min} → ${range.max}`);
   }
   if (status.rejectReport && rows && rows.rejected > 0) lines.push(`reject report: ${String(status.rejectReport)}`);
+  const delivery = status.delivery as { confirmed: boolean; reason?: string; sourceName?: string } | undefined;
+  if (delivery && !delivery.confirmed) {
+    lines.push(`delivery not confirmed: ${String(delivery.reason)}; Segment answers 200 even to an unknown write key, so check with \`segflow verify ${String(status.jobId)}\``);
+  } else if (delivery?.confirmed) lines.push(`write key confirmed: source ${String(delivery.sourceName)}`);
+  retryLines(status, lines);
   if (status.error) lines.push(`error: ${String(status.error)}`);
   lines.push(link);
   return lines.join('\n') + '\n';
 }
 
+/** Chunks Temporal is retrying, with their attempt and last failure (from the workflow's pending activities). */
+function retryLines(status: JobStatus, lines: string[]): void {
+  const retrying = (status.chunks as { retrying?: Array<{ activityId: string; attempt: number; lastFailure?: string }> } | undefined)?.retrying ?? [];
+  for (const chunk of retrying) lines.push(`retrying activity ${chunk.activityId} (attempt ${chunk.attempt}): ${chunk.lastFailure ?? 'no failure message'}`);
+}

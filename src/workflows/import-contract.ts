@@ -107,6 +107,8 @@ export interface CarriedImportState {
   approval?: ApprovalRecord;
   /** A staged .gz / many-file input: the plain file activities read and its file map (src/io/staging.ts). */
   staged?: { file: string; map: string; files: number };
+  /** The write-key check made before the send pass (once per job). */
+  delivery?: DeliveryCheck;
 }
 
 export interface ApprovalRecord {
@@ -146,8 +148,16 @@ export interface ImportStatus {
   updatedAt: string;
   runs: number;
   approval?: ApprovalRecord;
+  /**
+   * Whether Segment will keep what it acknowledges: `confirmed` when the write key belongs to an enabled source
+   * (checked with SEGMENT_API_TOKEN), else why that could not be checked; `segflow verify` confirms afterwards.
+   */
+  delivery?: DeliveryCheck;
   error?: string;
 }
+
+/** Whether the write key was checked against the workspace's sources before sending (activity confirmWriteKey). */
+export type DeliveryCheck = { confirmed: true; sourceId: string; sourceName: string } | { confirmed: false; reason: string };
 
 /** A chunk activity being retried, as `segflow status` shows it. */
 export interface ChunkRetry {

@@ -17,6 +17,9 @@ export function renderImportDetails(status: ImportStatus, options: ImportOptions
   if (status.timeRange) lines.push('', `Event time range: ${status.timeRange.min} → ${status.timeRange.max}`);
   if (options.rateLimit) lines.push('', `Rate cap: ${options.rateLimit.perSecond} ${options.rateLimit.unit}/s across all workers`);
   if (status.rejectReport) lines.push('', `Reject report: \`${status.rejectReport}\``);
+  if (status.delivery && !status.delivery.confirmed) {
+    lines.push('', `Delivery not confirmed: ${markdownText(status.delivery.reason, 300)}; check with \`segflow verify\` (Segment answers 200 even to an unknown write key).`);
+  }
   if (status.error) lines.push('', `Error: ${status.error}`);
   return lines.join('\n');
 }

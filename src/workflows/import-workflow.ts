@@ -154,6 +154,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       updatedAt: new Date().toISOString(),
       runs: carried.runs,
       ...(carried.approval ? { approval: carried.approval } : {}),
+      ...(carried.delivery ? { delivery: carried.delivery } : {}),
       ...(error ? { error } : {}),
     };
   }
@@ -211,6 +212,12 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         if (decided) return decided;
       }
       restartForSend();
+    }
+    // Segment answers 200 to an unknown write key and drops the data: check the key before the first event goes out.
+    // Runs recorded before this check (test/fixtures/histories) replay without it.
+    if (!options.dryRun && !carried.delivery && patched('confirm-write-key')) {
+      carried.delivery = await shortActivities.confirmWriteKey({ source: options.source });
+      refreshDetails();
     }
     await runChunks('send');
     return await finish('completed');

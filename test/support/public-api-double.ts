@@ -130,6 +130,12 @@ export interface PublicApiDoubleOptions {
   now?: () => Date;
   /** Generator of new write keys (#8); default 32 random hex characters. */
   newWriteKey?: () => string;
+  /**
+   * Behave like Segment where the documents leave a client room to get it wrong: list pages are small (2 items by
+   * default), so a client that does not follow `pagination.next` misses sources; and a token without the Source Admin
+   * permission (`sourceAdmin: false`, the default here) sees every source's `writeKeys` empty.
+   */
+  likeSegment?: { sourceAdmin?: boolean; pageCount?: number };
 }
 
 export interface FaultMatch {
@@ -381,6 +387,7 @@ export class PublicApiDouble {
   private readonly rateLimitPoints: number;
   private readonly rateLimitWindowMs: number;
   private readonly routes: Route[];
+  private readonly likeSegment: PublicApiDoubleOptions['likeSegment'];
   private faults: Array<PublicApiFault & { remaining: number }> = [];
   private audit: AuditEntry[] = [];
   private requests: PublicApiRequestLogEntry[] = [];
@@ -397,6 +404,7 @@ export class PublicApiDouble {
     this.rateLimitPoints = opts.rateLimitPoints ?? 10_000;
     this.rateLimitWindowMs = opts.rateLimitWindowMs ?? 60_000;
     this.state = seedState(opts);
+    this.likeSegment = opts.likeSegment;
     this.routes = this.buildRoutes();
   }
 
@@ -623,8 +631,11 @@ export class PublicApiDouble {
 
       // #1 List Sources
       route('GET', /^\/sources$/, ({ query }) => {
+        const like = this.likeSegment;
+        if (like && paginationParam(query, 'count') === null) query.set('pagination.count', String(like.pageCount ?? 2));
         const { page, pagination } = paginate(s.sources, query);
-        return ok({ sources: page.map(sourceView), pagination });
+        const view = (source: SourceRecord) => (like && !like.sourceAdmin ? { ...sourceView(source), writeKeys: [] } : sourceView(source));
+        return ok({ sources: page.map(view), pagination });
       }),
 
       // #15 Create Source

@@ -95,6 +95,11 @@ export interface SegmentDoubleOptions {
    * considers bad (API.md §1.5). Lets tests check that a sender isolates the offending event.
    */
   refuse?: (item: Record<string, unknown>) => boolean;
+  /**
+   * Answer like Segment is reported to: a write key it does not know gets 200 and the data is silently dropped
+   * (counted in `stats().droppedUnknownKey`), instead of the stricter 401 the double answers by default.
+   */
+  likeSegment?: boolean;
 }
 
 export interface RecordedMessage {
@@ -173,6 +178,8 @@ export interface SegmentDoubleStats {
   maxBatchBytes: number;
   /** Largest item count of a batch request, valid or not. */
   maxEventsInBatch: number;
+  /** Events answered 200 but dropped because the write key was unknown (`likeSegment` mode). */
+  droppedUnknownKey: number;
   /** Requests answered 401. */
   authFailures: number;
   /** Accepted messages that came without a messageId (the double assigned one). */
@@ -384,6 +391,7 @@ function emptyStats(): SegmentDoubleStats {
     maxBatchBytes: 0,
     maxEventsInBatch: 0,
     authFailures: 0,
+    droppedUnknownKey: 0,
     missingMessageIds: 0,
   };
 }
@@ -396,6 +404,7 @@ export class SegmentDouble {
   private readonly recordMessages: boolean;
   private readonly onRequest: ((entry: RequestLogEntry) => void) | undefined;
   private readonly refuse: ((item: Record<string, unknown>) => boolean) | undefined;
+  private readonly likeSegment: boolean;
 
   private counters = emptyStats();
   private recorded: RecordedMessage[] = [];
@@ -413,6 +422,7 @@ export class SegmentDouble {
     this.server = server;
     this.url = url;
     this.writeKeys = new Set(opts.writeKeys ?? DEFAULT_WRITE_KEYS);
+    this.likeSegment = opts.likeSegment ?? false;
     this.recordMessages = opts.recordMessages ?? true;
     this.onRequest = opts.onRequest;
     this.refuse = opts.refuse;
@@ -636,6 +646,13 @@ export class SegmentDouble {
     const rootSentAt = typeof parsed['sentAt'] === 'string' ? parsed['sentAt'] : undefined;
 
     const auth = this.authenticate(req.headers.authorization, parsed['writeKey']);
+    if (auth.writeKey === undefined && this.likeSegment) {
+      // Segment's reported behaviour: 200, and the events go nowhere.
+      const events = Array.isArray(parsed['batch']) ? parsed['batch'].length : 1;
+      this.counters.dropped += events;
+      this.counters.droppedUnknownKey += events;
+      return { ...textOutcome(200, SUCCESS_BODY, { sentAt: rootSentAt, events, dropped: events }), contentType: 'application/json' };
+    }
     if (auth.writeKey === undefined) return textOutcome(401, `Unauthorized: ${auth.problem}`, { sentAt: rootSentAt });
     const context = { writeKey: auth.writeKey, sentAt: rootSentAt };
 
