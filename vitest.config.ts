@@ -28,7 +28,8 @@ export default defineConfig({
         test: {
           name: 'cluster',
           // scripts/cluster.sh's PostgreSQL-backed Temporal server and several network-namespace hosts: no dev
-          // server (no globalSetup), and run after the other projects so it has the machine to itself.
+          // server (no globalSetup), and a group of its own (after the unit tests; vitest runs the one-file-at-a-time
+          // integration project as a separate group afterwards), so it never shares the machine with them.
           include: ['test/cluster/**/*.test.ts'],
           sequence: { groupOrder: 1 },
           fileParallelism: false,
