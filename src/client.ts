@@ -13,14 +13,15 @@ import {
 import { temporal } from '@temporalio/proto';
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { basename, extname, resolve } from 'node:path';
+import { basename, extname, isAbsolute, resolve } from 'node:path';
 import { CodecConfigError } from './codec/encryption-codec';
-import { SOURCE_NAME_PATTERN, temporalSettings, workflowUiLink, type TemporalSettings } from './config';
+import { canonicalSourceName, SOURCE_NAME_PATTERN, temporalSettings, workflowUiLink, type TemporalSettings } from './config';
 import { clientConnectionOptions, dataConverterFromEnv, TemporalConfigError } from './temporal-connection';
 import { SEGMENT_LIMITS } from './core/limits';
 import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
 import type { InputFormat } from './core/types';
 import { displayLocation } from './core/location';
+import { isValidJobId, jobIdProblem } from './core/job-id';
 import { openByteSource } from './io/byte-source';
 import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type InputEntry, type InputSetKind } from './io/input-set';
 import { digestInput, inputSetDigest } from './io/staging';
@@ -178,10 +179,35 @@ export async function hasSegflowSearchAttributes(sc: SegflowClient): Promise<boo
   return searchAttributesKnown;
 }
 
-export async function startImport(sc: SegflowClient, request: ImportRequest): Promise<{ jobId: string; runId: string; link: string; options: ImportOptions }> {
+export interface CheckedImportRequest {
+  file: string;
+  format: InputFormat;
+  source: string;
+  idNamespace: string;
+  dryRun: boolean;
+  jobId: string;
+  reportDir?: string;
+  set?: { kind: InputSetKind | 'file'; format: InputFormat; digest: string; files: number };
+}
+
+/**
+ * Everything about an import that can be checked without Temporal: the input exists (local files), the format,
+ * the source name (normalised), the job id (a name, not a path) and --report-dir (a sub-path of the worker's
+ * SEGFLOW_REPORT_DIR). Run before connecting, so `segflow import missing.csv` says the file is missing.
+ */
+export async function checkImportRequest(request: ImportRequest): Promise<CheckedImportRequest> {
   const file = /^https?:\/\//.test(request.file) ? request.file : resolve(request.file);
-  const source = request.source ?? 'default';
-  if (!SOURCE_NAME_PATTERN.test(source)) throw new UsageError(`Invalid --source "${source}": use letters, digits, "-" and "_".`);
+  const rawSource = request.source ?? 'default';
+  if (!SOURCE_NAME_PATTERN.test(rawSource)) throw new UsageError(`Invalid --source "${rawSource.slice(0, 64)}": use letters, digits, "-" and "_".`);
+  // web-app, web_app and Web-App read one write key: one spelling for job ids and messageId namespaces.
+  const source = canonicalSourceName(rawSource);
+  if (request.jobId !== undefined && !isValidJobId(request.jobId)) throw new UsageError(`--id: ${jobIdProblem(request.jobId)}.`);
+  if (request.reportDir !== undefined) {
+    const dir = request.reportDir;
+    if (isAbsolute(dir) || dir.split(/[\\/]/).includes('..') || dir.length > 500) {
+      throw new UsageError(`--report-dir is a sub-directory of the workers' SEGFLOW_REPORT_DIR: give a relative path without "..", not "${dir.slice(0, 80)}".`);
+    }
+  }
   // A directory, a glob, a manifest or a .gz file is staged by the workers first (docs/compressed-and-many-files.md).
   const set = await resolveInputSet(file, request);
   const format = set ? set.format : detectFormat(file, request.format);
@@ -195,6 +221,27 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
   }
   const idNamespace = request.idNamespace ?? source;
   const dryRun = request.dryRun ?? false;
+  const jobId = request.jobId ?? (set ? setJobId(set.digest, source, idNamespace, dryRun) : await defaultJobId(file, source, idNamespace, dryRun));
+  return {
+    file,
+    format,
+    source,
+    idNamespace,
+    dryRun,
+    jobId,
+    ...(request.reportDir !== undefined ? { reportDir: request.reportDir } : {}),
+    ...(set ? { set } : {}),
+  };
+}
+
+export async function startImport(
+  sc: SegflowClient,
+  request: ImportRequest,
+  /** checkImportRequest's answer when the caller already has it (the CLI checks before connecting). */
+  checkedAlready?: CheckedImportRequest,
+): Promise<{ jobId: string; runId: string; link: string; options: ImportOptions }> {
+  const checked = checkedAlready ?? (await checkImportRequest(request));
+  const { file, format, source, idNamespace, dryRun, set } = checked;
   const options: ImportOptions = {
     file,
     format,
@@ -211,7 +258,7 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
     maxRejects: request.maxRejects,
     maxRejectRate: request.maxRejectRate,
     rateLimit: request.rateLimit,
-    reportDir: request.reportDir ? resolve(request.reportDir) : undefined,
+    reportDir: checked.reportDir,
     ...(request.ignoreColumns?.length ? { ignoreColumns: request.ignoreColumns } : {}),
     chunksPerRun: request.chunksPerRun ?? IMPORT_DEFAULTS.chunksPerRun,
     approvalTimeoutMs: request.approvalTimeoutMs ?? IMPORT_DEFAULTS.approvalTimeoutMs,
@@ -223,10 +270,7 @@ export async function startImport(sc: SegflowClient, request: ImportRequest): Pr
 
   if (set) options.inputSet = { kind: set.kind, digest: set.digest, files: set.files };
 
-  let jobId = request.jobId;
-  if (!jobId) {
-    jobId = set ? setJobId(set.digest, source, idNamespace, dryRun) : await defaultJobId(file, source, idNamespace, dryRun);
-  }
+  let jobId = checked.jobId;
   // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
   if (request.force) jobId = `${jobId}-${Date.now().toString(36)}`;
 

@@ -95,6 +95,15 @@ function insecureHostsAllowed(env: NodeJS.ProcessEnv): Set<string> {
 /** A source name as used on the command line: letters, digits, `_` and `-`. */
 export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/**
+ * One spelling per source: `web-app`, `web_app` and `Web-App` all read SEGMENT_WRITE_KEY_WEB_APP, so they are the
+ * same source and must give the same job id and messageId namespace (else importing a file under each spelling
+ * sends every event again with new ids). Lower case, `_` as `-`.
+ */
+export function canonicalSourceName(sourceName: string): string {
+  return sourceName.toLowerCase().replace(/_/g, '-');
+}
+
 /** The env variable that holds the write key of a named source: `default` -> SEGMENT_WRITE_KEY, `web-app` -> SEGMENT_WRITE_KEY_WEB_APP. */
 export function writeKeyVariable(sourceName: string): string {
   if (sourceName === 'default') return 'SEGMENT_WRITE_KEY';

@@ -4,12 +4,13 @@
  */
 import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSecretError, writeKeyVariable } from '../config';
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
+import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer, pacedBatchEvents } from '../core/pacer';
 import { RowConverter } from '../core/row-to-message';
@@ -146,7 +147,23 @@ export interface ImportActivityDeps {
 }
 
 export function createImportActivities({ env }: ImportActivityDeps) {
-  const reportRoot = (explicit?: string) => resolve(explicit ?? env.SEGFLOW_REPORT_DIR ?? 'segflow-reports');
+  /**
+   * The job's report root: SEGFLOW_REPORT_DIR, or the job's --report-dir inside it. Checked here, not only by the
+   * CLI, because anyone who can start a workflow chooses these strings; the job id is checked along with it.
+   */
+  const reportRoot = (explicit: string | undefined, jobId: string) => {
+    if (!isValidJobId(jobId)) throw ApplicationFailure.nonRetryable(jobIdProblem(jobId), 'InvalidJobId');
+    const base = resolve(env.SEGFLOW_REPORT_DIR ?? 'segflow-reports');
+    if (explicit === undefined) return base;
+    const root = resolve(base, explicit);
+    if (isAbsolute(explicit) || !isWithin(base, root)) {
+      throw ApplicationFailure.nonRetryable(
+        `the report directory "${explicit.slice(0, 80)}" is not inside this worker's SEGFLOW_REPORT_DIR; --report-dir is a relative sub-directory of it`,
+        'InvalidReportDir',
+      );
+    }
+    return root;
+  };
 
   async function inspectInput(input: { file: string; format: InputFormat; ignoreColumns?: string[] }): Promise<InspectInputResult> {
     const source = openByteSource(input.file);
@@ -197,7 +214,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
   async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
     const info = activityInfo();
     const ctx = Context.current();
-    const root = reportRoot(input.reportDir);
+    const root = reportRoot(input.reportDir, input.jobId);
     // Progress comes from the heartbeat details or the durable checkpoint file, whichever is further along: the
     // file is written after every acknowledged batch, heartbeats reach the server only every few seconds.
     const checkpointPath = chunkCheckpointPath(root, input.jobId, input.chunk.index);
@@ -454,7 +471,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     stagedMap?: string;
     namedFiles?: boolean;
   }): Promise<{ path: string; rejects: number; dir: string }> {
-    const root = reportRoot(input.reportDir);
+    const root = reportRoot(input.reportDir, input.jobId);
     let locate: ((row: RejectedRow) => RejectedRow) | undefined;
     if (input.stagedMap) {
       const files = await readStagedMap(input.stagedMap);
@@ -480,7 +497,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
    */
   async function stageInput(input: StageInputInput): Promise<StagedInput> {
     const info = activityInfo();
-    const dir = join(jobReportDir(reportRoot(input.reportDir), input.jobId), 'staged');
+    const dir = join(jobReportDir(reportRoot(input.reportDir, input.jobId), input.jobId), 'staged');
     const stagedPath = join(dir, `input.${input.format}`);
     const mapPath = join(dir, 'files.ndjson');
     let entries: InputEntry[];
@@ -712,4 +729,9 @@ export function asInputFailure(error: unknown, description: string): unknown {
   const why = err.code === 'ENOENT' ? 'the file no longer exists' : err.code ? `${err.code}` : `HTTP ${err.status}`;
   const message = String(err.message ?? error).includes(description) ? String(err.message) : `${description}: ${String(err.message ?? error)}`;
   return ApplicationFailure.create({ message: `Cannot read input (${why}): ${message}`, type: 'InputUnreadable', nonRetryable: true });
+}
+
+function isWithin(base: string, path: string): boolean {
+  const rel = relative(base, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }

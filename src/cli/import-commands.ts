@@ -1,6 +1,7 @@
 /**
  * `segflow import|status|pause|resume|cancel|watch|worker`.
  */
+import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { Command, Option } from 'commander';
 import {
   cancelJob,
@@ -11,6 +12,7 @@ import {
   pauseJob,
   resumeJob,
   startImport,
+  checkImportRequest,
   UsageError,
   type JobStatus,
 } from '../client';
@@ -87,28 +89,31 @@ export function registerImportCommands(program: Command): void {
     .action(action(async (file: string, opts: Record<string, unknown>, command: Command) => {
       const { json } = globalOptions(command);
       if (opts.rate !== undefined && !(Number(opts.rate) > 0)) throw new UsageError('--rate must be a positive number.');
+      const request = {
+        file,
+        format: opts.format as 'csv' | 'ndjson' | undefined,
+        source: opts.source as string,
+        jobId: opts.id as string | undefined,
+        idNamespace: opts.idNamespace as string | undefined,
+        force: Boolean(opts.force),
+        dryRun: Boolean(opts.dryRun),
+        requireApproval: Boolean(opts.requireApproval),
+        allowMissingTimestamp: Boolean(opts.allowMissingTimestamp),
+        concurrency: opts.concurrency as number | undefined,
+        maxEventsPerBatch: opts.batchSize as number | undefined,
+        targetChunkBytes: opts.chunkBytes as number | undefined,
+        maxRejects: opts.maxRejects as number | undefined,
+        maxRejectRate: opts.maxRejectRate as number | undefined,
+        rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
+        reportDir: opts.reportDir as string | undefined,
+        ignoreColumns: opts.ignoreColumn as string[] | undefined,
+        manifest: Boolean(opts.manifest),
+      };
+      // Local checks first: a missing file is reported as missing even when Temporal is unreachable.
+      const checked = await checkImportRequest(request);
       const sc = await connectClient();
       try {
-        const started = await startImport(sc, {
-          file,
-          format: opts.format as 'csv' | 'ndjson' | undefined,
-          source: opts.source as string,
-          jobId: opts.id as string | undefined,
-          idNamespace: opts.idNamespace as string | undefined,
-          force: Boolean(opts.force),
-          dryRun: Boolean(opts.dryRun),
-          requireApproval: Boolean(opts.requireApproval),
-          allowMissingTimestamp: Boolean(opts.allowMissingTimestamp),
-          concurrency: opts.concurrency as number | undefined,
-          maxEventsPerBatch: opts.batchSize as number | undefined,
-          targetChunkBytes: opts.chunkBytes as number | undefined,
-          maxRejects: opts.maxRejects as number | undefined,
-          maxRejectRate: opts.maxRejectRate as number | undefined,
-          rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
-          reportDir: opts.reportDir as string | undefined,
-          ignoreColumns: opts.ignoreColumn as string[] | undefined,
-          manifest: Boolean(opts.manifest),
-        });
+        const started = await startImport(sc, request, checked);
         if (!opts.wait) {
           if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });
           else process.stdout.write(`Started import ${started.jobId}\n${started.link}\n`);
@@ -127,6 +132,7 @@ export function registerImportCommands(program: Command): void {
     .argument('<jobId>')
     .addHelpText('after', '\nExamples:\n  segflow status import-default-3f2a9c0d1e2b4a5c\n  segflow status <id> --json | jq .events.sent')
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      checkJobIdArgument(jobId);
       const sc = await connectClient();
       try {
         const status = await getJobStatus(sc, jobId);
@@ -164,6 +170,7 @@ export function registerImportCommands(program: Command): void {
     .argument('<jobId>')
     .addHelpText('after', '\nExamples:\n  segflow watch import-default-3f2a9c0d1e2b4a5c\n  segflow watch <id> --json | jq -c .events')
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      checkJobIdArgument(jobId);
       const sc = await connectClient();
       try {
         return await follow(sc, jobId, Boolean(globalOptions(command).json), true);
@@ -182,6 +189,7 @@ export function registerImportCommands(program: Command): void {
       .argument('<jobId>')
       .addHelpText('after', `\nExamples:\n  segflow ${name} import-default-3f2a9c0d1e2b4a5c\n  segflow list --state running   # find job ids`)
       .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+        checkJobIdArgument(jobId);
         const sc = await connectClient();
         try {
           await getJobStatus(sc, jobId); // a clear "no such job" instead of a raw RPC error
@@ -201,6 +209,7 @@ export function registerImportCommands(program: Command): void {
     .argument('<jobId>')
     .addHelpText('after', '\nExamples:\n  segflow cancel import-default-3f2a9c0d1e2b4a5c')
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
+      checkJobIdArgument(jobId);
       const sc = await connectClient();
       try {
         await getJobStatus(sc, jobId);
@@ -263,4 +272,9 @@ export function formatStatus(status: JobStatus, link: string): string {
 function retryLines(status: JobStatus, lines: string[]): void {
   const retrying = (status.chunks as { retrying?: Array<{ activityId: string; attempt: number; lastFailure?: string }> } | undefined)?.retrying ?? [];
   for (const chunk of retrying) lines.push(`retrying activity ${chunk.activityId} (attempt ${chunk.attempt}): ${chunk.lastFailure ?? 'no failure message'}`);
+}
+
+/** Job ids are names (src/core/job-id.ts): refuse anything else before connecting. */
+function checkJobIdArgument(jobId: string): void {
+  if (!isValidJobId(jobId)) throw new UsageError(`${jobIdProblem(jobId)}.`);
 }

@@ -40,6 +40,7 @@ export class RejectWriter {
   static async open(path: string, mode: 'replace' | 'truncate' | 'append'): Promise<RejectWriter> {
     await mkdir(join(path, '..'), { recursive: true });
     const tmpPath = mode === 'replace' ? `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp` : path;
+    if (mode === 'append') await cutTornTail(path);
     const handle = await open(tmpPath, mode === 'append' ? 'a' : 'w');
     return new RejectWriter(handle, tmpPath, path);
   }
@@ -121,7 +122,10 @@ export async function mergeRejectReports(
         const lines = createInterface({ input: createReadStream(join(dir, name)), crlfDelay: Infinity });
         for await (const text of lines) {
           if (!text) continue;
-          const row = JSON.parse(text) as RejectedRow;
+          const row = parseRejectLine(text);
+          // A line torn by a crash or a full disk is skipped rather than wedging the job: its row's batch was not
+          // checkpointed, so the retry that followed recorded it again (or it was a local reject, re-derived).
+          if (row === undefined) continue;
           if (!rows.has(row.line)) rows.set(row.line, row);
         }
       }
@@ -161,5 +165,49 @@ export async function readReportInputInfo(jobDir: string): Promise<ReportInputIn
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
+  }
+}
+
+function parseRejectLine(text: string): RejectedRow | undefined {
+  try {
+    const row = JSON.parse(text) as RejectedRow;
+    return typeof row === 'object' && row !== null && Number.isSafeInteger(row.line) ? row : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A crash or a full disk can leave half a record at the end of a file written in place; appending after it would
+ * glue the next record onto it. Cut back to the last complete line first.
+ */
+async function cutTornTail(path: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return;
+    // Records are small (a raw row is capped by the reader), so the last newline is near the end; scan back in blocks.
+    const block = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - block.length);
+      const { bytesRead } = await handle.read(block, 0, end - start, start);
+      const newline = block.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (end === size && newline === bytesRead - 1) return; // ends with a whole line
+      if (newline !== -1) {
+        await handle.truncate(start + newline + 1);
+        return;
+      }
+      end = start;
+    }
+    await handle.truncate(0);
+  } finally {
+    await handle.close();
   }
 }
