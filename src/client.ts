@@ -109,7 +109,7 @@ export function detectFormat(file: string, explicit?: string): InputFormat {
   const ext = extname(name).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
-  throw new UsageError(`Cannot tell the format of ${file} from its extension; pass --format csv or --format ndjson.`);
+  throw new UsageError(`Cannot tell the format of ${displayLocation(file)} from its extension; pass --format csv or --format ndjson.`);
 }
 
 /**

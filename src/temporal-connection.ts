@@ -8,6 +8,7 @@
  *
  * Also the optional payload codec, read from SEGFLOW_CODEC_* (see codec/encryption-codec.ts).
  */
+import { join } from 'node:path';
 import type { ConnectionOptions, TLSConfig } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
@@ -117,5 +118,12 @@ export function describeTemporalProfile(profile: TemporalProfile): string {
  */
 export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
   const codec = encryptionCodecFromEnv(env);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+  // Failures too: their messages and stacks go into an encoded attributes payload the codec encrypts.
+  return codec ? { payloadCodecs: [codec], failureConverterPath: encodedFailureConverterPath() } : undefined;
+}
+
+/** src/workflows/failure-converter: `.ts` when run from sources (tsx, vitest), `.js` from dist. */
+export function encodedFailureConverterPath(): string {
+  const base = join(__dirname, 'workflows', 'failure-converter');
+  return existsSync(`${base}.ts`) ? `${base}.ts` : `${base}.js`;
 }

@@ -64,6 +64,11 @@ export function workerIdentity(): string {
 
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   const env = options.env ?? process.env;
+  const dataConverter = dataConverterFromEnv(env);
+  // A bundle built ahead of time (a test's, SEGFLOW_WORKFLOW_BUNDLE, dist's) carries the default failure converter;
+  // with the codec on, workflow failures must be encoded in the sandbox too (src/workflows/failure-converter.ts), so
+  // the worker bundles its own at start.
+  const prebuilt = dataConverter?.failureConverterPath ? undefined : options.workflowBundle;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -73,8 +78,8 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     // Chunk metrics and log attributes (src/activities/metrics.ts).
     interceptors: { activity: [chunkMetricsInterceptor] },
     // Same codec as the CLI's when SEGFLOW_CODEC_KEY is set: event-free as history is, plans and paths stay private too.
-    dataConverter: dataConverterFromEnv(env),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowCode(env)),
+    dataConverter,
+    ...(prebuilt ? { workflowBundle: prebuilt } : dataConverter?.failureConverterPath ? { workflowsPath: workflowsPath() } : workflowCode(env)),
     maxConcurrentActivityTaskExecutions:
       options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
     shutdownGraceTime: options.shutdownGraceTime ?? '10s',

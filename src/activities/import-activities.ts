@@ -10,6 +10,7 @@ import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSe
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
+import { displayLocation } from '../core/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer, pacedBatchEvents } from '../core/pacer';
@@ -171,18 +172,18 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     try {
       fileSize = await source.size();
     } catch (error) {
-      throw ApplicationFailure.nonRetryable(`Cannot read input ${input.file}: ${(error as Error).message}`, 'InputUnreadable');
+      throw ApplicationFailure.nonRetryable(`Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`, 'InputUnreadable');
     }
     if (input.format === 'ndjson') return { fileSize, start: initialCursor('ndjson') };
     let header;
     try {
       header = await readCsvHeader(source);
     } catch (error) {
-      throw ApplicationFailure.nonRetryable(`${input.file}: ${(error as Error).message}`, 'InvalidCsvHeader');
+      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}: ${(error as Error).message}`, 'InvalidCsvHeader');
     }
     const compiled = compileCsvHeader(header.columns, { ignore: input.ignoreColumns });
     if ('error' in compiled) {
-      throw ApplicationFailure.nonRetryable(`${input.file}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
+      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
     }
     return { fileSize, csvColumns: header.columns, start: initialCursor('csv', header) };
   }
@@ -611,7 +612,7 @@ export type ImportActivities = ReturnType<typeof createImportActivities>;
 function assertUnchanged(file: string, expected: number, actual: number): void {
   if (expected !== actual) {
     throw ApplicationFailure.nonRetryable(
-      `${file} changed while being imported (size ${expected} -> ${actual} bytes); start a new import of the new content`,
+      `${displayLocation(file)} changed while being imported (size ${expected} -> ${actual} bytes); start a new import of the new content`,
       'InputChanged',
     );
   }

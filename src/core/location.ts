@@ -4,6 +4,8 @@
  * sandbox uses it too.
  */
 export function displayLocation(location: string): string {
-  const match = /^(https?:\/\/)(?:[^@/?#]*@)?([^?#]*)/i.exec(location);
-  return match ? `${match[1]}${match[2]}` : location;
+  // Any scheme (an unsupported s3://key:secret@... is shown in the error that refuses it); a plain path as is.
+  const match = /^([a-z][a-z0-9+.-]{0,20}:\/\/)(?:[^@/?#]*@)?([^?#]*)/i.exec(location);
+  const shown = match ? `${match[1]}${match[2]}` : location;
+  return shown.length > 500 ? `${shown.slice(0, 497)}...` : shown;
 }

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { HttpRangeSource } from './http-source';
+import { displayLocation } from '../core/location';
 
 export interface ByteSource {
   /** Names the input in error messages and logs (a path or URL, never credentials). */
@@ -90,19 +91,9 @@ export function openByteSource(location: string): ByteSource {
   // Two or more letters before "://" is a URL scheme; a single letter would be a Windows drive.
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(location)?.[1];
   if (scheme !== undefined) {
-    throw new Error(`Unsupported import location scheme "${scheme}://" in ${redactUrl(location)}; use a local file path`);
+    throw new Error(`Unsupported import location scheme "${scheme}://" in ${displayLocation(location)}; use a local file path`);
   }
   return new LocalFileSource(location);
-}
-
-/** URLs may carry user:password or signed query strings; error messages end up in Temporal history in clear text. */
-function redactUrl(location: string): string {
-  try {
-    const url = new URL(location);
-    return `${url.protocol}//${url.host}${url.pathname}`;
-  } catch {
-    return location.replace(/[?#].*$/, '');
-  }
 }
 
 function assertValidRange(start: number, endExclusive: number, description: string): void {

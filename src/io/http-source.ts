@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import type { ByteSource } from './byte-source';
+import { displayLocation } from '../core/location';
 
 const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
 
@@ -27,8 +28,7 @@ export class HttpRangeSource implements ByteSource {
     private readonly windowBytes = HTTP_WINDOW_BYTES,
   ) {
     // A presigned URL's query string is a credential: never show it in messages or logs.
-    const parsed = new URL(url);
-    this.description = `${parsed.origin}${parsed.pathname}`;
+    this.description = displayLocation(url);
   }
 
   /**

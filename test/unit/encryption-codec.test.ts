@@ -1,5 +1,8 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/data-converter-helpers';
+import { dataConverterFromEnv } from '../../src/temporal-connection';
 import { describe, expect, it } from 'vitest';
 import {
   CodecConfigError,
@@ -178,5 +181,17 @@ describe('configuration from the environment', () => {
 
   it('refuses previous keys without a current key', () => {
     expect(() => encryptionCodecFromEnv({ SEGFLOW_CODEC_PREVIOUS_KEYS: `a:${base64A}` })).toThrow(CodecConfigError);
+  });
+});
+
+describe('failures with the codec on', () => {
+  it('moves failure messages and stacks into an encoded payload, which the codec then encrypts', async () => {
+    const converter = dataConverterFromEnv({ SEGFLOW_CODEC_KEY: randomBytes(32).toString('base64') });
+    const loaded = loadDataConverter(converter);
+    const failure = loaded.failureConverter.errorToFailure(ApplicationFailure.nonRetryable('https://bucket/x.csv?sig=SECRET is bad', 'InvalidCsvHeader'), loaded.payloadConverter);
+    expect(failure.message).not.toContain('SECRET');
+    expect(failure.stackTrace ?? '').not.toContain('SECRET');
+    expect(failure.encodedAttributes).toBeDefined();
+    expect(dataConverterFromEnv({})).toBeUndefined();
   });
 });
