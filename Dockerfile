@@ -34,7 +34,8 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_OPTIONS=--max-old-space-size=256 \
     MALLOC_ARENA_MAX=2
 ENV NODE_ENV=production \
-    SEGFLOW_REPORT_DIR=/data/reports
+    SEGFLOW_REPORT_DIR=/data/reports \
+    SEGFLOW_INPUT_ROOTS=/data
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -20,6 +20,7 @@ import { openByteSource, type ByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
 import { ChunkCheckpointWriter, readChunkCheckpoint } from '../io/chunk-checkpoint';
 import { expandInputSet, InputSetError, type InputEntry, type InputSetKind } from '../io/input-set';
+import { checkInputAllowed, InputNotAllowedError } from '../io/input-policy';
 import { readRecordBatches } from '../io/record-reader';
 import { locateLine, readStagedMap, stageInputs, StagingInputChangedError, StagingInputError, type StageCheckpoint, type StagedFile } from '../io/staging';
 import {
@@ -166,7 +167,18 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return root;
   };
 
+  /** The worker's allow-lists (src/io/input-policy.ts), checked before every read of an input. */
+  const allowedInput = async (location: string) => {
+    try {
+      await checkInputAllowed(location, env);
+    } catch (error) {
+      if (error instanceof InputNotAllowedError) throw ApplicationFailure.nonRetryable(error.message, 'InputNotAllowed');
+      throw error;
+    }
+  };
+
   async function inspectInput(input: { file: string; format: InputFormat; ignoreColumns?: string[] }): Promise<InspectInputResult> {
+    await allowedInput(input.file);
     const source = openByteSource(input.file);
     let fileSize: number;
     try {
@@ -189,6 +201,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
   }
 
   async function planChunks(input: PlanChunksInput) {
+    await allowedInput(input.file);
     const source = openByteSource(input.file);
     // Planning scans up to maxChunks × targetChunkBytes; heartbeat while it does, so a slow disk or URL is not
     // mistaken for a dead worker and a cancelled job stops planning.
@@ -227,6 +240,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const resuming = saved !== undefined;
     const checkpointAtStart = { ...checkpoint };
     noteChunkStart(resuming ? checkpointAtStart : undefined);
+    await allowedInput(input.file);
     const source = openByteSource(input.file);
     assertUnchanged(input.file, input.expectedFileSize, await inputSize(source));
 
@@ -511,6 +525,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       if (error instanceof InputSetError) throw ApplicationFailure.nonRetryable(error.message, 'InputInvalid');
       throw error;
     }
+    for (const entry of entries) await allowedInput(entry.location);
     let latest = info.heartbeatDetails as StageCheckpoint | undefined;
     // Heartbeats on a timer too: a slow remote file may take a while between progress reports.
     const timer = setInterval(() => heartbeat(latest), 2000);
