@@ -293,7 +293,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const serverRejects = sending
       ? await RejectWriter.open(serverRejectsPath(root, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
       : undefined;
-    const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey) : undefined;
+    const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey, checkpoint) : undefined;
 
     const pacing = sending && input.rateLimit ? new ChunkPacing(input, info, ctx) : undefined;
     const builder = new BatchBuilder({
@@ -642,6 +642,9 @@ export function heartbeatSliceMs(info: { heartbeatTimeoutMs?: number }): number 
   return Math.max(100, Math.min(1000, Math.floor(timeout / 3)));
 }
 
+/** How long a chunk waits for the workflow's answer about its share before using the always-safe share. */
+const RATE_SHARE_QUERY_WAIT_MS = 2000;
+
 /** How often a rate-capped chunk asks the workflow for its current share of the cap. */
 export const RATE_SHARE_REFRESH_MS = 1000;
 
@@ -706,7 +709,15 @@ class ChunkPacing {
     let share: RateShare | undefined;
     try {
       const execution = this.info.workflowExecution;
-      if (execution) share = await this.ctx.client.workflow.getHandle(execution.workflowId, execution.runId).query(rateShareQuery);
+      if (execution) {
+        // Bounded: after a worker crash the query first goes to the dead worker's sticky queue and can hang for
+        // longer than the heartbeat timeout, which timed out the resuming attempt (test/integration/worker-crash.test.ts).
+        const query = this.ctx.client.workflow.getHandle(execution.workflowId, execution.runId).query(rateShareQuery);
+        query.catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        share = await Promise.race([query, new Promise<undefined>((done) => (timer = setTimeout(() => done(undefined), RATE_SHARE_QUERY_WAIT_MS)))]);
+        clearTimeout(timer);
+      }
     } catch {
       share = undefined; // the workflow's worker is busy or gone: fall back to a share that is always safe
     }

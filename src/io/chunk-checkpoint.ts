@@ -65,9 +65,23 @@ export class ChunkCheckpointWriter {
   private written = 0;
   private constructor(private readonly handle: FileHandle, private readonly key: CheckpointKey) {}
 
-  static async open(path: string, key: CheckpointKey): Promise<ChunkCheckpointWriter> {
+  /**
+   * Opens without truncating and writes `start` (the progress this attempt resumes from) at once: an attempt that
+   * dies before its first batch must not erase what an earlier attempt saved.
+   */
+  static async open(path: string, key: CheckpointKey, start: ChunkProgress): Promise<ChunkCheckpointWriter> {
     await mkdir(dirname(path), { recursive: true });
-    return new ChunkCheckpointWriter(await open(path, 'w'), key);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r+');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      handle = await open(path, 'w');
+    }
+    const writer = new ChunkCheckpointWriter(handle, key);
+    writer.written = (await handle.stat()).size;
+    await writer.save(start);
+    return writer;
   }
 
   async save(progress: ChunkProgress): Promise<void> {
