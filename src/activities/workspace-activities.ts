@@ -11,7 +11,7 @@
  * moved away from what was approved fails with `PlanDrift`; a guard rail that no longer holds fails with
  * `GuardRailRefused`. Both are non-retryable.
  */
-import { Context, cancellationSignal } from '@temporalio/activity';
+import { Context, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
 import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
@@ -179,7 +179,12 @@ const nonRetryable = (message: string, type: string) => ApplicationFailure.creat
 export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
   const now = deps.now ?? (() => new Date());
 
-  function apiClient(): PublicApiClient {
+  /**
+   * `abortable: false` for the apply step: a write aborted mid-request may or may not have happened, and the job's
+   * audit trail must say which. The workflow waits for a cancelled apply to finish (WAIT_CANCELLATION_COMPLETED) and
+   * records what it really did.
+   */
+  function apiClient(abortable = true): PublicApiClient {
     let token: string;
     try {
       token = resolveApiToken(deps.env);
@@ -189,7 +194,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
     }
     let signal: AbortSignal | undefined;
     try {
-      signal = cancellationSignal();
+      signal = abortable ? cancellationSignal() : undefined;
     } catch {
       signal = undefined; // called outside an activity context (unit use)
     }
@@ -446,12 +451,17 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
     async workspaceApplyItem(input: ApplyItemInput): Promise<ItemOutcome> {
       const { item } = input;
       const base = { itemId: item.id, step: item.step, op: item.op, target: item.target.id };
+      // Heartbeats let Temporal notice a dead worker within the heartbeat timeout (not the 2-minute start-to-close),
+      // and bring a cancellation request to this activity.
+      const ticker = setInterval(() => heartbeat(), 1000);
       try {
         if (item.impact === 'read') return { ...base, status: 'read', data: await read(apiClient(), item) };
         if (item.op === 'send') return { ...base, status: 'applied', message: await send(item) };
-        return { ...base, ...(await write(apiClient(), item)) };
+        return { ...base, ...(await write(apiClient(false), item)) };
       } catch (error) {
         throw toApplicationFailure(error);
+      } finally {
+        clearInterval(ticker);
       }
     },
   };

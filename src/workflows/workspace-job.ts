@@ -14,6 +14,7 @@
  * - The token and write keys never enter this workflow: inputs, plan and outcomes hold ids and fingerprints only.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   defineQuery,
@@ -103,6 +104,11 @@ const previewOptions: ActivityOptions = {
 /** 429s carry their own nextRetryDelay; 20 attempts bound a Segment outage to roughly a quarter of an hour per item. */
 const applyOptions: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  // The apply activity heartbeats every second: a crashed worker is noticed in seconds, not after 2 minutes.
+  heartbeatTimeout: '10 seconds',
+  // A cancelled job waits for the item in flight to finish, so its recorded outcome is what really happened
+  // (TRY_CANCEL, the protocol's default, would record "not run" while a DELETE still completes; NOTES.md §10).
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 

@@ -5,9 +5,10 @@
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { Command } from 'commander';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
 import { parseJobSpecText, type JobSpec } from '../../src/core/job-spec';
 import { writeKeyFingerprint } from '../../src/core/workspace-plan';
@@ -29,6 +30,7 @@ interface Harness {
   start(spec: JobSpec | string, opts?: { approvalTimeoutMs?: number; jobId?: string }): Promise<WorkflowHandle<typeof workspaceJob>>;
 }
 
+const root = resolve(__dirname, '../..');
 const running: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const stop of running.splice(0).reverse()) await stop();
@@ -357,9 +359,33 @@ describe('workspace jobs', () => {
     expect(late).toBeInstanceOf(Error);
   });
 
-  it('resumes after a worker crash between two writes without applying any step twice', async () => {
+  it('resumes after a worker process is killed between two writes without applying any step twice', async () => {
     const h = await harness({
       sources: ['src_a', 'src_b', 'src_c'].map((id) => ({ id, name: id, writeKeys: [`wk_${id}`] })),
+    });
+    // A real crash: a separate worker process, SIGKILLed (stopping an in-process worker gracefully let its
+    // activities finish and proved nothing about a dead worker).
+    await h.worker.stop();
+    const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
+      cwd: root,
+      detached: true,
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        ...h.env,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_NAMESPACE: 'default',
+        SEGFLOW_TASK_QUEUE: h.taskQueue,
+        SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+      },
+    });
+    const exited = new Promise<NodeJS.Signals | null>((done) => child.once('exit', (_code, signal) => done(signal)));
+    running.push(async () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     });
     // The second write is applied by Segment, but its answer never arrives: the worker dies with it in flight.
     h.api.injectFaults({ kind: 'apply-then-hang', match: { method: 'PATCH', path: '/sources/src_b' } });
@@ -372,11 +398,19 @@ steps:
     const request = await awaitingApproval(handle);
     await handle.signal(approveSignal, { planHash: request.planHash!, by: 'alice' });
     await eventually('two applied writes', async () => (h.api.auditLog().length === 2 ? true : undefined));
-    await h.worker.stop();
+    process.kill(-child.pid!, 'SIGKILL');
+    expect(await exited).toBe('SIGKILL');
     expect(h.api.auditLog().map((e) => e.path)).toEqual(['/sources/src_a', '/sources/src_b']);
 
+    const restartedAt = Date.now();
     h.worker = await startTestWorker({ taskQueue: h.taskQueue, env: h.env });
     const result = await handle.result();
+    // The apply activity heartbeats (10 s timeout): the dead worker's attempt is retried in seconds, not after its
+    // 2-minute start-to-close timeout.
+    expect(Date.now() - restartedAt).toBeLessThan(60_000);
+    const history = await handle.fetchHistory();
+    const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+    expect(Math.max(...attempts)).toBeGreaterThan(1);
     expect(result.state).toBe('completed');
     expect(outcomeMap(result)).toEqual({
       'update-source:src_a': 'applied',
