@@ -212,3 +212,21 @@ describe('a failure keeps its cause', () => {
     expect(chain.some((e) => e.name === 'ActivityFailure')).toBe(true);
   });
 });
+
+describe('a worker alive but stuck', () => {
+  it('gives up on a request Segment never answers and delivers everything on a retry', async () => {
+    // The worker is alive (it heartbeats while it waits) but Segment holds the answer for a minute: the request's
+    // own timeout ends the wait, and the chunk retries from its last acknowledged batch.
+    const stuck = await startImportHarness({ extraEnv: { SEGFLOW_REQUEST_TIMEOUT_MS: '2000' } });
+    try {
+      stuck.double.injectFaultOnRequest(2, { kind: 'delay', ms: 60_000 });
+      const started = Date.now();
+      const status = await stuck.runImport({ file: stuck.writeInput('stuck.ndjson', ndjsonEvents(300, 'stuck')), maxEventsPerBatch: 50, concurrency: 1 });
+      expect(status.state).toBe('completed');
+      expect(stuck.double.uniqueMessageIds().size).toBe(300);
+      expect(Date.now() - started).toBeLessThan(45_000);
+    } finally {
+      await stuck.stop();
+    }
+  });
+});
