@@ -4,6 +4,7 @@
  */
 import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSecretError, writeKeyVariable } from '../config';
@@ -64,6 +65,11 @@ export interface ProcessChunkInput {
   expectedFileSize: number;
   source: string;
   idNamespace: string;
+  /**
+   * The chunk's digest from the validation pass (an approved import): the chunk verifies it before its first send,
+   * so what is sent is exactly what was validated and approved.
+   */
+  expectedDigest?: string;
   /** `validate`: parse and check rows, send nothing (dry runs and the approval preview). */
   mode: 'send' | 'validate';
   allowMissingTimestamp: boolean;
@@ -107,6 +113,8 @@ export interface StagedInput {
 
 export interface ChunkResult {
   index: number;
+  /** Validation pass: a digest of the chunk's bytes, which the approved plan carries (see expectedDigest). */
+  digest?: string;
   rowsRead: number;
   rowsRejected: number;
   eventsSent: number;
@@ -243,6 +251,17 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     await allowedInput(input.file);
     const source = openByteSource(input.file);
     assertUnchanged(input.file, input.expectedFileSize, await inputSize(source));
+    // Bound to content: the validation pass records each chunk's digest, and an approved send re-checks it before its
+    // first request. An in-place edit of the same size (or an overwritten object) after approval is caught here.
+    const digest = input.mode === 'validate' || input.expectedDigest !== undefined ? await chunkDigest(source, input.chunk) : undefined;
+    if (input.expectedDigest !== undefined && digest !== input.expectedDigest) {
+      const { chunk } = input;
+      throw ApplicationFailure.nonRetryable(
+        `${displayLocation(input.file)}: lines ${chunk.firstLine}-${chunk.firstLine + chunk.lines - 1} (chunk ${chunk.index + 1}) changed since they were ` +
+          'validated and approved; nothing more is sent from them. Start a new import of the new content',
+        'InputChanged',
+      );
+    }
 
     const sending = input.mode === 'send';
     let client: TrackingClient | undefined;
@@ -469,6 +488,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       await durableCheckpoint?.close();
     }
     // Segment's refusals are counted by the checkpoint (earlier attempts) and this attempt's own.
+    if (input.mode === 'validate' && digest !== undefined) result.digest = digest;
     result.rowsRejected += checkpoint.serverRejected;
     if (!sending) {
       result.eventsSent = 0;
@@ -761,4 +781,11 @@ export function asInputFailure(error: unknown, description: string): unknown {
 function isWithin(base: string, path: string): boolean {
   const rel = relative(base, path);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** SHA-256 (first 128 bits, hex) of a chunk's bytes. */
+async function chunkDigest(source: ByteSource, chunk: ChunkDescriptor): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of source.openRange(chunk.startByte, chunk.endByte)) hash.update(piece);
+  return hash.digest('hex').slice(0, 32);
 }

@@ -101,6 +101,8 @@ export interface CarriedImportState {
   pending: ChunkDescriptor[];
   totals: ImportTotals;
   validation?: ImportTotals;
+  /** Per-chunk digests of the validation pass, by chunk index: the approved plan binds them, the send pass checks them. */
+  chunkDigests?: Record<number, string>;
   paused: boolean;
   startedAt: string;
   runs: number;

@@ -250,6 +250,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       eventsToSend: validation.eventsValid,
       typeCounts: validation.typeCounts,
       timeRange: validation.minTimestamp ? { min: validation.minTimestamp, max: validation.maxTimestamp } : null,
+      // The content the totals came from: approving the hash approves these bytes, chunk by chunk.
+      chunkDigests: carried.chunkDigests ?? {},
     };
     const planHash = await shortActivities.hashImportPlan(plan);
     setState('awaiting_approval');
@@ -358,6 +360,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           reportDir: options.reportDir,
           referenceTime: carried.startedAt,
           ...(options.ignoreColumns ? { ignoreColumns: options.ignoreColumns } : {}),
+          ...(sending && carried.chunkDigests?.[chunk.index] !== undefined ? { expectedDigest: carried.chunkDigests[chunk.index] } : {}),
           ...(carried.staged ? { fileMap: carried.staged.map, perFileIds: options.inputSet?.kind !== 'file' } : {}),
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
@@ -415,6 +418,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   function addChunkResult(result: ChunkResult): void {
     const totals = carried.totals;
+    if (result.digest !== undefined) (carried.chunkDigests ??= {})[result.index] = result.digest;
     if (result.stopped) {
       // What a stopped chunk got through; its bytes and the chunk itself are not done.
       totals.rowsRead += result.rowsRead;

@@ -3,6 +3,7 @@
  * exact plan (by hash); reject or silence ends the job with nothing sent.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { readFileSync, utimesSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followJob, getJobStatus, startImport } from '../../src/client';
 import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/workflows/approval';
@@ -97,4 +98,30 @@ describe('import --require-approval', () => {
     expect(final.state).toBe('expired');
     expect(h.double.stats().requests).toBe(0);
   });
+
+  it('sends exactly what was validated: a chunk edited in place after validation (same size, same mtime) fails the job naming its lines', async () => {
+    h.double.reset();
+    const file = h.writeInput('edited.ndjson', ndjsonEvents(600, 'edited'));
+    const started = await startImport(h.sc, { file, requireApproval: true, approvalTimeoutMs: 60_000, targetChunkBytes: 20_000, concurrency: 1 });
+    await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
+    const handle = h.sc.client.workflow.getHandle(started.jobId);
+    const request = await handle.query(approvalRequestQuery);
+
+    // Rewrite one user id near the end with another of the same length, keeping the file's size and mtime.
+    const before = statSync(file);
+    const text = readFileSync(file, 'utf8');
+    const edited = text.replace('"edited-590"', '"evil!!-590"');
+    expect(edited.length).toBe(text.length);
+    writeFileSync(file, edited);
+    utimesSync(file, before.atime, before.mtime);
+
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice' }] });
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('failed');
+    expect(String(final.error)).toMatch(/lines \d+.\d+.*changed since (it was|they were) validated/);
+    const sentIds = [...h.double.uniqueMessageIds()];
+    expect(h.double.messages.some((m) => m.message.userId === 'evil!!-590')).toBe(false);
+    expect(sentIds.length).toBeLessThan(600);
+  });
 });
+
