@@ -324,7 +324,16 @@ beforeAll(async () => {
   segmentUrl = (JSON.parse(await firstLine(segmentProcess, 'the Segment stand-in')) as { url: string }).url;
 
   // The Public API stand-in (for the workspace job) runs in this process, on its own address of the lab network.
-  api = await PublicApiDouble.start({ token: API_TOKEN, host: lab.addRootAddress(5), sources: [{ id: 'src_a', name: 'A', enabled: true, writeKeys: ['wk_a'] }] });
+  // Workers with an API token check that the import's write key belongs to an enabled source (src_events here);
+  // the workspace job disables src_a.
+  api = await PublicApiDouble.start({
+    token: API_TOKEN,
+    host: lab.addRootAddress(5),
+    sources: [
+      { id: 'src_a', name: 'A', enabled: true, writeKeys: ['wk_a'] },
+      { id: 'src_events', name: 'Events', enabled: true, writeKeys: [WRITE_KEY] },
+    ],
+  });
 
   connection = await Connection.connect({ address: temporalAddress });
   sc = {
