@@ -4,7 +4,8 @@
  * receives. Optionally runs one import and exits; otherwise stays up until Ctrl-C and shuts down cleanly.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { connectClient, followJob, startImport, type JobStatus } from '../client';
 import { createWorker, installRuntimeLogger } from '../worker';
 import { freePort, startDevServer, type DevServer } from './dev-server';
@@ -62,6 +63,11 @@ export async function runDev(options: DevOptions): Promise<JobStatus | undefined
       log(`Sending to real Segment at ${process.env.SEGMENT_TRACKING_URL}`);
     }
     env.SEGFLOW_REPORT_DIR ??= resolve('segflow-reports');
+    // The embedded worker may read the file `--import` names (src/io/input-policy.ts: its default roots are the
+    // working directory and the temp directory, and `segflow dev --import` may name a file anywhere).
+    if (options.importFile && !env.SEGFLOW_INPUT_ROOTS && !/^[a-z][a-z0-9+.-]*:\/\//i.test(options.importFile)) {
+      env.SEGFLOW_INPUT_ROOTS = [process.cwd(), tmpdir(), dirname(resolve(options.importFile))].join(',');
+    }
 
     installRuntimeLogger(env);
     const connection = await NativeConnection.connect({ address: server.address });
