@@ -41,6 +41,8 @@ import { rateShareQuery, type ChunkDescriptor, type DeliveryCheck, type PlannerC
 
 export interface InspectInputResult {
   fileSize: number;
+  /** The input's content version (src/io/byte-source.ts `version()`), when the source can tell; absent in older runs. */
+  fileVersion?: string;
   csvColumns?: string[];
   start: PlannerCursor;
 }
@@ -54,6 +56,7 @@ export interface PlanChunksInput {
   targetChunkBytes: number;
   maxRecordsPerChunk: number;
   expectedFileSize: number;
+  expectedFileVersion?: string;
 }
 
 export interface ProcessChunkInput {
@@ -63,6 +66,8 @@ export interface ProcessChunkInput {
   csvColumns?: string[];
   chunk: ChunkDescriptor;
   expectedFileSize: number;
+  /** What the job recorded when it inspected the input: every read is pinned to it (docs/input-pinning.md). */
+  expectedFileVersion?: string;
   source: string;
   idNamespace: string;
   /**
@@ -189,12 +194,15 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     await allowedInput(input.file);
     const source = openByteSource(input.file);
     let fileSize: number;
+    let fileVersion: string | undefined;
     try {
       fileSize = await source.size();
+      fileVersion = await source.version();
     } catch (error) {
       throw ApplicationFailure.nonRetryable(`Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`, 'InputUnreadable');
     }
-    if (input.format === 'ndjson') return { fileSize, start: initialCursor('ndjson') };
+    const pinned = fileVersion === undefined ? {} : { fileVersion };
+    if (input.format === 'ndjson') return { fileSize, ...pinned, start: initialCursor('ndjson') };
     let header;
     try {
       header = await readCsvHeader(source);
@@ -205,12 +213,12 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     if ('error' in compiled) {
       throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
     }
-    return { fileSize, csvColumns: header.columns, start: initialCursor('csv', header) };
+    return { fileSize, ...pinned, csvColumns: header.columns, start: initialCursor('csv', header) };
   }
 
   async function planChunks(input: PlanChunksInput) {
     await allowedInput(input.file);
-    const source = openByteSource(input.file);
+    const source = openByteSource(input.file, { pinnedVersion: input.expectedFileVersion });
     // Planning scans up to maxChunks × targetChunkBytes; heartbeat while it does, so a slow disk or URL is not
     // mistaken for a dead worker and a cancelled job stops planning.
     const ticker = setInterval(() => heartbeat(), heartbeatSliceMs(activityInfo()));
@@ -230,6 +238,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
       clearInterval(ticker);
     }
     assertUnchanged(input.file, input.expectedFileSize, result.fileSize);
+    await assertSameVersion(source, input.file, input.expectedFileVersion);
     return { chunks: result.chunks, next: result.next };
   }
 
@@ -249,8 +258,9 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const checkpointAtStart = { ...checkpoint };
     noteChunkStart(resuming ? checkpointAtStart : undefined);
     await allowedInput(input.file);
-    const source = openByteSource(input.file);
+    const source = openByteSource(input.file, { pinnedVersion: input.expectedFileVersion });
     assertUnchanged(input.file, input.expectedFileSize, await inputSize(source));
+    await assertSameVersion(source, input.file, input.expectedFileVersion);
     // Bound to content: the validation pass records each chunk's digest, and an approved send re-checks it before its
     // first request. An in-place edit of the same size (or an overwritten object) after approval is caught here.
     const digest = input.mode === 'validate' || input.expectedDigest !== undefined ? await chunkDigest(source, input.chunk) : undefined;
@@ -644,6 +654,33 @@ function loadStagedMap(path: string): Promise<StagedFile[]> {
 
 export type ImportActivities = ReturnType<typeof createImportActivities>;
 
+/**
+ * Same size is not same content: an object overwritten in place, or a file rewritten with the same length, keeps its
+ * size but not its ETag / inode and modification time (docs/input-pinning.md).
+ */
+async function assertSameVersion(source: ByteSource, file: string, expected: string | undefined): Promise<void> {
+  if (expected === undefined) return;
+  let actual: string | undefined;
+  try {
+    actual = await source.version();
+  } catch (error) {
+    throw asInputFailure(error, source.description);
+  }
+  if (actual !== expected) {
+    throw ApplicationFailure.nonRetryable(
+      `${displayLocation(file)} changed while being imported (it is no longer the version the job first read: ` +
+        `${clipVersion(expected)} -> ${clipVersion(actual)}); start a new import of the new content`,
+      'InputChanged',
+    );
+  }
+}
+
+/** An ETag is chosen by the server: show a short prefix, never a long opaque string. */
+function clipVersion(version: string | undefined): string {
+  if (version === undefined) return 'unknown';
+  return version.length > 60 ? `${version.slice(0, 60)}…` : version;
+}
+
 function assertUnchanged(file: string, expected: number, actual: number): void {
   if (expected !== actual) {
     throw ApplicationFailure.nonRetryable(
@@ -760,6 +797,8 @@ async function inputSize(source: ByteSource): Promise<number> {
 /** Error codes and HTTP statuses that retrying cannot fix: the input is gone, forbidden, or not a file. */
 const PERMANENT_FS_CODES = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR']);
 const PERMANENT_HTTP_STATUSES = new Set([200, 401, 403, 404, 410, 416]);
+/** 412: a range request pinned to the version the job first read (If-Match) found another one. */
+const CHANGED_HTTP_STATUS = 412;
 
 /**
  * Marks input errors that cannot heal as non-retryable `InputUnreadable`, with the reason, so a deleted file or an
@@ -768,6 +807,13 @@ const PERMANENT_HTTP_STATUSES = new Set([200, 401, 403, 404, 410, 416]);
 export function asInputFailure(error: unknown, description: string): unknown {
   if (error instanceof ApplicationFailure || error instanceof CancelledFailure) return error;
   const err = error as { code?: string; status?: number; message?: string; path?: string };
+  if (err.status === CHANGED_HTTP_STATUS) {
+    return ApplicationFailure.create({
+      message: `${description} changed while being imported (${String(err.message ?? error)}); start a new import of the new content`,
+      type: 'InputChanged',
+      nonRetryable: true,
+    });
+  }
   // Only the input's own errors: a missing reject-report or checkpoint file is the worker's problem, not the input's.
   const permanent =
     (err.code !== undefined && PERMANENT_FS_CODES.has(err.code) && err.path === description) ||

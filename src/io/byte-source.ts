@@ -14,6 +14,13 @@ export interface ByteSource {
   readonly description: string;
   size(): Promise<number>;
   /**
+   * What identifies this content version, or undefined when the source cannot tell: a local file's inode and
+   * modification time, an object's ETag (or Last-Modified). A job records it when it inspects the input and every
+   * later read compares it, so an overwrite of the same size between reads fails the job instead of being sent
+   * (docs/input-pinning.md).
+   */
+  version(): Promise<string | undefined>;
+  /**
    * Streams bytes [start, endExclusive). Breaking out of the iteration must release the underlying resource,
    * which `for await` does by calling `return()` on the iterator. A source may refill the same Buffer for each
    * piece, so consumers copy what they keep past the next iteration.
@@ -37,6 +44,12 @@ export class LocalFileSource implements ByteSource {
 
   async size(): Promise<number> {
     return (await stat(this.path)).size;
+  }
+
+  async version(): Promise<string> {
+    // Whole milliseconds: utimes and copy tools keep mtime to the millisecond, not to the nanosecond.
+    const info = await stat(this.path);
+    return `inode ${info.ino} mtime ${Math.floor(info.mtimeMs)}`;
   }
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
@@ -69,6 +82,10 @@ export class MemoryByteSource implements ByteSource {
     return this.data.length;
   }
 
+  async version(): Promise<undefined> {
+    return undefined;
+  }
+
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
     assertValidRange(start, endExclusive, this.description);
     const { data, pieceBytes } = this;
@@ -85,8 +102,8 @@ export class MemoryByteSource implements ByteSource {
  * Resolves an import location to a source. Only local files for now (plain paths or file:// URLs); remote
  * schemes fail loudly here rather than later inside an activity retry loop.
  */
-export function openByteSource(location: string): ByteSource {
-  if (/^https?:\/\//i.test(location)) return new HttpRangeSource(location);
+export function openByteSource(location: string, options: { pinnedVersion?: string } = {}): ByteSource {
+  if (/^https?:\/\//i.test(location)) return new HttpRangeSource(location, { pinnedVersion: options.pinnedVersion });
   if (/^file:\/\//i.test(location)) return new LocalFileSource(fileURLToPath(location));
   // Two or more letters before "://" is a URL scheme; a single letter would be a Windows drive.
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(location)?.[1];

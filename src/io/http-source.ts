@@ -19,16 +19,32 @@ const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
  */
 export const HTTP_WINDOW_BYTES = 4 * 1024 * 1024;
 
+export interface HttpRangeSourceOptions {
+  timeoutMs?: number;
+  windowBytes?: number;
+  /**
+   * The version (from `version()`) the job recorded when it inspected the input: every range request is then
+   * conditional on it (If-Match for a strong ETag, If-Unmodified-Since for Last-Modified), so an object overwritten
+   * between two reads answers 412 instead of other bytes (docs/input-pinning.md).
+   */
+  pinnedVersion?: string;
+}
+
 export class HttpRangeSource implements ByteSource {
   readonly description: string;
+  private readonly timeoutMs: number;
+  private readonly windowBytes: number;
+  private readonly conditions: Record<string, string>;
 
   constructor(
     private readonly url: string,
-    private readonly timeoutMs = 60_000,
-    private readonly windowBytes = HTTP_WINDOW_BYTES,
+    options: HttpRangeSourceOptions = {},
   ) {
     // A presigned URL's query string is a credential: never show it in messages or logs.
     this.description = displayLocation(url);
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.windowBytes = options.windowBytes ?? HTTP_WINDOW_BYTES;
+    this.conditions = conditionalHeaders(options.pinnedVersion);
   }
 
   /**
@@ -36,30 +52,39 @@ export class HttpRangeSource implements ByteSource {
    * `Content-Range: bytes 0-0/<total>` carries the size.
    */
   async size(): Promise<number> {
+    return (await this.firstByte()).size;
+  }
+
+  async version(): Promise<string | undefined> {
+    return (await this.firstByte()).version;
+  }
+
+  private async firstByte(): Promise<{ size: number; version: string | undefined }> {
     const response = await request(this.url, {
       method: 'GET',
-      headers: { range: 'bytes=0-0' },
+      headers: { range: 'bytes=0-0', ...this.conditions },
       dispatcher: agent,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
     await response.body.dump();
-    if (response.statusCode === 416) return 0; // an empty object has no byte 0
+    const version = versionOf(response.headers);
+    if (response.statusCode === 416) return { size: 0, version }; // an empty object has no byte 0
     if (response.statusCode !== 206) throw this.refusal(response.statusCode, 'a range request for the first byte');
     const total = /\/(\d+)\s*$/.exec(String(response.headers['content-range'] ?? ''))?.[1];
     if (total === undefined) throw new Error(`${this.description}: the server did not say the size (Content-Range: bytes 0-0/<size>)`);
-    return Number(total);
+    return { size: Number(total), version };
   }
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
-    const { url, timeoutMs, windowBytes } = this;
+    const { url, timeoutMs, windowBytes, conditions } = this;
     const describe = (status: number, what: string) => this.refusal(status, what);
     return (async function* rangeBody() {
       for (let from = start; from < endExclusive; from += windowBytes) {
         const to = Math.min(from + windowBytes, endExclusive);
         const response = await request(url, {
           method: 'GET',
-          headers: { range: `bytes=${from}-${to - 1}` },
+          headers: { range: `bytes=${from}-${to - 1}`, ...conditions },
           dispatcher: agent,
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
@@ -86,10 +111,30 @@ export class HttpRangeSource implements ByteSource {
           ? 'access denied (an expired presigned URL?)'
           : status === 404
             ? 'not found'
-            : `HTTP ${status}`;
+            : status === 412
+              ? 'the object changed since the job first read it (its ETag or Last-Modified no longer matches)'
+              : `HTTP ${status}`;
     // The status travels with the error so the activity can tell a permanent refusal (403, 404) from a blip.
     return Object.assign(new Error(`${this.description}: cannot read ${what}: ${hint}`), { status });
   }
+}
+
+/**
+ * A strong ETag names one exact content; a weak one (W/"...") or Last-Modified only says "probably the same". Both
+ * are recorded; only a strong ETag can be used with If-Match (weak ones never match it, RFC 9110 §13.1.1).
+ */
+function versionOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const etag = headers.etag;
+  if (typeof etag === 'string' && etag !== '') return `etag ${etag}`;
+  const modified = headers['last-modified'];
+  if (typeof modified === 'string' && modified !== '') return `last-modified ${modified}`;
+  return undefined;
+}
+
+function conditionalHeaders(pinned: string | undefined): Record<string, string> {
+  if (pinned?.startsWith('etag "')) return { 'if-match': pinned.slice('etag '.length) };
+  if (pinned?.startsWith('last-modified ')) return { 'if-unmodified-since': pinned.slice('last-modified '.length) };
+  return {};
 }
 
 export function isHttpLocation(location: string): boolean {

@@ -93,6 +93,8 @@ export interface ImportTotals {
 export interface CarriedImportState {
   phase: 'validate' | 'send';
   fileSize: number;
+  /** The input's content version when the job inspected it (absent in older runs and for sources that cannot tell). */
+  fileVersion?: string;
   csvColumns?: string[];
   /** Where data starts (after a CSV header or a BOM): a send pass after validation starts over from here. */
   dataStart: PlannerCursor;

@@ -195,6 +195,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       }
       const inspected = await shortActivities.inspectInput({ file: dataFile(), format: options.format, ignoreColumns: options.ignoreColumns });
       carried.fileSize = inspected.fileSize;
+      if (inspected.fileVersion !== undefined) carried.fileVersion = inspected.fileVersion;
       carried.csvColumns = inspected.csvColumns;
       carried.cursor = inspected.start;
       carried.dataStart = inspected.start;
@@ -320,6 +321,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
             targetChunkBytes: options.targetChunkBytes,
             maxRecordsPerChunk: options.maxRecordsPerChunk,
             expectedFileSize: carried.fileSize,
+            expectedFileVersion: carried.fileVersion,
           })
           .then(
             (planned) => {
@@ -348,6 +350,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           csvColumns: carried.csvColumns,
           chunk,
           expectedFileSize: carried.fileSize,
+          expectedFileVersion: carried.fileVersion,
           source: options.source,
           idNamespace: options.idNamespace,
           mode,

@@ -1,7 +1,10 @@
 /**
  * A static file server that honours single `Range: bytes=a-b` requests like an object store, counting what it
- * serves; `ignoreRange` makes it behave like a server without range support.
+ * serves; `ignoreRange` makes it behave like a server without range support. Like S3 and GCS it sends a strong
+ * ETag (a digest of the content) and answers 412 when `If-Match` names another one; `lastModifiedOnly` sends
+ * Last-Modified instead, honouring `If-Unmodified-Since`.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 
 export interface RangeServer {
@@ -21,10 +24,12 @@ export interface RangeServerOptions {
   onRequest?: (entry: RangeServer['requests'][number]) => void;
   /** Node's default is 5 s: an idle keep-alive connection is closed after that, like any HTTP server does. */
   keepAliveTimeoutMs?: number;
+  lastModifiedOnly?: boolean;
 }
 
 export async function startRangeServer(opts: RangeServerOptions = {}): Promise<RangeServer> {
   const files = new Map<string, Buffer>();
+  const modified = new Map<string, Date>();
   const requests: RangeServer['requests'] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -45,21 +50,34 @@ export async function startRangeServer(opts: RangeServerOptions = {}): Promise<R
       res.writeHead(404).end();
       return;
     }
+    const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+    const lastModified = (modified.get(url.pathname) ?? new Date(0)).toUTCString();
+    const versionHeaders: Record<string, string> = opts.lastModifiedOnly ? { 'last-modified': lastModified } : { etag };
+    const ifMatch = req.headers['if-match'];
+    const ifUnmodifiedSince = req.headers['if-unmodified-since'];
+    if (
+      (ifMatch !== undefined && ifMatch !== etag) ||
+      (ifUnmodifiedSince !== undefined && Date.parse(lastModified) > Date.parse(ifUnmodifiedSince))
+    ) {
+      record(412);
+      res.writeHead(412).end();
+      return;
+    }
     const match = /^bytes=(\d+)-(\d+)$/.exec(range ?? '');
     if (!match || opts.ignoreRange) {
       record(200);
-      res.writeHead(200, { 'content-length': body.length }).end(body);
+      res.writeHead(200, { 'content-length': body.length, ...versionHeaders }).end(body);
       return;
     }
     const start = Number(match[1]);
     const end = Math.min(Number(match[2]), body.length - 1);
     if (start >= body.length) {
       record(416);
-      res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+      res.writeHead(416, { 'content-range': `bytes */${body.length}`, ...versionHeaders }).end();
       return;
     }
     record(206);
-    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1, ...versionHeaders });
     res.end(body.subarray(start, end + 1));
   });
   if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
@@ -68,7 +86,12 @@ export async function startRangeServer(opts: RangeServerOptions = {}): Promise<R
   const address = server.address() as { port: number };
   return {
     url: (path) => `http://${host}:${address.port}${path}`,
-    put: (path, content) => files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content)),
+    put: (path, content) => {
+      files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content));
+      // Last-Modified has whole seconds: a later put is at least a second newer, as a real overwrite would be.
+      const previous = modified.get(path)?.getTime() ?? 0;
+      modified.set(path, new Date(Math.max(Date.now(), previous + 1000)));
+    },
     remove: (path) => files.delete(path),
     requests,
     stop: () => new Promise((resolve) => server.close(() => resolve())),

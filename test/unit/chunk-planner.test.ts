@@ -220,6 +220,7 @@ describe('planChunks sizing and paging', () => {
     const shrunk: ByteSource = {
       description: 'shrinking.ndjson',
       size: async () => 200,
+      version: async () => undefined,
       openRange: (start, end) => new MemoryByteSource(tenRecords).openRange(start, Math.min(end, 100)),
     };
     await expect(planChunks(shrunk, baseOptions())).rejects.toThrow(/shrinking\.ndjson.*did the file change/);

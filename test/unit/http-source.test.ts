@@ -1,4 +1,8 @@
+import { mkdtempSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalFileSource } from '../../src/io/byte-source';
 import { displayLocation } from '../../src/core/location';
 import { HttpRangeSource } from '../../src/io/http-source';
 import { startRangeServer, type RangeServer } from '../support/range-server';
@@ -43,7 +47,7 @@ describe('HttpRangeSource', () => {
   });
 
   it('reads a long range in windows, and a reader that stops early costs at most one window', async () => {
-    const windowed = () => new HttpRangeSource(server.url('/bucket/events.ndjson?X-Signature=secret'), 60_000, 1000);
+    const windowed = () => new HttpRangeSource(server.url('/bucket/events.ndjson?X-Signature=secret'), { windowBytes: 1000 });
     const whole = Buffer.from(content);
     expect((await collect(windowed().openRange(10, whole.length))).equals(whole.subarray(10))).toBe(true);
     // The chunk planner opens up to the end of the file and stops after a few chunks.
@@ -84,5 +88,66 @@ describe('displayLocation', () => {
     ['/data/events.csv', '/data/events.csv'],
   ])('%s -> %s', (input, shown) => {
     expect(displayLocation(input)).toBe(shown);
+  });
+
+  describe('pinned to the version the job first read', () => {
+    it('reports a strong ETag as the version and sends If-Match on every range read', async () => {
+      const store = await startRangeServer();
+      try {
+        store.put('/pinned.ndjson', content);
+        const version = await new HttpRangeSource(store.url('/pinned.ndjson')).version();
+        expect(version).toMatch(/^etag "[0-9a-f]{32}"$/);
+        const pinned = new HttpRangeSource(store.url('/pinned.ndjson'), { pinnedVersion: version });
+        expect((await collect(pinned.openRange(0, 100))).equals(Buffer.from(content).subarray(0, 100))).toBe(true);
+
+        // Overwritten in place with the same size: the pinned read is refused (412), never served the new bytes.
+        store.put('/pinned.ndjson', content.replace('héllo', 'HÉLLO'));
+        await expect(collect(pinned.openRange(0, 100))).rejects.toMatchObject({ status: 412, message: expect.stringMatching(/changed since the job first read it/) });
+        expect(await new HttpRangeSource(store.url('/pinned.ndjson')).version()).not.toBe(version);
+      } finally {
+        await store.stop();
+      }
+    });
+
+    it('falls back to Last-Modified (If-Unmodified-Since) where the server sends no ETag', async () => {
+      const store = await startRangeServer({ lastModifiedOnly: true });
+      try {
+        store.put('/dated.ndjson', content);
+        const version = await new HttpRangeSource(store.url('/dated.ndjson')).version();
+        expect(version).toMatch(/^last-modified \w{3}, \d{2} \w{3} \d{4}/);
+        const pinned = new HttpRangeSource(store.url('/dated.ndjson'), { pinnedVersion: version });
+        await collect(pinned.openRange(0, 10));
+        store.put('/dated.ndjson', content);
+        await expect(collect(pinned.openRange(0, 10))).rejects.toMatchObject({ status: 412 });
+      } finally {
+        await store.stop();
+      }
+    });
+  });
+});
+
+describe('LocalFileSource version', () => {
+  it('changes when a file is replaced or rewritten with the same size, and not when it is only read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-version-'));
+    const file = join(dir, 'events.ndjson');
+    writeFileSync(file, content);
+    utimesSync(file, new Date('2024-01-01T00:00:00Z'), new Date('2024-01-01T00:00:00Z'));
+    const source = new LocalFileSource(file);
+    const first = await source.version();
+    await collect(source.openRange(0, 50));
+    expect(await source.version()).toBe(first);
+
+    // Same size, same bytes, new modification time: another version.
+    writeFileSync(file, content);
+    expect(await source.version()).not.toBe(first);
+
+    // Same size and the old modification time restored, but another file (a copy renamed over it): another inode.
+    const copy = join(dir, 'copy.ndjson');
+    writeFileSync(copy, content);
+    const old = statSync(file);
+    utimesSync(copy, old.atime, old.mtime);
+    const beforeRename = await source.version();
+    renameSync(copy, file);
+    expect(await source.version()).not.toBe(beforeRename);
   });
 });

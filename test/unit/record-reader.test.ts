@@ -159,6 +159,7 @@ describe('readRecords', () => {
     const generous: ByteSource = {
       description: 'generous',
       size: async () => data.length,
+      version: async () => undefined,
       openRange: (start) => new MemoryByteSource(data, { pieceBytes: 5 }).openRange(start, data.length),
     };
     const items = await collect(readRecords(generous, { startByte: 8, endByte: 16, firstLine: 2, firstRecord: 1 }, 'ndjson'));
@@ -250,6 +251,10 @@ class RefillingSource implements ByteSource {
 
   async size(): Promise<number> {
     return this.data.length;
+  }
+
+  async version(): Promise<undefined> {
+    return undefined;
   }
 
   async *openRange(start: number, end: number): AsyncGenerator<Buffer> {
