@@ -1,0 +1,154 @@
+/**
+ * The Temporal server killed and restarted on the same database at the edges of a job's life (issue 14): while an
+ * import's runs hand over to each other (continue-as-new every chunk), and while an import awaits approval (the
+ * approval timer). The worker reconnects by itself; the chain of runs goes on, an approval given after the restart
+ * starts the sending, and an approval timeout that ends across the restart expires the job with nothing sent.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
+import { freePort, startDevServer, type DevServer } from '../../src/dev/dev-server';
+import { createWorker } from '../../src/worker';
+import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { SegmentDouble } from '../support/segment-double';
+import { ndjsonEvents, waitFor } from '../support/wait';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+let dir: string;
+let port: number;
+let dbFilename: string;
+let cliPath: string | undefined;
+let server: DevServer;
+let double: SegmentDouble;
+let sc: SegflowClient;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'segflow-restart-edges-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  port = await freePort();
+  dbFilename = join(dir, 'temporal.sqlite');
+  cliPath = inject('temporalCli') || undefined;
+  server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
+  cleanups.push(() => server.stop());
+
+  double = await SegmentDouble.start({ writeKeys: ['wk'] });
+  cleanups.push(() => double.stop());
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue: 'restart-edges',
+    env: { SEGMENT_TRACKING_URL: double.url, SEGMENT_WRITE_KEY: 'wk', SEGFLOW_REPORT_DIR: join(dir, 'reports') },
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+  });
+  const running = worker.run();
+  cleanups.push(async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+    await nativeConnection.close();
+  });
+
+  const connection = await Connection.connect({ address: server.address });
+  cleanups.push(() => connection.close());
+  sc = {
+    client: new Client({ connection, namespace: 'default' }),
+    settings: { address: server.address, namespace: 'default', taskQueue: 'restart-edges', uiUrl: 'http://127.0.0.1' },
+    close: async () => undefined,
+  };
+}, 120_000);
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+beforeEach(() => double.reset());
+
+/** Kills the server outright, keeps it down a moment, then starts it again on the same database and port. */
+async function restartServer(): Promise<void> {
+  await server.kill();
+  await new Promise((r) => setTimeout(r, 2000));
+  server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
+}
+
+function writeInput(name: string, count: number): string {
+  const file = join(dir, `${name}.ndjson`);
+  writeFileSync(file, ndjsonEvents(count, name));
+  return file;
+}
+
+async function awaitingApproval(name: string, approvalTimeoutMs?: number) {
+  const started = await startImport(sc, {
+    file: writeInput(name, 1500),
+    requireApproval: true,
+    targetChunkBytes: 20_000,
+    heartbeatTimeoutMs: 5000,
+    ...(approvalTimeoutMs ? { approvalTimeoutMs } : {}),
+  });
+  await waitFor(async () => (await getJobStatus(sc, started.jobId)).state === 'awaiting_approval', 120_000, 'awaiting approval');
+  return { started, handle: sc.client.workflow.getHandle(started.jobId) };
+}
+
+describe('server restart', () => {
+  it('during continue-as-new: the chain of runs goes on and every event is delivered', async () => {
+    const total = 3000;
+    const started = await startImport(sc, {
+      file: writeInput('can-restart', total),
+      // One chunk per run: the runs hand over every few hundred events.
+      targetChunkBytes: 10_000,
+      chunksPerRun: 1,
+      concurrency: 1,
+      maxEventsPerBatch: 50,
+      heartbeatTimeoutMs: 5000,
+      rateLimit: { perSecond: 400, unit: 'events' },
+    });
+    // Kill it just after a handover: a new run has begun since the last look.
+    let runs = 0;
+    await waitFor(async () => {
+      runs = (await getJobStatus(sc, started.jobId)).runs as number;
+      return runs >= 2;
+    }, 120_000, 'a continue-as-new');
+    await waitFor(async () => ((await getJobStatus(sc, started.jobId)).runs as number) > runs, 60_000, 'the next continue-as-new');
+    const handle = sc.client.workflow.getHandle(started.jobId);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    const runsAtKill = (await getJobStatus(sc, started.jobId)).runs as number;
+    const deliveredAtKill = double.uniqueMessageIds().size;
+    await restartServer();
+    expect(deliveredAtKill).toBeLessThan(total);
+
+    const final = await followJob(sc, started.jobId, () => undefined, 500);
+    expect(final.state).toBe('completed');
+    expect(final.runs as number).toBeGreaterThan(runsAtKill);
+    expect(final.events).toMatchObject({ sent: total });
+    expect(double.uniqueMessageIds().size).toBe(total);
+    console.log(`server-restart-edges: ${double.duplicateCount()} event(s) re-sent across a restart during continue-as-new`);
+  }, 300_000);
+
+  it('during the approval wait: an approval given after the restart starts the sending', async () => {
+    const { started, handle } = await awaitingApproval('approve-after-restart');
+    const { planHash } = await handle.query(approvalRequestQuery);
+    await restartServer();
+    expect(double.stats().requests).toBe(0);
+    // The client reconnects by itself; the gate still awaits the same plan.
+    await waitFor(async () => (await handle.query(approvalRequestQuery)).state === 'awaiting', 120_000, 'gate awaiting after restart');
+    expect((await handle.query(approvalRequestQuery)).planHash).toBe(planHash);
+    const decided = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: planHash!, by: 'alice' }] });
+    expect(decided).toMatchObject({ state: 'approved', planHash, by: 'alice' });
+    const final = await followJob(sc, started.jobId, () => undefined, 500);
+    expect(final.state).toBe('completed');
+    expect(final.approval).toMatchObject({ by: 'alice', planHash });
+    expect(double.uniqueMessageIds().size).toBe(1500);
+  }, 300_000);
+
+  it('during the approval wait: a timeout that ends across the restart expires the job, nothing sent', async () => {
+    const { started, handle } = await awaitingApproval('expire-across-restart', 20_000);
+    await restartServer();
+    const final = await followJob(sc, started.jobId, () => undefined, 500);
+    expect(final.state).toBe('expired');
+    expect((await handle.query(approvalRequestQuery)).decision).toMatchObject({ outcome: 'expired', timeoutMs: 20_000 });
+    expect(double.stats().requests).toBe(0);
+  }, 300_000);
+});
