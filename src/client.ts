@@ -464,6 +464,49 @@ function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: num
   return retries;
 }
 
+/** The SDK's names for execution statuses (`WorkflowExecutionStatusName`), from the wire enum. */
+function executionStatusName(code: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined): string {
+  const Status = temporal.api.enums.v1.WorkflowExecutionStatus;
+  switch (code) {
+    case Status.WORKFLOW_EXECUTION_STATUS_RUNNING:
+      return 'RUNNING';
+    case Status.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+      return 'COMPLETED';
+    case Status.WORKFLOW_EXECUTION_STATUS_FAILED:
+      return 'FAILED';
+    case Status.WORKFLOW_EXECUTION_STATUS_CANCELED:
+      return 'CANCELLED';
+    case Status.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+      return 'TERMINATED';
+    case Status.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+      return 'CONTINUED_AS_NEW';
+    case Status.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+      return 'TIMED_OUT';
+    default:
+      return 'UNKNOWN';
+  }
+}
+
+/** Keyword search attributes are JSON strings in plain payloads; anything else (or unreadable) is left out. */
+function keywordAttributes(fields: Record<string, temporal.api.common.v1.IPayload> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, payload] of Object.entries(fields ?? {})) {
+    try {
+      const value: unknown = JSON.parse(Buffer.from(payload.data ?? []).toString('utf8'));
+      if (typeof value === 'string') out[name] = value;
+      else if (Array.isArray(value) && typeof value[0] === 'string') out[name] = value[0];
+    } catch {
+      // Not JSON: not one of segflow's keyword attributes.
+    }
+  }
+  return out;
+}
+
+function timestampToIso(t: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
+  if (!t || t.seconds === undefined || t.seconds === null) return undefined;
+  return new Date(Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString();
+}
+
 function kindOf(workflowType: string): string {
   return workflowType === 'importJob' ? 'import' : workflowType === 'workspaceJob' ? 'workspace' : workflowType;
 }
@@ -595,24 +638,40 @@ export async function listJobs(sc: SegflowClient, filter: { state?: string; kind
   else if (filter.state && withAttributes) clauses.push(`SegflowState = '${filter.state.replace(/'/g, '')}'`);
   const jobs: JobSummary[] = [];
   const limit = filter.limit ?? 20;
-  for await (const info of sc.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit * 2, 100) })) {
-    // An earlier run of a continue-as-new chain: its latest run is listed on its own.
-    if (info.status.name === 'CONTINUED_AS_NEW') continue;
-    const attributes = info.typedSearchAttributes;
-    let state = (attributes.get(SEGFLOW_STATE) as string | undefined) ?? info.status.name.toLowerCase();
-    // A job Temporal closed (terminated, timed out) never updated SegflowState: derive it from the execution status.
-    if (info.status.name !== 'RUNNING' && !TERMINAL_STATES.has(state)) state = stateOfClosed(info.status.name);
-    if (filter.state && state !== filter.state) continue;
-    jobs.push({
-      jobId: info.workflowId,
-      kind: (attributes.get(SEGFLOW_KIND) as string | undefined) ?? kindOf(info.type),
-      state,
-      source: attributes.get(SEGFLOW_SOURCE) as string | undefined,
-      status: info.status.name,
-      startTime: info.startTime.toISOString(),
-      closeTime: info.closeTime?.toISOString(),
+  // The raw visibility API, not `client.workflow.list()`: the SDK's list decodes every execution's memo through the
+  // data converter, so one job started with payload encryption (or another codec key) would make the whole listing
+  // fail for a client without that key. A listing needs only ids, statuses and search attributes, which no codec
+  // touches (docs/temporal-notes.md).
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await sc.client.workflowService.listWorkflowExecutions({
+      namespace: sc.client.options.namespace,
+      query: clauses.join(' AND '),
+      pageSize: Math.min(limit * 2, 100),
+      nextPageToken,
     });
-    if (jobs.length >= limit) break;
-  }
+    for (const raw of page.executions ?? []) {
+      const statusName = executionStatusName(raw.status);
+      // An earlier run of a continue-as-new chain: its latest run is listed on its own.
+      if (statusName === 'CONTINUED_AS_NEW') continue;
+      const attributes = keywordAttributes(raw.searchAttributes?.indexedFields);
+      let state = attributes[SEGFLOW_STATE.name] ?? statusName.toLowerCase();
+      // A job Temporal closed (terminated, timed out) never updated SegflowState: derive it from the execution status.
+      if (statusName !== 'RUNNING' && !TERMINAL_STATES.has(state)) state = stateOfClosed(statusName);
+      if (filter.state && state !== filter.state) continue;
+      const closeTime = timestampToIso(raw.closeTime);
+      jobs.push({
+        jobId: raw.execution?.workflowId ?? '',
+        kind: attributes[SEGFLOW_KIND.name] ?? kindOf(raw.type?.name ?? ''),
+        state,
+        source: attributes[SEGFLOW_SOURCE.name],
+        status: statusName,
+        startTime: timestampToIso(raw.startTime) ?? '',
+        ...(closeTime ? { closeTime } : {}),
+      });
+      if (jobs.length >= limit) break;
+    }
+    nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+  } while (nextPageToken !== undefined && jobs.length < limit);
   return jobs;
 }

@@ -12,8 +12,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { payloadToJson, startCodecServer, type JsonPayload, type RunningCodecServer } from '../../src/codec/codec-server';
 import { EncryptionCodec } from '../../src/codec/encryption-codec';
+import { listJobs } from '../../src/client';
+import type { TemporalSettings } from '../../src/config';
 import { dataConverterFromEnv } from '../../src/temporal-connection';
 import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
+import { waitFor } from '../support/wait';
 
 const SECRET_FILE = '/data/acme-customer-emails.csv';
 const SECRET_SUMMARY = 'import acme-customer-emails.csv → source default';
@@ -81,6 +84,20 @@ describe('what Temporal stores', () => {
   it('cannot be read by a client without the codec', async () => {
     // describe() decodes the memo eagerly, so without the key even the description is refused.
     await expect(plainClient.workflow.getHandle(handle.workflowId).describe()).rejects.toThrow(/Unknown encoding: binary\/encrypted/);
+  });
+});
+
+describe('listing jobs without the key', () => {
+  it('lists an encrypted job (ids, state, kind) instead of failing the whole listing on its memo', async () => {
+    // The SDK's list() decodes every memo; before, one encrypted job made `segflow list` fail for everyone else.
+    const sc = { client: plainClient, settings: { namespace: 'default' } as TemporalSettings, close: async () => {} };
+    let listed: Awaited<ReturnType<typeof listJobs>> = [];
+    await waitFor(async () => {
+      listed = await listJobs(sc, { kind: 'import', limit: 1000 });
+      return listed.some((job) => job.jobId === handle.workflowId);
+    }, 30_000, 'the encrypted job in the listing');
+    expect(listed.find((job) => job.jobId === handle.workflowId)).toMatchObject({ kind: 'import', status: 'RUNNING' });
+    expect(JSON.stringify(listed)).not.toContain('acme-customer-emails');
   });
 });
 
