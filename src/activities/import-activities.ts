@@ -19,7 +19,7 @@ import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
 import { openByteSource, type ByteSource } from '../io/byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
-import { ChunkCheckpointWriter, readChunkCheckpoint } from '../io/chunk-checkpoint';
+import { ChunkCheckpointWriter, ChunkSupersededError, readChunkCheckpoint } from '../io/chunk-checkpoint';
 import { expandInputSet, InputSetError, type InputEntry, type InputSetKind } from '../io/input-set';
 import { checkInputAllowed, InputNotAllowedError } from '../io/input-policy';
 import { readRecordBatches } from '../io/record-reader';
@@ -322,7 +322,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const serverRejects = sending
       ? await RejectWriter.open(serverRejectsPath(root, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
       : undefined;
-    const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey, checkpoint) : undefined;
+    const durableCheckpoint = sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey, checkpoint, info.attempt) : undefined;
 
     const pacing = sending && input.rateLimit ? new ChunkPacing(input, info, ctx) : undefined;
     const builder = new BatchBuilder({
@@ -378,6 +378,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
             // Every request heartbeats first; under a rate cap the wait before it heartbeats every slice.
             if (pacing) await pacing.pay(input.rateLimit!.unit === 'events' ? batch.length : 1, keepAlive);
             keepAlive();
+            // An attempt Temporal has already replaced (its heartbeat timed out while it ran) sends nothing more.
+            await durableCheckpoint?.assertCurrent();
           },
           onAccepted: (batch) => {
             result.eventsSent += batch.length;
@@ -404,6 +406,8 @@ export function createImportActivities({ env }: ImportActivityDeps) {
           });
         }
         if (error instanceof TrackingFatalError) throw ApplicationFailure.nonRetryable(error.message, 'SegmentFatal');
+        // Temporal ignores the outcome of a replaced attempt; the failure only ends this one and says why.
+        if (error instanceof ChunkSupersededError) throw ApplicationFailure.retryable(error.message, 'ChunkSuperseded');
         throw error;
       } finally {
         clearInterval(ticker);

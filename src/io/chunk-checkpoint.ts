@@ -10,6 +10,12 @@
  * counter only grows, so each record is at least as long as the one it overwrites (short ones are padded). A
  * torn or foreign file is ignored (the heartbeat checkpoint still applies). It is keyed by workflow run,
  * activity and byte range, so a new run of the same job id never inherits an old run's progress.
+ *
+ * It also fences attempts. When a chunk's heartbeat times out while its worker still runs (a Temporal server that
+ * was down longer than the heartbeat timeout, a stalled host), Temporal starts a new attempt while the old one is
+ * still sending, and both would send the same records. Each record names the attempt that wrote it; an attempt
+ * checks before every request and before every save, and stops once a later attempt has taken the chunk over, so
+ * the overlap costs at most the one batch the old attempt had in flight (docs/scaling.md).
  */
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -61,15 +67,28 @@ export async function readChunkCheckpoint(path: string, key: CheckpointKey): Pro
   }
 }
 
+/** A later attempt of the same chunk has taken it over: this attempt must send nothing more. */
+export class ChunkSupersededError extends Error {
+  override readonly name = 'ChunkSupersededError';
+  constructor(readonly attempt: number, readonly by: number) {
+    super(`attempt ${attempt} of this chunk stopped: attempt ${by} has taken it over`);
+  }
+}
+
 export class ChunkCheckpointWriter {
   private written = 0;
-  private constructor(private readonly handle: FileHandle, private readonly key: CheckpointKey) {}
+  private constructor(
+    private readonly path: string,
+    private readonly handle: FileHandle,
+    private readonly key: CheckpointKey,
+    private readonly attempt: number,
+  ) {}
 
   /**
    * Opens without truncating and writes `start` (the progress this attempt resumes from) at once: an attempt that
    * dies before its first batch must not erase what an earlier attempt saved.
    */
-  static async open(path: string, key: CheckpointKey, start: ChunkProgress): Promise<ChunkCheckpointWriter> {
+  static async open(path: string, key: CheckpointKey, start: ChunkProgress, attempt = 1): Promise<ChunkCheckpointWriter> {
     await mkdir(dirname(path), { recursive: true });
     let handle: FileHandle;
     try {
@@ -78,14 +97,28 @@ export class ChunkCheckpointWriter {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       handle = await open(path, 'w');
     }
-    const writer = new ChunkCheckpointWriter(handle, key);
+    const writer = new ChunkCheckpointWriter(path, handle, key, attempt);
     writer.written = (await handle.stat()).size;
     await writer.save(start);
     return writer;
   }
 
+  /** Throws ChunkSupersededError when a later attempt of this chunk has written the file since this one opened it. */
+  async assertCurrent(): Promise<void> {
+    let saved: Partial<CheckpointKey> & { attempt?: unknown };
+    try {
+      saved = JSON.parse((await readFile(this.path, 'utf8')).trim()) as typeof saved;
+    } catch {
+      return; // unreadable: nothing says another attempt owns the chunk
+    }
+    if (sameKey(this.key, saved) && typeof saved.attempt === 'number' && saved.attempt > this.attempt) {
+      throw new ChunkSupersededError(this.attempt, saved.attempt);
+    }
+  }
+
   async save(progress: ChunkProgress): Promise<void> {
-    const text = JSON.stringify({ ...this.key, ...progress });
+    await this.assertCurrent();
+    const text = JSON.stringify({ ...this.key, ...progress, attempt: this.attempt });
     // Never shorter than the previous record (counters only grow; padded to a floor), so one write replaces it.
     const record = text.padEnd(Math.max(RECORD_BYTES, this.written), ' ');
     this.written = Buffer.byteLength(record);

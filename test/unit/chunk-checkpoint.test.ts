@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChunkCheckpointWriter, readChunkCheckpoint } from '../../src/io/chunk-checkpoint';
+import { ChunkCheckpointWriter, ChunkSupersededError, readChunkCheckpoint } from '../../src/io/chunk-checkpoint';
 
 const key = { runId: 'run-1', activityId: '7', startByte: 0, endByte: 1000 };
 
@@ -30,6 +30,27 @@ describe('durable chunk checkpoint', () => {
     const second = await ChunkCheckpointWriter.open(path, key, resumed); // ...and dies here
     await second.close();
     expect(await readChunkCheckpoint(path, key)).toEqual(resumed);
+  });
+
+  it('stops an attempt that a later one has taken over (a heartbeat timeout while the old attempt still runs)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'segflow-cp-')), 'z.checkpoint.json');
+    const zero = { recordsAcked: 0, eventsSent: 0, batchesSent: 0, serverRejected: 0 };
+    const old = await ChunkCheckpointWriter.open(path, key, zero, 1);
+    await old.save({ recordsAcked: 400, eventsSent: 400, batchesSent: 2, serverRejected: 0 });
+    await old.assertCurrent();
+
+    const resumed = (await readChunkCheckpoint(path, key))!;
+    const replacement = await ChunkCheckpointWriter.open(path, key, resumed, 2);
+    // The old attempt may not send its next batch, nor overwrite the replacement's record with its own progress.
+    await expect(old.assertCurrent()).rejects.toBeInstanceOf(ChunkSupersededError);
+    await expect(old.save({ recordsAcked: 600, eventsSent: 600, batchesSent: 3, serverRejected: 0 })).rejects.toThrow(/attempt 2 has taken it over/);
+    await replacement.assertCurrent();
+    await replacement.save({ recordsAcked: 600, eventsSent: 600, batchesSent: 3, serverRejected: 0 });
+    expect(await readChunkCheckpoint(path, key)).toEqual({ recordsAcked: 600, eventsSent: 600, batchesSent: 3, serverRejected: 0 });
+    // Another run's attempts are not this one's business.
+    const otherRun = await ChunkCheckpointWriter.open(path, { ...key, runId: 'run-9' }, zero, 1);
+    await otherRun.assertCurrent();
+    await Promise.all([old.close(), replacement.close(), otherRun.close()]);
   });
 
   it('ignores a torn or tampered file', async () => {
