@@ -11,4 +11,11 @@ bash scripts/install-prometheus.sh >/dev/null
 # The multi-host cluster test (test/cluster/) needs iproute2; it builds and starts scripts/cluster.sh itself.
 bash scripts/install-iproute2.sh
 npx tsc -p tsconfig.json --noEmit
+# Node 22.18+ and 24 strip TypeScript types natively, so when the Temporal SDK require()s a `.ts` file by path (the
+# codec's failure converter, src/temporal-connection.ts) Node itself loads it as CommonJS and fails on its `import`;
+# Node 20 leaves it to the test runner. Tests run from sources, so they turn native stripping off; a built install
+# loads the compiled `.js` from dist and is not affected (test/integration/production-install.test.ts).
+if node -e 'process.exit(process.features.typescript ? 0 : 1)' 2>/dev/null; then
+  export NODE_OPTIONS="${NODE_OPTIONS:-} --no-experimental-strip-types"
+fi
 npx vitest run "$@"

@@ -47,9 +47,11 @@ export class LocalFileSource implements ByteSource {
   }
 
   async version(): Promise<string> {
-    // Whole milliseconds: utimes and copy tools keep mtime to the millisecond, not to the nanosecond.
+    // Whole seconds: tools that copy or restore a modification time (utimes takes float seconds) keep it only to about
+    // a millisecond, and some file systems to a second. A rewrite sets it to the time of writing, long after the file
+    // was made, so seconds still tell versions apart; same-second tricks on the same inode meet the chunk digests.
     const info = await stat(this.path);
-    return `inode ${info.ino} mtime ${Math.floor(info.mtimeMs)}`;
+    return `inode ${info.ino} mtime ${Math.floor(info.mtimeMs / 1000)}`;
   }
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
