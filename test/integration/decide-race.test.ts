@@ -50,8 +50,9 @@ it('approvals sent while runs hand over are neither lost nor applied twice', asy
     rounds++;
     answers.push(...(await Promise.all([approve(), approve()])));
     await handle.signal('approve', { planHash: planHash!, by: 'alice' });
-    if (rounds % 5 === 0) {
+    if (rounds % 5 === 1) {
       // A rejection after the approval is refused (the validator: nothing awaits a decision) and changes nothing.
+      // From the first round on: on a fast machine the runs may hand over four times before a fifth round.
       await expect(handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', by: 'mallory', reason: 'too late' }] })).rejects.toBeInstanceOf(
         WorkflowUpdateFailedError,
       );
