@@ -31,17 +31,10 @@ import {
   type SourceState,
   type WorkspacePlan,
 } from '../core/workspace-plan';
-import {
-  PublicApiClient,
-  PublicApiError,
-  PublicApiNotFoundError,
-  PublicApiRequestError,
-  toApplicationFailure,
-  type DestinationV1,
-  type SourceApiCallsUsage,
-  type SourceV1,
-  type WarehouseV1,
-} from '../segment/public-api-client';
+import { PublicApiClient } from '../segment/public-api-client';
+import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '../segment/public-api-errors';
+import { toApplicationFailure } from '../segment/public-api-failure';
+import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 
 export interface WorkspacePreviewInput {

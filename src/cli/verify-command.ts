@@ -17,7 +17,8 @@ import {
   type UsageEntry,
   type Verdict,
 } from '../core/reconcile';
-import { PublicApiClient, PublicApiError } from '../segment/public-api-client';
+import { PublicApiClient } from '../segment/public-api-client';
+import { PublicApiError } from '../segment/public-api-errors';
 import { action, EXIT, formatTable, globalOptions, parseFraction, printJson } from './common';
 
 export interface VerifyReport {

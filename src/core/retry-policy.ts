@@ -8,7 +8,7 @@
  * - Only 2xx is delivery. analytics-node counts 3xx as success, but undici's `request` does not follow
  *   redirects, so a 3xx means the batch went nowhere: fatal, naming SEGMENT_TRACKING_URL and the Location.
  * - 429 waits as rateLimitDelayMs says: the one reading of rate-limit headers, shared with the Public API
- *   client (src/segment/public-api-client.ts). Without any usable header no delay is given and the
+ *   client (src/segment/public-api-errors.ts). Without any usable header no delay is given and the
  *   caller's exponential backoff applies.
  * - 501, 505 are never retried (analytics-node); 511 is retried by analytics-node only with OAuth, which
  *   segflow does not use, so it is fatal.

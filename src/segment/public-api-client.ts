@@ -1,259 +1,30 @@
 /**
- * The one place that talks HTTP to Segment's Public API (management API, ../shared/segment/API.md §2).
+ * The one place that talks HTTP to Segment's Public API (management API, docs/segment-public-api.md).
  *
- * - One method per catalogue operation (§2.7). List calls follow cursor pagination to the end (§2.4).
- * - Every request pins the API version in `Accept` (§2.2): stable (`v1`) by default, beta for delivery metrics,
+ * - One method per catalogue operation segflow uses. List calls follow cursor pagination to the end.
+ * - Every request pins the API version in `Accept`: stable (`v1`) by default, beta for delivery metrics,
  *   alpha for the write-key endpoints, which exist only there.
- * - Failures are classified once, here, into typed errors (401/403 auth, 404 not found, 400/422 validation,
- *   429 rate limited with the wait the response asks for, 5xx and network retryable, other 4xx request errors);
- *   `toApplicationFailure` turns them into Temporal failures for activities.
+ * - A non-2xx answer becomes the typed error public-api-errors.ts classifies; activities hand it to Temporal
+ *   through public-api-failure.ts.
  * - The token lives in a private field, is only ever written into the Authorization header, and is scrubbed from
  *   every error message. Paths that embed a write key (#9) are shown redacted in errors.
  * - The client does not retry by itself: in activities Temporal retries with the delay this client computes, and
  *   the CLI reports the wait to the human.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import { request, type Dispatcher } from 'undici';
-import { rateLimitDelayMs } from '../core/retry-policy';
-
-// ---------------------------------------------------------------------------------------------
-// Shapes (API.md §2.6): only the fields segflow reads are typed; the rest passes through.
-// ---------------------------------------------------------------------------------------------
-
-export interface LabelV1 {
-  key: string;
-  value: string;
-  description?: string;
-}
-
-export interface SourceV1 {
-  id: string;
-  slug: string;
-  name?: string;
-  workspaceId: string;
-  enabled: boolean;
-  /** Empty when the token lacks the "source admin" permission. Secrets: never put them in workflow history. */
-  writeKeys: string[];
-  settings?: Record<string, unknown>;
-  labels: LabelV1[];
-  metadata: { id: string; name: string; slug: string; [key: string]: unknown };
-}
-
-export interface DestinationV1 {
-  id: string;
-  name?: string;
-  enabled: boolean;
-  sourceId: string;
-  settings: Record<string, unknown>;
-  metadata: { id: string; name: string; slug: string; [key: string]: unknown };
-}
-
-export interface WarehouseV1 {
-  id: string;
-  workspaceId: string;
-  enabled: boolean;
-  settings: Record<string, unknown>;
-  metadata: { id: string; name: string; slug: string; [key: string]: unknown };
-}
-
-export interface SchemaSettingsV1 {
-  track?: Record<string, unknown>;
-  identify?: Record<string, unknown>;
-  group?: Record<string, unknown>;
-  forwardingViolationsTo?: string;
-  forwardingBlockedEventsTo?: string;
-}
-
-export type Granularity = 'MINUTE' | 'HOUR' | 'DAY';
-
-export interface DeliveryMetricsSummary {
-  sourceId: string;
-  destinationMetadataId: string;
-  metrics: Array<{ metricName: string; total: number; breakdown?: Array<{ metricName: string; value: number }> }>;
-}
-
-export interface SourceApiCallsUsage {
-  sourceId: string;
-  /** A bigint as a decimal string; daily *cumulative* within the usage month. */
-  apiCalls: string;
-  timestamp: string;
-}
-
-export interface WorkspaceApiCallsUsage {
-  apiCalls: string;
-  timestamp: string;
-}
-
-export interface UpdateSourceInput {
-  name?: string;
-  enabled?: boolean;
-  slug?: string;
-  settings?: Record<string, unknown>;
-}
-
-export interface CreateSourceInput {
-  slug: string;
-  enabled: boolean;
-  metadataId: string;
-  settings?: Record<string, unknown>;
-  disconnectAllWarehouses?: boolean;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------
-
-/** One entry of the `{errors: [...]}` envelope (API.md §2.3). */
-export interface ApiErrorEntry {
-  type: string;
-  message?: string;
-  field?: string;
-  data?: unknown;
-  status?: number;
-}
-
-export type PublicApiErrorKind = 'auth' | 'not-found' | 'validation' | 'rate-limited' | 'server' | 'request' | 'network';
-
-export class PublicApiError extends Error {
-  constructor(
-    readonly kind: PublicApiErrorKind,
-    message: string,
-    readonly details: {
-      method: string;
-      /** The request path, with secrets redacted. */
-      path: string;
-      status?: number;
-      apiErrors?: ApiErrorEntry[];
-      /** How long to wait before retrying (429 only). */
-      retryAfterMs?: number;
-    },
-  ) {
-    super(message);
-    this.name = 'PublicApiError';
-  }
-
-  get status(): number | undefined {
-    return this.details.status;
-  }
-
-  /** 429, 5xx and network errors are worth retrying; other 4xx will fail the same way again. */
-  get retryable(): boolean {
-    return this.kind === 'rate-limited' || this.kind === 'server' || this.kind === 'network';
-  }
-}
-
-export class PublicApiAuthError extends PublicApiError {
-  override readonly name = 'PublicApiAuthError';
-}
-export class PublicApiNotFoundError extends PublicApiError {
-  override readonly name = 'PublicApiNotFoundError';
-}
-export class PublicApiValidationError extends PublicApiError {
-  override readonly name = 'PublicApiValidationError';
-}
-export class PublicApiRateLimitError extends PublicApiError {
-  override readonly name = 'PublicApiRateLimitError';
-  get retryAfterMs(): number {
-    return this.details.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS;
-  }
-}
-export class PublicApiServerError extends PublicApiError {
-  override readonly name = 'PublicApiServerError';
-}
-export class PublicApiRequestError extends PublicApiError {
-  override readonly name = 'PublicApiRequestError';
-}
-export class PublicApiNetworkError extends PublicApiError {
-  override readonly name = 'PublicApiNetworkError';
-}
-
-/** When a 429 says nothing usable about the wait: the rate-limit window is a minute (API.md §2.5). */
-export const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
-type Headers = Record<string, string | string[] | undefined>;
-
-/**
- * How long a 429 asks us to wait, in ms: the body's `data.msBeforeNext` (the documented 429 body, API.md
- * §2.5), else the headers, read by the one rate-limit parser the Tracking API sender uses too
- * (src/core/retry-policy.ts); one rate-limit window when nothing usable was said.
- */
-export function rateLimitWaitMs(apiErrors: ApiErrorEntry[], headers: Headers, nowMs: number): number {
-  let msBeforeNext: number | undefined;
-  for (const entry of apiErrors) {
-    const data = entry.data as { msBeforeNext?: unknown } | undefined;
-    if (typeof data?.msBeforeNext === 'number' && Number.isFinite(data.msBeforeNext)) {
-      msBeforeNext = data.msBeforeNext;
-      break;
-    }
-  }
-  return rateLimitDelayMs({ headers, msBeforeNext }, new Date(nowMs)) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
-}
-
-/** Reads `{errors: [...]}` from an error body; anything else becomes one synthetic entry holding the text. */
-export function parseErrorEntries(bodyText: string): ApiErrorEntry[] {
-  try {
-    const parsed = JSON.parse(bodyText) as { errors?: unknown };
-    if (Array.isArray(parsed.errors)) {
-      return parsed.errors.filter(
-        (entry): entry is ApiErrorEntry => typeof entry === 'object' && entry !== null && typeof (entry as ApiErrorEntry).type === 'string',
-      );
-    }
-  } catch {
-    // fall through: error bodies are not guaranteed to be JSON
-  }
-  const text = bodyText.trim().slice(0, 200);
-  return text ? [{ type: 'unparsed', message: text }] : [];
-}
-
-/** The typed error for a non-2xx answer. Pure, so the status table is testable on its own. */
-export function classifyFailure(
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  request: { method: string; path: string },
-  nowMs: number,
-): PublicApiError {
-  const apiErrors = parseErrorEntries(bodyText);
-  const reasons = apiErrors
-    .map((entry) => [entry.field ? `${entry.field}: ` : '', entry.message ?? entry.type].join(''))
-    .join('; ');
-  const base = `Segment Public API ${request.method} ${request.path} answered ${status}`;
-  const details = { ...request, status, apiErrors };
-  const withReason = (hint: string) => `${base}${reasons ? ` (${reasons})` : ''}: ${hint}`;
-  if (status === 401 || status === 403) {
-    return new PublicApiAuthError('auth', withReason('check SEGMENT_API_TOKEN, its workspace and its permissions'), details);
-  }
-  if (status === 404) return new PublicApiNotFoundError('not-found', withReason('no such resource (or route in this API version)'), details);
-  if (status === 400 || status === 422) return new PublicApiValidationError('validation', withReason('the request was refused as invalid'), details);
-  if (status === 429) {
-    const retryAfterMs = rateLimitWaitMs(apiErrors, headers, nowMs);
-    return new PublicApiRateLimitError('rate-limited', withReason(`rate limited, retry in ${Math.ceil(retryAfterMs / 1000)} s`), {
-      ...details,
-      retryAfterMs,
-    });
-  }
-  if (status >= 500) return new PublicApiServerError('server', withReason('Segment-side failure, retryable'), details);
-  return new PublicApiRequestError('request', withReason('request refused'), details);
-}
-
-/**
- * For activities: a PublicApiError becomes an ApplicationFailure whose `type` is the error class name;
- * non-retryable for 4xx, retryable for 429 (with `nextRetryDelay` = the wait Segment asked for) and 5xx/network.
- * Anything else is returned unchanged (cancellation must stay a cancellation).
- */
-export function toApplicationFailure(error: unknown): unknown {
-  if (!(error instanceof PublicApiError)) return error;
-  return ApplicationFailure.create({
-    message: error.message,
-    type: error.name,
-    nonRetryable: !error.retryable,
-    nextRetryDelay: error instanceof PublicApiRateLimitError ? error.retryAfterMs : undefined,
-    details: [{ kind: error.kind, status: error.status ?? null, path: error.details.path }],
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The client
-// ---------------------------------------------------------------------------------------------
+import { classifyFailure, PublicApiNetworkError, PublicApiServerError } from './public-api-errors';
+import type {
+  DeliveryMetricsSummary,
+  DestinationV1,
+  Granularity,
+  LabelV1,
+  SchemaSettingsV1,
+  SourceApiCallsUsage,
+  SourceV1,
+  UpdateSourceInput,
+  WarehouseV1,
+  WorkspaceApiCallsUsage,
+} from './public-api-shapes';
 
 export interface PublicApiClientOptions {
   /** API root, e.g. https://api.segmentapis.com (EU: https://eu1.api.segmentapis.com). */
@@ -350,12 +121,6 @@ export class PublicApiClient {
     return data.labels;
   }
 
-  /** #5b */
-  async replaceLabelsInSource(sourceId: string, labels: LabelV1[]): Promise<LabelV1[]> {
-    const data = await this.call<{ labels: LabelV1[] }>('PUT', `/sources/${enc(sourceId)}/labels`, { body: { labels } });
-    return data.labels;
-  }
-
   /** #6 */
   listConnectedWarehouses(sourceId: string): Promise<WarehouseV1[]> {
     return this.listAll<WarehouseV1>(`/sources/${enc(sourceId)}/connected-warehouses`, 'warehouses');
@@ -369,11 +134,6 @@ export class PublicApiClient {
   /** #7 */
   async getSchemaSettings(sourceId: string): Promise<{ sourceId: string; settings: SchemaSettingsV1 }> {
     return this.call('GET', `/sources/${enc(sourceId)}/settings`);
-  }
-
-  /** #7b — omit a forwarding field to disable forwarding (sending an empty value is an error). */
-  async updateSchemaSettings(sourceId: string, settings: SchemaSettingsV1): Promise<{ sourceId: string; settings: SchemaSettingsV1 }> {
-    return this.call('PATCH', `/sources/${enc(sourceId)}/settings`, { body: settings });
   }
 
   /** #8 — alpha only. The new key appears in `writeKeys` of the returned source. */
@@ -391,12 +151,6 @@ export class PublicApiClient {
     });
   }
 
-  /** #15 */
-  async createSource(input: CreateSourceInput): Promise<SourceV1> {
-    const data = await this.call<{ source: SourceV1 }>('POST', '/sources', { body: input });
-    return data.source;
-  }
-
   // ----- destinations ----------------------------------------------------------------------------
 
   /** #10 */
@@ -405,7 +159,7 @@ export class PublicApiClient {
     return data.destination;
   }
 
-  /** #11 — beta. `sourceId` is required by the API; windows depend on granularity (API.md §2.7). */
+  /** #11 — beta. `sourceId` is required by the API; windows depend on granularity (docs/segment-public-api.md). */
   async getDeliveryMetrics(
     destinationId: string,
     params: { sourceId: string; startTime?: string; endTime?: string; granularity?: Granularity },
@@ -433,11 +187,6 @@ export class PublicApiClient {
     return data.labels;
   }
 
-  /** #13b — 60 requests/minute. */
-  async deleteLabel(key: string, value: string): Promise<void> {
-    await this.call('DELETE', `/labels/${enc(key)}/${enc(value)}`);
-  }
-
   // ----- usage -----------------------------------------------------------------------------------
 
   /** #14 — `period` is the first day of the usage month (`2021-02-01`); counts are cumulative per day. */
@@ -448,12 +197,6 @@ export class PublicApiClient {
   /** #14b */
   getDailyWorkspaceApiCalls(period: string): Promise<WorkspaceApiCallsUsage[]> {
     return this.listAll<WorkspaceApiCallsUsage>('/usage/api-calls/daily', 'dailyWorkspaceAPICallsUsage', { period });
-  }
-
-  /** Sanity call: `GET /`. */
-  async getWorkspace(): Promise<{ id: string; slug: string; name: string }> {
-    const data = await this.call<{ workspace: { id: string; slug: string; name: string } }>('GET', '/');
-    return data.workspace;
   }
 
   // ----- plumbing --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../../src/segment/tracking-client';
 import { classifyTrackingResponse, rateLimitDelayMs } from '../../src/core/retry-policy';
-import { classifyFailure } from '../../src/segment/public-api-client';
+import { classifyFailure } from '../../src/segment/public-api-errors';
 import { trackingApiRoot, publicApiRoot } from '../../src/config';
 
 type Handler = (body: { batch: Array<{ messageId: string }>; sentAt: string }, req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string };
