@@ -20,9 +20,9 @@ import { clientConnectionOptions, dataConverterFromEnv, TemporalConfigError } fr
 import { SEGMENT_LIMITS } from './core/limits';
 import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
 import type { InputFormat } from './core/types';
-import { displayLocation } from './core/location';
+import { displayLocation, isHttpLocation } from './core/location';
 import { isValidJobId, jobIdProblem } from './core/job-id';
-import { openByteSource } from './io/byte-source';
+import { openByteSource } from './io/open-byte-source';
 import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type InputEntry, type InputSetKind } from './io/input-set';
 import { digestInput, inputSetDigest } from './io/staging';
 import { pauseSignal, resumeSignal, statusQuery, type ChunkRetry, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
@@ -105,7 +105,7 @@ export function detectFormat(file: string, explicit?: string): InputFormat {
     throw new UsageError(`Unknown --format "${explicit}"; use csv or ndjson.`);
   }
   // A URL's query (a presigned signature) is not part of its name; `.gz` names its compression, not its format.
-  const name = (/^https?:\/\//i.test(file) ? new URL(file).pathname : file).replace(/\.gz$/i, '');
+  const name = (isHttpLocation(file) ? new URL(file).pathname : file).replace(/\.gz$/i, '');
   const ext = extname(name).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
@@ -149,7 +149,7 @@ async function resolveInputSet(
       throw error;
     }
   } else {
-    const name = /^https?:\/\//i.test(file) ? new URL(file).pathname : file;
+    const name = isHttpLocation(file) ? new URL(file).pathname : file;
     if (!/\.gz$/i.test(name)) return undefined;
     entries = [{ location: file, name: basename(name), gzip: true }];
   }
@@ -196,7 +196,7 @@ export interface CheckedImportRequest {
  * SEGFLOW_REPORT_DIR). Run before connecting, so `segflow import missing.csv` says the file is missing.
  */
 export async function checkImportRequest(request: ImportRequest): Promise<CheckedImportRequest> {
-  const file = /^https?:\/\//.test(request.file) ? request.file : resolve(request.file);
+  const file = isHttpLocation(request.file) ? request.file : resolve(request.file);
   const rawSource = request.source ?? 'default';
   if (!SOURCE_NAME_PATTERN.test(rawSource)) throw new UsageError(`Invalid --source "${rawSource.slice(0, 64)}": use letters, digits, "-" and "_".`);
   // web-app, web_app and Web-App read one write key: one spelling for job ids and messageId namespaces.
@@ -211,7 +211,7 @@ export async function checkImportRequest(request: ImportRequest): Promise<Checke
   // A directory, a glob, a manifest or a .gz file is staged by the workers first (docs/compressed-and-many-files.md).
   const set = await resolveInputSet(file, request);
   const format = set ? set.format : detectFormat(file, request.format);
-  if (!set && !/^https?:\/\//.test(file)) {
+  if (!set && !isHttpLocation(file)) {
     try {
       const info = await stat(file);
       if (!info.isFile()) throw new Error('not a file');
@@ -284,7 +284,7 @@ export async function startImport(
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: reuse,
       // File names are user text: shown through the one sanitiser (workflows/safe-text.ts), never raw markdown.
-      staticSummary: `import ${plainText(basename(/^https?:\/\//i.test(file) ? new URL(file).pathname : file), 200)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
+      staticSummary: `import ${plainText(basename(isHttpLocation(file) ? new URL(file).pathname : file), 200)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
       staticDetails: [
         `**Import** ${markdownText(displayLocation(file), 1000)} (${format}) into source ${markdownText(source, 100)}`,
         '',

@@ -11,13 +11,14 @@ import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSe
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
-import { displayLocation } from '../core/location';
+import { displayLocation, isHttpLocation } from '../core/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer, pacedBatchEvents } from '../core/pacer';
 import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
-import { openByteSource, type ByteSource } from '../io/byte-source';
+import type { ByteSource } from '../io/byte-source';
+import { openByteSource } from '../io/open-byte-source';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
 import { ChunkCheckpointWriter, ChunkSupersededError, readChunkCheckpoint } from '../io/chunk-checkpoint';
 import { expandInputSet, InputSetError, type InputEntry, type InputSetKind } from '../io/input-set';
@@ -639,7 +640,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
 }
 
 function displayName(location: string): string {
-  return /^https?:\/\//i.test(location) ? new URL(location).pathname : location;
+  return isHttpLocation(location) ? new URL(location).pathname : location;
 }
 
 const stagedMapCache = new Map<string, Promise<StagedFile[]>>();

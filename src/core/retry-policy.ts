@@ -17,6 +17,7 @@
  *
  * Pure: no I/O, safe anywhere (`now` is injected).
  */
+import { redactUrl } from './location';
 
 export type TrackingOutcome =
   | { status: number; headers: Record<string, string | string[] | undefined> }
@@ -127,9 +128,7 @@ function rateLimited(headers: Headers, now: Date): RetryDecision {
 function redirectTarget(headers: Headers): string {
   const location = header(headers, 'location');
   if (!location) return 'no Location given';
-  const clipped = location.slice(0, 200);
-  const match = /^(https?:\/\/)(?:[^@/?#]*@)?([^?#]*)/i.exec(clipped);
-  return match ? `${match[1]}${match[2]}` : clipped.replace(/[?#].*$/, '');
+  return redactUrl(location.slice(0, 200));
 }
 
 /** Classifies one HTTP response or network failure of POST /v1/batch. */

@@ -136,7 +136,3 @@ function conditionalHeaders(pinned: string | undefined): Record<string, string> 
   if (pinned?.startsWith('last-modified ')) return { 'if-unmodified-since': pinned.slice('last-modified '.length) };
   return {};
 }
-
-export function isHttpLocation(location: string): boolean {
-  return /^https?:\/\//i.test(location);
-}

@@ -10,6 +10,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isGlob, matchGlob, MAX_GLOB_LENGTH, splitGlobBase } from '../core/glob';
+import { isHttpLocation } from '../core/location';
 import type { InputFormat } from '../core/types';
 
 export type InputSetKind = 'directory' | 'glob' | 'manifest';
@@ -121,7 +122,7 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
     const where = `${path}, line ${i + 1}`;
     if (text.length > MAX_MANIFEST_LINE) throw new InputSetError(`${where}: the entry is longer than ${MAX_MANIFEST_LINE} characters.`);
     let entry: InputEntry;
-    if (/^https?:\/\//i.test(text)) {
+    if (isHttpLocation(text)) {
       let name: string;
       try {
         name = urlName(text);
@@ -152,7 +153,7 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
 /** How the CLI tells a set from a single file. */
 export async function inputSetKind(location: string, manifest: boolean): Promise<InputSetKind | undefined> {
   if (manifest) return 'manifest';
-  if (/^https?:\/\//i.test(location)) return undefined;
+  if (isHttpLocation(location)) return undefined;
   if (isGlob(location)) return 'glob';
   try {
     if ((await stat(location)).isDirectory()) return 'directory';

@@ -21,8 +21,9 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { isHttpLocation } from '../core/location';
 import type { InputFormat } from '../core/types';
-import { openByteSource } from './byte-source';
+import { openByteSource } from './open-byte-source';
 import type { InputEntry } from './input-set';
 
 export interface StagedFile {
@@ -111,7 +112,7 @@ export async function stageInputs(options: {
   try {
     for (let index = checkpoint.filesDone; index < entries.length; index++) {
       const entry = entries[index]!;
-      const local = !/^https?:\/\//i.test(entry.location);
+      const local = !isHttpLocation(entry.location);
       const before = local ? await stat(entry.location) : undefined;
       const source = openByteSource(entry.location);
       const size = await source.size();

@@ -7,12 +7,11 @@
  */
 import { DefaultLogger, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { inspect } from 'node:util';
+import { scrubUrlCredentials } from '../core/location';
 
 const SECRET_VARIABLE = /^(SEGMENT_WRITE_KEY(_[A-Z0-9_]+)?|SEGMENT_API_TOKEN|SEGFLOW_CODEC_KEY|TEMPORAL_API_KEY|TEMPORAL_TLS_CLIENT_KEY(_DATA)?)$/;
 /** Attribute names whose values never belong in a log line. */
 const SECRET_ATTRIBUTE = /(write_?key|token|secret|password|authorization|api_?key|codec_?key|^raw$|^row$|^rows$|^values$)/i;
-// `scheme://user:password@host`: bounded, linear pieces (no nested quantifiers).
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^\s/@:]{0,256}(:[^\s/@]{0,256})?@/gi;
 const MIN_SECRET_LENGTH = 6;
 
 export interface LogScrubber {
@@ -26,7 +25,7 @@ export function logScrubber(env: NodeJS.ProcessEnv): LogScrubber {
     .map(([, value]) => value!)
     .sort((a, b) => b.length - a.length);
   return (text) => {
-    let out = text.replace(URL_CREDENTIALS, '$1***@');
+    let out = scrubUrlCredentials(text);
     for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
     return out;
   };

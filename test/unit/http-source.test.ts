@@ -2,7 +2,7 @@ import { mkdtempSync, renameSync, statSync, utimesSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalFileSource } from '../../src/io/byte-source';
+import { LocalFileSource } from '../../src/io/local-file-source';
 import { displayLocation } from '../../src/core/location';
 import { HttpRangeSource } from '../../src/io/http-source';
 import { startRangeServer, type RangeServer } from '../support/range-server';

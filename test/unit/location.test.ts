@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { checkImportRequest } from '../../src/client';
+import { displayLocation, isHttpLocation, redactUrl, scrubUrlCredentials } from '../../src/core/location';
+
+describe('isHttpLocation: the one http(s) test', () => {
+  it.each([
+    ['https://host/a.ndjson', true],
+    ['http://host/a.ndjson', true],
+    ['HTTPS://HOST/a.ndjson', true],
+    ['Http://host/a.ndjson', true],
+    ['file:///data/a.ndjson', false],
+    ['s3://bucket/a.ndjson', false],
+    ['/data/https://x', false],
+    ['https:/host/a.ndjson', false],
+    ['data/a.ndjson', false],
+  ])('%s -> %s', (location, expected) => {
+    expect(isHttpLocation(location)).toBe(expected);
+  });
+
+  it('an upper-case HTTPS URL stays a URL when an import is checked (it was once resolved as a local path)', async () => {
+    const file = 'HTTPS://127.0.0.1:9/exports/events.ndjson?X-Amz-Signature=abc';
+    const checked = await checkImportRequest({ file, jobId: 'upper-case-scheme' });
+    expect(checked.file).toBe(file);
+    expect(checked.format).toBe('ndjson');
+  });
+});
+
+describe('redactUrl: the one URL redaction', () => {
+  it.each([
+    ['https://bucket.example/a/b.csv?X-Amz-Signature=abc', 'https://bucket.example/a/b.csv'],
+    ['HTTPS://user:pass@host:8080/x.ndjson#frag', 'https://host:8080/x.ndjson'],
+    ['s3://key:secret@bucket/x', 's3://bucket/x'],
+    ['/v1/batch?token=abc', '/v1/batch'],
+    ['/v1/batch#frag', '/v1/batch'],
+    ['relative/path', 'relative/path'],
+  ])('%s -> %s', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown);
+  });
+
+  it('displayLocation redacts URLs of any scheme but keeps a path whole (? and # are legal in file names)', () => {
+    expect(displayLocation('ftp://u:p@host/x?sig=1')).toBe('ftp://host/x');
+    expect(displayLocation('/data/what?.csv')).toBe('/data/what?.csv');
+    expect(displayLocation('/d/' + 'x'.repeat(600))).toHaveLength(500);
+  });
+
+  it('scrubUrlCredentials masks the user info of every URL inside a text', () => {
+    expect(scrubUrlCredentials('fetch https://alice:s3cret@host/x failed; retry s3://k:v@b/y')).toBe('fetch https://***@host/x failed; retry s3://***@b/y');
+  });
+});
