@@ -43,7 +43,8 @@ import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../s
 import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
 import { markdownText, plainText } from '../workflows/safe-text';
 import { registerApprovalCommands, signDecision } from './approval-commands';
-import { globMatches, MAX_GLOB_CHARS, renderPlanText } from '../core/workspace-plan';
+import { globMatches, MAX_GLOB_CHARS } from '../core/glob';
+import { renderPlanText } from '../core/workspace-plan';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
 import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
 

@@ -1,15 +1,21 @@
 /**
- * Path globs for many-file imports (`segflow import 'export/*\/*.ndjson.gz'`), matched without regular expressions so
- * a hostile pattern cannot make matching slow: each `/`-separated segment is matched by the classic wildcard
- * algorithm with one backtrack point (time O(pattern × name), no nested backtracking), and `**` segments by the
- * same greedy-with-one-backtrack idea over segments.
+ * segflow's one wildcard matcher, used twice:
+ * - path globs for many-file imports (`segflow import 'export/*\/*.ndjson.gz'`): each `/`-separated segment is
+ *   matched by `matchSegment`, and `**` segments by the same greedy-with-one-backtrack idea over segments;
+ * - source name patterns (`targets.name` in a job file, `segflow source list --name`): `globMatches`, the same
+ *   matcher without regard to case, over the whole name.
+ * No regular expressions, so a hostile pattern cannot make matching slow: the classic wildcard algorithm keeps one
+ * backtrack point (time O(pattern × name), no nested backtracking), so `**********x` against a long name is as cheap
+ * as `*x`, where a translated regex backtracks exponentially in the number of stars.
  *
- * Syntax: `*` any run of characters within a segment, `?` one character, `**` as a whole segment any number of
- * directories (zero included). No braces, classes or escapes: file names with those characters match literally.
- * Pure: safe anywhere.
+ * Syntax: `*` any run of characters (within a segment, for paths), `?` one character, `**` as a whole path segment
+ * any number of directories (zero included). No braces, classes or escapes: names with those characters match
+ * literally. Pure: safe anywhere.
  */
 
 export const MAX_GLOB_LENGTH = 1024;
+/** Longest source name pattern a job file (job-spec.ts) or the CLI may hold. */
+export const MAX_GLOB_CHARS = 200;
 
 export function isGlob(text: string): boolean {
   return text.includes('*') || text.includes('?');
@@ -38,6 +44,12 @@ export function matchSegment(pattern: string, name: string): boolean {
   }
   while (pattern[p] === '*') p++;
   return p === pattern.length;
+}
+
+/** Whether a source name or slug matches a name pattern, ignoring case. */
+export function globMatches(pattern: string, text: string): boolean {
+  if (pattern.length > MAX_GLOB_CHARS) throw new RangeError(`a name pattern is at most ${MAX_GLOB_CHARS} characters`);
+  return matchSegment(pattern.toLowerCase(), text.toLowerCase());
 }
 
 /**

@@ -31,7 +31,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from './limits';
-import { MAX_GLOB_CHARS } from './workspace-plan';
+import { MAX_GLOB_CHARS } from './glob';
 import { plainText } from '../workflows/safe-text';
 import { validateMessage, type ValidatedMessage } from './message-schema';
 

@@ -20,6 +20,7 @@
  * The activities re-check last-write-key, delete-enabled and delete-connected against live state right before
  * writing (`recheckItem`), since the workspace can change while the approval waits.
  */
+import { globMatches } from './glob';
 import type { JobLabel, JobSpec, JobStep, JobTargets, StepOf } from './job-spec';
 import { messageIdNamespace, uuidV5 } from './message-id';
 import { canonicalJson, sha256Hex } from './plan-hash';
@@ -188,46 +189,6 @@ export function planHash(plan: WorkspacePlan): string {
 export const formatLabel = (label: JobLabel): string => `${label.key}:${label.value}`;
 const sameLabel = (a: JobLabel, b: JobLabel) => a.key === b.key && a.value === b.value;
 const sameValue = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
-
-/** Longest `targets.name` pattern a job file may hold (job-spec.ts enforces it). */
-export const MAX_GLOB_CHARS = 200;
-
-/**
- * `*` and `?` wildcards, case-insensitive, whole string. No regular expression and no backtracking: the pattern
- * is cut at its stars and each piece is looked for once, left to right, at its leftmost place (which is always a
- * safe choice for `*`). Cost is at most name length × pattern length, so `**********x` against a long name is as
- * cheap as `*x`, where a translated regex backtracks exponentially in the number of stars.
- */
-export function globMatches(pattern: string, text: string): boolean {
-  if (pattern.length > MAX_GLOB_CHARS) throw new RangeError(`a name pattern is at most ${MAX_GLOB_CHARS} characters`);
-  const p = pattern.toLowerCase();
-  const t = text.toLowerCase();
-  const pieces = p.split('*');
-  const pieceAt = (piece: string, at: number) => {
-    if (at + piece.length > t.length) return false;
-    for (let i = 0; i < piece.length; i++) if (piece[i] !== '?' && piece[i] !== t[at + i]) return false;
-    return true;
-  };
-  if (pieces.length === 1) return p.length === t.length && pieceAt(p, 0);
-  const first = pieces[0]!;
-  const last = pieces[pieces.length - 1]!;
-  if (first.length + last.length > t.length || !pieceAt(first, 0) || !pieceAt(last, t.length - last.length)) return false;
-  let at = first.length;
-  const end = t.length - last.length;
-  for (const piece of pieces.slice(1, -1)) {
-    if (piece === '') continue;
-    let found = -1;
-    for (let start = at; start + piece.length <= end; start++) {
-      if (pieceAt(piece, start)) {
-        found = start;
-        break;
-      }
-    }
-    if (found < 0) return false;
-    at = found + piece.length;
-  }
-  return true;
-}
 
 /** Source ids a step's targets name, in a stable order; explicit ids keep the file's order. */
 export function resolveTargets(targets: JobTargets, sources: ReadonlyArray<Pick<SourceState, 'id' | 'name' | 'slug' | 'labels'>>): string[] {

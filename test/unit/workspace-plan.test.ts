@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { globMatches } from '../../src/core/glob';
 import { parseJobSpecText, validateJobSpec, type JobSpec } from '../../src/core/job-spec';
 import {
   buildWorkspacePlan,
-  globMatches,
   jobMessageId,
   pendingUpdate,
   planHash,
