@@ -116,7 +116,7 @@ function installCleanupHandlers(scratch: string): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       process.stderr.write(`\nbench: ${signal}, stopping child processes...\n`);
-      stopAllChildren().finally(() => process.exit(130));
+      void stopAllChildren().finally(() => process.exit(130));
     });
   }
 }

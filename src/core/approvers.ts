@@ -165,7 +165,7 @@ export function verifyStatement(statement: ApprovalStatement, signature: string,
   const name = typeof statement?.approver === 'string' ? statement.approver : '';
   const approver = approvers.find((candidate) => candidate.name === name);
   if (!approver) return { ok: false, reason: `"${name.slice(0, 64)}" is not a configured approver` };
-  let valid = false;
+  let valid: boolean;
   try {
     valid = verify(null, statementBytes(statement), approver.key, Buffer.from(signature, 'base64'));
   } catch {

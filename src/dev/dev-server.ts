@@ -28,6 +28,7 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
     throw new Error(
       `No Temporal CLI available (${(error as Error).message.split('\n')[0]}). ` +
         'Run `npm run temporal:install` (needs Go >= 1.25 and the Go module proxy), or set TEMPORAL_CLI_PATH to a temporal binary.',
+      { cause: error },
     );
   }
 }
@@ -172,7 +173,9 @@ async function startDownloadedDevServer(options: DevServerOptions, noBinary: Err
       kill: teardown, // the SDK stops its server with SIGKILL
     };
   } catch (error) {
-    throw new Error(`${noBinary.message}\nThe SDK's own download of the Temporal CLI failed too: ${(error as Error).message}`);
+    throw new Error(`${noBinary.message}\nThe SDK's own download of the Temporal CLI failed too: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

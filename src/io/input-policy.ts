@@ -92,7 +92,7 @@ async function checkUrl(location: string, env: NodeJS.ProcessEnv): Promise<void>
     throw new InputNotAllowedError(`${displayLocation(location)}: host ${host} is not in this worker's SEGFLOW_INPUT_HOSTS`);
   }
   if (isIP(host)) return;
-  let addresses: Array<{ address: string }> = [];
+  let addresses: Array<{ address: string }>;
   try {
     addresses = await lookup(host, { all: true });
   } catch {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followJob, startImport } from '../../src/client';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { startRangeServer, type RangeServer } from '../support/range-server';
-import { ndjsonEvents, waitFor } from '../support/wait';
+import { waitFor } from '../support/wait';
 
 let h: ImportHarness;
 let store: RangeServer;

@@ -70,7 +70,7 @@ describe('committed histories of earlier releases', () => {
     expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
     expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
     const crash = manifest.fixtures.filter((f) => f.shape === 'import-resumed-after-crash');
-    const crashHistories = crash.map((f) => JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8')) as { events: Array<Record<string, any>> });
+    const crashHistories = crash.map((f) => JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8')) as { events: Array<{ activityTaskStartedEventAttributes?: { attempt?: number } }> });
     const retriedAttempts = crashHistories.flatMap((h) => h.events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1));
     expect(retriedAttempts.length).toBeGreaterThan(0);
     const workspace = all('workspace-awaiting-approval');

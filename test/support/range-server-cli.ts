@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     if (statSync(path).isFile()) server.put(`/${name}`, readFileSync(path));
   }
   process.stdout.write(`${JSON.stringify({ url: server.url('').replace(/\/$/, '') })}\n`);
-  const stop = () => server.stop().then(() => process.exit(0));
+  const stop = () => void server.stop().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }
