@@ -14,8 +14,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          // One real Temporal dev server for the whole run (NOTES.md §1.7), started here rather than by each
-          // file: the SDK gives a starting server only 5 s, which a busy 2-core machine can miss.
+          // One real Temporal dev server for the whole run (docs/temporal-notes.md, "The dev server"), started here
+          // rather than by each file: the SDK gives a starting server only 5 s, which a busy 2-core machine can miss.
           globalSetup: ['test/support/global-setup.ts'],
           // Integration files start workers and child processes; one file at a time keeps a 2-core machine
           // from turning timing margins into flakes.

@@ -32,7 +32,7 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   };
 }
 
-/** The dev server serves its UI on the gRPC port + 1000 (NOTES.md §7). */
+/** The dev server serves its UI on the gRPC port + 1000 (docs/temporal-notes.md, "The dev server"). */
 function defaultUiUrl(address: string): string {
   const match = /^(.*):(\d+)$/.exec(address);
   if (!match) return 'http://localhost:8233';

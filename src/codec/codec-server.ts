@@ -2,9 +2,9 @@
  * A codec server, so people who hold the key can read encrypted payloads in the Temporal Web UI and CLI
  * (`temporal ... --codec-endpoint`). The browser calls it directly; the key never reaches the Temporal server.
  *
- * Protocol (NOTES.md §5): `POST <any path>/encode` and `POST <any path>/decode` with a proto-JSON body
- * `{ "payloads": [ { "metadata": { k: base64 }, "data": base64 } ] }`, answered in the same shape; the UI sends
- * the namespace in `X-Namespace`. Anyone who can reach it can decrypt, so:
+ * Protocol (docs/temporal-notes.md, "Data security and the codec server"): `POST <any path>/encode` and
+ * `POST <any path>/decode` with a proto-JSON body `{ "payloads": [ { "metadata": { k: base64 }, "data": base64 } ] }`,
+ * answered in the same shape; the UI sends the namespace in `X-Namespace`. Anyone who can reach it can decrypt, so:
  * - it listens on loopback by default;
  * - it answers only requests whose Host header is allowed (DNS rebinding: a page on evil.example whose name
  *   resolves to 127.0.0.1 reaches a loopback server with `Host: evil.example`, and CORS does not stop a same-origin

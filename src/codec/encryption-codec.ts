@@ -1,8 +1,8 @@
 /**
  * Optional payload encryption: workflow inputs, results, activity arguments, heartbeats, memo and UI summaries
- * are stored by Temporal as payloads, readable by anyone with UI or CLI access (NOTES.md §5). With this codec on
- * the client and on every worker, Temporal only ever stores ciphertext; the key stays with segflow processes and
- * the codec server.
+ * are stored by Temporal as payloads, readable by anyone with UI or CLI access (docs/temporal-notes.md, "Data
+ * security and the codec server"). With this codec on the client and on every worker, Temporal only ever stores
+ * ciphertext; the key stays with segflow processes and the codec server.
  *
  * Runs outside the workflow sandbox (codecs are applied by the client and the worker, never inside workflow
  * code), so node:crypto is allowed here.

@@ -108,7 +108,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
     ...(options.dbFilename ? ['--db-filename', options.dbFilename] : []),
     '--log-level', options.logLevel ?? 'error',
-    // No outbound version check: tests and demos must not reach the internet (NOTES.md §1.5).
+    // No outbound version check: tests and demos must not reach the internet (docs/temporal-notes.md, "The dev server").
     '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=OFF',

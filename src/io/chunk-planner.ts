@@ -1,7 +1,7 @@
 /**
  * Chunk planning: one streaming pass over the input that cuts it into byte ranges on record boundaries, so each
  * sending activity re-reads only its own range. Workflows see these small descriptors, never event data: Temporal
- * history must carry references, not records (../shared/temporal/NOTES.md §4).
+ * history must carry references, not records (docs/temporal-notes.md, "Limits").
  *
  * The byte-level record scanner and the CSV field splitter live here too, and the record reader uses the same
  * ones: planner and reader must agree on every record boundary and record index, or anything derived from a record

@@ -83,7 +83,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   let error: string | undefined;
   let rejectReport: string | undefined;
 
-  // Handlers first, before any await, so no signal or query is missed (NOTES.md §3.1).
+  // Handlers first, before any await, so no signal or query is missed (docs/temporal-notes.md, "Message handlers").
   setHandler(pauseSignal, () => {
     carried.paused = true;
     if (state === 'running' || state === 'validating') setState('paused');
@@ -117,7 +117,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     startToCloseTimeout: '6 hours',
     heartbeatTimeout: options.heartbeatTimeoutMs,
     // Wait for a cancelled chunk to stop and say what it sent: with TRY_CANCEL (the protocol's default) the workflow
-    // would move on while the chunk may still be sending (NOTES.md §10).
+    // would move on while the chunk may still be sending (docs/temporal-notes.md, "Stopping, retrying and waiting").
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: CHUNK_MAX_ATTEMPTS, nonRetryableErrorTypes: NON_RETRYABLE },
   } as const;

@@ -107,7 +107,8 @@ const applyOptions: ActivityOptions = {
   // The apply activity heartbeats every second: a crashed worker is noticed in seconds, not after 2 minutes.
   heartbeatTimeout: '10 seconds',
   // A cancelled job waits for the item in flight to finish, so its recorded outcome is what really happened
-  // (TRY_CANCEL, the protocol's default, would record "not run" while a DELETE still completes; NOTES.md §10).
+  // (TRY_CANCEL, the protocol's default, would record "not run" while a DELETE still completes;
+  // docs/temporal-notes.md, "Stopping, retrying and waiting").
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
 };
@@ -136,7 +137,8 @@ function renderProgress(status: WorkspaceJobStatus, done: number, total: number)
 }
 
 export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJobResult> {
-  // Handlers first, before any await (NOTES.md §3.1): an early approve or status query must find them.
+  // Handlers first, before any await (docs/temporal-notes.md, "Message handlers"): an early approve or status query
+  // must find them.
   const gate = createApprovalGate();
   const startedAt = new Date().toISOString();
   const status: WorkspaceJobStatus = {
