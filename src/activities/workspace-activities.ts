@@ -122,7 +122,10 @@ export function usagePeriod(now: Date): string {
   return `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}-01`;
 }
 
-/** Latest cumulative count per source, and the increase over the day before (API.md #14: counts are cumulative). */
+/**
+ * Latest cumulative count per source, and the increase over the day before (counts are cumulative:
+ * docs/segment-public-api.md, "API-call usage").
+ */
 export function apiCallsBySource(entries: SourceApiCallsUsage[], period: string): Map<string, NonNullable<SourceState['apiCalls']>> {
   const bySource = new Map<string, SourceApiCallsUsage[]>();
   for (const entry of entries) bySource.set(entry.sourceId, [...(bySource.get(entry.sourceId) ?? []), entry]);
@@ -299,7 +302,8 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
           const entries = await api.getDailyWorkspaceApiCalls(item.period);
           return { period: item.period, scope: 'workspace', entries: entries.slice(0, MAX_LISTED * 2), truncated: entries.length > MAX_LISTED * 2 };
         }
-        // Per source (the default): every source, or the listed ones. Counts are cumulative per day (API.md #14).
+        // Per source (the default): every source, or the listed ones. Counts are cumulative per day
+        // (docs/segment-public-api.md, "API-call usage").
         const wanted = item.sourceIds ?? (item.sourceId ? [item.sourceId] : undefined);
         const entries = (await api.getDailySourceApiCalls(item.period)).filter((entry) => !wanted || wanted.includes(entry.sourceId));
         const bySource = Object.fromEntries([...apiCallsBySource(entries, item.period)].slice(0, MAX_LISTED).map(([id, usage]) => [id, { total: usage.total, lastDay: usage.lastDay }]));
@@ -326,8 +330,9 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
       throw error;
     }
     const client = new TrackingClient({ apiRoot, writeKey });
-    // The one sender (src/segment/tracking-client.ts) gives every post a fresh sentAt (API.md §1.8); messageIds
-    // are fixed by the plan, so a re-send is deduplicated. Retries are Temporal's.
+    // The one sender (src/segment/tracking-client.ts) gives every post a fresh sentAt (docs/segment-tracking-api.md,
+    // "Timestamps and sentAt"); messageIds are fixed by the plan, so a re-send is deduplicated. Retries are
+    // Temporal's.
     const events = item.messages.map((message) => ({ serialized: JSON.stringify(message), messageId: String((message as { messageId?: unknown }).messageId ?? '') }));
     const refused: string[] = [];
     let sent;

@@ -2,14 +2,14 @@
  * Exact byte accounting for one /v1/batch request body.
  *
  * Segment answers 400 for a whole batch over 500 KB and for any event over 32 KB, and silently drops
- * events beyond 2,500 per batch (API.md §1.4). analytics-node's own size guard is broken (§1.4), so the
- * body is predicted byte for byte here instead: the body sent is exactly
+ * events beyond 2,500 per batch (docs/segment-tracking-api.md, "Limits"). analytics-node's own size guard is broken
+ * (same section), so the body is predicted byte for byte here instead: the body sent is exactly
  *
  *   {"batch":[<e1>,<e2>,...],"sentAt":"<24-char ISO>"}
  *
  * with the events already serialized. The write key travels in the Basic auth header, not the body,
- * and sentAt is filled in fresh on every attempt (a stale sentAt shifts timestamps, §1.8); its
- * length is fixed at 24 characters (toISOString() for years 1970-9999), so the size does not depend
+ * and sentAt is filled in fresh on every attempt (a stale sentAt shifts timestamps: docs/segment-tracking-api.md,
+ * "Timestamps and sentAt"); its length is fixed at 24 characters (toISOString() for years 1970-9999), so the size does not depend
  * on when the batch is sent.
  *
  * Pure: no I/O, safe anywhere.

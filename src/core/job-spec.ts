@@ -1,6 +1,7 @@
 /**
- * The job file of `segflow job run <file>`: a list of steps over the Public API catalogue (API.md §2.7) and the
- * Tracking API, validated with zod before anything is started. YAML or JSON (YAML is a superset of JSON).
+ * The job file of `segflow job run <file>`: a list of steps over the Public API catalogue
+ * (docs/segment-public-api.md, "Operation catalogue") and the Tracking API, validated with zod before anything is
+ * started. YAML or JSON (YAML is a superset of JSON).
  *
  * Example:
  *
@@ -156,7 +157,10 @@ const stepSchema = z.discriminatedUnion('op', [
     op: z.literal('add-labels'),
     targets: targetsSchema,
     labels: z.array(labelSchema).min(1).max(50),
-    /** Labels must exist in the workspace before a source can carry them (API.md #5); create missing ones only if asked. */
+    /**
+     * Labels must exist in the workspace before a source can carry them (docs/segment-public-api.md, "Labels");
+     * create missing ones only if asked.
+     */
     createMissingLabels: z.boolean().default(false),
     ...common,
   }),

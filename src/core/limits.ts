@@ -1,5 +1,5 @@
 /**
- * Segment Tracking API limits (../shared/segment/API.md §1.4, §3).
+ * Segment Tracking API limits (docs/segment-tracking-api.md, "Limits").
  *
  * Segment never defines "KB" as 1000 or 1024 bytes, so every byte limit here is the conservative reading,
  * with headroom. All are measured on the exact UTF-8 bytes we put on the wire.

@@ -1,9 +1,9 @@
 /**
  * Deterministic messageIds (RFC 4122 UUID version 5, SHA-1 based).
  *
- * Why deterministic: Segment deduplicates on messageId alone for at least 24 h (API.md §1.7), so a
- * retried or resumed import that re-sends a row with the *same* id is dropped by Segment instead of
- * being counted twice. An id Segment assigns itself would differ on every attempt.
+ * Why deterministic: Segment deduplicates on messageId alone for at least 24 h (docs/segment-tracking-api.md,
+ * "Deduplication"), so a retried or resumed import that re-sends a row with the *same* id is dropped by Segment
+ * instead of being counted twice. An id Segment assigns itself would differ on every attempt.
  *
  * Why a namespace per source: dedupe is global across all Segment customers. Ids are derived under a
  * namespace built from segflow's own root UUID and the caller's source key, so two imports (or two

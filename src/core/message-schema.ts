@@ -1,9 +1,10 @@
 /**
- * What a row must look like before segflow sends it to Segment (API.md §1.3, §3).
+ * What a row must look like before segflow sends it to Segment (docs/segment-tracking-api.md, "Message fields" and
+ * "Limits").
  *
- * Segment answers 200 for almost every malformed event and then drops it where only the Debugger
- * shows it (API.md §1.5), so every rule Segment applies silently is checked here, loudly, per row.
- * The result is either a normalised message (without messageId: the caller assigns one) or the
+ * Segment answers 200 for almost every malformed event and then drops it where only the Debugger shows it
+ * (docs/segment-tracking-api.md, "Responses and errors"), so every rule Segment applies silently is checked here,
+ * loudly, per row. The result is either a normalised message (without messageId: the caller assigns one) or the
  * first offending field as a dotted path plus a human sentence for the rejects file.
  *
  * Decisions (the README documents them for users):
@@ -23,7 +24,8 @@
  *   `projectId`, `writeKey`, `_metadata`, and `context.library`) are what Segment's exports carry beside the
  *   message. They are dropped, never sent and never a reject, so an export imports as it is; the result names
  *   the ones a row had, so the job can count such rows. `sentAt` in particular is set per request at the batch
- *   root (API.md §1.8): a stale one would shift every timestamp. `writeKey` is a credential and never sent.
+ *   root (docs/segment-tracking-api.md, "Timestamps and sentAt"): a stale one would shift every timestamp.
+ *   `writeKey` is a credential and never sent.
  *   When a row has no `timestamp` but has `originalTimestamp` (the device clock's event time), that is the
  *   event time (docs/segment-exports.md).
  * - `timestamp`: ISO-8601 date-time with seconds optional, fraction up to any precision (cut to ms),
@@ -34,8 +36,9 @@
  *   often than real events. Dates more than MAX_FUTURE_SKEW_MS after `now` are rejected: an event cannot
  *   have happened later than the import, so it is a data error (often a wrong timezone), and Segment
  *   would store it as is.
- *   Required unless `allowMissingTimestamp` (then Segment uses its receive time, API.md §1.8).
- * - `messageId`, when the row has one, must be a non-empty string of at most 100 characters (§1.3).
+ *   Required unless `allowMissingTimestamp` (then Segment uses its receive time, docs/segment-tracking-api.md,
+ *   "Timestamps and sentAt").
+ * - `messageId`, when the row has one, must be a non-empty string of at most 100 characters (docs/segment-tracking-api.md, "Limits").
  *
  * Speed: this runs once per row (millions per import). The zod schema is the only implementation of the
  * rules (no hand-written twin); it uses no superRefine and builds no errors on success. The costly part

@@ -5,7 +5,7 @@
 
 export interface UsageEntry {
   sourceId: string;
-  /** Cumulative within the usage month, as a decimal string (API.md #14). */
+  /** Cumulative within the usage month, as a decimal string (docs/segment-public-api.md, "API-call usage"). */
   apiCalls: string;
   timestamp: string;
 }
@@ -80,7 +80,8 @@ export function compareDays(
 
 /**
  * Delivered and failed counts from a delivery-metrics summary. Segment does not document the metric names
- * (API.md #11: "unconfirmed"), so names are matched by meaning; unknown names count as neither.
+ * (docs/segment-public-api.md, "Delivery metrics windows"), so names are matched by meaning; unknown names count as
+ * neither.
  */
 export function summariseDeliveryMetrics(metrics: ReadonlyArray<{ metricName: string; total: number }>): { delivered: number; failed: number } {
   let delivered = 0;
@@ -96,7 +97,8 @@ export function summariseDeliveryMetrics(metrics: ReadonlyArray<{ metricName: st
 
 /**
  * The delivery-metrics query for an import window: HOUR granularity reaches 7 days back with up to 7 days of range,
- * DAY 14 and 14 (API.md #11). Returns undefined when the window is older than Segment keeps metrics.
+ * DAY 14 and 14 (docs/segment-public-api.md, "Delivery metrics windows"). Returns undefined when the window is older
+ * than Segment keeps metrics.
  */
 export function deliveryMetricsWindow(
   startedAt: string,

@@ -1,5 +1,6 @@
 /**
- * What to do with one Tracking API outcome, decided once, as data (API.md §1.5, §1.9, §3).
+ * What to do with one Tracking API outcome, decided once, as data (docs/segment-tracking-api.md, "Responses and
+ * errors", "Rate limits" and "What analytics-node does").
  *
  * Follows analytics-node 3.x where it is sound, and departs where an importer knows better:
  * - 400 and 413 mean "this payload is bad" (too big, or invalid JSON). Retrying the same bytes can never
@@ -56,7 +57,7 @@ export function parseRetryAfter(value: string | undefined, now: Date = new Date(
 
 /**
  * X-RateLimit-Reset in every reading seen: seconds to wait (small numbers; the Tracking API docs), epoch
- * seconds, epoch milliseconds (analytics-node 2.x), or an RFC 5322 date (the Public API docs, API.md §2.5).
+ * seconds, epoch milliseconds (analytics-node 2.x), or an RFC 5322 date (docs/segment-public-api.md, "Rate limits").
  * Returns the wait in ms (0 when the moment has passed), or undefined.
  */
 export function parseRateLimitReset(value: string | undefined, now: Date = new Date()): number | undefined {
@@ -94,7 +95,7 @@ export function clampRateLimitDelay(ms: number): number {
 
 export interface RateLimitSignals {
   headers: Headers;
-  /** The Public API's 429 body says the wait exactly (`data.msBeforeNext`, API.md §2.5). */
+  /** The Public API's 429 body says the wait exactly (docs/segment-public-api.md, "Rate limits"). */
   msBeforeNext?: number;
 }
 

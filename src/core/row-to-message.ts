@@ -3,11 +3,13 @@
  *
  * Order of checks: parse (NDJSON JSON.parse, or the compiled CSV header) -> validateMessage ->
  * messageId (the row's own, else a deterministic UUIDv5 of namespace + line + raw text, so a retried or
- * resumed import re-sends identical ids that Segment dedupes, API.md §1.7) -> JSON.stringify -> size.
+ * resumed import re-sends identical ids that Segment dedupes, docs/segment-tracking-api.md, "Deduplication") ->
+ * JSON.stringify -> size.
  *
- * Events never carry `sentAt`: the sender sets it at the batch root on every attempt (API.md §1.8), and
- * validateMessage drops the one an exported row brings, with the other server-set fields. A row's `writeKey`
- * is a credential: it is never sent, and a rejected row's text goes to the reject report with it masked.
+ * Events never carry `sentAt`: the sender sets it at the batch root on every attempt (docs/segment-tracking-api.md,
+ * "Timestamps and sentAt"), and validateMessage drops the one an exported row brings, with the other server-set
+ * fields. A row's `writeKey` is a credential: it is never sent, and a rejected row's text goes to the reject report
+ * with it masked.
  *
  * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
  */
@@ -119,7 +121,7 @@ export class RowConverter {
   }
 }
 
-/** A row's write key must not reach the reject report (API.md §1.1: the key is the source's credential). */
+/** A row's write key must not reach the reject report: it is the source's credential (docs/segment-tracking-api.md, "Authentication"). */
 function maskWriteKey(raw: string, writeKey: unknown): string {
   if (typeof writeKey !== 'string' || writeKey === '') return raw;
   return raw.split(writeKey).join('[writeKey removed]');

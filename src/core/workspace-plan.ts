@@ -230,7 +230,8 @@ export function targetedSourceIds(spec: JobSpec, sources: ReadonlyArray<Pick<Sou
 
 /**
  * Deterministic messageId of a job's message: a UUIDv5 under a namespace of its own, so an activity retried after a
- * crash re-sends the same ids and Segment drops the duplicates (dedupe window ≥ 24 h, API.md §1.7).
+ * crash re-sends the same ids and Segment drops the duplicates (dedupe window ≥ 24 h, docs/segment-tracking-api.md,
+ * "Deduplication").
  */
 export function jobMessageId(jobId: string, step: number, index: number): string {
   return uuidV5(`${jobId}\n${step}\n${index}`, messageIdNamespace('workspace-job'));

@@ -81,7 +81,8 @@ export class TrackingClient {
 
   constructor(options: TrackingClientOptions) {
     this.batchUrl = `${options.apiRoot.replace(/\/+$/, '')}/v1/batch`;
-    // Basic auth: write key as user name, empty password; the trailing colon matters (API.md §1.2).
+    // Basic auth: write key as user name, empty password; the trailing colon matters (docs/segment-tracking-api.md,
+    // "Authentication").
     this.authorization = `Basic ${Buffer.from(`${options.writeKey}:`).toString('base64')}`;
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? 'segflow/0.1';
@@ -97,7 +98,8 @@ export class TrackingClient {
     const deliver = async (batch: E[]): Promise<void> => {
       for (;;) {
         await options.beforePost?.(batch);
-        // sentAt is the real send time of *this* post: a stale one would shift every event's time (API.md §1.8).
+        // sentAt is the real send time of *this* post: a stale one would shift every event's time
+        // (docs/segment-tracking-api.md, "Timestamps and sentAt").
         const body = renderBatchBody(
           batch.map((e) => e.serialized),
           new Date().toISOString(),
@@ -105,7 +107,8 @@ export class TrackingClient {
         const outcome = await this.post(body, options.signal, retryCount);
         options.onResponse?.(outcome);
         const decision = classifyTrackingResponse(outcome);
-        // Error bodies are opaque text (API.md §1.5), but often say what is wrong: keep the start of it.
+        // Error bodies are opaque text (docs/segment-tracking-api.md, "Responses and errors"), but often say what is
+        // wrong: keep the start of it.
         const said = 'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';
         switch (decision.action) {
           case 'success':
