@@ -26,7 +26,7 @@ import { BatchBuilder, renderBatchBody, type BatchLimits } from '../src/core/bat
 import { startDevServer, type DevServer, quietBundlerLogger, findTemporalCli } from '../src/dev/dev-server';
 import { splitCsvFields } from '../src/io/chunk-planner';
 import { workflowsPath } from '../src/worker';
-import type { ImportStatus } from '../src/workflows/import-contract';
+import type { ImportStatus } from '../src/contracts/import-job';
 import { ensureEventsFile, type BenchFormat } from './generate';
 
 const ROOT = resolve(__dirname, '..');

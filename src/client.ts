@@ -2,7 +2,7 @@
  * Talking to Temporal from the CLI: connect, start jobs, read their status, send them signals.
  * Only ids, counts and file *references* cross this boundary; never rows, never secrets.
  */
-import { markdownText, plainText } from './workflows/safe-text';
+import { markdownText, plainText } from './shared/safe-text';
 import {
   Client,
   Connection,
@@ -17,15 +17,16 @@ import { basename, extname, isAbsolute, resolve } from 'node:path';
 import { CodecConfigError } from './codec/encryption-codec';
 import { canonicalSourceName, SOURCE_NAME_PATTERN, temporalSettings, workflowUiLink, type TemporalSettings } from './config';
 import { clientConnectionOptions, dataConverterFromEnv, TemporalConfigError } from './temporal-connection';
-import { SEGMENT_LIMITS } from './core/limits';
-import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './core/search-attributes';
+import { SEGMENT_LIMITS } from './shared/limits';
+import { SEGFLOW_KIND, SEGFLOW_SEARCH_ATTRIBUTES, SEGFLOW_SOURCE, SEGFLOW_STATE } from './contracts/search-attributes';
 import type { InputFormat } from './core/types';
-import { displayLocation, isHttpLocation } from './core/location';
+import { displayLocation, isHttpLocation } from './shared/location';
 import { isValidJobId, jobIdProblem } from './core/job-id';
 import { openByteSource } from './io/open-byte-source';
 import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type InputEntry, type InputSetKind } from './io/input-set';
 import { digestInput, inputSetDigest } from './io/staging';
-import { pauseSignal, resumeSignal, statusQuery, type ChunkRetry, type ImportOptions, type ImportStatus, type JobState } from './workflows/import-contract';
+import { pauseSignal, resumeSignal, statusQuery, type ChunkRetry, type ImportOptions, type ImportStatus } from './contracts/import-job';
+import type { JobState } from './contracts/job-state';
 import { importJob } from './workflows/import-workflow';
 
 /** A user mistake with a one-sentence fix; the CLI prints it without a stack trace. */
@@ -283,7 +284,7 @@ export async function startImport(
       // import may be started again (its messageIds are the same, so nothing is duplicated downstream).
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: reuse,
-      // File names are user text: shown through the one sanitiser (workflows/safe-text.ts), never raw markdown.
+      // File names are user text: shown through the one sanitiser (src/shared/safe-text.ts), never raw markdown.
       staticSummary: `import ${plainText(basename(isHttpLocation(file) ? new URL(file).pathname : file), 200)} → source ${source}${dryRun ? ' (dry run)' : ''}`.slice(0, 300),
       staticDetails: [
         `**Import** ${markdownText(displayLocation(file), 1000)} (${format}) into source ${markdownText(source, 100)}`,

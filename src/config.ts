@@ -5,7 +5,7 @@
  * the name of a source ("default", "web"), never the key itself, so nothing secret reaches Temporal history,
  * memo, search attributes or logs.
  */
-import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL } from './core/limits';
+import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL } from './shared/limits';
 import { loadTemporalProfile, type TemporalProfile } from './temporal-connection';
 
 export const DEFAULT_TASK_QUEUE = 'segflow';

@@ -9,13 +9,13 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { approversFromEnv, ApproversConfigError, quorumFromEnv, verifyStatement, type ApprovalQuorum } from '../core/approvers';
-import type { ApprovalCheck, ApprovalCheckInput } from '../workflows/approval';
+import type { ApprovalActivities, ApprovalCheck, ApprovalCheckInput } from '../contracts/approval';
 
 export interface ApprovalActivityDeps {
   env: NodeJS.ProcessEnv;
 }
 
-export function createApprovalActivities(deps: ApprovalActivityDeps) {
+export function createApprovalActivities(deps: ApprovalActivityDeps): ApprovalActivities {
   return {
     /** Whether approvers are configured on this worker and, if so, whether the signature verifies. */
     async verifyApproval(input: ApprovalCheckInput): Promise<ApprovalCheck> {
@@ -37,5 +37,3 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     },
   };
 }
-
-export type ApprovalActivities = ReturnType<typeof createApprovalActivities>;

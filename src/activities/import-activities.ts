@@ -11,10 +11,10 @@ import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSe
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
-import { displayLocation, isHttpLocation } from '../core/location';
+import { displayLocation, isHttpLocation } from '../shared/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { messageIdNamespace } from '../core/message-id';
-import { Pacer, pacedBatchEvents } from '../core/pacer';
+import { Pacer, pacedBatchEvents } from '../shared/pacer';
 import { RowConverter } from '../core/row-to-message';
 import type { InputFormat, RejectedRow } from '../core/types';
 import type { ByteSource } from '../io/byte-source';
@@ -38,108 +38,23 @@ import {
 import { PublicApiClient } from '../segment/public-api-client';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
 import { noteChunkStart, noteRowRejected, noteSegmentResponse } from './metrics';
-import { rateShareQuery, type ChunkDescriptor, type DeliveryCheck, type PlannerCursor, type RateShare } from '../workflows/import-contract';
-
-export interface InspectInputResult {
-  fileSize: number;
-  /** The input's content version (src/io/byte-source.ts `version()`), when the source can tell; absent in older runs. */
-  fileVersion?: string;
-  csvColumns?: string[];
-  start: PlannerCursor;
-}
-
-export interface PlanChunksInput {
-  file: string;
-  format: InputFormat;
-  from: PlannerCursor;
-  firstIndex: number;
-  maxChunks: number;
-  targetChunkBytes: number;
-  maxRecordsPerChunk: number;
-  expectedFileSize: number;
-  expectedFileVersion?: string;
-}
-
-export interface ProcessChunkInput {
-  jobId: string;
-  file: string;
-  format: InputFormat;
-  csvColumns?: string[];
-  chunk: ChunkDescriptor;
-  expectedFileSize: number;
-  /** What the job recorded when it inspected the input: every read is pinned to it (docs/input-pinning.md). */
-  expectedFileVersion?: string;
-  source: string;
-  idNamespace: string;
-  /**
-   * The chunk's digest from the validation pass (an approved import): the chunk verifies it before its first send,
-   * so what is sent is exactly what was validated and approved.
-   */
-  expectedDigest?: string;
-  /** `validate`: parse and check rows, send nothing (dry runs and the approval preview). */
-  mode: 'send' | 'validate';
-  allowMissingTimestamp: boolean;
-  maxEventsPerBatch: number;
-  maxBatchBytes: number;
-  maxEventBytes: number;
-  /**
-   * This chunk's share of the job's rate cap when it started. The chunk asks the workflow for its current share
-   * (query `rateShare`) while it runs, since the share grows and shrinks with the chunks in flight.
-   */
-  rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
-  /** The job's whole cap: the share never exceeds it, and a failed `rateShare` query falls back to cap ÷ concurrency. */
-  jobRate?: { perSecond: number; concurrency: number };
-  reportDir?: string;
-  /** The job's start: the "not in the future" rule judges every row against it, so retries decide alike. */
-  referenceTime: string;
-  /** Top-level fields / CSV columns the importer skips (`--ignore-column`). */
-  ignoreColumns?: string[];
-  /** For a staged input: its map, to name each row's file and line (src/io/staging.ts). */
-  fileMap?: string;
-  /** Many-file jobs derive messageIds per file (namespace of the file's name, its own line numbers). */
-  perFileIds?: boolean;
-}
-
-export interface StageInputInput {
-  jobId: string;
-  reportDir?: string;
-  kind: 'file' | InputSetKind;
-  location: string;
-  format: InputFormat;
-  /** The content digest the CLI put in the job id (src/io/staging.ts inputSetDigest). */
-  digest: string;
-}
-
-export interface StagedInput {
-  /** The plain staged file every later activity reads, and its map. */
-  file: string;
-  map: string;
-  files: number;
-}
-
-export interface ChunkResult {
-  index: number;
-  /** Validation pass: a digest of the chunk's bytes, which the approved plan carries (see expectedDigest). */
-  digest?: string;
-  rowsRead: number;
-  rowsRejected: number;
-  eventsSent: number;
-  eventsValid: number;
-  batchesSent: number;
-  bytes: number;
-  typeCounts: Record<string, number>;
-  minTimestamp?: string;
-  maxTimestamp?: string;
-  /** Valid rows that carried server-set fields (an export's receivedAt, sentAt, ...), which were dropped. */
-  serverFieldRows: number;
-  /** Which server-set fields those rows had. */
-  serverFields: string[];
-  /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
-  sentByDay: Record<string, number>;
-  attempt: number;
-  /** Set on the partial result a cancelled chunk reports (CancelledFailure details): it stopped before its end. */
-  stopped?: boolean;
-}
+import {
+  rateShareQuery,
+  type ChunkDescriptor,
+  type ChunkResult,
+  type DeliveryCheck,
+  type FinalizedReport,
+  type FinalizeReportInput,
+  type ImportActivities,
+  type InspectInputInput,
+  type InspectInputResult,
+  type PlanChunksInput,
+  type PlannedChunks,
+  type ProcessChunkInput,
+  type RateShare,
+  type StagedInput,
+  type StageInputInput,
+} from '../contracts/import-job';
 
 /** Progress saved with each heartbeat: a retried attempt skips what Segment already acknowledged. */
 interface ChunkCheckpoint {
@@ -162,7 +77,7 @@ export interface ImportActivityDeps {
   env: NodeJS.ProcessEnv;
 }
 
-export function createImportActivities({ env }: ImportActivityDeps) {
+export function createImportActivities({ env }: ImportActivityDeps): ImportActivities {
   /**
    * The job's report root: SEGFLOW_REPORT_DIR, or the job's --report-dir inside it. Checked here, not only by the
    * CLI, because anyone who can start a workflow chooses these strings; the job id is checked along with it.
@@ -191,7 +106,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     }
   };
 
-  async function inspectInput(input: { file: string; format: InputFormat; ignoreColumns?: string[] }): Promise<InspectInputResult> {
+  async function inspectInput(input: InspectInputInput): Promise<InspectInputResult> {
     await allowedInput(input.file);
     const source = openByteSource(input.file);
     let fileSize: number;
@@ -217,7 +132,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return { fileSize, ...pinned, csvColumns: header.columns, start: initialCursor('csv', header) };
   }
 
-  async function planChunks(input: PlanChunksInput) {
+  async function planChunks(input: PlanChunksInput): Promise<PlannedChunks> {
     await allowedInput(input.file);
     const source = openByteSource(input.file, { pinnedVersion: input.expectedFileVersion });
     // Planning scans up to maxChunks × targetChunkBytes; heartbeat while it does, so a slow disk or URL is not
@@ -329,7 +244,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     const builder = new BatchBuilder({
       maxBatchBytes: input.maxBatchBytes,
       // Under a rate cap a request carries about two seconds of this chunk's share, so no single request owes a long
-      // pacing wait and events arrive as a steady stream (src/core/pacer.ts).
+      // pacing wait and events arrive as a steady stream (src/shared/pacer.ts).
       maxEventsPerBatch:
         pacing && input.rateLimit!.unit === 'events' ? pacedBatchEvents(input.maxEventsPerBatch, input.rateLimit!.perSecond) : input.maxEventsPerBatch,
     });
@@ -512,15 +427,7 @@ export function createImportActivities({ env }: ImportActivityDeps) {
     return result;
   }
 
-  async function finalizeReport(input: {
-    jobId: string;
-    reportDir?: string;
-    format?: InputFormat;
-    csvColumns?: string[];
-    /** A staged input's map: report entries then carry each row's own line (and file, with `namedFiles`). */
-    stagedMap?: string;
-    namedFiles?: boolean;
-  }): Promise<{ path: string; rejects: number; dir: string }> {
+  async function finalizeReport(input: FinalizeReportInput): Promise<FinalizedReport> {
     const root = reportRoot(input.reportDir, input.jobId);
     let locate: ((row: RejectedRow) => RejectedRow) | undefined;
     if (input.stagedMap) {
@@ -657,7 +564,6 @@ function loadStagedMap(path: string): Promise<StagedFile[]> {
   return files;
 }
 
-export type ImportActivities = ReturnType<typeof createImportActivities>;
 
 /**
  * Same size is not same content: an object overwritten in place, or a file rewritten with the same length, keeps its

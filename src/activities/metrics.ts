@@ -12,7 +12,7 @@
 import { Context, type Context as ActivityContext } from '@temporalio/activity';
 import type { MetricCounter, MetricMeter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import type { ChunkResult, ProcessChunkInput } from './import-activities';
+import type { ChunkResult, ProcessChunkInput } from '../contracts/import-job';
 
 export type RejectClass = 'unreadable_row' | 'invalid_event' | 'refused_by_segment';
 

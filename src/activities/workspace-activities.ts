@@ -36,27 +36,7 @@ import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '.
 import { toApplicationFailure } from '../segment/public-api-failure';
 import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
-
-export interface WorkspacePreviewInput {
-  jobId: string;
-  /** The workflow run asking: part of the plan, so the plan hash (and any approval of it) is bound to this run. */
-  runId: string;
-  spec: JobSpec;
-}
-
-export interface WorkspacePreview {
-  plan: WorkspacePlan;
-  planHash: string;
-  summary: string;
-  /** Markdown view of the plan for the approval gate: the whole plan, or its complete summary when too long. */
-  markdown: string;
-}
-
-export interface ApplyItemInput {
-  jobId: string;
-  planHash: string;
-  item: PlanItem;
-}
+import type { ApplyItemInput, WorkspaceActivities, WorkspacePreview, WorkspacePreviewInput } from '../contracts/workspace-job';
 
 /** Failure types the workflow and the CLI can match on. */
 export const WORKSPACE_FAILURES = {
@@ -172,7 +152,7 @@ function activityInfo(): ReturnType<typeof Context.current>['info'] | undefined 
 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.create({ message, type, nonRetryable: true });
 
-export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
+export function createWorkspaceActivities(deps: WorkspaceActivityDeps): WorkspaceActivities {
   const now = deps.now ?? (() => new Date());
 
   /**
@@ -464,5 +444,3 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps) {
     },
   };
 }
-
-export type WorkspaceActivities = ReturnType<typeof createWorkspaceActivities>;

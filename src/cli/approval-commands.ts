@@ -26,8 +26,8 @@ import {
   type Approver,
 } from '../core/approvers';
 import { renderPlanText, type WorkspacePlan } from '../core/workspace-plan';
-import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../workflows/approval';
-import { plainText } from '../workflows/safe-text';
+import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../contracts/approval';
+import { plainText } from '../shared/safe-text';
 import { action, EXIT, printJson } from './common';
 
 /** Signs a decision with the key in `keyFile`; the approver's name is `name`, else the file's base name. */

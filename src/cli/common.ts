@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../client';
-import { plainText } from '../workflows/safe-text';
+import { plainText } from '../shared/safe-text';
 
 /** Distinct, documented exit codes (README "Exit codes"). */
 export const EXIT = {
@@ -85,7 +85,7 @@ export function parseFraction(flag: string) {
 }
 
 /** A plain aligned text table for humans (scripts use --json). */
-/** Cells may hold workspace names and ids: sanitised (workflows/safe-text.ts) so none can drive the terminal. */
+/** Cells may hold workspace names and ids: sanitised (src/shared/safe-text.ts) so none can drive the terminal. */
 export function formatTable(rawRows: string[][], header: string[]): string {
   const rows = rawRows.map((row) => row.map((cell) => plainText(cell)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

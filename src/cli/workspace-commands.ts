@@ -30,7 +30,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle }
 import { connectClient, followJob, hasSegflowSearchAttributes, UsageError, type SegflowClient } from '../client';
 import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, SOURCE_NAME_PATTERN, trackingApiRoot, workflowUiLink } from '../config';
 import { formatIssue, JobSpecError, parseJobSpecText, validateJobSpec, type JobSpec } from '../core/job-spec';
-import { SEGMENT_LIMITS } from '../core/limits';
+import { SEGMENT_LIMITS } from '../shared/limits';
 import { validateMessage } from '../core/message-schema';
 import { messageIdNamespace, uuidV5 } from '../core/message-id';
 import { canonicalJson } from '../core/plan-hash';
@@ -40,12 +40,14 @@ import { PublicApiClient } from '../segment/public-api-client';
 import { PublicApiError } from '../segment/public-api-errors';
 import type { Granularity } from '../segment/public-api-shapes';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
-import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../workflows/approval';
-import { markdownText, plainText } from '../workflows/safe-text';
+import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '../contracts/approval';
+import { markdownText, plainText } from '../shared/safe-text';
 import { registerApprovalCommands, signDecision } from './approval-commands';
 import { globMatches, MAX_GLOB_CHARS } from '../core/glob';
 import { renderPlanText } from '../core/workspace-plan';
-import { DEFAULT_APPROVAL_TIMEOUT_MS, workspaceJob, workspaceJobStatusQuery, type WorkspaceJobStatus } from '../workflows/workspace-job';
+import { workspaceJobStatusQuery, type WorkspaceJobStatus } from '../contracts/workspace-job';
+import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
+import { workspaceJob } from '../workflows/workspace-job';
 import { action, EXIT, exitCodeForState, formatTable, globalOptions, printJson } from './common';
 
 // ---------------------------------------------------------------------------------------------

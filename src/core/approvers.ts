@@ -15,7 +15,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson, sha256Hex } from './plan-hash';
-import type { ApprovalStatement } from '../workflows/approval';
+import type { ApprovalStatement } from '../contracts/approval';
 
 /** An approver name: what `by` shows. Letters, digits, `.`, `_`, `-`, `@` (an e-mail works). */
 export const APPROVER_NAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;

@@ -31,9 +31,9 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { SEGMENT_LIMITS } from './limits';
+import { SEGMENT_LIMITS } from '../shared/limits';
 import { MAX_GLOB_CHARS } from './glob';
-import { plainText } from '../workflows/safe-text';
+import { plainText } from '../shared/safe-text';
 import { validateMessage, type ValidatedMessage } from './message-schema';
 
 const textEncoder = new TextEncoder();

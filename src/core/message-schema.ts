@@ -46,7 +46,7 @@
  * cross-checks that path against Date). Measured ~600-850k validations/s per core for a typical track row.
  */
 import { z } from 'zod';
-import { SEGMENT_LIMITS } from './limits';
+import { SEGMENT_LIMITS } from '../shared/limits';
 import { CALL_TYPES, SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS, type CallType, type SegmentMessage } from './types';
 
 export { SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS };

@@ -18,7 +18,7 @@
  *
  * Pure: no I/O, safe anywhere (`now` is injected).
  */
-import { redactUrl } from './location';
+import { redactUrl } from '../shared/location';
 
 export type TrackingOutcome =
   | { status: number; headers: Record<string, string | string[] | undefined> }

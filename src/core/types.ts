@@ -6,7 +6,8 @@
 export const CALL_TYPES = ['identify', 'track', 'page', 'screen', 'group', 'alias'] as const;
 export type CallType = (typeof CALL_TYPES)[number];
 
-export type InputFormat = 'csv' | 'ndjson';
+// The import job's contract names the formats (src/contracts/import-job.ts).
+export type { InputFormat } from '../contracts/import-job';
 
 /**
  * Fields Segment (or the library that sent the event) set beside the message, found in every kind of Segment

@@ -26,7 +26,7 @@ import { messageIdNamespace, uuidV5 } from './message-id';
 import { canonicalJson, sha256Hex } from './plan-hash';
 import type { SegmentMessage } from './types';
 import type { ValidatedMessage } from './message-schema';
-import { markdownText, plainText } from '../workflows/safe-text';
+import { markdownText, plainText } from '../shared/safe-text';
 
 export type Impact = 'read' | 'write' | 'destructive';
 
@@ -705,7 +705,7 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
 
 // ---------------------------------------------------------------------------------------------
 // What the approver sees: the full plan (CLI, and the UI when it fits) and a complete summary (UI otherwise).
-// Every piece of text from a job file or the workspace goes through the one sanitiser (workflows/safe-text.ts).
+// Every piece of text from a job file or the workspace goes through the one sanitiser (src/shared/safe-text.ts).
 // ---------------------------------------------------------------------------------------------
 
 /** Upper bound of the UI summary; the planner refuses a plan whose summary is longer (see buildWorkspacePlan). */

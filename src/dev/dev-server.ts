@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { SEGFLOW_SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../core/search-attributes';
+import { SEGFLOW_SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../contracts/search-attributes';
 
 const projectRoot = resolve(__dirname, '../..');
 

@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { SEGMENT_LIMITS } from '../core/limits';
+import { SEGMENT_LIMITS } from '../shared/limits';
 
 /** Segment's documented request limit is "500 KB"; the stand-in refuses bodies over the larger reading. */
 const MAX_BODY_BYTES = 500 * 1024;

@@ -8,29 +8,8 @@
  * index (messageIds, reject reports) would shift between planning and sending.
  */
 import { isUtf8 } from 'node:buffer';
-import type { InputFormat } from '../core/types';
+import type { ChunkDescriptor, InputFormat, PlannerCursor } from '../contracts/import-job';
 import type { ByteSource } from './byte-source';
-
-/** Where planning resumes: the next byte to scan, the 1-based physical line at that byte, the 0-based data-record index. */
-export interface PlannerCursor {
-  byte: number;
-  line: number;
-  record: number;
-}
-
-/**
- * A byte range [startByte, endByte) that starts and ends on record boundaries. Consecutive chunks are contiguous, so
- * together they cover every byte after the header. `records` excludes blank lines; `lines` includes them.
- */
-export interface ChunkDescriptor {
-  index: number;
-  startByte: number;
-  endByte: number;
-  firstLine: number;
-  firstRecord: number;
-  records: number;
-  lines: number;
-}
 
 export interface CsvHeaderInfo {
   columns: string[];

@@ -5,7 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import type { ByteSource } from './byte-source';
-import { displayLocation } from '../core/location';
+import { displayLocation } from '../shared/location';
 
 const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
 

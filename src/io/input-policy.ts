@@ -16,7 +16,7 @@ import { realpath } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { displayLocation } from '../core/location';
+import { displayLocation } from '../shared/location';
 
 export class InputNotAllowedError extends Error {
   override readonly name = 'InputNotAllowedError';

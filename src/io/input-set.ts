@@ -10,7 +10,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isGlob, matchGlob, MAX_GLOB_LENGTH, splitGlobBase } from '../core/glob';
-import { isHttpLocation } from '../core/location';
+import { isHttpLocation } from '../shared/location';
 import type { InputFormat } from '../core/types';
 
 export type InputSetKind = 'directory' | 'glob' | 'manifest';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ByteSource } from './byte-source';
 import { HttpRangeSource } from './http-source';
 import { LocalFileSource } from './local-file-source';
-import { displayLocation, isHttpLocation } from '../core/location';
+import { displayLocation, isHttpLocation } from '../shared/location';
 
 /**
  * Resolves an import location to a source: an http(s) URL, a file:// URL or a plain path. Other schemes fail

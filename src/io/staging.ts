@@ -21,7 +21,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { isHttpLocation } from '../core/location';
+import { isHttpLocation } from '../shared/location';
 import type { InputFormat } from '../core/types';
 import { openByteSource } from './open-byte-source';
 import type { InputEntry } from './input-set';

@@ -7,7 +7,7 @@
  */
 import { DefaultLogger, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { inspect } from 'node:util';
-import { scrubUrlCredentials } from '../core/location';
+import { scrubUrlCredentials } from '../shared/location';
 
 const SECRET_VARIABLE = /^(SEGMENT_WRITE_KEY(_[A-Z0-9_]+)?|SEGMENT_API_TOKEN|SEGFLOW_CODEC_KEY|TEMPORAL_API_KEY|TEMPORAL_TLS_CLIENT_KEY(_DATA)?)$/;
 /** Attribute names whose values never belong in a log line. */

@@ -2,8 +2,8 @@
  * The markdown the Temporal UI shows as an import's "current details". Pure, so the workflow can call it on
  * every change, and a test can read it.
  */
-import type { ImportOptions, ImportStatus } from './import-contract';
-import { markdownText } from './safe-text';
+import type { ImportOptions, ImportStatus } from '../contracts/import-job';
+import { markdownText } from '../shared/safe-text';
 
 export function renderImportDetails(status: ImportStatus, options: ImportOptions): string {
   const percent = status.bytes.total > 0 ? Math.floor((status.bytes.done / status.bytes.total) * 100) : 0;

@@ -21,22 +21,24 @@ import {
   log,
   patched,
 } from '@temporalio/workflow';
-import type { ChunkResult, ImportActivities, ProcessChunkInput } from '../activities/import-activities';
-import { SEGMENT_LIMITS } from '../core/limits';
-import { rateShare } from '../core/pacer';
-import { displayLocation } from '../core/location';
-import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../core/search-attributes';
+import { SEGMENT_LIMITS } from '../shared/limits';
+import { rateShare } from '../shared/pacer';
+import { displayLocation } from '../shared/location';
+import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../contracts/search-attributes';
 import {
   pauseSignal,
   rateShareQuery,
   resumeSignal,
   statusQuery,
   type CarriedImportState,
+  type ChunkResult,
+  type ImportActivities,
   type ImportJobInput,
   type ImportStatus,
   type ImportTotals,
-  type JobState,
-} from './import-contract';
+  type ProcessChunkInput,
+} from '../contracts/import-job';
+import type { JobState } from '../contracts/job-state';
 import { createApprovalGate } from './approval';
 import { renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';

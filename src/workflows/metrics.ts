@@ -6,8 +6,7 @@
  * Tags: job kind and source name only, never a job id (cardinality).
  */
 import { metricMeter } from '@temporalio/workflow';
-
-export type JobKind = 'import' | 'workspace';
+import type { JobKind } from '../contracts/job-state';
 
 /**
  * Call on every state change of a job: counts entries into each state. Approvals waiting now is

@@ -17,7 +17,6 @@ import {
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
-  defineQuery,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -26,72 +25,25 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { ApplyItemInput, WorkspaceActivities } from '../activities/workspace-activities';
-import type { JobSpec } from '../core/job-spec';
-import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan';
-import { SEGFLOW_KIND, SEGFLOW_STATE } from '../core/search-attributes';
-import { createApprovalGate, type Decision } from './approval';
-import { markdownText } from './safe-text';
+import type { ItemOutcome, PlanItem } from '../core/workspace-plan';
+import { WORKSPACE_JOB_FAILED } from '../contracts/failures';
+import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
+import type { WorkspaceJobState } from '../contracts/job-state';
+import {
+  workspaceJobStatusQuery,
+  type ApplyItemInput,
+  type ItemStatus,
+  type StepStatus,
+  type WorkspaceActivities,
+  type WorkspaceJobInput,
+  type WorkspaceJobResult,
+  type WorkspaceJobStatus,
+} from '../contracts/workspace-job';
+import { SEGFLOW_KIND, SEGFLOW_STATE } from '../contracts/search-attributes';
+import type { Decision } from '../contracts/approval';
+import { createApprovalGate } from './approval';
+import { markdownText } from '../shared/safe-text';
 import { recordJobState } from './metrics';
-
-export interface WorkspaceJobInput {
-  jobId: string;
-  spec: JobSpec;
-  /** How long to wait for approve/reject before the job expires. Default 24 h. */
-  approvalTimeoutMs?: number;
-  /** Whether the SegflowKind/State search attributes exist on the namespace (checked by the client). */
-  searchAttributes?: boolean;
-}
-
-export type WorkspaceJobState = 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired';
-
-export interface ItemStatus {
-  itemId: string;
-  target: string;
-  impact: Impact;
-  status: 'pending' | OutcomeStatus;
-  message?: string;
-  data?: unknown;
-}
-
-export interface StepStatus {
-  step: number;
-  name: string;
-  op: string;
-  items: ItemStatus[];
-}
-
-export interface WorkspaceJobStatus {
-  jobId: string;
-  kind: 'workspace';
-  state: WorkspaceJobState;
-  jobName: string | null;
-  planHash?: string;
-  summary?: string;
-  plan?: WorkspacePlan;
-  approval?: Decision;
-  steps: StepStatus[];
-  error?: string;
-  startedAt: string;
-  updatedAt: string;
-}
-
-export interface WorkspaceJobResult {
-  jobId: string;
-  kind: 'workspace';
-  state: Exclude<WorkspaceJobState, 'running' | 'awaiting_approval' | 'cancelled'>;
-  planHash?: string;
-  summary?: string;
-  approval?: Decision;
-  outcomes: ItemOutcome[];
-  steps: StepStatus[];
-  error?: string;
-}
-
-export const workspaceJobStatusQuery = defineQuery<WorkspaceJobStatus>('status');
-
-export const WORKSPACE_JOB_FAILED = 'WorkspaceJobFailed';
-export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 /** Failure types an activity raises that retrying cannot fix (the activities also mark them non-retryable). */
 const NON_RETRYABLE = ['InvalidJobSpec', 'MissingSecret', 'PlanDrift', 'GuardRailRefused'];

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getJobStatus, type JobStatus, type SegflowClient } from '../../src/client';
 import { quietBundlerLogger } from '../../src/dev/dev-server';
 import { parseJobSpecText } from '../../src/core/job-spec';
-import { approvalRequestQuery, approveSignal } from '../../src/workflows/approval';
+import { approvalRequestQuery, approveSignal } from '../../src/contracts/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { workflowsPath } from '../../src/worker';
 import { labUnavailableReason, namespacePids, NetworkLab } from '../support/netns';
@@ -462,7 +462,7 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
 
   // The cap holds across the three workers, measured where it matters: at the stand-in, second by second. Each
   // chunk in flight paces itself at its share of the cap with at most one second of saved-up tokens
-  // (src/core/pacer.ts) and sends whole batches, so any window of w seconds holds at most cap x (w + 1) events plus
+  // (src/shared/pacer.ts) and sends whole batches, so any window of w seconds holds at most cap x (w + 1) events plus
   // one batch per chunk in flight; over longer windows that converges on the cap itself.
   const first = Math.min(...delivered.perSecond.keys());
   const last = Math.max(...delivered.perSecond.keys());

@@ -7,7 +7,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followJob, getJobStatus, startImport } from '../../src/client';
-import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
 

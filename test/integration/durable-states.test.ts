@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followJob, getJobStatus, listJobs, startImport, type ImportRequest } from '../../src/client';
-import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/contracts/approval';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
 

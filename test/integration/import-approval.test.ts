@@ -6,7 +6,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { readFileSync, utimesSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followJob, getJobStatus, startImport } from '../../src/client';
-import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate, rejectSignal } from '../../src/contracts/approval';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
 

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followJob, startImport, type JobStatus } from '../../src/client';
 import { segflowVersion } from '../../src/version';
-import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
 import { startImportHarness, WRITE_KEY, type ImportHarness } from '../support/import-harness';
 import { waitFor } from '../support/wait';
 

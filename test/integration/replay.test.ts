@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
 import { parseJobSpecText } from '../../src/core/job-spec';
-import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { PublicApiDouble } from '../support/public-api-double';

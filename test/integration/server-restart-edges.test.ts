@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
 import { freePort, startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { createWorker } from '../../src/worker';
-import { approvalRequestQuery, decideUpdate } from '../../src/workflows/approval';
+import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
 import { SegmentDouble } from '../support/segment-double';
 import { ndjsonEvents, waitFor } from '../support/wait';
 

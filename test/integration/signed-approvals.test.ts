@@ -11,7 +11,7 @@ import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
 import { parseJobSpecText } from '../../src/core/job-spec';
 import { generateApproverKeys, loadPrivateKey, signStatement } from '../../src/core/approvers';
-import { approvalRequestQuery, approveSignal, decideUpdate, type ApprovalRequestView } from '../../src/workflows/approval';
+import { approvalRequestQuery, approveSignal, decideUpdate, type ApprovalRequestView } from '../../src/contracts/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { followJob, getJobStatus, startImport } from '../../src/client';
 import { auditJob, signDecision } from '../../src/cli/approval-commands';

@@ -36,7 +36,7 @@ import { gunzipSync } from 'node:zlib';
 
 /**
  * The double enforces the documented limits. "KB" is read as 1000 bytes, the stricter of the two
- * readings, so the client's own guards (src/core/limits.ts) must keep it under these.
+ * readings, so the client's own guards (src/shared/limits.ts) must keep it under these.
  */
 export const DOUBLE_LIMITS = {
   /** A single-call request, or one event inside a batch, larger than this gets 400. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { approvalProblem, rejectionProblem, type ApprovalRequest } from '../../src/workflows/approval';
+import type { ApprovalRequest } from '../../src/contracts/approval';
+import { approvalProblem, rejectionProblem } from '../../src/workflows/approval';
 
 const HASH = 'a'.repeat(64);
 const request: ApprovalRequest = { planHash: HASH, summary: '1 destructive', highImpact: ['delete-source:src_1', 'remove-write-key:src_2:0123456789ab'] };

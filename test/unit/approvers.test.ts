@@ -11,7 +11,8 @@ import {
   signStatement,
   verifyStatement,
 } from '../../src/core/approvers';
-import { statementProblem, type ApprovalRequest, type ApprovalStatement } from '../../src/workflows/approval';
+import type { ApprovalRequest, ApprovalStatement } from '../../src/contracts/approval';
+import { statementProblem } from '../../src/workflows/approval';
 
 const alice = generateApproverKeys();
 const bob = generateApproverKeys();

@@ -7,9 +7,9 @@ import {
   planChunks,
   readCsvHeader,
   splitCsvFields,
-  type ChunkDescriptor,
   type PlanChunksOptions,
 } from '../../src/io/chunk-planner';
+import type { ChunkDescriptor } from '../../src/contracts/import-job';
 
 const BOM = '\uFEFF';
 

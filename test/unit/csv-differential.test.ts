@@ -11,7 +11,8 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { MemoryByteSource } from '../../src/io/byte-source';
-import { initialCursor, planChunks, readCsvHeader, type PlannerCursor } from '../../src/io/chunk-planner';
+import type { PlannerCursor } from '../../src/contracts/import-job';
+import { initialCursor, planChunks, readCsvHeader } from '../../src/io/chunk-planner';
 import { isRecordError, readRecords } from '../../src/io/record-reader';
 import { seededRandom } from '../support/seeded-random';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalFileSource } from '../../src/io/local-file-source';
-import { displayLocation } from '../../src/core/location';
+import { displayLocation } from '../../src/shared/location';
 import { HttpRangeSource } from '../../src/io/http-source';
 import { startRangeServer, type RangeServer } from '../support/range-server';
 

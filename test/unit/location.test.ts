@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkImportRequest } from '../../src/client';
-import { displayLocation, isHttpLocation, redactUrl, scrubUrlCredentials } from '../../src/core/location';
+import { displayLocation, isHttpLocation, redactUrl, scrubUrlCredentials } from '../../src/shared/location';
 
 describe('isHttpLocation: the one http(s) test', () => {
   it.each([

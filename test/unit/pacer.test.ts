@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pacer, pacedBatchEvents, rateShare } from '../../src/core/pacer';
+import { Pacer, pacedBatchEvents, rateShare } from '../../src/shared/pacer';
 
 describe('Pacer', () => {
   it('starts empty, so a fresh pacer (a new chunk) cannot burst past the rate', () => {

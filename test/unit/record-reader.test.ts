@@ -7,7 +7,8 @@ import type { InputFormat } from '../../src/core/types';
 import { MemoryByteSource, type ByteSource } from '../../src/io/byte-source';
 import { LocalFileSource } from '../../src/io/local-file-source';
 import { openByteSource } from '../../src/io/open-byte-source';
-import { initialCursor, planChunks, readCsvHeader, type PlannerCursor } from '../../src/io/chunk-planner';
+import type { PlannerCursor } from '../../src/contracts/import-job';
+import { initialCursor, planChunks, readCsvHeader } from '../../src/io/chunk-planner';
 import { isRecordError, readRecords, type RawRecord, type ReadRecordsOptions, type RecordError } from '../../src/io/record-reader';
 import { seededRandom } from '../support/seeded-random';
 

@@ -24,7 +24,7 @@ import {
   type SourceState,
   type WorkspaceState,
 } from '../../src/core/workspace-plan';
-import { markdownText, plainText } from '../../src/workflows/safe-text';
+import { markdownText, plainText } from '../../src/shared/safe-text';
 
 function source(id: string, overrides: Partial<SourceState> = {}): SourceState {
   return {

@@ -5,8 +5,7 @@
  * release 1 replays unchanged and only runs started on release 2 (after a continue-as-new too) take the new step.
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
-import type { ImportActivities } from '../../../src/activities/import-activities';
-import type { ImportJobInput } from '../../../src/workflows/import-contract';
+import type { ImportActivities, ImportJobInput } from '../../../src/contracts/import-job';
 import { importJob as releaseOneImportJob } from '../../../src/workflows/import-workflow';
 
 export { workspaceJob } from '../../../src/workflows/workspace-job';

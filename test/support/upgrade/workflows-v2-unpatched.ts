@@ -3,8 +3,7 @@
  * test/integration/upgrade.test.ts proves the replay check catches it.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { ImportActivities } from '../../../src/activities/import-activities';
-import type { ImportJobInput } from '../../../src/workflows/import-contract';
+import type { ImportActivities, ImportJobInput } from '../../../src/contracts/import-job';
 import { importJob as releaseOneImportJob } from '../../../src/workflows/import-workflow';
 
 export { workspaceJob } from '../../../src/workflows/workspace-job';

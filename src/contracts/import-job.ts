@@ -1,12 +1,34 @@
 /**
- * The import workflow's public surface: input, status, and the messages it accepts.
- * Shared by the workflow (sandboxed, deterministic), the client and the CLI, so it imports nothing from Node.
+ * The import job's contract: input, carried state, status, the messages it accepts, and the activities it calls
+ * (their inputs and results). Shared by the workflow (sandboxed, deterministic), the activities, the client and the
+ * CLI, so it imports nothing from Node (test/unit/sandbox-boundary.test.ts checks).
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { InputFormat } from '../core/types';
-import type { ChunkDescriptor, PlannerCursor } from '../io/chunk-planner';
+import type { JobState } from './job-state';
 
-export type { ChunkDescriptor, PlannerCursor };
+export type InputFormat = 'csv' | 'ndjson';
+
+/** Where planning resumes: the next byte to scan, the 1-based physical line at that byte, the 0-based data-record index. */
+export interface PlannerCursor {
+  byte: number;
+  line: number;
+  record: number;
+}
+
+/**
+ * A byte range [startByte, endByte) that starts and ends on record boundaries (src/io/chunk-planner.ts cuts them).
+ * Consecutive chunks are contiguous, so together they cover every byte after the header. `records` excludes blank
+ * lines; `lines` includes them.
+ */
+export interface ChunkDescriptor {
+  index: number;
+  startByte: number;
+  endByte: number;
+  firstLine: number;
+  firstRecord: number;
+  records: number;
+  lines: number;
+}
 
 export interface ImportOptions {
   /** Path (absolute, as the workers see it) or URL of the input. */
@@ -54,21 +76,6 @@ export interface ImportJobInput {
   /** Set only by continue-as-new. */
   carried?: CarriedImportState;
 }
-
-export type JobState =
-  | 'planning'
-  | 'validating'
-  | 'running'
-  | 'paused'
-  | 'awaiting_approval'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'rejected'
-  | 'expired'
-  // Closed by Temporal rather than by the workflow (`temporal workflow terminate`, an execution timeout).
-  | 'terminated'
-  | 'timed_out';
 
 export interface ImportTotals {
   rowsRead: number;
@@ -185,3 +192,147 @@ export const pauseSignal = defineSignal<[{ by?: string; reason?: string }?]>('pa
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const statusQuery = defineQuery<ImportStatus>('status');
 export const rateShareQuery = defineQuery<RateShare | undefined>('rateShare');
+
+// ---------------------------------------------------------------------------------------------
+// Activities (src/activities/import-activities.ts implements them): references and counts, never rows
+// ---------------------------------------------------------------------------------------------
+
+export interface InspectInputInput {
+  file: string;
+  format: InputFormat;
+  ignoreColumns?: string[];
+}
+
+export interface InspectInputResult {
+  fileSize: number;
+  /** The input's content version (src/io/byte-source.ts `version()`), when the source can tell; absent in older runs. */
+  fileVersion?: string;
+  csvColumns?: string[];
+  start: PlannerCursor;
+}
+
+export interface PlanChunksInput {
+  file: string;
+  format: InputFormat;
+  from: PlannerCursor;
+  firstIndex: number;
+  maxChunks: number;
+  targetChunkBytes: number;
+  maxRecordsPerChunk: number;
+  expectedFileSize: number;
+  expectedFileVersion?: string;
+}
+
+export interface ProcessChunkInput {
+  jobId: string;
+  file: string;
+  format: InputFormat;
+  csvColumns?: string[];
+  chunk: ChunkDescriptor;
+  expectedFileSize: number;
+  /** What the job recorded when it inspected the input: every read is pinned to it (docs/input-pinning.md). */
+  expectedFileVersion?: string;
+  source: string;
+  idNamespace: string;
+  /**
+   * The chunk's digest from the validation pass (an approved import): the chunk verifies it before its first send,
+   * so what is sent is exactly what was validated and approved.
+   */
+  expectedDigest?: string;
+  /** `validate`: parse and check rows, send nothing (dry runs and the approval preview). */
+  mode: 'send' | 'validate';
+  allowMissingTimestamp: boolean;
+  maxEventsPerBatch: number;
+  maxBatchBytes: number;
+  maxEventBytes: number;
+  /**
+   * This chunk's share of the job's rate cap when it started. The chunk asks the workflow for its current share
+   * (query `rateShare`) while it runs, since the share grows and shrinks with the chunks in flight.
+   */
+  rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
+  /** The job's whole cap: the share never exceeds it, and a failed `rateShare` query falls back to cap ÷ concurrency. */
+  jobRate?: { perSecond: number; concurrency: number };
+  reportDir?: string;
+  /** The job's start: the "not in the future" rule judges every row against it, so retries decide alike. */
+  referenceTime: string;
+  /** Top-level fields / CSV columns the importer skips (`--ignore-column`). */
+  ignoreColumns?: string[];
+  /** For a staged input: its map, to name each row's file and line (src/io/staging.ts). */
+  fileMap?: string;
+  /** Many-file jobs derive messageIds per file (namespace of the file's name, its own line numbers). */
+  perFileIds?: boolean;
+}
+
+export interface StageInputInput {
+  jobId: string;
+  reportDir?: string;
+  kind: 'file' | 'directory' | 'glob' | 'manifest';
+  location: string;
+  format: InputFormat;
+  /** The content digest the CLI put in the job id (src/io/staging.ts inputSetDigest). */
+  digest: string;
+}
+
+export interface StagedInput {
+  /** The plain staged file every later activity reads, and its map. */
+  file: string;
+  map: string;
+  files: number;
+}
+
+export interface ChunkResult {
+  index: number;
+  /** Validation pass: a digest of the chunk's bytes, which the approved plan carries (see expectedDigest). */
+  digest?: string;
+  rowsRead: number;
+  rowsRejected: number;
+  eventsSent: number;
+  eventsValid: number;
+  batchesSent: number;
+  bytes: number;
+  typeCounts: Record<string, number>;
+  minTimestamp?: string;
+  maxTimestamp?: string;
+  /** Valid rows that carried server-set fields (an export's receivedAt, sentAt, ...), which were dropped. */
+  serverFieldRows: number;
+  /** Which server-set fields those rows had. */
+  serverFields: string[];
+  /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
+  sentByDay: Record<string, number>;
+  attempt: number;
+  /** Set on the partial result a cancelled chunk reports (CancelledFailure details): it stopped before its end. */
+  stopped?: boolean;
+}
+
+export interface PlannedChunks {
+  chunks: ChunkDescriptor[];
+  /** null once the chunks reach the end of the file. */
+  next: PlannerCursor | null;
+}
+
+export interface FinalizeReportInput {
+  jobId: string;
+  reportDir?: string;
+  format?: InputFormat;
+  csvColumns?: string[];
+  /** A staged input's map: report entries then carry each row's own line (and file, with `namedFiles`). */
+  stagedMap?: string;
+  namedFiles?: boolean;
+}
+
+export interface FinalizedReport {
+  path: string;
+  rejects: number;
+  dir: string;
+}
+
+export interface ImportActivities {
+  inspectInput(input: InspectInputInput): Promise<InspectInputResult>;
+  planChunks(input: PlanChunksInput): Promise<PlannedChunks>;
+  processChunk(input: ProcessChunkInput): Promise<ChunkResult>;
+  finalizeReport(input: FinalizeReportInput): Promise<FinalizedReport>;
+  /** The approval gate binds a decision to this hash; workflow code has no crypto, so an activity computes it. */
+  hashImportPlan(plan: unknown): Promise<string>;
+  stageInput(input: StageInputInput): Promise<StagedInput>;
+  confirmWriteKey(input: { source: string }): Promise<DeliveryCheck>;
+}
