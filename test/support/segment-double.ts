@@ -1,7 +1,7 @@
 /**
- * In-process test double for Segment's HTTP Tracking API (/work/shared/segment/API.md §1 and the
- * §3 "Test-double checklist"). It is the local stand-in for https://api.segment.io: the product is
- * pointed at `double.url` and appends `/v1/batch` itself.
+ * In-process test double for Segment's HTTP Tracking API (docs/segment-tracking-api.md, "What the test double
+ * emulates"). It is the local stand-in for https://api.segment.io: the product is pointed at `double.url` and
+ * appends `/v1/batch` itself.
  *
  * What it emulates, and where the double is deliberately stricter than what Segment documents:
  * - Endpoints: POST /v1/batch, /v1/import (legacy alias of batch) and the single-call endpoints
@@ -18,7 +18,8 @@
  * - messageId dedupe without the 24 h window (tests are shorter than that); duplicates are counted,
  *   never recorded twice. Events without a messageId get one assigned, as Segment does, so they are
  *   never deduplicated.
- * - `computedTimestamp` follows Segment's clock-skew correction (API.md §1.8).
+ * - `computedTimestamp` follows Segment's clock-skew correction (docs/segment-tracking-api.md,
+ *   "Timestamps and sentAt").
  * - Faults (429/5xx, connection reset, lost acknowledgement, slow answer) are injected per request.
  *
  * Performance matters: a benchmark pushes 1,000,000 events through it on a 2-core machine, so each
@@ -31,7 +32,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------
-// Documented limits (API.md §1.4) and the endpoint table (§1.1)
+// Documented limits (docs/segment-tracking-api.md, "Limits") and endpoints ("Endpoints and content type")
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -41,7 +42,7 @@ import { gunzipSync } from 'node:zlib';
 export const DOUBLE_LIMITS = {
   /** A single-call request, or one event inside a batch, larger than this gets 400. */
   maxEventBytes: 32 * 1000,
-  /** A batch request body larger than this gets 400 (measured uncompressed: API.md leaves gzip open). */
+  /** A batch request body larger than this gets 400 (measured uncompressed: Segment leaves gzip open). */
   maxBodyBytes: 500 * 1000,
   /** More events than this in one request: Segment answers 200 and drops all of them. */
   maxEventsPerBatch: 2_500,
@@ -92,7 +93,8 @@ export interface SegmentDoubleOptions {
   onRequest?: (entry: RequestLogEntry) => void;
   /**
    * Items this predicate matches make their whole request fail with 400, the way Segment answers a payload it
-   * considers bad (API.md §1.5). Lets tests check that a sender isolates the offending event.
+   * considers bad (docs/segment-tracking-api.md, "Responses and errors"). Lets tests check that a sender isolates the
+   * offending event.
    */
   refuse?: (item: Record<string, unknown>) => boolean;
   /**
@@ -191,10 +193,10 @@ export interface SegmentDoubleStats {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Segment's clock-skew correction (API.md §1.8): `timestamp = receivedAt − (sentAt − originalTimestamp)`.
- * Without `sentAt` the given timestamp is kept as is (the behaviour importers rely on); without a
- * timestamp the event happens "now", i.e. at `receivedAt`. Unparseable inputs count as absent,
- * except an unparseable timestamp, which yields undefined (nothing sensible to report).
+ * Segment's clock-skew correction (docs/segment-tracking-api.md, "Timestamps and sentAt"): `timestamp = receivedAt −
+ * (sentAt − originalTimestamp)`. Without `sentAt` the given timestamp is kept as is (the behaviour importers rely
+ * on); without a timestamp the event happens "now", i.e. at `receivedAt`. Unparseable inputs count as absent, except
+ * an unparseable timestamp, which yields undefined (nothing sensible to report).
  */
 export function computeSegmentTimestamp(
   receivedAtMs: number,
@@ -209,7 +211,10 @@ export function computeSegmentTimestamp(
   return isoOrUndefined(receivedAtMs - (sentMs - originalMs));
 }
 
-/** The write key in `Authorization: Basic base64("<key>:")`; the no-colon form is accepted too (API.md §1.2). */
+/**
+ * The write key in `Authorization: Basic base64("<key>:")`; the no-colon form is accepted too
+ * (docs/segment-tracking-api.md, "Authentication").
+ */
 export function basicAuthWriteKey(authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined;
   const match = /^Basic\s+(\S+)\s*$/i.exec(authorization);
@@ -233,7 +238,7 @@ export function dropReason(item: unknown, impliedType?: TrackingCallType): strin
   if (typeof messageId === 'string' && messageId.length > DOUBLE_LIMITS.maxMessageIdLength) {
     return `messageId longer than ${DOUBLE_LIMITS.maxMessageIdLength} characters`;
   }
-  // alias links two user ids; anonymousId plays no part in it (API.md §1.3 per-type table).
+  // alias links two user ids; anonymousId plays no part in it (docs/segment-tracking-api.md, "Message fields").
   if (type === 'alias') {
     return isNonEmptyString(item['previousId']) && isNonEmptyString(item['userId'])
       ? undefined
@@ -247,7 +252,7 @@ export function dropReason(item: unknown, impliedType?: TrackingCallType): strin
   return undefined;
 }
 
-/** Byte size of an event as the limits count it: compact JSON, UTF-8 (API.md §1.4). */
+/** Byte size of an event as the limits count it: compact JSON, UTF-8 (docs/segment-tracking-api.md, "Limits"). */
 export function serializedBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
@@ -349,7 +354,10 @@ function textOutcome(status: number, body: string, extra: Partial<Outcome> = {})
   };
 }
 
-/** Error bodies are plain text: API.md §1.5 says clients must treat them as opaque (analytics-ruby saw "Bad Request"). */
+/**
+ * Error bodies are plain text: clients must treat them as opaque (analytics-ruby saw "Bad Request";
+ * docs/segment-tracking-api.md, "Responses and errors").
+ */
 function badRequest(detail: string, extra: Partial<Outcome> = {}): Outcome {
   return textOutcome(400, `Bad Request: ${detail}`, extra);
 }
@@ -366,7 +374,7 @@ function sentAtOf(buffer: Buffer | undefined): { sentAt?: string } {
 
 function faultOutcome(fault: Extract<Fault, { kind: 'status' }>): Outcome {
   const retryAfter = fault.retryAfterSeconds ?? (fault.status === 429 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
-  // Segment documents both headers as "seconds until you may retry" (API.md §1.5).
+  // Segment documents both headers as "seconds until you may retry" (docs/segment-tracking-api.md, "Rate limits").
   const headers =
     retryAfter === undefined
       ? undefined
@@ -627,7 +635,8 @@ export class SegmentDouble {
     if (req.method !== 'POST') return textOutcome(405, 'Method Not Allowed', { headers: { allow: 'POST' } });
     if (isBatch) this.counters.batchRequests += 1;
 
-    // API.md §1.1: every endpoint requires Content-Type: application/json.
+    // Every endpoint requires Content-Type: application/json
+    // (docs/segment-tracking-api.md, "Endpoints and content type").
     if (!isJsonContentType(req.headers['content-type'])) return badRequest('Content-Type must be application/json');
 
     const decoded = decodeBody(body, req.headers['content-encoding']);
@@ -710,7 +719,7 @@ export class SegmentDouble {
   ): { accepted: number; duplicates: number; dropped: number } {
     const tally = { accepted: 0, duplicates: 0, dropped: 0 };
     if (items.length > DOUBLE_LIMITS.maxEventsPerBatch) {
-      // API.md §1.4: Segment answers 200 but rejects every event of an over-long batch.
+      // Segment answers 200 but rejects every event of an over-long batch (docs/segment-tracking-api.md, "Limits").
       const reason = `more than ${DOUBLE_LIMITS.maxEventsPerBatch} events in one request`;
       for (const message of items) this.drop(reason, message);
       tally.dropped = items.length;
@@ -763,7 +772,10 @@ export class SegmentDouble {
   }
 }
 
-/** The uncompressed body, or the reason it cannot be read. analytics-python may gzip (API.md §1.4). */
+/**
+ * The uncompressed body, or the reason it cannot be read. analytics-python may gzip
+ * (docs/segment-tracking-api.md, "Limits").
+ */
 function decodeBody(body: ReceivedBody, contentEncoding: string | undefined): Buffer | string {
   if (body.buffer === undefined) return `request body is ${body.bytes} bytes, far over every limit`;
   const encoding = (contentEncoding ?? 'identity').trim().toLowerCase();

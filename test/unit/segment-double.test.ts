@@ -1,6 +1,6 @@
 /**
  * The Tracking API double is the oracle for every delivery test, so its own behaviour is pinned here
- * against /work/shared/segment/API.md §1 and the §3 test-double checklist.
+ * against docs/segment-tracking-api.md and its section "What the test double emulates".
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -12,7 +12,7 @@ const TOKEN = 'sgp_verify_token';
 const WRITE_KEY = 'wk-verify-source-0001';
 const now = new Date('2026-03-02T12:00:00.000Z');
 
-/** Cumulative per source within each month, as Segment reports it (API.md #14). */
+/** Cumulative per source within each month, as Segment reports it (docs/segment-public-api.md, "API-call usage"). */
 function cumulative(sourceId: string, daily: Array<[string, number]>): Array<UsageRecord & { apiCalls: string }> {
   let month = '';
   let total = 0;

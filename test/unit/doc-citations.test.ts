@@ -1,0 +1,60 @@
+/**
+ * Comments and docs cite files in this repository: the Segment and Temporal facts the code relies on live in docs/,
+ * cited as `docs/<file>.md, "<section>"`. This pins that every cited docs file exists, every quoted section is a
+ * heading of it, and nothing cites the team's notes outside the repository (a reader of a clone cannot open them).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(__dirname, '..', '..');
+const scanned = ['src', 'test', 'bench', 'scripts', 'deploy', 'docs', '.ci', 'README.md', 'Dockerfile', 'docker-compose.yml', 'vitest.config.ts', 'eslint.config.mjs'];
+const skipped = new Set(['node_modules', 'fixtures', 'dist']);
+const self = relative(root, __filename);
+
+function files(path: string): string[] {
+  const full = join(root, path);
+  if (!existsSync(full)) return [];
+  if (statSync(full).isFile()) return [path];
+  return readdirSync(full)
+    .filter((name) => !skipped.has(name))
+    .flatMap((name) => files(join(path, name)));
+}
+
+const texts = scanned
+  .flatMap(files)
+  .filter((path) => path !== self && /\.(ts|js|mjs|md|sh|yml|yaml|json)$|(^|\/)(run|Dockerfile)$/.test(path))
+  // A citation may wrap across comment lines: join them, dropping the `*` / `//` / `#` that starts the next line.
+  .map((path) => ({ path, text: readFileSync(join(root, path), 'utf8').replace(/\s*\n\s*(?:\*(?!\/)|\/\/|#(?!#))?\s*/g, ' ') }));
+
+/** GitHub-style heading texts of a docs file, lower-cased. */
+function headings(doc: string): string[] {
+  return [...readFileSync(join(root, doc), 'utf8').matchAll(/^#{1,6}\s+(.+)$/gm)].map((match) => match[1]!.trim().toLowerCase());
+}
+
+describe('citations', () => {
+  it('scans the tree (the walk found the code and the docs)', () => {
+    expect(texts.length).toBeGreaterThan(100);
+    expect(texts.some((t) => t.path === join('src', 'segment', 'tracking-client.ts'))).toBe(true);
+  });
+
+  it('nothing cites notes outside the repository', () => {
+    const outside = new RegExp(['\\bAPI' + '\\.md\\b', '\\bNOTES' + '\\.md\\b', '\\.\\./shared/', '/work/' + 'shared'].join('|'));
+    expect(texts.filter((t) => outside.test(t.text)).map((t) => t.path)).toEqual([]);
+  });
+
+  it('every cited docs file exists', () => {
+    const missing = texts.flatMap((t) => [...t.text.matchAll(/\bdocs\/([\w.-]+\.md)\b/g)].filter((m) => !existsSync(join(root, 'docs', m[1]!))).map((m) => `${t.path}: docs/${m[1]}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('every quoted section is a heading of the cited file', () => {
+    const cited = texts.flatMap((t) => [...t.text.matchAll(/\bdocs\/([\w.-]+\.md),? "([^"<][^"]*)"/g)].map((m) => ({ from: t.path, doc: join('docs', m[1]!), section: m[2]! })));
+    expect(cited.length).toBeGreaterThan(40);
+    const unknown = cited
+      .filter((c) => existsSync(join(root, c.doc)))
+      .filter((c) => !headings(c.doc).some((heading) => heading.startsWith(c.section.toLowerCase())))
+      .map((c) => `${c.from}: ${c.doc}, "${c.section}"`);
+    expect(unknown).toEqual([]);
+  });
+});
