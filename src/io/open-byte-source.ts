@@ -18,7 +18,9 @@ export function openByteSource(location: string, options: { pinnedVersion?: stri
   // Two or more letters before "://" is a URL scheme; a single letter would be a Windows drive.
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(location)?.[1];
   if (scheme !== undefined) {
-    throw new Error(`Unsupported import location scheme "${scheme}://" in ${displayLocation(location)}; use a local file path`);
+    throw new Error(
+      `Unsupported import location scheme "${scheme}://" in ${displayLocation(location)}; use a local file path or an http(s) URL (a presigned URL for an object store)`,
+    );
   }
   return new LocalFileSource(location);
 }
