@@ -49,7 +49,10 @@ export interface ImportOptions {
   maxRecordsPerChunk: number;
   /** Fail the job once more rows than this are rejected. */
   maxRejects?: number;
-  /** Fail the job once the reject rate exceeds this fraction (checked after `minRowsForRejectRate` rows). */
+  /**
+   * Fail the job once the reject rate exceeds this fraction. Checked only once 100 rows were read (a constant in
+   * src/workflows/import-workflow.ts, not an option), so a few early rejects do not end a job.
+   */
   maxRejectRate?: number;
   /** Cap on the whole job's throughput, shared across every worker that runs its chunks. */
   rateLimit?: { perSecond: number; unit: 'events' | 'requests' };
