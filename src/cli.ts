@@ -1,5 +1,9 @@
 /**
- * segflow's command line. Commands talk to Temporal only; workers do the work.
+ * segflow's command line: one commander program, each command group registered from src/cli/. Imports and every
+ * workspace change run as Temporal jobs (`import`, `job run`, and the `source` writes, which become approved
+ * one-step jobs) carried out by workers; `worker` and `dev` run those workers. The rest answers directly:
+ * read-only Public API calls (the `source` reads, `destination`, `usage`, `verify`), a few checked events (`send`),
+ * reject reports (`rejects`) and approver keys (`approver`).
  */
 import { Command } from 'commander';
 import { registerImportCommands } from './cli/import-commands';
