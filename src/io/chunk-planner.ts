@@ -57,9 +57,9 @@ const MAX_HEADER_BYTES = 1024 * 1024;
  * input both rules give the same boundaries; the field splitter still rejects the stray quote for that one record.
  *
  * Speed: newlines are found with Buffer#indexOf (memchr). A CSV record with no quote before its newline (the next
- * quote position is cached per Buffer) needs nothing more; one with quotes is walked byte by byte. Jumping from quote
- * to quote with indexOf instead ran at only 224 MB/s on rows with a quoted JSON column: each native call costs more
- * than the few bytes it skips.
+ * quote position is cached per Buffer) needs nothing more; one with quotes is walked byte by byte, because jumping
+ * from quote to quote with indexOf was slower on rows with a quoted JSON column: each native call costs more than
+ * the few bytes it skips (bench/README.md, "Design measurements").
  */
 export class RecordScanner {
   /** Physical lines of the record that the last successful `findRecordEnd` completed. */

@@ -4,9 +4,8 @@ import { stat } from 'node:fs/promises';
 import { assertValidRange, type ByteSource } from './byte-source';
 
 /**
- * 64 KiB reads (Node's default). On a 1 GB file, 1 MiB reads planned faster (NDJSON ~2 GB/s vs ~1 GB/s) but made
- * a record-reading process peak at ~110 MB over its start instead of ~40 MB; both read sizes keep planning above
- * 300 MB/s.
+ * 64 KiB reads (Node's default). 1 MiB reads planned faster but made a record-reading process peak far higher, and
+ * both sizes keep planning well ahead of sending (bench/README.md, "Design measurements").
  */
 const LOCAL_READ_BYTES = 64 * 1024;
 

@@ -4,8 +4,8 @@
  * Records are split with the planner's own scanner (so record indexes match the plan exactly) and CSV fields with
  * its RFC 4180 splitter, one record at a time. csv-parse's streaming parser was measured and not used: it loses
  * valid rows after a bad quote even with `skip_records_with_error` (it resynchronises at the wrong newline), and it
- * ran at ~157k records/s on 158-byte rows; this reader does 440k-800k records/s on ~185-byte rows. csv-parse stays as
- * the reference this splitter is tested against (test/unit/csv-differential.test.ts), a development dependency.
+ * was several times slower than this reader (bench/README.md, "Design measurements"). csv-parse stays as the
+ * reference this splitter is tested against (test/unit/csv-differential.test.ts), a development dependency.
  * Per record, an invalid row becomes an error item and the next row is read normally: invalid rows never stop an import.
  */
 import type { InputFormat } from '../core/types';
