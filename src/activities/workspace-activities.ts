@@ -1,5 +1,5 @@
 /**
- * Workspace-job activities: thin adapters from the pure planner (core/workspace-plan.ts) to the Public API and the
+ * Workspace-job activities: thin adapters from the pure planner (core/workspace-plan/) to the Public API and the
  * Tracking API.
  *
  * Secrets stay here. The API token is read from the worker's environment on every call (`resolveApiToken`), write
@@ -15,22 +15,13 @@ import { Context, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
 import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
-import {
-  buildWorkspacePlan,
-  pendingUpdate,
-  planHash,
-  previewNeeds,
-  recheckItem,
-  renderApprovalMarkdown,
-  summarizePlan,
-  targetedSourceIds,
-  writeKeyFingerprint,
-  type ItemOutcome,
-  type LiveSource,
-  type PlanItem,
-  type SourceState,
-  type WorkspacePlan,
-} from '../core/workspace-plan';
+import { buildWorkspacePlan } from '../core/workspace-plan/planner';
+import { planHash, writeKeyFingerprint } from '../core/workspace-plan/plan-ids';
+import type { ItemOutcome, PlanItem, WorkspacePlan } from '../core/workspace-plan/plan-types';
+import { pendingUpdate, recheckItem, type LiveSource } from '../core/workspace-plan/recheck';
+import { renderApprovalMarkdown, summarizePlan } from '../core/workspace-plan/render';
+import { previewNeeds, targetedSourceIds } from '../core/workspace-plan/targets';
+import type { SourceState } from '../core/workspace-plan/workspace-state';
 import { PublicApiClient } from '../segment/public-api-client';
 import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '../segment/public-api-errors';
 import { toApplicationFailure } from '../segment/public-api-failure';

@@ -25,7 +25,8 @@ import {
   verifyStatement,
   type Approver,
 } from '../core/approvers';
-import { renderPlanText, type WorkspacePlan } from '../core/workspace-plan';
+import type { WorkspacePlan } from '../core/workspace-plan/plan-types';
+import { renderPlanText } from '../core/workspace-plan/render';
 import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../contracts/approval';
 import { plainText } from '../shared/safe-text';
 import { action, EXIT, printJson } from './common';

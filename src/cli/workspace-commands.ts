@@ -44,7 +44,7 @@ import { approvalRequestQuery, decideUpdate, type ApprovalRequestView } from '..
 import { markdownText, plainText } from '../shared/safe-text';
 import { registerApprovalCommands, signDecision } from './approval-commands';
 import { globMatches, MAX_GLOB_CHARS } from '../core/glob';
-import { renderPlanText } from '../core/workspace-plan';
+import { renderPlanText } from '../core/workspace-plan/render';
 import { workspaceJobStatusQuery, type WorkspaceJobStatus } from '../contracts/workspace-job';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
 import { workspaceJob } from '../workflows/workspace-job';

@@ -7,7 +7,7 @@
  */
 import { defineQuery } from '@temporalio/workflow';
 import type { JobSpec } from '../core/job-spec';
-import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan';
+import type { Impact, ItemOutcome, OutcomeStatus, PlanItem, WorkspacePlan } from '../core/workspace-plan/plan-types';
 import type { Decision } from './approval';
 import type { WorkspaceJobState } from './job-state';
 

@@ -25,7 +25,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { ItemOutcome, PlanItem } from '../core/workspace-plan';
+import type { ItemOutcome, PlanItem } from '../core/workspace-plan/plan-types';
 import { WORKSPACE_JOB_FAILED } from '../contracts/failures';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
 import type { WorkspaceJobState } from '../contracts/job-state';

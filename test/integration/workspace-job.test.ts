@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
 import { parseJobSpecText, type JobSpec } from '../../src/core/job-spec';
-import { writeKeyFingerprint } from '../../src/core/workspace-plan';
+import { writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
 import { approvalRequestQuery, approveSignal, decideUpdate, rejectSignal, type ApprovalRequestView } from '../../src/contracts/approval';
 import { workspaceJobStatusQuery, type WorkspaceJobResult, type WorkspaceJobStatus } from '../../src/contracts/workspace-job';
 import { workspaceJob } from '../../src/workflows/workspace-job';

@@ -14,7 +14,7 @@ import {
   prepareMessages,
   registerWorkspaceCommands,
 } from '../../src/cli/workspace-commands';
-import { writeKeyFingerprint } from '../../src/core/workspace-plan';
+import { writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
 import { PublicApiDouble } from '../support/public-api-double';
 import { SegmentDouble } from '../support/segment-double';
 

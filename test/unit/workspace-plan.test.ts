@@ -1,29 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { globMatches } from '../../src/core/glob';
 import { parseJobSpecText, validateJobSpec, type JobSpec } from '../../src/core/job-spec';
+import { buildWorkspacePlan } from '../../src/core/workspace-plan/planner';
+import { jobMessageId, planHash, writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
+import type { PlanItem } from '../../src/core/workspace-plan/plan-types';
+import { pendingUpdate, recheckItem, type LiveSource } from '../../src/core/workspace-plan/recheck';
 import {
-  buildWorkspacePlan,
-  jobMessageId,
-  pendingUpdate,
-  planHash,
-  previewNeeds,
-  recheckItem,
   MAX_FULL_MARKDOWN_CHARS,
   MAX_SUMMARY_CHARS,
   renderApprovalMarkdown,
   renderPlanMarkdown,
   renderPlanSummaryMarkdown,
   renderPlanText,
-  resolveTargets,
   sendDigest,
   summarizePlan,
-  targetedSourceIds,
-  writeKeyFingerprint,
-  type LiveSource,
-  type PlanItem,
-  type SourceState,
-  type WorkspaceState,
-} from '../../src/core/workspace-plan';
+} from '../../src/core/workspace-plan/render';
+import { previewNeeds, resolveTargets, targetedSourceIds } from '../../src/core/workspace-plan/targets';
+import type { SourceState, WorkspaceState } from '../../src/core/workspace-plan/workspace-state';
 import { markdownText, plainText } from '../../src/shared/safe-text';
 
 function source(id: string, overrides: Partial<SourceState> = {}): SourceState {
