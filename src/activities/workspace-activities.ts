@@ -17,7 +17,6 @@ import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolv
 import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
 import { buildWorkspacePlan } from '../core/workspace-plan/planner';
 import { planHash, writeKeyFingerprint } from '../core/workspace-plan/plan-ids';
-import type { ItemOutcome, PlanItem, WorkspacePlan } from '../core/workspace-plan/plan-types';
 import { pendingUpdate, recheckItem, type LiveSource } from '../core/workspace-plan/recheck';
 import { renderApprovalMarkdown, summarizePlan } from '../core/workspace-plan/render';
 import { previewNeeds, targetedSourceIds } from '../core/workspace-plan/targets';
@@ -27,7 +26,15 @@ import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '.
 import { toApplicationFailure } from '../segment/public-api-failure';
 import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
-import type { ApplyItemInput, WorkspaceActivities, WorkspacePreview, WorkspacePreviewInput } from '../contracts/workspace-job';
+import type {
+  ApplyItemInput,
+  ItemOutcome,
+  PlanItem,
+  WorkspaceActivities,
+  WorkspacePlan,
+  WorkspacePreview,
+  WorkspacePreviewInput,
+} from '../contracts/workspace-job';
 
 /** Failure types the workflow and the CLI can match on. */
 export const WORKSPACE_FAILURES = {

@@ -25,7 +25,7 @@ import {
   verifyStatement,
   type Approver,
 } from '../core/approvers';
-import type { WorkspacePlan } from '../core/workspace-plan/plan-types';
+import type { WorkspacePlan } from '../contracts/workspace-job';
 import { renderPlanText } from '../core/workspace-plan/render';
 import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../contracts/approval';
 import { plainText } from '../shared/safe-text';

@@ -25,14 +25,15 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { ItemOutcome, PlanItem } from '../core/workspace-plan/plan-types';
 import { WORKSPACE_JOB_FAILED } from '../contracts/failures';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
 import type { WorkspaceJobState } from '../contracts/job-state';
 import {
   workspaceJobStatusQuery,
   type ApplyItemInput,
+  type ItemOutcome,
   type ItemStatus,
+  type PlanItem,
   type StepStatus,
   type WorkspaceActivities,
   type WorkspaceJobInput,

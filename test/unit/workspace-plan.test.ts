@@ -3,7 +3,7 @@ import { globMatches } from '../../src/core/glob';
 import { parseJobSpecText, validateJobSpec, type JobSpec } from '../../src/core/job-spec';
 import { buildWorkspacePlan } from '../../src/core/workspace-plan/planner';
 import { jobMessageId, planHash, writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
-import type { PlanItem } from '../../src/core/workspace-plan/plan-types';
+import type { PlanItem } from '../../src/contracts/workspace-job';
 import { pendingUpdate, recheckItem, type LiveSource } from '../../src/core/workspace-plan/recheck';
 import {
   MAX_FULL_MARKDOWN_CHARS,

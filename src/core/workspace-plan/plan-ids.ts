@@ -1,7 +1,7 @@
 /** The names and digests a plan carries: write-key fingerprints, the plan hash an approval names, job messageIds. */
 import { messageIdNamespace, uuidV5 } from '../message-id';
 import { canonicalJson, sha256Hex } from '../plan-hash';
-import type { WorkspacePlan } from './plan-types';
+import type { WorkspacePlan } from '../../contracts/workspace-job';
 
 /** How write keys are shown everywhere: 12 hex characters of a sha256, enough to tell a source's keys apart. */
 export function writeKeyFingerprint(writeKey: string): string {

@@ -37,7 +37,7 @@ import {
   type PlanTarget,
   type SourceSnapshot,
   type WorkspacePlan,
-} from './plan-types';
+} from '../../contracts/workspace-job';
 import { MAX_SUMMARY_CHARS, renderPlanSummaryMarkdown } from './render';
 import { resolveTargets } from './targets';
 import type { SourceState, WorkspaceState } from './workspace-state';

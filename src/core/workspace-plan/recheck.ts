@@ -5,7 +5,7 @@
  */
 import type { JobLabel } from '../job-spec';
 import { formatLabel, sameLabel, sameValue } from './compare';
-import { NEW_WRITE_KEY, type GuardRule, type PlanAction, type PlanItem } from './plan-types';
+import { NEW_WRITE_KEY, type GuardRule, type PlanAction, type PlanItem } from '../../contracts/workspace-job';
 import type { SourceState } from './workspace-state';
 
 export type Recheck =

@@ -5,7 +5,7 @@
 import { canonicalJson, sha256Hex } from '../plan-hash';
 import { markdownText, plainText } from '../../shared/safe-text';
 import { formatLabel } from './compare';
-import type { Impact, PlanChange, PlanItem, WorkspacePlan } from './plan-types';
+import type { Impact, PlanChange, PlanItem, WorkspacePlan } from '../../contracts/workspace-job';
 
 export function summarizePlan(plan: WorkspacePlan): string {
   const { summary } = plan;

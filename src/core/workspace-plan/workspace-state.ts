@@ -1,6 +1,6 @@
 /** The workspace as the preview fetched it: what the planner plans against and the activities re-check. */
 import type { JobLabel } from '../job-spec';
-import type { SourceSnapshot } from './plan-types';
+import type { SourceSnapshot } from '../../contracts/workspace-job';
 
 /** What the planner needs about a source. Details are only required for sources a step targets. */
 export interface SourceState extends Omit<SourceSnapshot, 'destinations' | 'warehouses' | 'apiCalls'> {
