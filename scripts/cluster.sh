@@ -56,7 +56,7 @@ pg_password="${POSTGRES_PASSWORD:-temporal}"
 # Same retention as compose's temporal-namespace job.
 retention="168h"
 
-# What is built, from deploy/versions.env (test/unit/deploy-versions.test.ts checks compose pins the same).
+# What is built, from deploy/versions.env (test/unit/versions.test.ts checks compose pins the same).
 server_package="go.temporal.io/server/cmd/server@v$TEMPORAL_SERVER_VERSION"
 sql_tool_package="go.temporal.io/server/cmd/tools/sql@v$TEMPORAL_SERVER_VERSION"
 ui_package="github.com/temporalio/ui-server/v2/cmd/server@v$TEMPORAL_UI_VERSION"
