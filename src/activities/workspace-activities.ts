@@ -31,7 +31,6 @@ import type {
   ItemOutcome,
   PlanItem,
   WorkspaceActivities,
-  WorkspacePlan,
   WorkspacePreview,
   WorkspacePreviewInput,
 } from '../contracts/workspace-job';

@@ -4,14 +4,13 @@
  * Also the plan a human approves and what became of each item (PlanItem, WorkspacePlan, ItemOutcome, ...): the
  * planner (src/core/workspace-plan/planner.ts) makes them, the workflow carries them, the activities apply them.
  *
- * The job spec and its labels are zod output types of src/core/job-spec.ts and the messages of a `send` item are
- * src/core/types.ts's SegmentMessage: imported as types only (erased at build, so nothing of those modules reaches
- * the workflow sandbox).
+ * The job spec is the zod output type of src/core/job-spec.ts, imported as a type only (erased at build, so nothing
+ * of that module reaches the workflow sandbox).
  */
 import { defineQuery } from '@temporalio/workflow';
-import type { JobLabel, JobSpec } from '../core/job-spec';
-import type { SegmentMessage } from '../core/types';
+import type { JobSpec } from '../core/job-spec';
 import type { Decision } from './approval';
+import type { SegmentMessage } from './segment-message';
 import type { WorkspaceJobState } from './job-state';
 
 export interface WorkspaceJobInput {
@@ -104,6 +103,13 @@ export interface WorkspaceActivities {
 // The plan a human approves, and what became of each item: ids, fingerprints and counts, never secrets
 // ---------------------------------------------------------------------------------------------
 
+/** A label as a job file names it (`key:value`, src/core/job-spec.ts parses it) and as the Public API stores it. */
+export interface PlanLabel {
+  key: string;
+  value: string;
+  description?: string;
+}
+
 export type Impact = 'read' | 'write' | 'destructive';
 
 /** A source as the preview saw it. Write keys appear only as fingerprints. Settings are kept out of the plan. */
@@ -112,7 +118,7 @@ export interface SourceSnapshot {
   name: string | null;
   slug: string;
   enabled: boolean;
-  labels: JobLabel[];
+  labels: PlanLabel[];
   writeKeyFingerprints: string[];
   destinations: Array<{ id: string; name: string | null; enabled: boolean }>;
   warehouses: Array<{ id: string; name: string | null; enabled: boolean }>;
@@ -141,8 +147,8 @@ export type PlanAction =
   | { op: 'delivery-metrics'; destinationId: string; sourceId: string; startTime?: string; endTime?: string; granularity?: 'MINUTE' | 'HOUR' | 'DAY' }
   /** `sourceId` only in plans from before `scope` existed (read as sourceIds: [sourceId]). */
   | { op: 'api-calls-usage'; period: string; scope?: 'sources' | 'workspace'; sourceIds?: string[]; sourceId?: string }
-  | { op: 'create-label'; label: JobLabel }
-  | { op: 'add-labels'; sourceId: string; labels: JobLabel[] }
+  | { op: 'create-label'; label: PlanLabel }
+  | { op: 'add-labels'; sourceId: string; labels: PlanLabel[] }
   | { op: 'update-source'; sourceId: string; set: { name?: string; enabled?: boolean; slug?: string; settings?: Record<string, unknown> } }
   | { op: 'create-write-key'; sourceId: string; keyCountBefore: number }
   /** `keysBefore`: the source's key fingerprints as approved, right before this removal (new keys as placeholders). */
