@@ -2,8 +2,8 @@
 // The one eslint configuration (`npm run lint`; formatting is prettier's job, .prettierrc.json). Rules were chosen to
 // flag real problems, not style: the recommended sets of eslint and typescript-eslint, the promise rules that catch
 // an un-awaited call (a lost error, or an activity or write still running when the caller thinks it is done), and
-// the sandbox boundary of the layout (README, "Layout"). A unit test checks the same boundary by resolving every
-// import; this rule points at the offending line while you edit.
+// the import rules of the layout (README, "Layout": the sandbox folders, imports pointing downwards, no test code in
+// src/). test/unit/lint-boundary.test.ts keeps these rules honest.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -33,6 +33,28 @@ function sandboxImports(folder, allowedFolders) {
             { regex: `^\\.\\./${folders}`, message: why },
           ],
         },
+      ],
+    },
+  };
+}
+
+const NO_TEST_CODE = {
+  regex: '^(\\.\\./)+test/',
+  message: 'product code never imports test code: a production install has no test/ (README, "Layout")',
+};
+
+/**
+ * Node-side folders import downwards only (cli -> client -> workflows -> activities -> io / segment -> core): a lower
+ * floor never imports a higher one, which keeps the floors free of circles.
+ */
+function downwardImports(folders, higher) {
+  const message = `src/${folders.length === 1 ? folders[0] : `{${folders.join(',')}}`} sits below ${higher.join(', ')}: imports point downwards only (README, "Layout")`;
+  return {
+    files: folders.map((folder) => `src/${folder}/**/*.ts`),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [NO_TEST_CODE, { regex: `^(\\.\\./)+(${higher.join('|')})(/|$)`, message }] },
       ],
     },
   };
@@ -78,6 +100,9 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
+  { files: ['src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [NO_TEST_CODE] }] } },
+  downwardImports(['core', 'io', 'segment', 'codec', 'ops'], ['workflows', 'activities', 'cli', 'dev', 'client', 'worker']),
+  downwardImports(['activities'], ['workflows', 'cli', 'dev', 'client', 'worker']),
   sandboxImports('workflows', ['contracts', 'shared']),
   sandboxImports('contracts', ['shared']),
   sandboxImports('shared', []),

@@ -1,8 +1,9 @@
 /**
  * The lint half of the sandbox boundary: eslint.config.mjs's no-restricted-imports rule must flag a Node built-in, a
  * package other than the sandbox-safe ones, or another src folder when imported from src/workflows, src/contracts or
- * src/shared, and must leave the allowed imports alone (README, "Layout"). Runs the project's own eslint
- * configuration on probe files that are never written to disk.
+ * src/shared; an upward import from a lower Node-side floor; and test code imported by product code. It must leave
+ * the allowed imports alone (README, "Layout"). Runs the project's own eslint configuration on probe files that are
+ * never written to disk.
  */
 import { join } from 'node:path';
 import { ESLint } from 'eslint';
@@ -35,9 +36,35 @@ const cases: Array<{ folder: string; forbidden: string[]; allowed: string[] }> =
     forbidden: ['node:url', 'os', 'yaml', '../contracts/import-job', '../workflows/import-workflow', '../core/glob'],
     allowed: ['./limits'],
   },
+  // Node-side floors import downwards only, and nothing in src/ imports test code.
+  {
+    folder: 'core',
+    forbidden: ['../workflows/import-workflow', '../activities/import-activities', '../cli/common', '../dev/dev-server', '../client', '../worker', '../../test/support/wait'],
+    allowed: ['node:crypto', 'zod', '../contracts/import-job', '../shared/limits', './glob'],
+  },
+  {
+    folder: 'core/workspace-plan',
+    forbidden: ['../../workflows/workspace-job', '../../activities/workspace-activities', '../../../test/support/wait'],
+    allowed: ['../glob', '../../contracts/workspace-job'],
+  },
+  {
+    folder: 'io',
+    forbidden: ['../activities/import-activities', '../workflows/import-workflow', '../client'],
+    allowed: ['node:fs', 'undici', '../core/csv-mapping', '../shared/location'],
+  },
+  {
+    folder: 'activities',
+    forbidden: ['../workflows/import-workflow', '../cli/common', '../client', '../worker', '../../test/support/segment-double'],
+    allowed: ['@temporalio/activity', '../contracts/import-job', '../core/job-spec', '../io/record-reader', '../segment/tracking-client'],
+  },
+  {
+    folder: 'cli',
+    forbidden: ['../../test/support/segment-double'],
+    allowed: ['../client', '../worker', '../dev/dev-server', '../workflows/import-workflow', 'commander'],
+  },
 ];
 
-describe('eslint: the workflow-sandbox folders import only what the sandbox allows', () => {
+describe('eslint: imports respect the layout', () => {
   for (const { folder, forbidden, allowed } of cases) {
     it(`src/${folder}: flags ${forbidden.length} forbidden imports`, async () => {
       const missed: string[] = [];
@@ -50,9 +77,4 @@ describe('eslint: the workflow-sandbox folders import only what the sandbox allo
       expect(flagged).toEqual([]);
     });
   }
-
-  it('does not restrict Node-side folders', async () => {
-    expect(await restricted('io', 'node:fs')).toBe(false);
-    expect(await restricted('activities', '../core/job-spec')).toBe(false);
-  });
 });
