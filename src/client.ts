@@ -27,6 +27,7 @@ import { expandInputSet, formatOfEntries, InputSetError, inputSetKind, type Inpu
 import { digestInput, inputSetDigest } from './io/staging';
 import { pauseSignal, resumeSignal, statusQuery, type ChunkRetry, type ImportOptions, type ImportStatus } from './contracts/import-job';
 import type { JobState } from './contracts/job-state';
+import { rootCause } from './contracts/failures';
 import { importJob } from './workflows/import-workflow';
 
 /** A user mistake with a one-sentence fix; the CLI prints it without a stack trace. */
@@ -452,8 +453,7 @@ function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: num
   const retries: ChunkRetry[] = [];
   for (const activity of pending) {
     if (activity.activityType?.name !== 'processChunk' || !activity.attempt || activity.attempt < 2) continue;
-    let failure = activity.lastFailure as { message?: string | null; cause?: unknown } | null | undefined;
-    while (failure?.cause) failure = failure.cause as typeof failure;
+    const failure = rootCause(activity.lastFailure) as { message?: string | null } | null | undefined;
     const seconds = Number(activity.nextAttemptScheduleTime?.seconds ?? 0);
     retries.push({
       activityId: String(activity.activityId ?? ''),
@@ -513,9 +513,7 @@ function kindOf(workflowType: string): string {
 }
 
 function innermostMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current.cause) current = current.cause as typeof current;
-  return current.message ?? String(error);
+  return (rootCause(error) as { message?: string }).message ?? String(error);
 }
 
 export async function pauseJob(sc: SegflowClient, jobId: string, by?: string): Promise<void> {

@@ -9,6 +9,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { approversFromEnv, ApproversConfigError, quorumFromEnv, verifyStatement, type ApprovalQuorum } from '../core/approvers';
+import { FailureType } from '../contracts/failures';
 import type { ApprovalActivities, ApprovalCheck, ApprovalCheckInput } from '../contracts/approval';
 
 export interface ApprovalActivityDeps {
@@ -26,7 +27,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps): ApprovalAc
         quorum = quorumFromEnv(deps.env);
       } catch (error) {
         // Fail closed: a broken list must not fall back to "anyone can approve".
-        if (error instanceof ApproversConfigError) throw ApplicationFailure.nonRetryable(error.message, 'ApproversConfigError');
+        if (error instanceof ApproversConfigError) throw ApplicationFailure.nonRetryable(error.message, FailureType.ApproversConfigError);
         throw error;
       }
       if (approvers.length === 0) return { configured: false };

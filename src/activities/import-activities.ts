@@ -55,6 +55,7 @@ import {
   type StagedInput,
   type StageInputInput,
 } from '../contracts/import-job';
+import { FailureType } from '../contracts/failures';
 
 /** Progress saved with each heartbeat: a retried attempt skips what Segment already acknowledged. */
 interface ChunkCheckpoint {
@@ -83,14 +84,14 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
    * CLI, because anyone who can start a workflow chooses these strings; the job id is checked along with it.
    */
   const reportRoot = (explicit: string | undefined, jobId: string) => {
-    if (!isValidJobId(jobId)) throw ApplicationFailure.nonRetryable(jobIdProblem(jobId), 'InvalidJobId');
+    if (!isValidJobId(jobId)) throw ApplicationFailure.nonRetryable(jobIdProblem(jobId), FailureType.InvalidJobId);
     const base = resolve(env.SEGFLOW_REPORT_DIR ?? 'segflow-reports');
     if (explicit === undefined) return base;
     const root = resolve(base, explicit);
     if (isAbsolute(explicit) || !isWithin(base, root)) {
       throw ApplicationFailure.nonRetryable(
         `the report directory "${explicit.slice(0, 80)}" is not inside this worker's SEGFLOW_REPORT_DIR; --report-dir is a relative sub-directory of it`,
-        'InvalidReportDir',
+        FailureType.InvalidReportDir,
       );
     }
     return root;
@@ -101,7 +102,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     try {
       await checkInputAllowed(location, env);
     } catch (error) {
-      if (error instanceof InputNotAllowedError) throw ApplicationFailure.nonRetryable(error.message, 'InputNotAllowed');
+      if (error instanceof InputNotAllowedError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputNotAllowed);
       throw error;
     }
   };
@@ -115,7 +116,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
       fileSize = await source.size();
       fileVersion = await source.version();
     } catch (error) {
-      throw ApplicationFailure.nonRetryable(`Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`, 'InputUnreadable');
+      throw ApplicationFailure.nonRetryable(`Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`, FailureType.InputUnreadable);
     }
     const pinned = fileVersion === undefined ? {} : { fileVersion };
     if (input.format === 'ndjson') return { fileSize, ...pinned, start: initialCursor('ndjson') };
@@ -123,11 +124,11 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     try {
       header = await readCsvHeader(source);
     } catch (error) {
-      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}: ${(error as Error).message}`, 'InvalidCsvHeader');
+      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}: ${(error as Error).message}`, FailureType.InvalidCsvHeader);
     }
     const compiled = compileCsvHeader(header.columns, { ignore: input.ignoreColumns });
     if ('error' in compiled) {
-      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}, line 1 (header): ${compiled.error}`, 'InvalidCsvHeader');
+      throw ApplicationFailure.nonRetryable(`${displayLocation(input.file)}, line 1 (header): ${compiled.error}`, FailureType.InvalidCsvHeader);
     }
     return { fileSize, ...pinned, csvColumns: header.columns, start: initialCursor('csv', header) };
   }
@@ -185,7 +186,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
       throw ApplicationFailure.nonRetryable(
         `${displayLocation(input.file)}: lines ${chunk.firstLine}-${chunk.firstLine + chunk.lines - 1} (chunk ${chunk.index + 1}) changed since they were ` +
           'validated and approved; nothing more is sent from them. Start a new import of the new content',
-        'InputChanged',
+        FailureType.InputChanged,
       );
     }
 
@@ -199,8 +200,8 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
           ...(env.SEGFLOW_REQUEST_TIMEOUT_MS ? { requestTimeoutMs: Number(env.SEGFLOW_REQUEST_TIMEOUT_MS) } : {}),
         });
       } catch (error) {
-        if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
-        if (error instanceof ConfigError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidConfig');
+        if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, FailureType.MissingSecret);
+        if (error instanceof ConfigError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InvalidConfig);
         throw error;
       }
     }
@@ -314,16 +315,16 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
         if (error instanceof TrackingRetryableError) {
           throw ApplicationFailure.create({
             message: error.message,
-            type: 'SegmentRetryable',
+            type: FailureType.SegmentRetryable,
             nonRetryable: false,
             // Temporal's backoff grows with the attempt number, which counts every failure of this chunk. When this
             // attempt got batches through, Segment is not down: retry soon instead of waiting out a long backoff.
             nextRetryDelay: error.delayMs ?? (result.batchesSent > checkpointAtStart.batchesSent ? 1000 : undefined),
           });
         }
-        if (error instanceof TrackingFatalError) throw ApplicationFailure.nonRetryable(error.message, 'SegmentFatal');
+        if (error instanceof TrackingFatalError) throw ApplicationFailure.nonRetryable(error.message, FailureType.SegmentFatal);
         // Temporal ignores the outcome of a replaced attempt; the failure only ends this one and says why.
-        if (error instanceof ChunkSupersededError) throw ApplicationFailure.retryable(error.message, 'ChunkSuperseded');
+        if (error instanceof ChunkSupersededError) throw ApplicationFailure.retryable(error.message, FailureType.ChunkSuperseded);
         throw error;
       } finally {
         clearInterval(ticker);
@@ -395,7 +396,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
             await flush(position);
             if (!builder.tryAdd(serialized, bytes)) {
               // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
-              throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, 'BatchLimits');
+              throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, FailureType.BatchLimits);
             }
           }
           pending.push({ line: record.line, raw: record.raw, serialized });
@@ -464,7 +465,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
           ? [{ location: input.location, name: basename(displayName(input.location)), gzip: /\.gz$/i.test(displayName(input.location)) }]
           : await expandInputSet(input.kind, input.location, input.format);
     } catch (error) {
-      if (error instanceof InputSetError) throw ApplicationFailure.nonRetryable(error.message, 'InputInvalid');
+      if (error instanceof InputSetError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputInvalid);
       throw error;
     }
     for (const entry of entries) await allowedInput(entry.location);
@@ -487,13 +488,13 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
       if (staged.digest !== input.digest) {
         throw ApplicationFailure.nonRetryable(
           `The input files changed since \`segflow import\` read them (their content digest differs); start a new import of the new content`,
-          'InputChanged',
+          FailureType.InputChanged,
         );
       }
       return { file: stagedPath, map: mapPath, files: staged.files.length };
     } catch (error) {
-      if (error instanceof StagingInputError) throw ApplicationFailure.nonRetryable(error.message, 'InputInvalid');
-      if (error instanceof StagingInputChangedError) throw ApplicationFailure.nonRetryable(error.message, 'InputChanged');
+      if (error instanceof StagingInputError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputInvalid);
+      if (error instanceof StagingInputChangedError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputChanged);
       throw error;
     } finally {
       clearInterval(timer);
@@ -516,7 +517,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     try {
       writeKey = resolveWriteKey(input.source, env);
     } catch (error) {
-      if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, 'MissingWriteKey');
+      if (error instanceof MissingSecretError) throw ApplicationFailure.nonRetryable(error.message, FailureType.MissingSecret);
       throw error;
     }
     if (!env.SEGMENT_API_TOKEN) return { confirmed: false, reason: 'the worker has no SEGMENT_API_TOKEN to check the write key with' };
@@ -531,7 +532,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     if (owner) {
       throw ApplicationFailure.nonRetryable(
         `The write key of --source ${input.source} belongs to Segment source "${owner.name ?? owner.id}" (${owner.id}), which is disabled: Segment would accept the events and drop them. Enable the source or use another key.`,
-        'WriteKeyNotConfirmed',
+        FailureType.WriteKeyNotConfirmed,
       );
     }
     if (sources.every((source) => source.writeKeys.length === 0)) {
@@ -539,7 +540,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     }
     throw ApplicationFailure.nonRetryable(
       `The write key of --source ${input.source} (${writeKeyVariable(input.source)}) belongs to no source of the workspace (${sources.length} sources checked): Segment would answer 200 and drop every event. Set the key of the intended source.`,
-      'WriteKeyNotConfirmed',
+      FailureType.WriteKeyNotConfirmed,
     );
   }
 
@@ -581,7 +582,7 @@ async function assertSameVersion(source: ByteSource, file: string, expected: str
     throw ApplicationFailure.nonRetryable(
       `${displayLocation(file)} changed while being imported (it is no longer the version the job first read: ` +
         `${clipVersion(expected)} -> ${clipVersion(actual)}); start a new import of the new content`,
-      'InputChanged',
+      FailureType.InputChanged,
     );
   }
 }
@@ -596,7 +597,7 @@ function assertUnchanged(file: string, expected: number, actual: number): void {
   if (expected !== actual) {
     throw ApplicationFailure.nonRetryable(
       `${displayLocation(file)} changed while being imported (size ${expected} -> ${actual} bytes); start a new import of the new content`,
-      'InputChanged',
+      FailureType.InputChanged,
     );
   }
 }
@@ -721,7 +722,7 @@ export function asInputFailure(error: unknown, description: string): unknown {
   if (err.status === CHANGED_HTTP_STATUS) {
     return ApplicationFailure.create({
       message: `${description} changed while being imported (${String(err.message ?? error)}); start a new import of the new content`,
-      type: 'InputChanged',
+      type: FailureType.InputChanged,
       nonRetryable: true,
     });
   }
@@ -732,7 +733,7 @@ export function asInputFailure(error: unknown, description: string): unknown {
   if (!permanent) return error;
   const why = err.code === 'ENOENT' ? 'the file no longer exists' : err.code ? `${err.code}` : `HTTP ${err.status}`;
   const message = String(err.message ?? error).includes(description) ? String(err.message) : `${description}: ${String(err.message ?? error)}`;
-  return ApplicationFailure.create({ message: `Cannot read input (${why}): ${message}`, type: 'InputUnreadable', nonRetryable: true });
+  return ApplicationFailure.create({ message: `Cannot read input (${why}): ${message}`, type: FailureType.InputUnreadable, nonRetryable: true });
 }
 
 function isWithin(base: string, path: string): boolean {

@@ -26,6 +26,7 @@ import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '.
 import { toApplicationFailure } from '../segment/public-api-failure';
 import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
+import { FailureType } from '../contracts/failures';
 import type {
   ApplyItemInput,
   ItemOutcome,
@@ -34,16 +35,6 @@ import type {
   WorkspacePreview,
   WorkspacePreviewInput,
 } from '../contracts/workspace-job';
-
-/** Failure types the workflow and the CLI can match on. */
-export const WORKSPACE_FAILURES = {
-  invalidSpec: 'InvalidJobSpec',
-  missingSecret: 'MissingSecret',
-  invalidConfig: 'InvalidConfig',
-  drift: 'PlanDrift',
-  guardRail: 'GuardRailRefused',
-  tracking: 'TrackingRequestFailed',
-} as const;
 
 /** Read results go into history: cap lists so a big workspace cannot blow the 2 MiB payload limit. */
 const MAX_LISTED = 200;
@@ -162,7 +153,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
     try {
       token = resolveApiToken(deps.env);
     } catch (error) {
-      if (error instanceof MissingSecretError) throw nonRetryable(error.message, WORKSPACE_FAILURES.missingSecret);
+      if (error instanceof MissingSecretError) throw nonRetryable(error.message, FailureType.MissingSecret);
       throw error;
     }
     let signal: AbortSignal | undefined;
@@ -175,7 +166,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
     try {
       baseUrl = publicApiRoot(deps.env);
     } catch (error) {
-      if (error instanceof ConfigError) throw nonRetryable(error.message, WORKSPACE_FAILURES.invalidConfig);
+      if (error instanceof ConfigError) throw nonRetryable(error.message, FailureType.InvalidConfig);
       throw error;
     }
     return new PublicApiClient({ baseUrl, token, signal });
@@ -202,7 +193,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
     const validated = validateJobSpec(input.spec);
     if (!validated.ok) {
       const total = Array.isArray(input.spec?.steps) ? input.spec.steps.length : undefined;
-      throw nonRetryable(`job spec is invalid: ${validated.issues.map((issue) => formatIssue(issue, total)).join('; ')}`, WORKSPACE_FAILURES.invalidSpec);
+      throw nonRetryable(`job spec is invalid: ${validated.issues.map((issue) => formatIssue(issue, total)).join('; ')}`, FailureType.InvalidJobSpec);
     }
     const spec = validated.spec;
     const api = apiClient();
@@ -296,14 +287,14 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
     try {
       writeKey = resolveWriteKey(item.source, deps.env);
     } catch (error) {
-      if (error instanceof MissingSecretError) throw nonRetryable(error.message, WORKSPACE_FAILURES.missingSecret);
+      if (error instanceof MissingSecretError) throw nonRetryable(error.message, FailureType.MissingSecret);
       throw error;
     }
     let apiRoot: string;
     try {
       apiRoot = trackingApiRoot(deps.env);
     } catch (error) {
-      if (error instanceof ConfigError) throw nonRetryable(error.message, WORKSPACE_FAILURES.invalidConfig);
+      if (error instanceof ConfigError) throw nonRetryable(error.message, FailureType.InvalidConfig);
       throw error;
     }
     const client = new TrackingClient({ apiRoot, writeKey });
@@ -320,13 +311,13 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
       });
     } catch (error) {
       if (error instanceof TrackingRetryableError) {
-        throw ApplicationFailure.create({ message: error.reason, type: WORKSPACE_FAILURES.tracking, nextRetryDelay: error.delayMs });
+        throw ApplicationFailure.create({ message: error.reason, type: FailureType.TrackingRequestFailed, nextRetryDelay: error.delayMs });
       }
-      if (error instanceof TrackingFatalError) throw nonRetryable(error.reason, WORKSPACE_FAILURES.tracking);
+      if (error instanceof TrackingFatalError) throw nonRetryable(error.reason, FailureType.TrackingRequestFailed);
       throw error;
     }
     if (refused.length > 0) {
-      throw nonRetryable(`${sent.accepted} message(s) accepted, ${refused.length} refused by the Tracking API: ${refused.slice(0, 5).join('; ')}`, WORKSPACE_FAILURES.tracking);
+      throw nonRetryable(`${sent.accepted} message(s) accepted, ${refused.length} refused by the Tracking API: ${refused.slice(0, 5).join('; ')}`, FailureType.TrackingRequestFailed);
     }
     return `${sent.accepted} message(s) accepted by the Tracking API`;
   }
@@ -334,8 +325,8 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
   /** Applies one write after re-checking the live state; returns what happened. */
   async function write(api: PublicApiClient, item: PlanItem): Promise<{ status: 'applied' | 'already-applied'; message: string; data?: unknown }> {
     const checked = async (recheck: ReturnType<typeof recheckItem>) => {
-      if (recheck.kind === 'drift') throw nonRetryable(`the workspace changed since the plan was approved: ${recheck.message}`, WORKSPACE_FAILURES.drift);
-      if (recheck.kind === 'refuse') throw nonRetryable(`guard rail ${recheck.rule}: ${recheck.message}`, WORKSPACE_FAILURES.guardRail);
+      if (recheck.kind === 'drift') throw nonRetryable(`the workspace changed since the plan was approved: ${recheck.message}`, FailureType.PlanDrift);
+      if (recheck.kind === 'refuse') throw nonRetryable(`guard rail ${recheck.rule}: ${recheck.message}`, FailureType.GuardRailRefused);
       return recheck.kind === 'already-applied' ? recheck.message : undefined;
     };
     switch (item.op) {

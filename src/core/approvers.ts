@@ -16,6 +16,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson, sha256Hex } from './plan-hash';
 import type { ApprovalStatement } from '../contracts/approval';
+import { FailureType } from '../contracts/failures';
 
 /** An approver name: what `by` shows. Letters, digits, `.`, `_`, `-`, `@` (an e-mail works). */
 export const APPROVER_NAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -23,7 +24,7 @@ export const APPROVER_NAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
 export class ApproversConfigError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'ApproversConfigError';
+    this.name = FailureType.ApproversConfigError;
   }
 }
 

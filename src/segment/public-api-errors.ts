@@ -4,6 +4,7 @@
  * clock passed in, so the status table is tested on its own (test/unit/public-api-client.test.ts).
  */
 import { rateLimitDelayMs } from '../core/retry-policy';
+import { FailureType } from '../contracts/failures';
 
 /** One entry of the `{errors: [...]}` envelope (docs/segment-public-api.md). */
 export interface ApiErrorEntry {
@@ -31,7 +32,7 @@ export class PublicApiError extends Error {
     },
   ) {
     super(message);
-    this.name = 'PublicApiError';
+    this.name = FailureType.PublicApiError;
   }
 
   get status(): number | undefined {
@@ -45,28 +46,28 @@ export class PublicApiError extends Error {
 }
 
 export class PublicApiAuthError extends PublicApiError {
-  override readonly name = 'PublicApiAuthError';
+  override readonly name = FailureType.PublicApiAuthError;
 }
 export class PublicApiNotFoundError extends PublicApiError {
-  override readonly name = 'PublicApiNotFoundError';
+  override readonly name = FailureType.PublicApiNotFoundError;
 }
 export class PublicApiValidationError extends PublicApiError {
-  override readonly name = 'PublicApiValidationError';
+  override readonly name = FailureType.PublicApiValidationError;
 }
 export class PublicApiRateLimitError extends PublicApiError {
-  override readonly name = 'PublicApiRateLimitError';
+  override readonly name = FailureType.PublicApiRateLimitError;
   get retryAfterMs(): number {
     return this.details.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS;
   }
 }
 export class PublicApiServerError extends PublicApiError {
-  override readonly name = 'PublicApiServerError';
+  override readonly name = FailureType.PublicApiServerError;
 }
 export class PublicApiRequestError extends PublicApiError {
-  override readonly name = 'PublicApiRequestError';
+  override readonly name = FailureType.PublicApiRequestError;
 }
 export class PublicApiNetworkError extends PublicApiError {
-  override readonly name = 'PublicApiNetworkError';
+  override readonly name = FailureType.PublicApiNetworkError;
 }
 
 /** When a 429 says nothing usable about the wait: the rate-limit window is a minute (docs/segment-public-api.md). */

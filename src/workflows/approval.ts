@@ -60,7 +60,7 @@ import {
   type RefusedAttempt,
   type RejectInput,
 } from '../contracts/approval';
-import { APPROVAL_REFUSED } from '../contracts/failures';
+import { APPROVAL_NON_RETRYABLE, FailureType } from '../contracts/failures';
 import { markdownText } from '../shared/safe-text';
 
 /** Refused attempts kept in state (and in the query answer); older ones stay visible in history only. */
@@ -123,7 +123,7 @@ export function statementProblem(
   return rejectionProblem({ by: statement.approver, reason: statement.reason });
 }
 
-const verifyOptions: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: ['ApproversConfigError'] } };
+const verifyOptions: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: APPROVAL_NON_RETRYABLE } };
 
 export interface ApprovalGate {
   /** Waits for approve/reject, or expires after `timeoutMs`. Can be called again for a new plan. */
@@ -352,7 +352,7 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     decideUpdate,
     async (input: DecideInput): Promise<DecideResult> => {
       const problem = await attempt(input.decision, 'update', input);
-      if (problem) throw ApplicationFailure.nonRetryable(`approval refused: ${problem}`, APPROVAL_REFUSED);
+      if (problem) throw ApplicationFailure.nonRetryable(`approval refused: ${problem}`, FailureType.ApprovalRefused);
       if (state === 'awaiting') {
         const last = proofs[proofs.length - 1]!;
         return { state: 'awaiting', planHash: request!.planHash, by: last.approver, at: last.statement.at, approvals: proofs.map((p) => p.approver), needed };

@@ -39,12 +39,11 @@ import {
   type ProcessChunkInput,
 } from '../contracts/import-job';
 import type { JobState } from '../contracts/job-state';
+import { causeChain, FailureType, IMPORT_NON_RETRYABLE, rootCause } from '../contracts/failures';
 import { createApprovalGate } from './approval';
 import { renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';
 
-/** Non-retryable failure types the activities raise; listed so a mistaken plain Error never loops forever. */
-const NON_RETRYABLE = ['InputUnreadable', 'InvalidCsvHeader', 'InputChanged', 'InputInvalid', 'MissingWriteKey', 'SegmentFatal', 'BatchLimits', 'WriteKeyNotConfirmed'];
 
 /**
  * Attempts a chunk gets before the job fails. Every failed attempt counts (a 429, a 5xx, a lost worker), and a retried
@@ -105,13 +104,13 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   const shortActivities = proxyActivities<ImportActivities>({
     startToCloseTimeout: '10 minutes',
-    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: IMPORT_NON_RETRYABLE },
   });
   // Planning reads up to MAX_PLAN_BYTES_PER_CALL and heartbeats while it does.
   const planningActivities = proxyActivities<ImportActivities>({
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: options.heartbeatTimeoutMs,
-    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: IMPORT_NON_RETRYABLE },
   });
   const chunkActivityOptions = {
     // A chunk is a few MB; hours only matter under a long 429 storm or a low rate cap (the client sizes chunks so
@@ -121,7 +120,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     // Wait for a cancelled chunk to stop and say what it sent: with TRY_CANCEL (the protocol's default) the workflow
     // would move on while the chunk may still be sending (docs/temporal-notes.md, "Stopping, retrying and waiting").
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: CHUNK_MAX_ATTEMPTS, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: CHUNK_MAX_ATTEMPTS, nonRetryableErrorTypes: IMPORT_NON_RETRYABLE },
   } as const;
   const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
   let sendingInFlight = 0;
@@ -229,7 +228,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       await CancellationScope.nonCancellable(() => finish('cancelled'));
       throw err;
     }
-    if (err instanceof ContinueAsNew || (err instanceof ApplicationFailure && err.type === 'ImportFailed')) throw err;
+    if (err instanceof ContinueAsNew || (err instanceof ApplicationFailure && err.type === FailureType.ImportFailed)) throw err;
     // Inspecting the input or hashing the plan failed: the job fails with its status and the whole cause chain.
     await CancellationScope.nonCancellable(() => finish('failed', err));
     throw asWorkflowFailure(err);
@@ -394,7 +393,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       if (running.size > 0 || planning !== undefined) {
         await Promise.race([...running.values(), ...(planning ? [planning] : [])]);
         const tooMany = tooManyRejects();
-        if (tooMany) fail(ApplicationFailure.nonRetryable(tooMany, 'TooManyRejects'));
+        if (tooMany) fail(ApplicationFailure.nonRetryable(tooMany, FailureType.TooManyRejects));
         continue;
       }
 
@@ -488,7 +487,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     // which failure type) for the UI and `temporal workflow describe`.
     return ApplicationFailure.create({
       message: describeFailure(failure),
-      type: 'ImportFailed',
+      type: FailureType.ImportFailed,
       nonRetryable: true,
       details: [status()],
       cause: failure instanceof Error ? failure : undefined,
@@ -498,20 +497,14 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
 /** The partial result a stopped chunk activity put in its CancelledFailure's details, if any. */
 function stoppedChunkResult(err: unknown): ChunkResult | undefined {
-  let current = err as { cause?: unknown; details?: unknown[] } | undefined;
-  while (current) {
-    if (current instanceof CancelledFailure) {
-      const detail = current.details?.[0] as ChunkResult | undefined;
-      return detail && typeof detail === 'object' && detail.stopped ? detail : undefined;
-    }
-    current = current.cause as typeof current;
-  }
-  return undefined;
+  const cancelled = causeChain(err).find((failure) => failure instanceof CancelledFailure) as CancelledFailure | undefined;
+  if (cancelled === undefined) return undefined;
+  const detail = cancelled.details?.[0] as ChunkResult | undefined;
+  return detail && typeof detail === 'object' && detail.stopped ? detail : undefined;
 }
 
 function describeFailure(failure: unknown): string {
-  let current = failure as { message?: string; cause?: unknown } | undefined;
   // An activity failure wraps the ApplicationFailure that says what happened: report the innermost message.
-  while (current && current.cause) current = current.cause as typeof current;
-  return current?.message ?? String(failure);
+  const root = rootCause(failure) as { message?: string } | undefined;
+  return root?.message ?? String(failure);
 }

@@ -25,7 +25,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { WORKSPACE_JOB_FAILED } from '../contracts/failures';
+import { FailureType, WORKSPACE_NON_RETRYABLE } from '../contracts/failures';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
 import type { WorkspaceJobState } from '../contracts/job-state';
 import {
@@ -46,12 +46,10 @@ import { createApprovalGate } from './approval';
 import { markdownText } from '../shared/safe-text';
 import { recordJobState } from './metrics';
 
-/** Failure types an activity raises that retrying cannot fix (the activities also mark them non-retryable). */
-const NON_RETRYABLE = ['InvalidJobSpec', 'MissingSecret', 'PlanDrift', 'GuardRailRefused'];
 
 const previewOptions: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE },
 };
 
 /** 429s carry their own nextRetryDelay; 20 attempts bound a Segment outage to roughly a quarter of an hour per item. */
@@ -63,7 +61,7 @@ const applyOptions: ActivityOptions = {
   // (TRY_CANCEL, the protocol's default, would record "not run" while a DELETE still completes;
   // docs/temporal-notes.md, "Stopping, retrying and waiting").
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE },
 };
 
 const { workspacePreview } = proxyActivities<WorkspaceActivities>(previewOptions);
@@ -141,7 +139,7 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
   const fail = (message: string): never => {
     status.error = message;
     setState('failed');
-    throw ApplicationFailure.create({ message, type: WORKSPACE_JOB_FAILED, nonRetryable: true, details: [result('failed', message)] });
+    throw ApplicationFailure.create({ message, type: FailureType.WorkspaceJobFailed, nonRetryable: true, details: [result('failed', message)] });
   };
 
   let items: PlanItem[] = [];

@@ -9,6 +9,7 @@ import { followJob, getJobStatus, startImport, UsageError, type JobStatus } from
 import { startRangeServer, type RangeServer } from '../support/range-server';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
+import { causeChain, FailureType } from '../../src/contracts/failures';
 
 let h: ImportHarness;
 
@@ -205,10 +206,9 @@ describe('a failure keeps its cause', () => {
     const file = h.writeInput('cause.csv', 'type,user_id,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\n');
     const started = await startImport(h.sc, { file });
     const error = await h.sc.client.workflow.getHandle(started.jobId).result().catch((e: unknown) => e);
-    const chain: Array<{ name?: string; type?: string }> = [];
-    for (let current = error as { cause?: unknown; name?: string; type?: string } | undefined; current; current = current.cause as typeof current) chain.push(current);
+    const chain = causeChain(error) as Array<{ name?: string; type?: string }>;
     // Before, the chain ended at the activity failure itself: no ImportFailed with the job's status in front of it.
-    expect(chain.map((e) => e.type).filter(Boolean)).toEqual(['ImportFailed', 'InvalidCsvHeader']);
+    expect(chain.map((e) => e.type).filter(Boolean)).toEqual([FailureType.ImportFailed, FailureType.InvalidCsvHeader]);
     expect(chain.some((e) => e.name === 'ActivityFailure')).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents } from '../support/wait';
+import { FailureType } from '../../src/contracts/failures';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../..');
@@ -84,9 +85,9 @@ async function segflow(args: string[]): Promise<string> {
 }
 
 it.each([
-  ['bad CSV header', '/bad-header.csv', 'InvalidCsvHeader', /secret_column/],
-  ['503 while inspecting', '/unavailable.ndjson', 'InputUnreadable', /503/],
-  ['size changed mid-import', '/changing.ndjson', 'InputChanged', /changed while being imported/],
+  ['bad CSV header', '/bad-header.csv', FailureType.InvalidCsvHeader, /secret_column/],
+  ['503 while inspecting', '/unavailable.ndjson', FailureType.InputUnreadable, /503/],
+  ['size changed mid-import', '/changing.ndjson', FailureType.InputChanged, /changed while being imported/],
 ])('%s: the signature appears in no output', async (_name, path, failureType, said) => {
   const jobId = `secret-${path.replace(/[^a-z]/g, '')}`;
   const cliOutput = await segflow(['import', `${storeUrl}${path}${QUERY}`, '--id', jobId, '--wait']);

@@ -18,6 +18,7 @@ import { workspaceJob } from '../../src/workflows/workspace-job';
 import { PublicApiDouble, type PublicApiDoubleOptions } from '../support/public-api-double';
 import { SegmentDouble } from '../support/segment-double';
 import { getTestEnv, startTestWorker, uniqueTaskQueue, type RunningTestWorker } from '../support/temporal';
+import { FailureType } from '../../src/contracts/failures';
 
 const TOKEN = 'sgp_integration_token_7f3a9c2e5b1d';
 const TRACKING_WRITE_KEY = 'wk-tracking-test-5551';
@@ -111,7 +112,7 @@ async function failureOf(handle: WorkflowHandle<typeof workspaceJob>): Promise<{
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   const cause = (error as WorkflowFailedError).cause as { message: string; type?: string; details?: unknown[] };
-  expect(cause.type).toBe('WorkspaceJobFailed');
+  expect(cause.type).toBe(FailureType.WorkspaceJobFailed);
   return { message: cause.message, result: cause.details![0] as WorkspaceJobResult };
 }
 
@@ -264,7 +265,7 @@ describe('workspace jobs', () => {
     h.api.source('src_old')!.enabled = true;
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice', confirmHighImpact: request.highImpact }] });
     const { message, result } = await failureOf(handle);
-    expect(message).toContain('PlanDrift');
+    expect(message).toContain(FailureType.PlanDrift);
     expect(message).toContain('src_old is enabled now; it was approved for deletion while disabled');
     expect(outcomeMap(result)).toEqual({ 'delete-source:src_old': 'failed' });
     expect(h.api.source('src_old')).toBeDefined();
@@ -520,7 +521,7 @@ steps:
     h.worker = await startTestWorker({ taskQueue: h.taskQueue, env: withoutToken });
     const handle = await h.start('steps:\n  - op: get-source\n    targets: [src_app]');
     const { message } = await failureOf(handle);
-    expect(message).toContain('MissingSecret');
+    expect(message).toContain(FailureType.MissingSecret);
     expect(message).toContain('SEGMENT_API_TOKEN');
     expect(h.api.requestLog()).toEqual([]);
   });

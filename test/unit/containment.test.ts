@@ -13,6 +13,7 @@ import { canonicalSourceName, writeKeyVariable } from '../../src/config';
 import { isValidJobId } from '../../src/core/job-id';
 import { createImportActivities } from '../../src/activities/import-activities';
 import { localRejectsPath, mergeRejectReports, RejectWriter, serverRejectsPath } from '../../src/io/reject-report';
+import { FailureType } from '../../src/contracts/failures';
 
 const root = resolve(__dirname, '../..');
 
@@ -37,7 +38,7 @@ describe('job ids are names, not paths', () => {
     const error = await activities.finalizeReport({ jobId: '../x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect((error as ApplicationFailure).nonRetryable).toBe(true);
-    expect((error as ApplicationFailure).type).toBe('InvalidJobId');
+    expect((error as ApplicationFailure).type).toBe(FailureType.InvalidJobId);
     expect(existsSync(join(base, 'x', 'chunks'))).toBe(true);
     expect(existsSync(join(base, 'x', 'rejects.ndjson'))).toBe(false);
   });
@@ -59,7 +60,7 @@ describe('report paths stay under SEGFLOW_REPORT_DIR', () => {
     for (const reportDir of ['../elsewhere', '/tmp']) {
       const error = await activities.finalizeReport({ jobId: 'ok', reportDir }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ApplicationFailure);
-      expect((error as ApplicationFailure).type).toBe('InvalidReportDir');
+      expect((error as ApplicationFailure).type).toBe(FailureType.InvalidReportDir);
     }
     expect(existsSync(join(base, 'elsewhere'))).toBe(false);
     const fine = await activities.finalizeReport({ jobId: 'ok', reportDir: 'sub' });

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { checkInputAllowed } from '../../src/io/input-policy';
 import { createImportActivities } from '../../src/activities/import-activities';
+import { FailureType } from '../../src/contracts/failures';
 
 const base = mkdtempSync(join(tmpdir(), 'segflow-policy-'));
 const data = join(base, 'data');
@@ -43,7 +44,7 @@ describe('the activities apply the policy', () => {
     const activities = createImportActivities({ env: { SEGFLOW_INPUT_ROOTS: data, SEGFLOW_REPORT_DIR: join(base, 'reports') } });
     const error = await activities.inspectInput({ file: join(base, 'outside.ndjson'), format: 'csv' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
-    expect((error as ApplicationFailure).type).toBe('InputNotAllowed');
+    expect((error as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
     expect((error as ApplicationFailure).nonRetryable).toBe(true);
     expect((error as Error).message).not.toContain('secret');
   });
@@ -51,6 +52,6 @@ describe('the activities apply the policy', () => {
   it('inspectInput refuses a cloud metadata URL', async () => {
     const activities = createImportActivities({ env: {} });
     const error = await activities.inspectInput({ file: 'http://169.254.169.254/latest/meta-data/iam.csv', format: 'csv' }).catch((e: unknown) => e);
-    expect((error as ApplicationFailure).type).toBe('InputNotAllowed');
+    expect((error as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
   });
 });

@@ -17,6 +17,7 @@ import {
 import { toApplicationFailure } from '../../src/segment/public-api-failure';
 import { encodeCursor, PublicApiDouble, requestedApiVersion } from '../support/public-api-double';
 import { publicApiTestCalls } from '../support/public-api-test-calls';
+import { FailureType } from '../../src/contracts/failures';
 
 const TOKEN = 'sgp_unit_token_value_1234567890';
 const NOW = Date.parse('2024-05-01T08:00:00.000Z');
@@ -73,7 +74,7 @@ describe('toApplicationFailure', () => {
     const failure = toApplicationFailure(classifyFailure(404, {}, '', { method: 'GET', path: '/sources/x' }, NOW));
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect((failure as ApplicationFailure).nonRetryable).toBe(true);
-    expect((failure as ApplicationFailure).type).toBe('PublicApiNotFoundError');
+    expect((failure as ApplicationFailure).type).toBe(FailureType.PublicApiNotFoundError);
   });
 
   it('makes 429 retryable after the wait Segment asked for', () => {
