@@ -8,7 +8,6 @@
 import { Command } from 'commander';
 import { registerImportCommands } from './cli/import-commands';
 import { registerWorkspaceCommands } from './cli/workspace-commands';
-import { addMissingExamples } from './cli/examples';
 import { registerRejectsCommand } from './cli/rejects-command';
 import { registerVerifyCommand } from './cli/verify-command';
 import { segflowVersion } from './version';
@@ -29,7 +28,6 @@ export function buildProgram(): Command {
   registerWorkspaceCommands(program);
   registerVerifyCommand(program);
   registerRejectsCommand(program);
-  addMissingExamples(program);
   return program;
 }
 

@@ -13,7 +13,7 @@ import type { temporal } from '@temporalio/proto';
 import { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { UsageError, type SegflowClient } from '../client';
+import { resolveJob, UsageError, withClient, type SegflowClient } from '../client';
 import {
   APPROVER_NAME_PATTERN,
   approversFromEnv,
@@ -30,6 +30,7 @@ import { renderPlanText } from '../core/workspace-plan/render';
 import type { ApprovalCheck, ApprovalStatement, Decision, SignedDecision } from '../contracts/approval';
 import { plainText } from '../shared/safe-text';
 import { action, EXIT, printJson } from './common';
+import { examples } from './examples';
 
 /** Signs a decision with the key in `keyFile`; the approver's name is `name`, else the file's base name. */
 export async function signDecision(
@@ -286,14 +287,14 @@ export function formatAudit(report: AuditReport): string {
 // Registration
 // ---------------------------------------------------------------------------------------------
 
-export function registerApprovalCommands(program: Command, resolve: (sc: SegflowClient, id: string) => Promise<WorkflowHandle>, withClient: <T>(fn: (sc: SegflowClient) => Promise<T>) => Promise<T>): void {
+export function registerApprovalCommands(program: Command): void {
   const approver = program.command('approver').description('Keys of the people allowed to approve (signed approvals)');
   approver
     .command('keygen')
     .description('Make an Ed25519 key pair: the private key into <name>.pem (keep it), the public key printed for SEGFLOW_APPROVERS')
     .requiredOption('--name <name>', 'the approver\'s name, as approvals will show it')
     .option('--out <dir>', 'where to write <name>.pem', '.')
-    .addHelpText('after', '\nExamples:\n  segflow approver keygen --name alice\n  segflow approver keygen --name bob --out ~/.segflow')
+    .addHelpText('after', examples('segflow approver keygen --name alice', 'segflow approver keygen --name bob --out ~/.segflow'))
     .action(action(async (opts: { name: string; out: string }, command: Command) => {
       if (!APPROVER_NAME_PATTERN.test(opts.name)) throw new UsageError('--name is letters, digits, ".", "_", "-" or "@" (at most 64).');
       const keys = generateApproverKeys();
@@ -314,12 +315,12 @@ export function registerApprovalCommands(program: Command, resolve: (sc: Segflow
     .command('audit')
     .description('Who approved or rejected a job\'s plan, when and with which key: read from history, signatures re-verified')
     .argument('<jobId>')
-    .addHelpText('after', '\nExamples:\n  segflow audit workspace-cleanup-20240501-101500-ab12\n  SEGFLOW_APPROVERS=approvers.txt segflow audit <id> --json')
+    .addHelpText('after', examples('segflow audit workspace-cleanup-20240501-101500-ab12', 'SEGFLOW_APPROVERS=approvers.txt segflow audit <id> --json'))
     .action(action(async (jobId: string, _opts: unknown, command: Command) =>
       withClient(async (sc) => {
         let report: AuditReport;
         try {
-          report = await auditJob(sc, await resolve(sc, jobId));
+          report = await auditJob(sc, await resolveJob(sc, jobId));
         } catch (error) {
           if (error instanceof ApproversConfigError) throw new UsageError(error.message);
           throw error;

@@ -5,28 +5,31 @@ import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { Command, Option } from 'commander';
 import {
   cancelJob,
-  connectClient,
-  followJob,
   getJobStatus,
   listJobs,
+  parseRate,
   pauseJob,
   resumeJob,
   startImport,
   checkImportRequest,
   UsageError,
+  withClient,
   type JobStatus,
+  type SegflowClient,
 } from '../client';
 import { temporalSettings, workflowUiLink } from '../config';
 import { runWorker } from '../worker';
 import { runDev } from '../dev/dev-command';
 import { action, exitCodeForState, formatTable, globalOptions, parseFraction, parseNonNegativeInt, parsePositiveInt, printJson, EXIT } from './common';
+import { examples } from './examples';
+import { followToEnd } from './follow';
 import { createProgressPrinter, describeProgress } from './progress';
 
 export function registerImportCommands(program: Command): void {
   program
     .command('worker')
     .description('Run a segflow worker (all workflows and activities) on SEGFLOW_TASK_QUEUE')
-    .addHelpText('after', '\nExamples:\n  SEGMENT_WRITE_KEY=... segflow worker\n  TEMPORAL_ADDRESS=temporal:7233 SEGFLOW_TASK_QUEUE=segflow segflow worker')
+    .addHelpText('after', examples('SEGMENT_WRITE_KEY=... segflow worker', 'TEMPORAL_ADDRESS=temporal:7233 SEGFLOW_TASK_QUEUE=segflow segflow worker'))
     .action(action(async () => {
       await runWorker();
     }));
@@ -38,7 +41,7 @@ export function registerImportCommands(program: Command): void {
     .option('--exit', 'with --import: stop everything once the import ends (exit code says how it ended)')
     .option('--db-file <path>', 'keep the dev server\'s state in this SQLite file (default: in memory)')
     .option('--port <port>', 'Temporal gRPC port (default 7233, or a free one); the UI uses port + 1000', parsePositiveInt('--port'))
-    .addHelpText('after', '\nExamples:\n  segflow dev\n  segflow dev --import samples/events.csv --exit')
+    .addHelpText('after', examples('segflow dev', 'segflow dev --import samples/events.csv --exit'))
     .action(action(async (opts: { import?: string; exit?: boolean; dbFile?: string; port?: number }, command: Command) => {
       const { json } = globalOptions(command);
       const printer = createProgressPrinter({ json: false, tty: Boolean(process.stderr.isTTY) });
@@ -84,11 +87,11 @@ export function registerImportCommands(program: Command): void {
     .option('--wait', 'follow progress until the job ends; exit code says how it ended')
     .addHelpText(
       'after',
-      '\nExamples:\n  segflow import events.csv --source web --wait\n  segflow import events.ndjson --dry-run --json --wait\n  segflow import big.csv --concurrency 8 --rate 1000 --max-reject-rate 1%',
+      examples('segflow import events.csv --source web --wait', 'segflow import events.ndjson --dry-run --json --wait', 'segflow import big.csv --concurrency 8 --rate 1000 --max-reject-rate 1%'),
     )
     .action(action(async (file: string, opts: Record<string, unknown>, command: Command) => {
       const { json } = globalOptions(command);
-      if (opts.rate !== undefined && !(Number(opts.rate) > 0)) throw new UsageError('--rate must be a positive number.');
+      const rate = opts.rate !== undefined ? parseRate(opts.rate) : undefined;
       const request = {
         file,
         format: opts.format as 'csv' | 'ndjson' | undefined,
@@ -104,15 +107,14 @@ export function registerImportCommands(program: Command): void {
         targetChunkBytes: opts.chunkBytes as number | undefined,
         maxRejects: opts.maxRejects as number | undefined,
         maxRejectRate: opts.maxRejectRate as number | undefined,
-        rateLimit: opts.rate !== undefined ? { perSecond: Number(opts.rate), unit: opts.rateUnit as 'events' | 'requests' } : undefined,
+        rateLimit: rate !== undefined ? { perSecond: rate, unit: opts.rateUnit as 'events' | 'requests' } : undefined,
         reportDir: opts.reportDir as string | undefined,
         ignoreColumns: opts.ignoreColumn as string[] | undefined,
         manifest: Boolean(opts.manifest),
       };
       // Local checks first: a missing file is reported as missing even when Temporal is unreachable.
       const checked = await checkImportRequest(request);
-      const sc = await connectClient();
-      try {
+      return withClient(async (sc) => {
         const started = await startImport(sc, request, checked);
         if (!opts.wait) {
           if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });
@@ -120,28 +122,23 @@ export function registerImportCommands(program: Command): void {
           return EXIT.ok;
         }
         if (!json) process.stderr.write(`Started import ${started.jobId}\n${started.link}\n`);
-        return await follow(sc, started.jobId, Boolean(json));
-      } finally {
-        await sc.close();
-      }
+        return follow(sc, started.jobId, Boolean(json));
+      });
     }));
 
   program
     .command('status')
     .description("Show a job's state and counts")
     .argument('<jobId>')
-    .addHelpText('after', '\nExamples:\n  segflow status import-default-3f2a9c0d1e2b4a5c\n  segflow status <id> --json | jq .events.sent')
+    .addHelpText('after', examples('segflow status import-default-3f2a9c0d1e2b4a5c', 'segflow status <id> --json | jq .events.sent'))
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
       checkJobIdArgument(jobId);
-      const sc = await connectClient();
-      try {
+      return withClient(async (sc) => {
         const status = await getJobStatus(sc, jobId);
         if (globalOptions(command).json) printJson(status);
         else process.stdout.write(formatStatus(status, workflowUiLink(sc.settings, jobId)));
         return EXIT.ok;
-      } finally {
-        await sc.close();
-      }
+      });
     }));
 
   program
@@ -150,33 +147,25 @@ export function registerImportCommands(program: Command): void {
     .option('--state <state>', 'only jobs in this state (running, paused, awaiting_approval, completed, failed, ...)')
     .addOption(new Option('--kind <kind>', 'only jobs of this kind').choices(['import', 'workspace']))
     .option('--limit <n>', 'at most this many jobs', parsePositiveInt('--limit'), 20)
-    .addHelpText('after', '\nExamples:\n  segflow list\n  segflow list --state awaiting_approval\n  segflow list --kind import --json')
-    .action(action(async (opts: { state?: string; kind?: string; limit: number }, command: Command) => {
-      const sc = await connectClient();
-      try {
+    .addHelpText('after', examples('segflow list', 'segflow list --state awaiting_approval', 'segflow list --kind import --json'))
+    .action(action(async (opts: { state?: string; kind?: string; limit: number }, command: Command) =>
+      withClient(async (sc) => {
         const jobs = await listJobs(sc, opts);
         if (globalOptions(command).json) printJson(jobs);
         else if (jobs.length === 0) process.stdout.write('No segflow jobs found.\n');
         else process.stdout.write(formatTable(jobs.map((j) => [j.jobId, j.kind, j.state, j.source ?? '', j.startTime.replace('T', ' ').slice(0, 19)]), ['JOB', 'KIND', 'STATE', 'SOURCE', 'STARTED']));
         return EXIT.ok;
-      } finally {
-        await sc.close();
-      }
-    }));
+      }),
+    ));
 
   program
     .command('watch')
     .description('Follow a job until it ends (progress bar on a TTY, lines when piped, JSON lines with --json)')
     .argument('<jobId>')
-    .addHelpText('after', '\nExamples:\n  segflow watch import-default-3f2a9c0d1e2b4a5c\n  segflow watch <id> --json | jq -c .events')
+    .addHelpText('after', examples('segflow watch import-default-3f2a9c0d1e2b4a5c', 'segflow watch <id> --json | jq -c .events'))
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
       checkJobIdArgument(jobId);
-      const sc = await connectClient();
-      try {
-        return await follow(sc, jobId, Boolean(globalOptions(command).json), true);
-      } finally {
-        await sc.close();
-      }
+      return withClient((sc) => follow(sc, jobId, Boolean(globalOptions(command).json), true));
     }));
 
   for (const [name, description, run] of [
@@ -187,19 +176,16 @@ export function registerImportCommands(program: Command): void {
       .command(name)
       .description(description)
       .argument('<jobId>')
-      .addHelpText('after', `\nExamples:\n  segflow ${name} import-default-3f2a9c0d1e2b4a5c\n  segflow list --state running   # find job ids`)
+      .addHelpText('after', examples(`segflow ${name} import-default-3f2a9c0d1e2b4a5c`, 'segflow list --state running   # find job ids'))
       .action(action(async (jobId: string, _opts: unknown, command: Command) => {
         checkJobIdArgument(jobId);
-        const sc = await connectClient();
-        try {
+        return withClient(async (sc) => {
           await getJobStatus(sc, jobId); // a clear "no such job" instead of a raw RPC error
           await run(sc, jobId, process.env.USER);
           if (globalOptions(command).json) printJson({ jobId, requested: name });
           else process.stdout.write(`${name} requested for ${jobId}\n`);
           return EXIT.ok;
-        } finally {
-          await sc.close();
-        }
+        });
       }));
   }
 
@@ -207,19 +193,16 @@ export function registerImportCommands(program: Command): void {
     .command('cancel')
     .description('Cancel a job through Temporal; events already sent stay sent, the reject report is written')
     .argument('<jobId>')
-    .addHelpText('after', '\nExamples:\n  segflow cancel import-default-3f2a9c0d1e2b4a5c')
+    .addHelpText('after', examples('segflow cancel import-default-3f2a9c0d1e2b4a5c'))
     .action(action(async (jobId: string, _opts: unknown, command: Command) => {
       checkJobIdArgument(jobId);
-      const sc = await connectClient();
-      try {
+      return withClient(async (sc) => {
         await getJobStatus(sc, jobId);
         await cancelJob(sc, jobId);
         if (globalOptions(command).json) printJson({ jobId, requested: 'cancel' });
         else process.stdout.write(`cancellation requested for ${jobId}\n`);
         return EXIT.ok;
-      } finally {
-        await sc.close();
-      }
+      });
     }));
 }
 
@@ -227,18 +210,16 @@ export function registerImportCommands(program: Command): void {
  * Follows a job to its end. Humans get a repainted line on a TTY or a line per change when piped; with --json,
  * `watch` prints a JSON line per change (`jsonLines`) and `import --wait` only the final status object.
  */
-async function follow(sc: Awaited<ReturnType<typeof connectClient>>, jobId: string, json: boolean, jsonLines = false): Promise<number> {
+function follow(sc: SegflowClient, jobId: string, json: boolean, jsonLines = false): Promise<number> {
   const printer = createProgressPrinter({ json: json && jsonLines, tty: Boolean(process.stderr.isTTY) });
-  const final = await followJob(sc, jobId, (status) => {
-    if (!json || jsonLines) printer.update(status);
+  return followToEnd(sc, jobId, json, {
+    update: (status) => {
+      if (!json || jsonLines) printer.update(status);
+    },
+    done: () => printer.done(),
+    text: (final) => formatStatus(final, workflowUiLink(sc.settings, jobId)),
+    finalJson: !jsonLines,
   });
-  printer.done();
-  if (json) {
-    if (!jsonLines) printJson(final);
-  } else {
-    process.stdout.write(formatStatus(final, workflowUiLink(sc.settings, jobId)));
-  }
-  return exitCodeForState(String(final.state));
 }
 
 export function formatStatus(status: JobStatus, link: string): string {

@@ -11,12 +11,13 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
-import { connectClient, getJobStatus, UsageError } from '../client';
+import { getJobStatus, UsageError, withClient } from '../client';
 import type { InputFormat, RejectedRow } from '../core/types';
 import { compileCsvHeader, isCsvHeaderError, normaliseCsvHeader } from '../core/csv-mapping';
 import { splitCsvFields } from '../io/chunk-planner';
 import { readReportInputInfo } from '../io/reject-report';
 import { action, EXIT, globalOptions, printJson } from './common';
+import { examples } from './examples';
 
 export const REASON_COLUMN = 'reason';
 
@@ -150,17 +151,11 @@ export function registerRejectsCommand(program: Command): void {
     .option('--force', 'overwrite --out if it exists')
     .addHelpText(
       'after',
-      '\nExamples:\n  segflow rejects import-default-3f2a9c0d1e2b4a5c --out fixed.csv\n  segflow rejects <id> --reason-column --out fixed.csv && segflow import fixed.csv --ignore-column reason --wait',
+      examples('segflow rejects import-default-3f2a9c0d1e2b4a5c --out fixed.csv', 'segflow rejects <id> --reason-column --out fixed.csv && segflow import fixed.csv --ignore-column reason --wait'),
     )
     .action(action(async (jobId: string, opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean }, command: Command) => {
       if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson') throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
-      const sc = await connectClient();
-      let status;
-      try {
-        status = await getJobStatus(sc, jobId);
-      } finally {
-        await sc.close();
-      }
+      const status = await withClient((sc) => getJobStatus(sc, jobId));
       const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
       // The path comes from the job; read only a report file of this job.
       if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {

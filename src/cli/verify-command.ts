@@ -4,7 +4,7 @@
  * Reads the Public API with this shell's SEGMENT_API_TOKEN; the write key (to find the source) is this shell's too.
  */
 import type { Command } from 'commander';
-import { connectClient, getJobStatus, UsageError, type JobStatus } from '../client';
+import { getJobStatus, UsageError, withClient, type JobStatus } from '../client';
 import { MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey } from '../config';
 import {
   compareDays,
@@ -20,6 +20,7 @@ import {
 import { PublicApiClient } from '../segment/public-api-client';
 import { PublicApiError } from '../segment/public-api-errors';
 import { action, EXIT, formatTable, globalOptions, parseFraction, printJson } from './common';
+import { examples } from './examples';
 
 export interface VerifyReport {
   jobId: string;
@@ -144,10 +145,8 @@ export function registerVerifyCommand(program: Command): void {
     .argument('<jobId>')
     .option('--source-id <id>', 'the Segment source id (default: found by the write key of the job\'s source)')
     .option('--tolerance <fraction>', 'how far below the sent count Segment\'s count may be (e.g. 0.01 or 1%)', parseFraction('--tolerance'), DEFAULT_VERIFY_TOLERANCE)
-    .addHelpText(
-      'after',
-      '\nExit code 0 when every day is consistent within the tolerance, 1 when a day is short or not reported yet.\n\nExamples:\n  segflow verify import-default-3f2a9c0d1e2b4a5c\n  segflow verify <id> --source-id src_123 --tolerance 0.5% --json',
-    )
+    .addHelpText('after', '\nExit code 0 when every day is consistent within the tolerance, 1 when a day is short or not reported yet.')
+    .addHelpText('after', examples('segflow verify import-default-3f2a9c0d1e2b4a5c', 'segflow verify <id> --source-id src_123 --tolerance 0.5% --json'))
     .action(action(async (jobId: string, opts: { sourceId?: string; tolerance: number }, command: Command) => {
       let api: PublicApiClient;
       try {
@@ -156,13 +155,7 @@ export function registerVerifyCommand(program: Command): void {
         if (error instanceof MissingSecretError) throw new UsageError('SEGMENT_API_TOKEN is not set in this shell; verify reads Segment\'s usage with it.');
         throw error;
       }
-      const sc = await connectClient();
-      let status: JobStatus;
-      try {
-        status = await getJobStatus(sc, jobId);
-      } finally {
-        await sc.close();
-      }
+      const status: JobStatus = await withClient((sc) => getJobStatus(sc, jobId));
       let writeKey: string | undefined;
       if (!opts.sourceId) {
         try {

@@ -58,8 +58,13 @@ export class Pacer {
   }
 }
 
+/** The one rule for a rate, a job's `--rate` cap or a chunk's share of it: a positive, finite number per second. */
+export function isValidRate(perSecond: number): boolean {
+  return perSecond > 0 && Number.isFinite(perSecond);
+}
+
 function assertRate(perSecond: number): void {
-  if (!(perSecond > 0) || !Number.isFinite(perSecond)) throw new RangeError(`rate must be > 0, got ${perSecond}`);
+  if (!isValidRate(perSecond)) throw new RangeError(`rate must be > 0, got ${perSecond}`);
 }
 
 /**

@@ -3,17 +3,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  buildCallFromFlags,
-  confirmationProblem,
-  defaultJobId,
-  parseDuration,
-  parseLabelArg,
-  parseMessagesFile,
-  parseSettingArg,
-  prepareMessages,
-  registerWorkspaceCommands,
-} from '../../src/cli/workspace-commands';
+import { workspaceJobId } from '../../src/client';
+import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
+import { confirmationProblem } from '../../src/cli/workspace/approve-flow';
+import { parseDuration, parseLabelArg, parseSettingArg } from '../../src/cli/workspace/args';
+import { buildCallFromFlags, parseMessagesFile, prepareMessages } from '../../src/cli/workspace/messages';
 import { writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
 import { PublicApiDouble } from '../support/public-api-double';
 import { SegmentDouble } from '../support/segment-double';
@@ -97,8 +91,8 @@ describe('CLI helpers', () => {
 
   it('derives readable, unique job ids', () => {
     const now = new Date('2024-05-01T10:15:00Z');
-    expect(defaultJobId('Retire Old Web Sources!', now)).toMatch(/^workspace-retire-old-web-sources-20240501-101500-[0-9a-f]{4}$/);
-    expect(defaultJobId('x', now)).not.toBe(defaultJobId('x', now));
+    expect(workspaceJobId('Retire Old Web Sources!', now)).toMatch(/^workspace-retire-old-web-sources-20240501-101500-[0-9a-f]{4}$/);
+    expect(workspaceJobId('x', now)).not.toBe(workspaceJobId('x', now));
   });
 });
 
