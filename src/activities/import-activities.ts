@@ -11,7 +11,7 @@ import { ConfigError, publicApiRoot, resolveWriteKey, trackingApiRoot, MissingSe
 import { BatchBuilder } from '../core/batch-builder';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
-import { displayLocation, isHttpLocation } from '../shared/location';
+import { displayLocation, locationName } from '../shared/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import { messageIdNamespace } from '../core/message-id';
 import { Pacer, pacedBatchEvents } from '../shared/pacer';
@@ -462,7 +462,7 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
     try {
       entries =
         input.kind === 'file'
-          ? [{ location: input.location, name: basename(displayName(input.location)), gzip: /\.gz$/i.test(displayName(input.location)) }]
+          ? [{ location: input.location, name: basename(locationName(input.location)), gzip: /\.gz$/i.test(locationName(input.location)) }]
           : await expandInputSet(input.kind, input.location, input.format);
     } catch (error) {
       if (error instanceof InputSetError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputInvalid);
@@ -545,10 +545,6 @@ export function createImportActivities({ env }: ImportActivityDeps): ImportActiv
   }
 
   return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput, confirmWriteKey };
-}
-
-function displayName(location: string): string {
-  return isHttpLocation(location) ? new URL(location).pathname : location;
 }
 
 const stagedMapCache = new Map<string, Promise<StagedFile[]>>();

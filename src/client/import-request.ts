@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, resolve } from 'node:path';
 import { canonicalSourceName, SOURCE_NAME_PATTERN } from '../config';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
-import { displayLocation, isHttpLocation } from '../shared/location';
+import { displayLocation, isHttpLocation, locationName } from '../shared/location';
 import type { InputFormat } from '../core/types';
 import type { ImportOptions } from '../contracts/import-job';
 import { openByteSource } from '../io/open-byte-source';
@@ -23,11 +23,6 @@ export interface ImportRequest extends Partial<Omit<ImportOptions, 'file' | 'for
   format?: InputFormat;
   jobId?: string;
   force?: boolean;
-}
-
-/** The name part of an input location: a URL's query (a presigned signature) is not part of its name. */
-export function locationName(location: string): string {
-  return isHttpLocation(location) ? new URL(location).pathname : location;
 }
 
 export function detectFormat(file: string, explicit?: string): InputFormat {

@@ -14,7 +14,8 @@ import type { ImportOptions } from '../contracts/import-job';
 import { importJob } from '../workflows/import-workflow';
 import { markdownText, plainText } from '../shared/safe-text';
 import { hasSegflowSearchAttributes, type SegflowClient } from './connection';
-import { checkImportRequest, locationName, type CheckedImportRequest, type ImportRequest } from './import-request';
+import { locationName } from '../shared/location';
+import { checkImportRequest, type CheckedImportRequest, type ImportRequest } from './import-request';
 import { UsageError } from './usage-error';
 
 export const IMPORT_DEFAULTS = {

@@ -17,6 +17,11 @@ export function isHttpLocation(location: string): boolean {
   return /^https?:\/\//i.test(location);
 }
 
+/** The name part of an input location (for its file name and format): a URL's path, without its query. */
+export function locationName(location: string): string {
+  return isHttpLocation(location) ? new URL(location).pathname : location;
+}
+
 /**
  * A URL without what can carry a credential: user info, query and fragment dropped, the scheme lower-cased. A
  * reference without a scheme (a redirect's `/path?query`) loses its query and fragment.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkImportRequest } from '../../src/client';
-import { displayLocation, isHttpLocation, redactUrl, scrubUrlCredentials } from '../../src/shared/location';
+import { displayLocation, isHttpLocation, locationName, redactUrl, scrubUrlCredentials } from '../../src/shared/location';
 
 describe('isHttpLocation: the one http(s) test', () => {
   it.each([
@@ -22,6 +22,17 @@ describe('isHttpLocation: the one http(s) test', () => {
     const checked = await checkImportRequest({ file, jobId: 'upper-case-scheme' });
     expect(checked.file).toBe(file);
     expect(checked.format).toBe('ndjson');
+  });
+});
+
+describe('locationName: the name part of a location', () => {
+  it.each([
+    ['https://bucket.example/exports/day-1.ndjson.gz?X-Amz-Signature=abc', '/exports/day-1.ndjson.gz'],
+    ['HTTP://host/a.csv#x', '/a.csv'],
+    ['/data/what?.csv', '/data/what?.csv'],
+    ['exports/a.ndjson', 'exports/a.ndjson'],
+  ])('%s -> %s', (location, name) => {
+    expect(locationName(location)).toBe(name);
   });
 });
 
