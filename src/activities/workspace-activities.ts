@@ -14,7 +14,7 @@
 import { Context, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError, publicApiRoot, resolveApiToken, resolveWriteKey, trackingApiRoot } from '../config';
-import { validateJobSpec, formatIssue, type JobLabel, type JobSpec } from '../core/job-spec';
+import { validateJobSpec, formatIssue, type JobLabel } from '../core/job-spec';
 import { buildWorkspacePlan } from '../core/workspace-plan/planner';
 import { planHash, writeKeyFingerprint } from '../core/workspace-plan/plan-ids';
 import { pendingUpdate, recheckItem, type LiveSource } from '../core/workspace-plan/recheck';

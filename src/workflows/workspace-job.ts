@@ -34,14 +34,12 @@ import {
   type ItemOutcome,
   type ItemStatus,
   type PlanItem,
-  type StepStatus,
   type WorkspaceActivities,
   type WorkspaceJobInput,
   type WorkspaceJobResult,
   type WorkspaceJobStatus,
 } from '../contracts/workspace-job';
 import { SEGFLOW_KIND, SEGFLOW_STATE } from '../contracts/search-attributes';
-import type { Decision } from '../contracts/approval';
 import { createApprovalGate } from './approval';
 import { markdownText } from '../shared/safe-text';
 import { recordJobState } from './metrics';
