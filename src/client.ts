@@ -6,7 +6,7 @@
  * This file is the public entry; each concern lives in one file of src/client/:
  * connection.ts (connect, withClient), import-request.ts (checks before connecting), import-start.ts (options and
  * start), job-ids.ts (default job ids), job-status.ts, follow.ts, job-list.ts, job-control.ts (pause, resume,
- * cancel), workspace-job.ts, usage-error.ts.
+ * cancel), workspace-job.ts, approval-audit.ts (who decided, from history), usage-error.ts.
  */
 export { UsageError } from './client/usage-error';
 export { connectClient, hasSegflowSearchAttributes, withClient, type SegflowClient } from './client/connection';
@@ -18,4 +18,5 @@ export { listJobs, type JobSummary } from './client/job-list';
 export { cancelJob, pauseJob, resumeJob } from './client/job-control';
 export { resolveJob, startWorkspaceJob, waitForPreview } from './client/workspace-job';
 export { workspaceJobId } from './client/job-ids';
+export { auditJob, type AuditAttempt, type AuditReport } from './client/approval-audit';
 export type { ImportStatus } from './contracts/import-job';
