@@ -41,9 +41,16 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   };
 }
 
-/** Connects, runs `fn` and closes the connection however `fn` ends: a command never leaves a connection open. */
-export async function withClient<T>(fn: (sc: SegflowClient) => Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
-  const sc = await connectClient(env);
+/**
+ * Connects, runs `fn` and closes the connection however `fn` ends: a command never leaves a connection open.
+ * `connect` is connectClient; tests pass their own.
+ */
+export async function withClient<T>(
+  fn: (sc: SegflowClient) => Promise<T>,
+  env: NodeJS.ProcessEnv = process.env,
+  connect: (env: NodeJS.ProcessEnv) => Promise<SegflowClient> = connectClient,
+): Promise<T> {
+  const sc = await connect(env);
   try {
     return await fn(sc);
   } finally {

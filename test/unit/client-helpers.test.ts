@@ -1,13 +1,14 @@
 /**
  * The helpers that replaced near-copies in src/client/ and src/cli/: one --rate rule, one job-id derivation, one
- * follow-to-the-end for commands, one format for help examples. (http(s) detection: test/unit/location.test.ts.)
+ * connect/close (withClient), one follow-to-the-end for commands, one format for help examples. (The one http(s)
+ * detection is tested in test/unit/location.test.ts.)
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkImportRequest, defaultJobId, IMPORT_DEFAULTS, parseRate, UsageError, type JobStatus, type SegflowClient } from '../../src/client';
+import { checkImportRequest, defaultJobId, IMPORT_DEFAULTS, parseRate, UsageError, withClient, type JobStatus, type SegflowClient } from '../../src/client';
 import { validateImportOptions } from '../../src/client/import-start';
 import { importJobId, jobIdCandidates, WORKSPACE_JOB_PREFIX, workspaceJobId } from '../../src/client/job-ids';
 import { EXIT } from '../../src/cli/common';
@@ -146,6 +147,36 @@ describe('followToEnd: what a command prints once the job it follows ends', () =
     await followToEnd(fakeClient(['completed']), 'job-1', true, { text: () => 'not for --json', finalJson: false });
     expect(stdout).toBe('');
   }, 20_000);
+});
+
+describe('withClient: one connection per command, closed however the command ends', () => {
+  function fakeConnect() {
+    const close = vi.fn(async () => {});
+    const sc = { close } as unknown as SegflowClient;
+    return { close, sc, connect: vi.fn(async () => sc) };
+  }
+
+  it('returns what the command returns, then closes', async () => {
+    const { close, sc, connect } = fakeConnect();
+    const seen: SegflowClient[] = [];
+    expect(await withClient(async (client) => (seen.push(client), 7), {}, connect)).toBe(7);
+    expect(seen).toEqual([sc]);
+    expect(close).toHaveBeenCalledOnce();
+  });
+
+  it('closes when the command throws, and passes the error on unchanged', async () => {
+    const { close, connect } = fakeConnect();
+    const failure = new UsageError('No segflow job with id x');
+    await expect(withClient(async () => Promise.reject(failure), {}, connect)).rejects.toBe(failure);
+    expect(close).toHaveBeenCalledOnce();
+  });
+
+  it('runs nothing when it cannot connect', async () => {
+    const fn = vi.fn(async () => 1);
+    const unreachable = new UsageError('Cannot reach Temporal');
+    await expect(withClient(fn, {}, async () => Promise.reject(unreachable))).rejects.toBe(unreachable);
+    expect(fn).not.toHaveBeenCalled();
+  });
 });
 
 describe('help examples', () => {
