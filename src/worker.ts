@@ -10,7 +10,10 @@ import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
 import { chunkMetricsInterceptor } from './activities/metrics';
 import { createWorkspaceActivities } from './activities/workspace-activities';
-import { temporalSettings } from './config';
+import { publicApiRoot, resolveWriteKey, temporalSettings, trackingApiRoot } from './config';
+import { openByteSource } from './io/open-byte-source';
+import { PublicApiClient } from './segment/public-api-client';
+import { TrackingClient } from './segment/tracking-client';
 import { startHealthServer, type HealthServer, type HealthTarget } from './ops/health';
 import { announce, createWorkerLogger } from './ops/logging';
 import { dataConverterFromEnv, describeTemporalProfile, nativeConnectionOptions } from './temporal-connection';
@@ -37,9 +40,21 @@ export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerO
   return { workflowsPath: workflowsPath() };
 }
 
+/** Every activity, with the real clients behind it; tests build them with fakes instead (test/unit/chunk-sender.test.ts). */
 export function createActivities(env: NodeJS.ProcessEnv) {
   return {
-    ...createImportActivities({ env }),
+    ...createImportActivities({
+      env,
+      openSource: openByteSource,
+      tracking: (source) =>
+        new TrackingClient({
+          apiRoot: trackingApiRoot(env),
+          writeKey: resolveWriteKey(source, env),
+          ...(env.SEGFLOW_REQUEST_TIMEOUT_MS ? { requestTimeoutMs: Number(env.SEGFLOW_REQUEST_TIMEOUT_MS) } : {}),
+        }),
+      publicApi: (token) => new PublicApiClient({ baseUrl: publicApiRoot(env), token }),
+      now: () => new Date(),
+    }),
     ...createWorkspaceActivities({ env }),
     ...createApprovalActivities({ env }),
   };

@@ -24,6 +24,7 @@ import {
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { rateShare } from '../shared/pacer';
 import { displayLocation } from '../shared/location';
+import { addChunkToTotals } from '../shared/import-stats';
 import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../contracts/search-attributes';
 import {
   pauseSignal,
@@ -421,39 +422,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   }
 
   function addChunkResult(result: ChunkResult): void {
-    const totals = carried.totals;
     if (result.digest !== undefined) (carried.chunkDigests ??= {})[result.index] = result.digest;
-    if (result.stopped) {
-      // What a stopped chunk got through; its bytes and the chunk itself are not done.
-      totals.rowsRead += result.rowsRead;
-      totals.rowsRejected += result.rowsRejected;
-      totals.eventsSent += result.eventsSent;
-      totals.batchesSent += result.batchesSent;
-      for (const [day, count] of Object.entries(result.sentByDay ?? {})) {
-        const byDay = (totals.sentByDay ??= {});
-        byDay[day] = (byDay[day] ?? 0) + count;
-      }
-      return;
-    }
-    totals.rowsRead += result.rowsRead;
-    totals.rowsRejected += result.rowsRejected;
-    totals.eventsSent += result.eventsSent;
-    totals.eventsValid += result.eventsValid;
-    totals.batchesSent += result.batchesSent;
-    totals.bytesDone += result.bytes;
-    totals.chunksDone += 1;
-    for (const [type, count] of Object.entries(result.typeCounts)) totals.typeCounts[type] = (totals.typeCounts[type] ?? 0) + count;
-    for (const [day, count] of Object.entries(result.sentByDay ?? {})) {
-      const byDay = (totals.sentByDay ??= {});
-      byDay[day] = (byDay[day] ?? 0) + count;
-    }
-    if (result.serverFieldRows > 0) {
-      totals.serverFieldRows = (totals.serverFieldRows ?? 0) + result.serverFieldRows;
-      const fields = (totals.serverFields ??= []);
-      for (const field of result.serverFields) if (!fields.includes(field)) fields.push(field);
-    }
-    if (result.minTimestamp && (!totals.minTimestamp || result.minTimestamp < totals.minTimestamp)) totals.minTimestamp = result.minTimestamp;
-    if (result.maxTimestamp && (!totals.maxTimestamp || result.maxTimestamp > totals.maxTimestamp)) totals.maxTimestamp = result.maxTimestamp;
+    addChunkToTotals(carried.totals, result);
   }
 
   function tooManyRejects(): string | undefined {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InputFormat } from '../../src/core/types';
-import { MemoryByteSource, type ByteSource } from '../../src/io/byte-source';
+import type { ByteSource } from '../../src/io/byte-source';
+import { MemoryByteSource } from '../support/memory-byte-source';
 import { seededRandom } from '../support/seeded-random';
 import {
   initialCursor,

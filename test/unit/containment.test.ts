@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { checkImportRequest, UsageError } from '../../src/client';
 import { canonicalSourceName, writeKeyVariable } from '../../src/config';
 import { isValidJobId } from '../../src/core/job-id';
-import { createImportActivities } from '../../src/activities/import-activities';
+import { createActivities } from '../../src/worker';
 import { localRejectsPath, mergeRejectReports, RejectWriter, serverRejectsPath } from '../../src/io/reject-report';
 import { FailureType } from '../../src/contracts/failures';
 
@@ -34,7 +34,7 @@ describe('job ids are names, not paths', () => {
     const reports = join(base, 'reports');
     mkdirSync(reports);
     mkdirSync(join(base, 'x', 'chunks'), { recursive: true });
-    const activities = createImportActivities({ env: { SEGFLOW_REPORT_DIR: reports } });
+    const activities = createActivities({ SEGFLOW_REPORT_DIR: reports });
     const error = await activities.finalizeReport({ jobId: '../x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect((error as ApplicationFailure).nonRetryable).toBe(true);
@@ -56,7 +56,7 @@ describe('report paths stay under SEGFLOW_REPORT_DIR', () => {
 
   it('the activities refuse a report dir outside SEGFLOW_REPORT_DIR', async () => {
     const base = mkdtempSync(join(tmpdir(), 'segflow-reports-'));
-    const activities = createImportActivities({ env: { SEGFLOW_REPORT_DIR: join(base, 'reports') } });
+    const activities = createActivities({ SEGFLOW_REPORT_DIR: join(base, 'reports') });
     for (const reportDir of ['../elsewhere', '/tmp']) {
       const error = await activities.finalizeReport({ jobId: 'ok', reportDir }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ApplicationFailure);

@@ -10,7 +10,7 @@
  */
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { MemoryByteSource } from '../../src/io/byte-source';
+import { MemoryByteSource } from '../support/memory-byte-source';
 import type { PlannerCursor } from '../../src/contracts/import-job';
 import { initialCursor, planChunks, readCsvHeader } from '../../src/io/chunk-planner';
 import { isRecordError, readRecords } from '../../src/io/record-reader';

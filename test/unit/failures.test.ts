@@ -1,7 +1,7 @@
 /** Failure types are public names (src/contracts/failures.ts): the throwers, retry options and tests share them. */
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { createImportActivities } from '../../src/activities/import-activities';
+import { createActivities } from '../../src/worker';
 import { createWorkspaceActivities } from '../../src/activities/workspace-activities';
 import { causeChain, FailureType, IMPORT_NON_RETRYABLE, rootCause, WORKSPACE_NON_RETRYABLE } from '../../src/contracts/failures';
 
@@ -27,7 +27,7 @@ describe('failure types', () => {
   });
 
   it('a missing write key fails an import as MissingSecret, as a missing API token fails a workspace job', async () => {
-    const imports = createImportActivities({ env: {} });
+    const imports = createActivities({});
     const importError = await imports.confirmWriteKey({ source: 'web' }).catch((error: unknown) => error);
     expect(importError).toBeInstanceOf(ApplicationFailure);
     expect((importError as ApplicationFailure).type).toBe(FailureType.MissingSecret);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { checkInputAllowed } from '../../src/io/input-policy';
-import { createImportActivities } from '../../src/activities/import-activities';
+import { createActivities } from '../../src/worker';
 import { FailureType } from '../../src/contracts/failures';
 
 const base = mkdtempSync(join(tmpdir(), 'segflow-policy-'));
@@ -41,7 +41,7 @@ describe('checkInputAllowed', () => {
 
 describe('the activities apply the policy', () => {
   it('inspectInput refuses a file outside the roots without echoing its content', async () => {
-    const activities = createImportActivities({ env: { SEGFLOW_INPUT_ROOTS: data, SEGFLOW_REPORT_DIR: join(base, 'reports') } });
+    const activities = createActivities({ SEGFLOW_INPUT_ROOTS: data, SEGFLOW_REPORT_DIR: join(base, 'reports') });
     const error = await activities.inspectInput({ file: join(base, 'outside.ndjson'), format: 'csv' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect((error as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
@@ -50,7 +50,7 @@ describe('the activities apply the policy', () => {
   });
 
   it('inspectInput refuses a cloud metadata URL', async () => {
-    const activities = createImportActivities({ env: {} });
+    const activities = createActivities({});
     const error = await activities.inspectInput({ file: 'http://169.254.169.254/latest/meta-data/iam.csv', format: 'csv' }).catch((e: unknown) => e);
     expect((error as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
   });

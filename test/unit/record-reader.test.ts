@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InputFormat } from '../../src/core/types';
-import { MemoryByteSource, type ByteSource } from '../../src/io/byte-source';
+import type { ByteSource } from '../../src/io/byte-source';
 import { LocalFileSource } from '../../src/io/local-file-source';
 import { openByteSource } from '../../src/io/open-byte-source';
 import type { PlannerCursor } from '../../src/contracts/import-job';
 import { initialCursor, planChunks, readCsvHeader } from '../../src/io/chunk-planner';
+import { MemoryByteSource } from '../support/memory-byte-source';
 import { isRecordError, readRecords, type RawRecord, type ReadRecordsOptions, type RecordError } from '../../src/io/record-reader';
 import { seededRandom } from '../support/seeded-random';
 
