@@ -3,55 +3,16 @@
  * valid row is delivered, none missing. The chunks read the staged plain copy (src/io/staging.ts), so they resume
  * after their last acknowledged batch as for a plain file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { followJob, startImport } from '../../src/client';
-import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
+import { useProcessHarness } from '../support/worker-process';
 
-const root = resolve(__dirname, '../..');
-let h: ImportHarness;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  h = await startImportHarness();
-  // Workers here are separate processes: stop the in-process one so it takes no work.
-  await h.worker.stop();
-});
-
-afterAll(async () => {
-  for (const child of children) killTree(child);
-  await h?.double.stop();
-});
-
-function startWorkerProcess(): ChildProcess {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
-    cwd: root,
-    detached: true, // its own process group, so SIGKILL reaches tsx's node child too
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      ...h.workerEnv,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_NAMESPACE: 'default',
-      SEGFLOW_TASK_QUEUE: h.taskQueue,
-      SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-    },
-  });
-  children.push(child);
-  return child;
-}
-
-function killTree(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
+// This file's workers are separate processes (the harness's in-process one takes no work).
+const p = useProcessHarness();
 
 function csvEvents(count: number, prefix: string): string {
   const rows = ['type,userId,event,timestamp,properties.n:number'];
@@ -61,11 +22,12 @@ function csvEvents(count: number, prefix: string): string {
 
 for (const [format, make] of [['ndjson', ndjsonEvents], ['csv', csvEvents]] as const) {
   it(`completes a .gz ${format} import with every row delivered after the worker is SIGKILLed mid-file`, async () => {
+    const h = p.h;
     h.double.reset();
     const total = 15_000;
     const file = join(h.workDir, `crash.${format}.gz`);
     writeFileSync(file, gzipSync(make(total, `gz-${format}`)));
-    const first = startWorkerProcess();
+    const first = p.startWorker();
     const started = await startImport(h.sc, {
       file,
       concurrency: 2,
@@ -76,12 +38,12 @@ for (const [format, make] of [['ndjson', ndjsonEvents], ['csv', csvEvents]] as c
       rateLimit: { perSecond: 2500, unit: 'events' },
     });
     await waitFor(() => h.double.uniqueMessageIds().size > 2000, 90_000, 'first events delivered');
-    killTree(first);
+    first.kill();
     expect(h.double.uniqueMessageIds().size).toBeLessThan(total);
 
-    const second = startWorkerProcess();
+    const second = p.startWorker();
     const final = await followJob(h.sc, started.jobId, () => undefined, 500);
-    killTree(second);
+    second.kill();
     expect(final.state, String(final.error)).toBe('completed');
     expect(final.rows).toMatchObject({ read: total, rejected: 0 });
     expect(final.events).toMatchObject({ sent: total });

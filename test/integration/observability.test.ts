@@ -9,12 +9,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followJob, startImport, type JobStatus } from '../../src/client';
 import { segflowVersion } from '../../src/version';
 import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
-import { startImportHarness, WRITE_KEY, type ImportHarness } from '../support/import-harness';
+import { WRITE_KEY, type ImportHarness } from '../support/import-harness';
 import { waitFor } from '../support/wait';
+import { killTree, startProcessHarness, type ProcessHarness, type WorkerProcess } from '../support/worker-process';
 
 const root = resolve(__dirname, '../..');
 const ROW_SECRET = 'row-value-that-must-not-be-logged-7731';
@@ -22,7 +23,10 @@ const API_TOKEN = 'sgp_observability_token_5f1e9a7c';
 
 let h: ImportHarness;
 const children: ChildProcess[] = [];
-let workerLog = '';
+let p: ProcessHarness | undefined;
+let worker: WorkerProcess | undefined;
+/** The worker process's log so far. */
+const workerLog = () => worker?.log() ?? '';
 let healthUrl = '';
 let metricsAddress = '';
 let prometheusUrl = '';
@@ -39,14 +43,6 @@ function freePort(): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
-}
-
-function killTree(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 /** The exposition text of the worker's /metrics. */
@@ -82,20 +78,12 @@ beforeAll(async () => {
   if (prometheus.error) throw new Error('prometheus is not installed: apt-get install prometheus (.ci/run does)');
 
   // Segment refuses one event outright (400): the sender isolates it, and it counts as refused_by_segment.
-  h = await startImportHarness({ double: { refuse: (item) => item.userId === 'obs-1234' } });
-  await h.worker.stop(); // the worker under test is a separate process with its own Runtime
+  // The worker under test is a separate process with its own Runtime.
+  p = await startProcessHarness({ double: { refuse: (item) => item.userId === 'obs-1234' } });
+  h = p.h;
   metricsAddress = `127.0.0.1:${await freePort()}`;
-  const worker = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
+  worker = p.startWorker({
     env: {
-      ...process.env,
-      ...h.workerEnv,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_NAMESPACE: 'default',
-      SEGFLOW_TASK_QUEUE: h.taskQueue,
-      SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
       SEGFLOW_METRICS_ADDRESS: metricsAddress,
       SEGFLOW_HEALTH_ADDRESS: '127.0.0.1:0',
       SEGFLOW_LOG_FORMAT: 'json',
@@ -103,10 +91,8 @@ beforeAll(async () => {
       SEGMENT_API_TOKEN: API_TOKEN,
     },
   });
-  children.push(worker);
-  worker.stderr!.on('data', (chunk: Buffer) => (workerLog += chunk.toString('utf8')));
-  await waitFor(() => /"health":"(http:[^"]+)"/.test(workerLog), 90_000, 'the worker announcing its health endpoint');
-  healthUrl = /"health":"(http:[^"]+)"/.exec(workerLog)![1]!;
+  await waitFor(() => /"health":"(http:[^"]+)"/.test(workerLog()), 90_000, 'the worker announcing its health endpoint');
+  healthUrl = /"health":"(http:[^"]+)"/.exec(workerLog())![1]!;
 
   const promDir = mkdtempSync(join(tmpdir(), 'segflow-prometheus-'));
   const config = join(promDir, 'prometheus.yml');
@@ -126,11 +112,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (process.env.SEGFLOW_TEST_DEBUG) {
-    writeFileSync(join(tmpdir(), 'segflow-observability-worker.log'), workerLog);
+    writeFileSync(join(tmpdir(), 'segflow-observability-worker.log'), workerLog());
     if (metricsAddress) writeFileSync(join(tmpdir(), 'segflow-observability-metrics.txt'), await scrapeWorker().catch(() => ''));
   }
   for (const child of children) killTree(child);
-  await h?.double.stop();
+  await p?.stop();
 });
 
 describe('a worker process during an import', () => {
@@ -208,7 +194,7 @@ describe('a worker process during an import', () => {
   });
 
   it('logs JSON lines with job, run, chunk and attempt, and no secret or row data', () => {
-    const lines = workerLog.trim().split('\n');
+    const lines = workerLog().trim().split('\n');
     const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(parsed.every((entry) => typeof entry.time === 'string' && typeof entry.level === 'string' && typeof entry.message === 'string')).toBe(true);
     const chunkLines = parsed.filter((entry) => entry.jobId === status.jobId && typeof entry.chunk === 'number');
@@ -216,7 +202,7 @@ describe('a worker process during an import', () => {
     expect(chunkLines.some((entry) => typeof entry.workflowRunId === 'string' && typeof entry.attempt === 'number')).toBe(true);
     // The failed attempts were logged too, with the attempt that failed.
     expect(parsed.some((entry) => entry.jobId === status.jobId && entry.level === 'WARN')).toBe(true);
-    for (const secret of [WRITE_KEY, API_TOKEN, ROW_SECRET, Buffer.from(`${WRITE_KEY}:`).toString('base64')]) expect(workerLog).not.toContain(secret);
+    for (const secret of [WRITE_KEY, API_TOKEN, ROW_SECRET, Buffer.from(`${WRITE_KEY}:`).toString('base64')]) expect(workerLog()).not.toContain(secret);
   });
 });
 

@@ -8,7 +8,6 @@
  */
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -21,6 +20,7 @@ import { startImportHarness, type ImportHarness } from '../support/import-harnes
 import { PublicApiDouble } from '../support/public-api-double';
 import { getTestEnv, startTestWorker } from '../support/temporal';
 import { ndjsonEvents, waitFor } from '../support/wait';
+import { WorkerProcesses } from '../support/worker-process';
 
 const root = resolve(__dirname, '../..');
 const fixtureDir = join(root, 'test/fixtures/histories');
@@ -81,7 +81,7 @@ describe('committed histories of earlier releases', () => {
 describe.runIf(recording)('recording fresh histories (npm run fixtures:record)', () => {
   let h: ImportHarness;
   const recorded: FixtureEntry[] = [];
-  const children: ChildProcess[] = [];
+  const workers = new WorkerProcesses();
 
   beforeAll(async () => {
     h = await startImportHarness();
@@ -90,7 +90,7 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
 
   let inProcessWorkerStopped = false;
   afterAll(async () => {
-    for (const child of children) killTree(child);
+    workers.killAll();
     if (!inProcessWorkerStopped) await h?.worker.stop();
     await h?.double.stop();
     if (recorded.length === 0) return;
@@ -126,14 +126,6 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
     }
   }
 
-  function killTree(child: ChildProcess): void {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-
   it('an import that paused, waited for approval and continued as new', async () => {
     const file = h.writeInput('replay.ndjson', ndjsonEvents(1500, 'replay') + '{"type":"track"}\n');
     const started = await startImport(h.sc, { file, jobId: 'fixture-approval', requireApproval: true, targetChunkBytes: 10_000, chunksPerRun: 4, concurrency: 2 });
@@ -154,23 +146,7 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
     // This shape needs a worker process to kill: the in-process one takes no work from here on.
     await h.worker.stop();
     inProcessWorkerStopped = true;
-    const startWorkerProcess = () => {
-      const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
-        cwd: root,
-        detached: true,
-        stdio: ['ignore', 'ignore', 'ignore'],
-        env: {
-          ...process.env,
-          ...h.workerEnv,
-          TEMPORAL_ADDRESS: inject('temporalAddress'),
-          TEMPORAL_NAMESPACE: 'default',
-          SEGFLOW_TASK_QUEUE: h.taskQueue,
-          SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-        },
-      });
-      children.push(child);
-      return child;
-    };
+    const startWorkerProcess = () => workers.start({ workerEnv: h.workerEnv, taskQueue: h.taskQueue });
     const total = 6000;
     const file = h.writeInput('crash.ndjson', ndjsonEvents(total, 'crash'));
     const first = startWorkerProcess();
@@ -184,9 +160,8 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
       rateLimit: { perSecond: 1000, unit: 'events' },
     });
     await waitFor(() => h.double.uniqueMessageIds().size > 1000, 60_000, 'first events delivered');
-    const exited = new Promise((r) => first.once('exit', r));
-    killTree(first);
-    await exited;
+    first.kill();
+    await first.exit;
     expect(h.double.uniqueMessageIds().size).toBeLessThan(total);
     const atKill = h.double.uniqueMessageIds().size;
     startWorkerProcess();
@@ -196,7 +171,7 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
     expect(atKill).toBeLessThan(total);
     console.log(`crash fixture: ${atKill} of ${total} delivered when the worker was killed`);
     await saveChain(h.sc, started.jobId, 'import-resumed-after-crash');
-    for (const child of children.splice(0)) killTree(child);
+    workers.killAll();
   });
 
   it('a workspace job awaiting approval', async () => {

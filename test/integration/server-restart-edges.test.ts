@@ -4,81 +4,30 @@
  * approval timer). The worker reconnects by itself; the chain of runs goes on, an approval given after the restart
  * starts the sending, and an approval timeout that ends across the restart expires the job with nothing sent.
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
-import { freePort, startDevServer, type DevServer } from '../../src/dev/dev-server';
-import { createWorker } from '../../src/worker';
 import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
-import { SegmentDouble } from '../support/segment-double';
-import { ndjsonEvents, waitFor } from '../support/wait';
+import { startRestartableServer, type RestartableServer } from '../support/restartable-server';
+import type { SegmentDouble } from '../support/segment-double';
+import { waitFor } from '../support/wait';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-let dir: string;
-let port: number;
-let dbFilename: string;
-let cliPath: string | undefined;
-let server: DevServer;
+let t: RestartableServer | undefined;
 let double: SegmentDouble;
 let sc: SegflowClient;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'segflow-restart-edges-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  port = await freePort();
-  dbFilename = join(dir, 'temporal.sqlite');
-  cliPath = inject('temporalCli') || undefined;
-  server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
-  cleanups.push(() => server.stop());
-
-  double = await SegmentDouble.start({ writeKeys: ['wk'] });
-  cleanups.push(() => double.stop());
-  const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const worker = await createWorker({
-    connection: nativeConnection,
-    namespace: 'default',
-    taskQueue: 'restart-edges',
-    env: { SEGMENT_TRACKING_URL: double.url, SEGMENT_WRITE_KEY: 'wk', SEGFLOW_REPORT_DIR: join(dir, 'reports') },
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-  });
-  const running = worker.run();
-  cleanups.push(async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running.catch(() => undefined);
-    await nativeConnection.close();
-  });
-
-  const connection = await Connection.connect({ address: server.address });
-  cleanups.push(() => connection.close());
-  sc = {
-    client: new Client({ connection, namespace: 'default' }),
-    settings: { address: server.address, namespace: 'default', taskQueue: 'restart-edges', uiUrl: 'http://127.0.0.1' },
-    close: async () => undefined,
-  };
+  t = await startRestartableServer({ taskQueue: 'restart-edges', dirPrefix: 'segflow-restart-edges-' });
+  ({ double, sc } = t);
 }, 120_000);
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  await t?.stop();
 });
 
 beforeEach(() => double.reset());
 
-/** Kills the server outright, keeps it down a moment, then starts it again on the same database and port. */
-async function restartServer(): Promise<void> {
-  await server.kill();
-  await new Promise((r) => setTimeout(r, 2000));
-  server = await startDevServer({ cliPath, port, uiPort: false, dbFilename, stdio: 'ignore' });
-}
-
-function writeInput(name: string, count: number): string {
-  const file = join(dir, `${name}.ndjson`);
-  writeFileSync(file, ndjsonEvents(count, name));
-  return file;
-}
+const restartServer = () => t!.restart();
+const writeInput = (name: string, count: number) => t!.writeInput(name, count);
 
 async function awaitingApproval(name: string, approvalTimeoutMs?: number) {
   const started = await startImport(sc, {

@@ -3,70 +3,21 @@
  * row is delivered, none missing, and the re-sent events stay within the README's bound: at most one batch per
  * chunk in flight per crash (the durable per-chunk checkpoint, src/io/chunk-checkpoint.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { expect, it } from 'vitest';
 import { followJob, getJobStatus, startImport } from '../../src/client';
-import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
+import { useProcessHarness } from '../support/worker-process';
 
-const root = resolve(__dirname, '../..');
-let h: ImportHarness;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  h = await startImportHarness();
-  // This file's workers are separate processes: stop the in-process one so it takes no work.
-  await h.worker.stop();
-});
-
-afterAll(async () => {
-  for (const child of children) killTree(child);
-  await h?.double.stop();
-});
-
-function startWorkerProcess(): ChildProcess & { polling: Promise<number> } {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'worker'], {
-    cwd: root,
-    detached: true, // its own process group, so SIGKILL reaches tsx's node child too
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      ...h.workerEnv,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_NAMESPACE: 'default',
-      SEGFLOW_TASK_QUEUE: h.taskQueue,
-      SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-    },
-  });
-  children.push(child);
-  // The worker says on stderr when it polls: the moment it has "come back".
-  const polling = new Promise<number>((resolvePolling) => {
-    let said = '';
-    child.stderr!.on('data', (piece: Buffer) => {
-      said += piece.toString();
-      if (said.includes('polling task queue')) resolvePolling(Date.now());
-    });
-  });
-  return Object.assign(child, { polling });
-}
-
-function killTree(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
+// This file's workers are separate processes (the harness's in-process one takes no work).
+const p = useProcessHarness();
 
 it('completes with every row delivered after the worker process is SIGKILLed mid-send, re-sending at most one batch per chunk', async () => {
+  const h = p.h;
   const total = 20_000;
   const concurrency = 2;
   const batchSize = 200;
   const file = h.writeInput('crash.ndjson', ndjsonEvents(total, 'crash'));
-  const first = startWorkerProcess();
-  const firstExit = new Promise<NodeJS.Signals | null>((done) => first.on('exit', (_code, signal) => done(signal)));
+  const first = p.startWorker();
   const started = await startImport(h.sc, {
     file,
     concurrency,
@@ -77,14 +28,14 @@ it('completes with every row delivered after the worker process is SIGKILLed mid
     rateLimit: { perSecond: 2500, unit: 'events' },
   });
   await waitFor(() => h.double.uniqueMessageIds().size > 3000, 60_000, 'first events delivered');
-  killTree(first);
-  expect(await firstExit).toBe('SIGKILL');
+  first.kill();
+  expect((await first.exit).signal).toBe('SIGKILL');
   // Every event that reached the double, duplicates included.
   const arrivals = () => h.double.uniqueMessageIds().size + h.double.duplicateCount();
   const deliveredAtKill = arrivals();
   expect(deliveredAtKill).toBeLessThan(total);
 
-  const second = startWorkerProcess();
+  const second = p.startWorker();
   const backAt = await second.polling;
   await waitFor(() => arrivals() > deliveredAtKill, 60_000, 'sending resumed');
   const resumedAfterMs = Date.now() - backAt;

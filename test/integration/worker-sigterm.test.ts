@@ -4,63 +4,22 @@
  * time, then stop at a heartbeat), the process exits on its own, and a new worker finishes the job with every row
  * delivered and at most one batch per chunk in flight re-sent (src/io/chunk-checkpoint.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { followJob, startImport } from '../../src/client';
-import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
+import { useProcessHarness } from '../support/worker-process';
 
-const root = resolve(__dirname, '../..');
-let h: ImportHarness;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  h = await startImportHarness();
-  // This file's workers are separate processes: stop the in-process one so it takes no work.
-  await h.worker.stop();
-});
-
-afterAll(async () => {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await h?.double.stop();
-});
-
-/** Node itself runs the CLI (tsx as a loader, not as a parent process), so SIGTERM reaches the worker directly. */
-function startWorkerProcess(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'worker'], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      ...h.workerEnv,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_NAMESPACE: 'default',
-      SEGFLOW_TASK_QUEUE: h.taskQueue,
-      SEGFLOW_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-    },
-  });
-  child.stderr!.resume();
-  children.push(child);
-  return child;
-}
+// This file's workers are separate processes (the harness's in-process one takes no work).
+const p = useProcessHarness();
+// Node itself runs the CLI (tsx as a loader, not as a parent process), so SIGTERM reaches the worker directly.
 
 it('finishes the job after the worker process gets SIGTERM mid-send: graceful exit, every row, re-sends bounded', async () => {
+  const h = p.h;
   const total = 20_000;
   const concurrency = 2;
   const batchSize = 200;
   const file = h.writeInput('sigterm.ndjson', ndjsonEvents(total, 'sigterm'));
-  const first = startWorkerProcess();
-  const firstExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    first.on('exit', (code, signal) => done({ code, signal })),
-  );
+  const first = p.startWorker({ tsxLoader: true });
   const started = await startImport(h.sc, {
     file,
     concurrency,
@@ -74,10 +33,10 @@ it('finishes the job after the worker process gets SIGTERM mid-send: graceful ex
   await waitFor(() => h.double.uniqueMessageIds().size > 2000, 120_000, 'first events delivered');
   const handle = h.sc.client.workflow.getHandle(started.jobId);
   expect((await handle.describe()).status.name).toBe('RUNNING');
-  process.kill(first.pid!, 'SIGTERM');
+  process.kill(first.child.pid!, 'SIGTERM');
 
   // Graceful: the process ends by itself (the Runtime's shutdown signals), not killed by the signal's default action.
-  const exit = await exitWithin(firstExit, 90_000);
+  const exit = await exitWithin(first.exit, 90_000);
   expect(exit.signal).toBeNull();
   expect(exit.code).toBe(0);
   const arrivals = () => h.double.uniqueMessageIds().size + h.double.duplicateCount();
@@ -86,7 +45,7 @@ it('finishes the job after the worker process gets SIGTERM mid-send: graceful ex
   expect(deliveredAtExit).toBeLessThan(total);
   expect((await handle.describe()).status.name).toBe('RUNNING');
 
-  startWorkerProcess();
+  p.startWorker({ tsxLoader: true });
   const final = await followJob(h.sc, started.jobId, () => undefined, 500);
   expect(final.state).toBe('completed');
   expect(final.rows).toMatchObject({ read: total, rejected: 0 });
