@@ -3,7 +3,6 @@
  * result (src/activities/chunk-sender.ts), the import workflow adds each chunk's result to the job's totals
  * (src/workflows/import-workflow.ts). Pure and deterministic, so the workflow sandbox may run it.
  */
-import type { ChunkResult, ImportTotals } from '../contracts/import-job';
 
 /** Counts by key (event types, events per UTC day). */
 export type Counts = Record<string, number>;
@@ -12,6 +11,39 @@ export type Counts = Record<string, number>;
 export interface TimeRange {
   minTimestamp?: string;
   maxTimestamp?: string;
+}
+
+/**
+ * What a chunk attempt counts: the counting part of `ChunkResult` (src/contracts/import-job.ts), named here because
+ * shared code imports no other folder.
+ */
+export interface ChunkCounts extends TimeRange {
+  rowsRead: number;
+  rowsRejected: number;
+  eventsSent: number;
+  eventsValid: number;
+  batchesSent: number;
+  bytes: number;
+  typeCounts: Counts;
+  serverFieldRows: number;
+  serverFields: string[];
+  sentByDay: Counts;
+  stopped?: boolean;
+}
+
+/** A job's running totals: `ImportTotals` (src/contracts/import-job.ts), whose later fields older runs lack. */
+export interface TotalCounts extends TimeRange {
+  rowsRead: number;
+  rowsRejected: number;
+  eventsSent: number;
+  eventsValid: number;
+  batchesSent: number;
+  bytesDone: number;
+  chunksDone: number;
+  typeCounts: Counts;
+  serverFieldRows?: number;
+  serverFields?: string[];
+  sentByDay?: Counts;
 }
 
 export function addCount(counts: Counts, key: string, count: number): void {
@@ -29,7 +61,7 @@ export function addFieldNames(into: string[], names: readonly string[]): void {
 }
 
 /** One valid event into a chunk's result. */
-export function countEvent(result: ChunkResult, event: { type: string; timestamp?: string }, serverFields: readonly string[] | undefined): void {
+export function countEvent(result: ChunkCounts, event: { type: string; timestamp?: string }, serverFields: readonly string[] | undefined): void {
   if (serverFields !== undefined) {
     result.serverFieldRows += 1;
     addFieldNames(result.serverFields, serverFields);
@@ -42,7 +74,7 @@ export function countEvent(result: ChunkResult, event: { type: string; timestamp
  * One chunk's result into the job's totals. A stopped chunk (cancelled, its partial result) adds what it got
  * through; its bytes and the chunk itself are not done.
  */
-export function addChunkToTotals(totals: ImportTotals, result: ChunkResult): void {
+export function addChunkToTotals(totals: TotalCounts, result: ChunkCounts): void {
   totals.rowsRead += result.rowsRead;
   totals.rowsRejected += result.rowsRejected;
   totals.eventsSent += result.eventsSent;

@@ -8,9 +8,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChunkResult, ImportActivities, PlanChunksInput, ProcessChunkInput } from '../../src/activities/import-activities';
+import type { ChunkResult, ImportActivities, PlanChunksInput, ProcessChunkInput } from '../../src/contracts/import-job';
 import { importJob } from '../../src/workflows/import-workflow';
-import { pauseSignal, resumeSignal, statusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/workflows/import-contract';
+import { pauseSignal, resumeSignal, statusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/contracts/import-job';
 import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
 import { waitFor } from '../support/wait';
 

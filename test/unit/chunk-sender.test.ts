@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChunkSender, type ChunkSenderDeps, type TrackingSender } from '../../src/activities/chunk-sender';
-import type { ChunkResult, ProcessChunkInput } from '../../src/activities/import-activities';
+import type { ChunkResult, ProcessChunkInput } from '../../src/contracts/import-job';
 import { ChunkCheckpointWriter, readChunkCheckpoint, type ChunkProgress } from '../../src/io/chunk-checkpoint';
 import { chunkCheckpointPath, serverRejectsPath } from '../../src/io/reject-report';
 import { TrackingClient, TrackingRetryableError } from '../../src/segment/tracking-client';
