@@ -95,7 +95,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     if (state === 'paused') setState(carried.phase === 'validate' ? 'validating' : 'running');
   });
   setHandler(statusQuery, () => status());
-  // Chunk activities ask for their share of the rate cap while they run (src/activities/import-activities.ts).
+  // Chunk activities ask for their share of the rate cap while they run (src/activities/chunk-pacing.ts).
   setHandler(rateShareQuery, () =>
     options.rateLimit && sendingInFlight > 0 ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), inFlight: sendingInFlight } : undefined,
   );
