@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FailureType } from '../../src/contracts/failures';
 import { ChunkSender, type ChunkSenderDeps, type TrackingSender } from '../../src/activities/chunk-sender';
 import type { ChunkResult, ProcessChunkInput } from '../../src/contracts/import-job';
 import { ChunkCheckpointWriter, readChunkCheckpoint, type ChunkProgress } from '../../src/io/chunk-checkpoint';
@@ -154,7 +155,7 @@ describe('ChunkSender', () => {
     });
     const failure = await runChunk(activityEnv(), input, deps(DATA, first)).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ApplicationFailure);
-    expect((failure as ApplicationFailure).type).toBe('SegmentRetryable');
+    expect((failure as ApplicationFailure).type).toBe(FailureType.SegmentRetryable);
     expect((failure as ApplicationFailure).nonRetryable).toBe(false);
     expect(first.posted.flat()).toEqual(expectedIds(0, 20));
 
@@ -190,7 +191,7 @@ describe('ChunkSender', () => {
     });
     const failure = await runChunk(activityEnv({ attempt: 1 }), input, deps(DATA, sender)).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ApplicationFailure);
-    expect((failure as ApplicationFailure).type).toBe('ChunkSuperseded');
+    expect((failure as ApplicationFailure).type).toBe(FailureType.ChunkSuperseded);
     expect((failure as ApplicationFailure).nonRetryable).toBe(false);
     // Nothing more went out after the takeover.
     expect(sender.posted.flat()).toEqual(expectedIds(0, 20));
@@ -211,14 +212,14 @@ describe('ChunkSender', () => {
 
   it('refuses to send an input that changed since the job read it (size) or since it was validated (digest)', async () => {
     const grown = await runChunk(activityEnv(), chunkInput(DATA, { expectedFileSize: Buffer.byteLength(DATA) - 1 }), deps(DATA)).catch((e: unknown) => e);
-    expect((grown as ApplicationFailure).type).toBe('InputChanged');
+    expect((grown as ApplicationFailure).type).toBe(FailureType.InputChanged);
     expect((grown as ApplicationFailure).nonRetryable).toBe(true);
 
     const validated = await runChunk(activityEnv(), chunkInput(DATA, { mode: 'validate' }), deps(DATA));
     const edited = DATA.replace('cs-3"', 'cs-X"');
     const approvedSend = chunkInput(edited, { expectedDigest: validated.digest });
     const changed = await runChunk(activityEnv(), approvedSend, deps(edited)).catch((e: unknown) => e);
-    expect((changed as ApplicationFailure).type).toBe('InputChanged');
+    expect((changed as ApplicationFailure).type).toBe(FailureType.InputChanged);
     expect((changed as Error).message).toMatch(/lines 1-50 \(chunk 1\) changed since they were validated and approved/);
     expect(double.messages).toHaveLength(0);
   });
