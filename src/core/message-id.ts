@@ -14,7 +14,7 @@
  *
  * Uses node:crypto, so this module must not be imported from workflow code (activities only).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** segflow's root namespace, generated once with crypto.randomUUID() and fixed forever: changing it changes every id. */
 export const SEGFLOW_ROOT_NAMESPACE = '0612ff93-e977-47fe-ad0e-0b3feba0106c';
@@ -38,12 +38,33 @@ function namespaceBytes(namespace: string): Buffer {
 
 const HEX = '0123456789abcdef';
 
-/** UUIDv5 of `name` (UTF-8) in `namespace`, lower-case canonical text. */
-export function uuidV5(name: string, namespace: string): string {
-  const hex = createHash('sha1').update(namespaceBytes(namespace)).update(name, 'utf8').digest('hex');
+/**
+ * The SHA-1 input (namespace bytes, then the name's UTF-8) is written into one reused buffer and hashed in one call:
+ * a Hash object per id (createHash, two update() calls) cost more than the hashing itself for rows of a few hundred
+ * bytes. Grown when a name does not fit; names are at most a record's length.
+ */
+let scratch = Buffer.allocUnsafe(4096);
+
+function sha1Hex(namespace: Buffer, prefix: string, name: string): string {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit; the prefix is ASCII.
+  const most = 16 + prefix.length + name.length * 3;
+  if (most > scratch.length) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+  namespace.copy(scratch, 0, 0, 16);
+  let length = 16 + scratch.write(prefix, 16, 'latin1');
+  length += scratch.write(name, length, 'utf8');
+  return hash('sha1', scratch.subarray(0, length), 'hex');
+}
+
+/** The canonical UUIDv5 text of a SHA-1 digest (hex). */
+function uuidFromSha1Hex(hex: string): string {
   // Version nibble (hex digit 12) becomes 5; the top two bits of hex digit 16 become the RFC 4122 variant 10.
   const variant = HEX[(parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8] ?? '8';
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** UUIDv5 of `name` (UTF-8) in `namespace`, lower-case canonical text. */
+export function uuidV5(name: string, namespace: string): string {
+  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), '', name));
 }
 
 /**
@@ -60,5 +81,6 @@ export function messageIdNamespace(sourceKey: string): string {
  * collapse into one.
  */
 export function deriveMessageId(namespace: string, line: number, raw: string): string {
-  return uuidV5(`${line}\n${raw}`, namespace);
+  // uuidV5(`${line}\n${raw}`, namespace), without building that string.
+  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), `${line}\n`, raw));
 }

@@ -96,3 +96,29 @@ describe('deriveMessageId', () => {
     expect(deriveMessageId(other, 1, 'r')).toBe(b);
   });
 });
+
+describe('one-shot hashing into a reused buffer (the hot path) gives the reference ids', () => {
+  const names = [
+    '',
+    'a',
+    '1\n{"type":"track"}',
+    'héllo wörld ✓ 日本語 🎉',
+    'lone surrogates \ud800 and \udfff',
+    'x'.repeat(4070),
+    'y'.repeat(4096),
+    '€'.repeat(5000),
+    'z'.repeat(100_000),
+  ];
+  it.each(names.map((name) => [name.slice(0, 30), name]))('uuidV5 of %j', (_label, name) => {
+    expect(uuidV5(name, DNS_NAMESPACE)).toBe(referenceUuidV5(name, DNS_NAMESPACE));
+  });
+
+  it('deriveMessageId equals uuidV5 of `<line>\\n<raw>`, before and after the buffer grows', () => {
+    const namespace = messageIdNamespace('hot-path');
+    const raws = ['{"a":1}', '€'.repeat(3000), '{"b":"ü"}', 'q'.repeat(20_000), '{"c":3}'];
+    raws.forEach((raw, i) => {
+      const line = 10 ** i + 7;
+      expect(deriveMessageId(namespace, line, raw)).toBe(referenceUuidV5(`${line}\n${raw}`, namespace));
+    });
+  });
+});

@@ -1,5 +1,6 @@
-import { describe, it, expect } from 'vitest';
-import { messageSchema, parseTimestamp, validateMessage } from '../../src/core/message-schema';
+import { describe, it, expect, vi } from 'vitest';
+import { acceptValidMessage, messageSchema, parseTimestamp, validateMessage, validateMessageWithSchema } from '../../src/core/message-schema';
+import { seededRandom } from '../support/seeded-random';
 
 const now = new Date('2024-06-01T00:00:00.000Z');
 const ts = '2024-01-02T03:04:05.678Z';
@@ -306,5 +307,85 @@ describe('Segment export rows: server-set fields', () => {
   it('reports no server-set fields for an ordinary row', () => {
     const result = validateMessage({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z' }, { now });
     expect(result.ok && result.serverFields).toBeUndefined();
+  });
+});
+
+describe('validateMessage fast path (acceptValidMessage) agrees with the schema', () => {
+  const pools: Record<string, unknown[]> = {
+    type: ['track', 'identify', 'page', 'screen', 'group', 'alias', 'Track', '', null, 1],
+    userId: ['u1', 42, 0, -3, 1.5, 2 ** 60, '', '  ', null, true, [], {}],
+    anonymousId: ['a1', 7, '', null, false],
+    previousId: ['old', 9, '', null],
+    groupId: ['g1', 11, ' ', null, {}],
+    messageId: ['m-1', 'x'.repeat(100), 'x'.repeat(101), '', null, 5],
+    event: ['Order Completed', '', ' ', null, 3],
+    name: ['Home', '', null, 4],
+    category: ['Docs', null, []],
+    timestamp: [
+      '2024-01-02T03:04:05.678Z', '2024-01-02T03:04:05Z', '2024-01-02T05:04:05+02:00', '2024-01-02', '2024-02-30',
+      '2024-01-02T03:04:05', '1969-12-31T23:59:59.000Z', '2030-01-01T00:00:00.000Z', 'soon', null, 1700000000,
+    ],
+    properties: [{ revenue: 9.5 }, {}, null, [], 'x'],
+    traits: [{ email: 'a@b.c' }, null, 3],
+    context: [{ ip: '1.2.3.4' }, { library: { name: 'analytics.js' }, ip: '1.2.3.4' }, { library: 'x' }, null, []],
+    integrations: [{ All: false }, null, 'all'],
+    receivedAt: ['2024-01-02T03:04:06.000Z'],
+    originalTimestamp: ['2024-01-02T03:04:04.000Z', 'not a time'],
+    writeKey: ['secret-key'],
+    extra: [1],
+    __proto__: ['polluted'],
+  };
+  const fields = Object.keys(pools).concat('__proto__');
+
+  function randomRow(random: () => number): Record<string, unknown> {
+    const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+    // Mostly rows a real import holds (few fields, valid values), some with any field at all.
+    const type = pick(['track', 'track', 'track', 'identify', 'page', 'screen', 'group', 'alias']);
+    const row: Record<string, unknown> = { type, userId: `u${Math.floor(random() * 100)}`, timestamp: '2024-01-02T03:04:05.678Z' };
+    if (type === 'track') row.event = 'Order Completed';
+    if (type === 'group') row.groupId = 'g1';
+    if (type === 'alias') row.previousId = 'old';
+    const changes = Math.floor(random() * 4);
+    for (let i = 0; i < changes; i++) {
+      const field = pick(fields);
+      const value = pick(pools[field === '__proto__' ? '__proto__' : field] ?? [null]);
+      if (random() < 0.15) delete row[field];
+      else if (field === '__proto__') Object.defineProperty(row, '__proto__', { value, enumerable: true, configurable: true, writable: true });
+      else row[field] = value;
+    }
+    // Parsed JSON is what the importer validates: it has own `__proto__` keys and plain objects only.
+    return JSON.parse(JSON.stringify(row)) as Record<string, unknown>;
+  }
+
+  it('gives the same result, key order included, for 10,000 generated and mutated rows', () => {
+    const random = seededRandom(20261127);
+    let fast = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const row = randomRow(random);
+      for (const allowMissingTimestamp of [false, true]) {
+        const opts = { now, allowMissingTimestamp };
+        const expected = validateMessageWithSchema(structuredClone(row), opts);
+        const actual = validateMessage(structuredClone(row), opts);
+        expect(actual, JSON.stringify(row)).toEqual(expected);
+        if (actual.ok && expected.ok) expect(JSON.stringify(actual.message)).toBe(JSON.stringify(expected.message));
+      }
+      if (acceptValidMessage(row) !== undefined) fast += 1;
+    }
+    // The comparison means something only if both paths ran often.
+    expect(fast).toBeGreaterThan(2_500);
+    expect(fast).toBeLessThan(9_500);
+  });
+
+  it('accepts a typical valid row without running the zod schema, and leaves every invalid row to it', () => {
+    const safeParse = vi.spyOn(messageSchema, 'safeParse');
+    try {
+      const valid = { type: 'track', userId: 'u', event: 'E', timestamp: ts, properties: { a: 1 }, context: { ip: '1.2.3.4', library: { name: 'x' } } };
+      expect(validate(valid).ok).toBe(true);
+      expect(safeParse).not.toHaveBeenCalled();
+      expect(validate({ type: 'track', userId: 'u', event: '', timestamp: ts })).toMatchObject({ ok: false, field: 'event' });
+      expect(safeParse).toHaveBeenCalledTimes(1);
+    } finally {
+      safeParse.mockRestore();
+    }
   });
 });
