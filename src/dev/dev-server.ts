@@ -85,6 +85,8 @@ export interface DevServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   stdio?: 'inherit' | 'ignore';
   readyTimeoutMs?: number;
+  /** Serve the server's Prometheus metrics on this port (the bench counts Temporal actions there). */
+  metricsPort?: number;
 }
 
 /** Starts `temporal server start-dev` with segflow's search attributes registered, and waits until it answers. */
@@ -107,6 +109,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     '--port', String(port),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
     ...(options.dbFilename ? ['--db-filename', options.dbFilename] : []),
+    ...(options.metricsPort === undefined ? [] : ['--metrics-port', String(options.metricsPort)]),
     '--log-level', options.logLevel ?? 'error',
     // No outbound version check: tests and demos must not reach the internet (docs/temporal-notes.md, "The dev server").
     '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
