@@ -16,6 +16,7 @@ import { PublicApiClient } from './segment/public-api-client';
 import { TrackingClient } from './segment/tracking-client';
 import { startHealthServer, type HealthServer, type HealthTarget } from './ops/health';
 import { announce, createWorkerLogger } from './ops/logging';
+import { applyWorkerMemorySettings } from './ops/worker-memory';
 import { dataConverterFromEnv, describeTemporalProfile, nativeConnectionOptions } from './temporal-connection';
 import { segflowVersion } from './version';
 
@@ -137,6 +138,8 @@ export function runtimeOptions(env: NodeJS.ProcessEnv): RuntimeOptions {
 
 /** `segflow worker`: connect with the standard TEMPORAL_* variables and run until SIGINT/SIGTERM. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // First, before the import's allocations: the garbage collector reads them from then on (src/ops/worker-memory.ts).
+  applyWorkerMemorySettings(env);
   installRuntimeLogger(env);
   const settings = temporalSettings(env);
   let healthTarget: HealthTarget | undefined;
