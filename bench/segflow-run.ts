@@ -52,7 +52,12 @@ let built = false;
 /** `npm run build` once per bench: the compiled CLI and dist/workflow-bundle.js, as a deployment ships them. */
 function buildOnce(): void {
   if (built) return;
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`npm run build failed:\n${String(stdout ?? '')}${String(stderr ?? '')}`);
+  }
   built = true;
 }
 
