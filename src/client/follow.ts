@@ -3,7 +3,8 @@
  */
 import { temporal } from '@temporalio/proto';
 import type { SegflowClient } from './connection';
-import { getJobStatus, TERMINAL_STATES, type JobStatus } from './job-status';
+import { TERMINAL_STATES } from '../contracts/job-state';
+import { getJobStatus, type JobStatus } from './job-status';
 import { UsageError } from './usage-error';
 
 /** How long `followJob` lets status queries fail before it looks for the reason. */

@@ -4,7 +4,10 @@
 import { temporal } from '@temporalio/proto';
 import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../contracts/search-attributes';
 import { hasSegflowSearchAttributes, type SegflowClient } from './connection';
-import { kindOf, stateOfClosed, TERMINAL_STATES } from './job-status';
+import { importJob } from '../workflows/import-workflow';
+import { workspaceJob } from '../workflows/workspace-job';
+import { TERMINAL_STATES } from '../contracts/job-state';
+import { kindOf, stateOfClosed } from './job-status';
 
 export interface JobSummary {
   jobId: string;
@@ -23,7 +26,7 @@ export interface JobSummary {
 export async function listJobs(sc: SegflowClient, filter: { state?: string; kind?: string; limit?: number } = {}): Promise<JobSummary[]> {
   const withAttributes = await hasSegflowSearchAttributes(sc);
   const clauses: string[] = [];
-  const workflowTypes = filter.kind === 'import' ? ['importJob'] : filter.kind === 'workspace' ? ['workspaceJob'] : ['importJob', 'workspaceJob'];
+  const workflowTypes = filter.kind === 'import' ? [importJob.name] : filter.kind === 'workspace' ? [workspaceJob.name] : [importJob.name, workspaceJob.name];
   clauses.push(`(${workflowTypes.map((t) => `WorkflowType = '${t}'`).join(' OR ')})`);
   const closedByTemporal: Record<string, string> = { terminated: 'Terminated', timed_out: 'TimedOut' };
   if (filter.state && closedByTemporal[filter.state]) clauses.push(`ExecutionStatus = '${closedByTemporal[filter.state]}'`);

@@ -3,14 +3,25 @@
  * job Temporal closed answers from its result, its failure or a replay.
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { statusQuery, type ChunkRetry } from '../contracts/import-job';
+import type { ChunkRetry } from '../contracts/import-job';
+import { jobStatusQuery, type JobStatus as KindStatus } from '../contracts/job-status';
 import { rootCause } from '../contracts/failures';
 import type { JobState } from '../contracts/job-state';
+import { importJob } from '../workflows/import-workflow';
+import { workspaceJob } from '../workflows/workspace-job';
 import type { SegflowClient } from './connection';
 import { UsageError } from './usage-error';
 
-/** Generic status of any segflow job: imports and workspace jobs both answer the `status` query. */
+/**
+ * Status of any segflow job as the CLI shows it: a running job's own status (src/contracts/job-status.ts), or what
+ * is known of a closed one (its result, its failure's snapshot, or only its id, kind and state).
+ */
 export type JobStatus = { jobId: string; kind: string; state: JobState | string; [key: string]: unknown };
+
+/** The one typed way to ask a job for its status; `kind` says which of the two shapes came back. */
+export function queryJobStatus(handle: WorkflowHandle): Promise<KindStatus> {
+  return handle.query(jobStatusQuery);
+}
 
 export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<JobStatus> {
   const handle: WorkflowHandle = sc.client.workflow.getHandle(jobId);
@@ -23,7 +34,7 @@ export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<Jo
   }
   const closed = description.status.name;
   if (closed === 'RUNNING') {
-    const status = (await handle.query(statusQuery)) as unknown as JobStatus;
+    const status = (await queryJobStatus(handle)) as unknown as JobStatus;
     const retrying = chunkRetries(description.raw.pendingActivities ?? []);
     if (retrying.length > 0 && status.chunks && typeof status.chunks === 'object') status.chunks = { ...(status.chunks as object), retrying };
     return status;
@@ -46,7 +57,7 @@ export async function getJobStatus(sc: SegflowClient, jobId: string): Promise<Jo
   // Cancelled, terminated or timed out: a worker can still answer the query by replaying the history.
   const state = stateOfClosed(closed);
   try {
-    const snapshot = (await handle.query(statusQuery)) as unknown as JobStatus;
+    const snapshot = (await queryJobStatus(handle)) as unknown as JobStatus;
     return { ...snapshot, state };
   } catch {
     return { jobId, kind: kindOf(description.type), state, error: `workflow ${closed.toLowerCase()}` };
@@ -87,13 +98,11 @@ function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: num
 }
 
 
+/** A job's kind from its workflow type, which is the workflow function's name (the worker registers it by that). */
 export function kindOf(workflowType: string): string {
-  return workflowType === 'importJob' ? 'import' : workflowType === 'workspaceJob' ? 'workspace' : workflowType;
+  return workflowType === importJob.name ? 'import' : workflowType === workspaceJob.name ? 'workspace' : workflowType;
 }
 
 function innermostMessage(error: unknown): string {
   return (rootCause(error) as { message?: string }).message ?? String(error);
 }
-
-/** States a job does not leave: `followJob` stops at them, `listJobs` trusts them over the execution status. */
-export const TERMINAL_STATES = new Set(['completed', 'failed', 'cancelled', 'rejected', 'expired', 'terminated', 'timed_out']);

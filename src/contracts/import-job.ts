@@ -193,7 +193,8 @@ export interface RateShare {
 
 export const pauseSignal = defineSignal<[{ by?: string; reason?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
-export const statusQuery = defineQuery<ImportStatus>('status');
+/** The import kind's answer to the `status` query (src/contracts/job-status.ts). */
+export const importStatusQuery = defineQuery<ImportStatus>('status');
 export const rateShareQuery = defineQuery<RateShare | undefined>('rateShare');
 
 // ---------------------------------------------------------------------------------------------

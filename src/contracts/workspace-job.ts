@@ -65,6 +65,7 @@ export interface WorkspaceJobResult {
   error?: string;
 }
 
+/** The workspace kind's answer to the `status` query (src/contracts/job-status.ts). */
 export const workspaceJobStatusQuery = defineQuery<WorkspaceJobStatus>('status');
 
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import {
   pauseSignal,
   rateShareQuery,
   resumeSignal,
-  statusQuery,
+  importStatusQuery,
   type CarriedImportState,
   type ChunkResult,
   type ImportActivities,
@@ -94,7 +94,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     carried.paused = false;
     if (state === 'paused') setState(carried.phase === 'validate' ? 'validating' : 'running');
   });
-  setHandler(statusQuery, () => status());
+  setHandler(importStatusQuery, () => status());
   // Chunk activities ask for their share of the rate cap while they run (src/activities/chunk-pacing.ts).
   setHandler(rateShareQuery, () =>
     options.rateLimit && sendingInFlight > 0 ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), inFlight: sendingInFlight } : undefined,
