@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChunkResult, ImportActivities, PlanChunksInput, ProcessChunkInput } from '../../src/contracts/import-job';
 import { importJob } from '../../src/workflows/import-workflow';
-import { pauseSignal, resumeSignal, statusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/contracts/import-job';
+import { pauseSignal, resumeSignal, importStatusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/contracts/import-job';
 import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
 import { waitFor } from '../support/wait';
 
@@ -136,7 +136,7 @@ async function runImport(mocked: MockedImport, options: ImportOptions): Promise<
       return { status: await handle.result() };
     } catch (error) {
       if (!(error instanceof WorkflowFailedError)) throw error;
-      return { failure: error, status: await handle.query(statusQuery) };
+      return { failure: error, status: await handle.query(importStatusQuery) };
     }
   });
 }
@@ -194,12 +194,12 @@ describe('pause during planning', () => {
     await withWorker(mocked, async (taskQueue) => {
       const jobId = `branches-${randomUUID().slice(0, 8)}`;
       const handle = await env.client.workflow.start(importJob, { taskQueue, workflowId: jobId, args: [{ jobId, options: importOptions() }] });
-      await waitFor(async () => (await handle.query(statusQuery)).state === 'planning', 30_000, 'planning');
+      await waitFor(async () => (await handle.query(importStatusQuery)).state === 'planning', 30_000, 'planning');
       await handle.signal(pauseSignal, { by: 'test' });
       // Still planning: the pause is recorded and applies when planning ends.
-      expect((await handle.query(statusQuery)).state).toBe('planning');
+      expect((await handle.query(importStatusQuery)).state).toBe('planning');
       release();
-      await waitFor(async () => (await handle.query(statusQuery)).state === 'paused', 30_000, 'paused after planning');
+      await waitFor(async () => (await handle.query(importStatusQuery)).state === 'paused', 30_000, 'paused after planning');
       // Give a wrongly started chunk time to show up.
       await new Promise((r) => setTimeout(r, 1500));
       expect(mocked.processed).toEqual([]);
