@@ -5,7 +5,7 @@
  * sender when a test needs to stop a delivery at an exact batch.
  */
 import { CancelledFailure } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type MetricMeter, type MetricTags } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FailureType } from '../../src/contracts/failures';
 import { ChunkSender, type ChunkSenderDeps, type TrackingSender } from '../../src/activities/chunk-sender';
 import type { ChunkResult, ProcessChunkInput } from '../../src/contracts/import-job';
+import { chunkMetricsInterceptor } from '../../src/activities/metrics';
 import { ChunkCheckpointWriter, readChunkCheckpoint, type ChunkProgress } from '../../src/io/chunk-checkpoint';
 import { chunkCheckpointPath, serverRejectsPath } from '../../src/io/reject-report';
 import { TrackingClient, TrackingRetryableError } from '../../src/segment/tracking-client';
@@ -71,7 +72,7 @@ function deps(data: string, tracking: TrackingSender = new TrackingClient({ apiR
   };
 }
 
-function activityEnv(info: { attempt?: number; heartbeatDetails?: ChunkProgress } = {}): MockActivityEnvironment & { heartbeats: ChunkProgress[] } {
+function activityEnv(info: { attempt?: number; heartbeatDetails?: ChunkProgress } = {}, metricMeter?: MetricMeter): MockActivityEnvironment & { heartbeats: ChunkProgress[] } {
   const env = new MockActivityEnvironment({
     activityId: '7',
     activityType: 'processChunk',
@@ -79,14 +80,15 @@ function activityEnv(info: { attempt?: number; heartbeatDetails?: ChunkProgress 
     heartbeatDetails: info.heartbeatDetails,
     heartbeatTimeoutMs: 3000,
     workflowExecution: { workflowId: 'chunk-sender-job', runId: RUN_ID },
-  }, { logger: new DefaultLogger('ERROR') });
+  }, { logger: new DefaultLogger('ERROR'), ...(metricMeter ? { metricMeter, interceptors: [chunkMetricsInterceptor] } : {}) });
   const heartbeats: ChunkProgress[] = [];
   env.on('heartbeat', (details: ChunkProgress) => heartbeats.push(structuredClone(details)));
   return Object.assign(env, { heartbeats });
 }
 
 function runChunk(env: MockActivityEnvironment, input: ProcessChunkInput, chunkDeps: ChunkSenderDeps): Promise<ChunkResult> {
-  return env.run(() => new ChunkSender(chunkDeps, input, reports).run());
+  // The input is the activity's argument, as the worker passes it (the metrics interceptor reads it there).
+  return env.run((chunk: ProcessChunkInput) => new ChunkSender(chunkDeps, chunk, reports).run(), input);
 }
 
 const checkpointKey = (input: ProcessChunkInput) => ({ runId: RUN_ID, activityId: '7', startByte: input.chunk.startByte, endByte: input.chunk.endByte });
@@ -222,5 +224,51 @@ describe('ChunkSender', () => {
     expect((changed as ApplicationFailure).type).toBe(FailureType.InputChanged);
     expect((changed as Error).message).toMatch(/lines 1-50 \(chunk 1\) changed since they were validated and approved/);
     expect(double.messages).toHaveLength(0);
+  });
+});
+
+/** A metric meter that adds up every counter by name and tags, like a Prometheus scrape would. */
+function recordingMeter(): MetricMeter & { total(name: string, tags?: MetricTags): number } {
+  const added: Array<{ name: string; tags: MetricTags; value: number }> = [];
+  const meter = (base: MetricTags): MetricMeter =>
+    ({
+      createCounter: (name: string) => ({ add: (value: number, tags: MetricTags = {}) => void added.push({ name, tags: { ...base, ...tags }, value }) }),
+      createHistogram: () => ({ record: () => undefined }),
+      createGauge: () => ({ set: () => undefined }),
+      withTags: (tags: MetricTags) => meter({ ...base, ...tags }),
+    }) as unknown as MetricMeter;
+  return Object.assign(meter({}), {
+    total: (name: string, tags: MetricTags = {}) =>
+      added.filter((a) => a.name === name && Object.entries(tags).every(([k, v]) => a.tags[k] === v)).reduce((sum, a) => sum + a.value, 0),
+  });
+}
+
+describe('ChunkSender metrics (src/activities/metrics.ts, through the worker\'s activity interceptor)', () => {
+  it('counts rows by reject class, Segment responses by status class and what the completed chunk sent', async () => {
+    const lines = DATA.split('\n');
+    lines[2] = '{"type": "track", broken json';
+    lines[4] = JSON.stringify({ type: 'track', event: 'No user', timestamp: '2020-01-01T00:00:04.000Z' });
+    lines[17] = JSON.stringify({ type: 'track', userId: 'cs-refused', event: 'Imported', timestamp: '2020-01-01T00:00:17.000Z' });
+    const data = lines.join('\n');
+    const meter = recordingMeter();
+    const result = await runChunk(activityEnv({}, meter), chunkInput(data), deps(data));
+    expect(result).toMatchObject({ rowsRead: EVENTS, rowsRejected: 3, eventsSent: EVENTS - 3 });
+    expect(meter.total('segflow_chunks', { outcome: 'completed', source: 'web', mode: 'send' })).toBe(1);
+    expect(meter.total('segflow_rows_read')).toBe(EVENTS);
+    expect(meter.total('segflow_rows_rejected', { reason_class: 'unreadable_row' })).toBe(1);
+    expect(meter.total('segflow_rows_rejected', { reason_class: 'invalid_event' })).toBe(1);
+    expect(meter.total('segflow_rows_rejected', { reason_class: 'refused_by_segment' })).toBe(1);
+    expect(meter.total('segflow_events_sent')).toBe(EVENTS - 3);
+    expect(meter.total('segflow_segment_responses', { status_class: '4xx' })).toBe(double.requestLog().filter((r) => r.status === 400).length);
+    expect(meter.total('segflow_segment_responses', { status_class: '2xx' })).toBe(double.requestLog().filter((r) => r.status === 200).length);
+    expect(meter.total('segflow_chunk_resumes')).toBe(0);
+  });
+
+  it('counts a resumed attempt', async () => {
+    const meter = recordingMeter();
+    const resumed = { recordsAcked: 30, eventsSent: 30, batchesSent: 3, serverRejected: 0 };
+    await runChunk(activityEnv({ attempt: 2, heartbeatDetails: resumed }, meter), chunkInput(DATA), deps(DATA));
+    expect(meter.total('segflow_chunk_resumes')).toBe(1);
+    expect(meter.total('segflow_events_sent')).toBe(EVENTS);
   });
 });
