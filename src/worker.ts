@@ -43,6 +43,7 @@ export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerO
 
 /** Every activity, with the real clients behind it; tests build them with fakes instead (test/unit/chunk-sender.test.ts). */
 export function createActivities(env: NodeJS.ProcessEnv) {
+  const now = () => new Date();
   return {
     ...createImportActivities({
       env,
@@ -54,9 +55,14 @@ export function createActivities(env: NodeJS.ProcessEnv) {
           ...(env.SEGFLOW_REQUEST_TIMEOUT_MS ? { requestTimeoutMs: Number(env.SEGFLOW_REQUEST_TIMEOUT_MS) } : {}),
         }),
       publicApi: (token) => new PublicApiClient({ baseUrl: publicApiRoot(env), token }),
-      now: () => new Date(),
+      now,
     }),
-    ...createWorkspaceActivities({ env }),
+    ...createWorkspaceActivities({
+      env,
+      now,
+      publicApi: (options) => new PublicApiClient(options),
+      tracking: (options) => new TrackingClient(options),
+    }),
     ...createApprovalActivities({ env }),
   };
 }

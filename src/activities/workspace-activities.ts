@@ -21,11 +21,11 @@ import { pendingUpdate, recheckItem, type LiveSource } from '../core/workspace-p
 import { renderApprovalMarkdown, summarizePlan } from '../core/workspace-plan/render';
 import { previewNeeds, targetedSourceIds } from '../core/workspace-plan/targets';
 import type { SourceState } from '../core/workspace-plan/workspace-state';
-import { PublicApiClient } from '../segment/public-api-client';
+import type { PublicApiClient, PublicApiClientOptions } from '../segment/public-api-client';
 import { PublicApiError, PublicApiNotFoundError, PublicApiRequestError } from '../segment/public-api-errors';
 import { toApplicationFailure } from '../segment/public-api-failure';
 import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
-import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../segment/tracking-client';
+import { TrackingFatalError, TrackingRetryableError, type TrackingClient, type TrackingClientOptions } from '../segment/tracking-client';
 import { FailureType } from '../contracts/failures';
 import type {
   ApplyItemInput,
@@ -125,9 +125,14 @@ function toSourceState(source: SourceV1): SourceState {
 // ---------------------------------------------------------------------------------------------
 
 export interface WorkspaceActivityDeps {
+  /** The worker's settings and secrets (the API token, write keys, API roots). */
   env: NodeJS.ProcessEnv;
-  /** Clock for the usage period; injectable for tests. */
-  now?: () => Date;
+  /** Clock for the usage period. */
+  now: () => Date;
+  /** A Public API client for these options (src/segment/public-api-client.ts); tests may pass a fake. */
+  publicApi: (options: PublicApiClientOptions) => PublicApiClient;
+  /** A Tracking API client for the `send` step (src/segment/tracking-client.ts). */
+  tracking: (options: TrackingClientOptions) => Pick<TrackingClient, 'send'>;
 }
 
 function activityInfo(): ReturnType<typeof Context.current>['info'] | undefined {
@@ -141,7 +146,7 @@ function activityInfo(): ReturnType<typeof Context.current>['info'] | undefined 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.create({ message, type, nonRetryable: true });
 
 export function createWorkspaceActivities(deps: WorkspaceActivityDeps): WorkspaceActivities {
-  const now = deps.now ?? (() => new Date());
+  const { now } = deps;
 
   /**
    * `abortable: false` for the apply step: a write aborted mid-request may or may not have happened, and the job's
@@ -169,7 +174,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
       if (error instanceof ConfigError) throw nonRetryable(error.message, FailureType.InvalidConfig);
       throw error;
     }
-    return new PublicApiClient({ baseUrl, token, signal });
+    return deps.publicApi({ baseUrl, token, signal });
   }
 
   /** Live state of a source, or null when it no longer exists. */
@@ -297,7 +302,7 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
       if (error instanceof ConfigError) throw nonRetryable(error.message, FailureType.InvalidConfig);
       throw error;
     }
-    const client = new TrackingClient({ apiRoot, writeKey });
+    const client = deps.tracking({ apiRoot, writeKey });
     // The one sender (src/segment/tracking-client.ts) gives every post a fresh sentAt (docs/segment-tracking-api.md,
     // "Timestamps and sentAt"); messageIds are fixed by the plan, so a re-send is deduplicated. Retries are
     // Temporal's.

@@ -2,7 +2,6 @@
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/worker';
-import { createWorkspaceActivities } from '../../src/activities/workspace-activities';
 import { causeChain, FailureType, IMPORT_NON_RETRYABLE, rootCause, WORKSPACE_NON_RETRYABLE } from '../../src/contracts/failures';
 
 describe('failure types', () => {
@@ -27,15 +26,14 @@ describe('failure types', () => {
   });
 
   it('a missing write key fails an import as MissingSecret, as a missing API token fails a workspace job', async () => {
-    const imports = createActivities({});
-    const importError = await imports.confirmWriteKey({ source: 'web' }).catch((error: unknown) => error);
+    const activities = createActivities({});
+    const importError = await activities.confirmWriteKey({ source: 'web' }).catch((error: unknown) => error);
     expect(importError).toBeInstanceOf(ApplicationFailure);
     expect((importError as ApplicationFailure).type).toBe(FailureType.MissingSecret);
     expect((importError as ApplicationFailure).nonRetryable).toBe(true);
 
-    const workspace = createWorkspaceActivities({ env: {} });
     const spec = { name: 'j', steps: [{ name: 's', op: 'list-sources' }] };
-    const workspaceError = await workspace
+    const workspaceError = await activities
       .workspacePreview({ jobId: 'j', runId: 'r', spec: spec as never })
       .catch((error: unknown) => error);
     expect((workspaceError as ApplicationFailure).type).toBe(FailureType.MissingSecret);
