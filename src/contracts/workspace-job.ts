@@ -3,12 +3,9 @@
  * (src/activities/workspace-activities.ts implements them). The workflow is src/workflows/workspace-job.ts.
  * Also the plan a human approves and what became of each item (PlanItem, WorkspacePlan, ItemOutcome, ...): the
  * planner (src/core/workspace-plan/planner.ts) makes them, the workflow carries them, the activities apply them.
- *
- * The job spec is the zod output type of src/core/job-spec.ts, imported as a type only (erased at build, so nothing
- * of that module reaches the workflow sandbox).
  */
 import { defineQuery } from '@temporalio/workflow';
-import type { JobSpec } from '../core/job-spec';
+import type { JobSpec } from './job-spec';
 import type { Decision } from './approval';
 import type { SegmentMessage } from './segment-message';
 import type { WorkspaceJobState } from './job-state';

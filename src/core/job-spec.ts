@@ -31,6 +31,8 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { JobLabel, JobSpec, JobStep, JobTargets } from '../contracts/job-spec';
+export type { JobLabel, JobSpec, JobStep, JobTargets };
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { MAX_GLOB_CHARS } from './glob';
 import { plainText } from '../shared/safe-text';
@@ -89,7 +91,6 @@ const labelSchema = z
     const at = label.indexOf(':');
     return { key: label.slice(0, at).trim(), value: label.slice(at + 1).trim() };
   });
-export type JobLabel = z.output<typeof labelSchema>;
 
 /**
  * Which sources a step acts on: explicit ids, or a selector (every listed label present AND the glob matching the
@@ -113,7 +114,6 @@ const targetsSchema = z.preprocess(
       }
     }),
 );
-export type JobTargets = z.output<typeof targetsSchema>;
 
 const common = {
   name: bounded(JOB_TEXT_LIMITS.name).optional(),
@@ -229,10 +229,15 @@ const jobSpecSchema = z.strictObject({
   steps: z.array(stepSchema).min(1, 'a job needs at least one step').max(MAX_STEPS),
 });
 
-type ParsedStep = z.output<typeof stepSchema>;
-/** A step after parsing: defaults applied, `name` always set. */
-export type JobStep = ParsedStep & { name: string };
-export type JobSpec = Omit<z.output<typeof jobSpecSchema>, 'steps'> & { steps: JobStep[] };
+// The validated job's types live in src/contracts/job-spec.ts (a workflow input carries the spec, and the contracts
+// cannot import this Node-side schema). These checks fail to compile when the schema's output and those types differ.
+type ParsedStep = z.output<typeof stepSchema> & { name: string };
+type ParsedSpec = Omit<z.output<typeof jobSpecSchema>, 'steps'> & { steps: ParsedStep[] };
+type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _specIsTheContract: SameType<ParsedSpec, JobSpec> = true;
+const _stepIsTheContract: SameType<ParsedStep, JobStep> = true;
+const _labelIsTheContract: SameType<z.output<typeof labelSchema>, JobLabel> = true;
+const _targetsAreTheContract: SameType<z.output<typeof targetsSchema>, JobTargets> = true;
 export type StepOf<Op extends JobOp> = Extract<JobStep, { op: Op }>;
 
 export interface JobSpecIssue {
