@@ -2,6 +2,7 @@
  * What every part of the benchmark shares: paths, the Segment write key, formatting. See bench/README.md.
  */
 import { join, resolve } from 'node:path';
+import { rootCause } from '../src/contracts/failures';
 
 export const ROOT = resolve(__dirname, '..');
 export const CACHE_DIR = join(ROOT, '.cache', 'bench');
@@ -32,7 +33,5 @@ export function table(rows: string[][]): string {
 }
 
 export function innermostMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current.cause) current = current.cause as typeof current;
-  return current.message ?? String(error);
+  return (rootCause(error) as { message?: string }).message ?? String(error);
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChunkResult, ImportActivities, PlanChunksInput, ProcessChunkInput } from '../../src/contracts/import-job';
 import { importJob } from '../../src/workflows/import-workflow';
 import { pauseSignal, resumeSignal, importStatusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/contracts/import-job';
+import { rootCause } from '../../src/contracts/failures';
 import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
 import { waitFor } from '../support/wait';
 
@@ -143,9 +144,7 @@ async function runImport(mocked: MockedImport, options: ImportOptions): Promise<
 
 /** The innermost message of a workflow failure (what `segflow status` shows as the error). */
 function rootMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current.cause) current = current.cause as typeof current;
-  return String(current.message);
+  return String((rootCause(error) as { message?: string }).message);
 }
 
 describe('reject thresholds', () => {
