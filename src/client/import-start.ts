@@ -41,7 +41,7 @@ const MAX_CHUNK_SECONDS_AT_RATE = 3600;
 const MIN_HEARTBEAT_TIMEOUT_MS = 2000;
 
 /**
- * `--rate` as the CLI reads it and as startImport checks it: the pacer's rule (src/core/pacer.ts, a positive
+ * `--rate` as the CLI reads it and as startImport checks it: the pacer's rule (src/shared/pacer.ts, a positive
  * finite number per second), with one sentence for a person.
  */
 export function parseRate(value: unknown): number {
