@@ -1,8 +1,8 @@
 /**
  * segflow as a new user runs it: `npm run build`, then `segflow worker` with no flags (bin/segflow.js, which uses
  * dist/workflow-bundle.js), against a headless Temporal dev server; the import is started and awaited from the bench.
- * Memory and CPU are those of the worker's whole process tree, so a worker that re-executes itself with its memory
- * settings (src/ops/worker-process.ts) is measured with its launcher.
+ * Memory and CPU are those of the worker's whole process tree, so anything the worker starts is counted with it (its
+ * memory settings need no launcher process: src/ops/worker-memory.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

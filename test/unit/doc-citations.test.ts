@@ -24,8 +24,17 @@ function files(path: string): string[] {
 const texts = scanned
   .flatMap(files)
   .filter((path) => path !== self && /\.(ts|js|mjs|md|sh|yml|yaml|json)$|(^|\/)(run|Dockerfile)$/.test(path))
-  // A citation may wrap across comment lines: join them, dropping the `*` / `//` / `#` that starts the next line.
-  .map((path) => ({ path, text: readFileSync(join(root, path), 'utf8').replace(/\s*\n\s*(?:\*(?!\/)|\/\/|#(?!#))?\s*/g, ' ') }));
+  .map((path) => {
+    const raw = readFileSync(join(root, path), 'utf8');
+    // In code, only comments cite (a test may name a path that does not exist on purpose).
+    const comments = /\.(ts|js|mjs)$/.test(path) ? (raw.match(/\/\/.*$|\/\*[\s\S]*?\*\//gm) ?? []).join('\n') : raw;
+    return { path, text: joinLines(raw), comments: joinLines(comments) };
+  });
+
+/** A citation may wrap across comment lines: join them, dropping the `*` / `//` / `#` that starts the next line. */
+function joinLines(text: string): string {
+  return text.replace(/\s*\n\s*(?:\*(?!\/)|\/\/|#(?!#))?\s*/g, ' ');
+}
 
 /** GitHub-style heading texts of a docs file, lower-cased. */
 function headings(doc: string): string[] {
@@ -46,6 +55,14 @@ describe('citations', () => {
 
   it('every cited docs file exists', () => {
     const missing = texts.flatMap((t) => [...t.text.matchAll(/\bdocs\/([\w.-]+\.md)\b/g)].filter((m) => !existsSync(join(root, 'docs', m[1]!))).map((m) => `${t.path}: docs/${m[1]}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('every file of this repository that a comment or doc names exists (moves update their citations)', () => {
+    // Paths from the repository root; a path inside another project (segment-docs, compose/scripts/...) has a
+    // prefix and is not matched.
+    const cited = /(?<![\w./@-])((?:src|test|bench|scripts|deploy|docs|samples)\/[\w./-]*[\w-]\.(?:ts|md|sh|js|mjs|json|ya?ml|env|csv|ndjson))\b/g;
+    const missing = texts.flatMap((t) => [...t.comments.matchAll(cited)].filter((m) => !existsSync(join(root, m[1]!))).map((m) => `${t.path}: ${m[1]}`));
     expect(missing).toEqual([]);
   });
 
