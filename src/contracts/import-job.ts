@@ -4,6 +4,7 @@
  * CLI, so it imports nothing from Node (test/unit/sandbox-boundary.test.ts checks).
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ChunkCounts, TotalCounts } from '../shared/import-stats';
 import type { JobState } from './job-state';
 
 export type InputFormat = 'csv' | 'ndjson';
@@ -80,24 +81,8 @@ export interface ImportJobInput {
   carried?: CarriedImportState;
 }
 
-export interface ImportTotals {
-  rowsRead: number;
-  rowsRejected: number;
-  eventsSent: number;
-  /** Valid events of a dry run or a validation pass: what would be sent. */
-  eventsValid: number;
-  batchesSent: number;
-  bytesDone: number;
-  chunksDone: number;
-  typeCounts: Record<string, number>;
-  minTimestamp?: string;
-  maxTimestamp?: string;
-  /** Rows that carried server-set fields (dropped, not sent); absent in totals carried from older runs. */
-  serverFieldRows?: number;
-  serverFields?: string[];
-  /** Events acknowledged per UTC day of sending (a few keys per job, never rows); absent in older runs. */
-  sentByDay?: Record<string, number>;
-}
+/** A job's running totals; the fields and how they add up are in src/shared/import-stats.ts. */
+export type ImportTotals = TotalCounts;
 
 /** Everything a run hands to the next one at continue-as-new. */
 export interface CarriedImportState {
@@ -284,28 +269,12 @@ export interface StagedInput {
   files: number;
 }
 
-export interface ChunkResult {
+/** What one chunk attempt reports: its counts (src/shared/import-stats.ts) and which chunk and attempt it was. */
+export interface ChunkResult extends ChunkCounts {
   index: number;
   /** Validation pass: a digest of the chunk's bytes, which the approved plan carries (see expectedDigest). */
   digest?: string;
-  rowsRead: number;
-  rowsRejected: number;
-  eventsSent: number;
-  eventsValid: number;
-  batchesSent: number;
-  bytes: number;
-  typeCounts: Record<string, number>;
-  minTimestamp?: string;
-  maxTimestamp?: string;
-  /** Valid rows that carried server-set fields (an export's receivedAt, sentAt, ...), which were dropped. */
-  serverFieldRows: number;
-  /** Which server-set fields those rows had. */
-  serverFields: string[];
-  /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
-  sentByDay: Record<string, number>;
   attempt: number;
-  /** Set on the partial result a cancelled chunk reports (CancelledFailure details): it stopped before its end. */
-  stopped?: boolean;
 }
 
 export interface PlannedChunks {

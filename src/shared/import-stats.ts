@@ -14,24 +14,31 @@ export interface TimeRange {
 }
 
 /**
- * What a chunk attempt counts: the counting part of `ChunkResult` (src/contracts/import-job.ts), named here because
- * shared code imports no other folder.
+ * What a chunk attempt counts: the counting part of `ChunkResult` (src/contracts/import-job.ts), which extends it.
  */
 export interface ChunkCounts extends TimeRange {
   rowsRead: number;
   rowsRejected: number;
   eventsSent: number;
+  /** Valid events of a dry run or a validation pass: what would be sent. */
   eventsValid: number;
   batchesSent: number;
   bytes: number;
   typeCounts: Counts;
+  /** Valid rows that carried server-set fields (an export's receivedAt, sentAt, ...), which were dropped. */
   serverFieldRows: number;
+  /** Which server-set fields those rows had. */
   serverFields: string[];
+  /** Events Segment acknowledged, per UTC day of the acknowledgement (what its API-call usage counts). */
   sentByDay: Counts;
+  /** Set on the partial result a cancelled chunk reports (CancelledFailure details): it stopped before its end. */
   stopped?: boolean;
 }
 
-/** A job's running totals: `ImportTotals` (src/contracts/import-job.ts), whose later fields older runs lack. */
+/**
+ * A job's running totals (`ImportTotals`, src/contracts/import-job.ts). The optional fields came in later releases:
+ * totals carried across continue-as-new from an older run lack them.
+ */
 export interface TotalCounts extends TimeRange {
   rowsRead: number;
   rowsRejected: number;

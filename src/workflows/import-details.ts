@@ -50,3 +50,8 @@ export function renderImportPlan(
     `Plan hash: \`${planHash}\` — approve with \`segflow approve <job id>\`, reject with \`segflow reject <job id> --reason ...\``,
   ].join('\n');
 }
+
+/** A fraction as a percentage for messages: 0.29 reads "29", not the "28.999999999999996" of `0.29 * 100`. */
+export function percentOf(fraction: number): string {
+  return String(Number((fraction * 100).toFixed(4)));
+}

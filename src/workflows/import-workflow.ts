@@ -42,7 +42,7 @@ import {
 import type { JobState } from '../contracts/job-state';
 import { causeChain, FailureType, IMPORT_NON_RETRYABLE, rootCause } from '../contracts/failures';
 import { createApprovalGate } from './approval';
-import { renderImportDetails, renderImportPlan } from './import-details';
+import { percentOf, renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';
 
 
@@ -433,7 +433,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     }
     if (options.maxRejectRate !== undefined && totals.rowsRead >= 100 && totals.rowsRejected / totals.rowsRead > options.maxRejectRate) {
       const rate = ((totals.rowsRejected / totals.rowsRead) * 100).toFixed(1);
-      return `Too many rejected rows: ${rate}% of ${totals.rowsRead} rows > --max-reject-rate ${options.maxRejectRate * 100}%; the input looks wrong (see the reject report). Rows already sent stay sent.`;
+      return `Too many rejected rows: ${rate}% of ${totals.rowsRead} rows > --max-reject-rate ${percentOf(options.maxRejectRate)}%; the input looks wrong (see the reject report). Rows already sent stay sent.`;
     }
     return undefined;
   }
