@@ -1,6 +1,7 @@
 /**
  * Workspace-job activities: thin adapters from the pure planner (core/workspace-plan/) to the Public API and the
- * Tracking API.
+ * Tracking API. One file of ~440 lines: one factory whose activities share the injected clients and the secret
+ * handling below, so that handling is written once.
  *
  * Secrets stay here. The API token is read from the worker's environment on every call (`resolveApiToken`), write
  * keys are turned into fingerprints before anything is returned, and a key to remove is looked up by fingerprint

@@ -36,6 +36,7 @@
  * Pure: no I/O, safe anywhere.
  */
 import { SERVER_SET_FIELDS } from './types';
+import { clipText } from '../shared/safe-text';
 
 export const CSV_TOP_LEVEL_COLUMNS = [
   'type', 'userId', 'anonymousId', 'event', 'name', 'category', 'groupId', 'previousId', 'timestamp', 'messageId',
@@ -227,17 +228,17 @@ function convertCell(cell: string, valueType: CsvValueType): unknown {
     case 'string':
       return cell;
     case 'number': {
-      if (cell.length > MAX_NUMBER_CELL_LENGTH) return new CellError(`must be a decimal number, got ${cell.length} characters ("${clip(cell)}")`);
+      if (cell.length > MAX_NUMBER_CELL_LENGTH) return new CellError(`must be a decimal number, got ${cell.length} characters ("${clipText(cell, 40)}")`);
       const text = cell.trim();
       const value = Number(text);
-      if (!DECIMAL.test(text) || !Number.isFinite(value)) return new CellError(`must be a decimal number, got "${clip(cell)}"`);
+      if (!DECIMAL.test(text) || !Number.isFinite(value)) return new CellError(`must be a decimal number, got "${clipText(cell, 40)}"`);
       return value;
     }
     case 'boolean': {
       const text = cell.trim().toLowerCase();
       if (text === 'true') return true;
       if (text === 'false') return false;
-      return new CellError(`must be true or false, got "${clip(cell)}"`);
+      return new CellError(`must be true or false, got "${clipText(cell, 40)}"`);
     }
     case 'json':
       try {
@@ -281,8 +282,4 @@ function setPath(raw: Record<string, unknown>, root: ObjectRoot, path: readonly 
 /** A column name as quoted in an error: clipped, since the "header" may be the first line of any file. */
 function quote(header: string): string {
   return header.length > MAX_QUOTED_HEADER ? `${header.slice(0, MAX_QUOTED_HEADER - 3)}...` : header;
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

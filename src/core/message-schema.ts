@@ -49,6 +49,8 @@
  */
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from '../shared/limits';
+import { acceptValidMessage, isPlainObject } from './message-fast-path';
+import { parseTimestamp } from './timestamp';
 import { CALL_TYPES, SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS, type CallType, type SegmentMessage } from './types';
 
 export { SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS };
@@ -76,118 +78,10 @@ const ALL_MESSAGE_FIELDS = new Set([
   'messageId', 'timestamp', 'properties', 'traits', 'context', 'integrations',
 ]);
 
-// ---------------------------------------------------------------------------------------------
-// Timestamp parsing (pure, exported for tests and for other modules that need the same rule)
-// ---------------------------------------------------------------------------------------------
-
-const TIMESTAMP_PATTERN =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function daysInMonth(year: number, month: number): number {
-  if (month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) return 29;
-  return DAYS_IN_MONTH[month - 1] ?? 0;
-}
-
-export type ParsedTimestamp = { ok: true; iso: string; epochMs: number } | { ok: false; reason: string };
-
-/** Parses the timestamp forms accepted above into epoch ms and canonical ISO form. */
-export function parseTimestamp(text: string): ParsedTimestamp {
-  // Hot path: most exports already hold canonical toISOString() text, which is checked by character
-  // codes without allocating; anything else (or anything odd) takes the general path below.
-  const canonicalMs = parseCanonicalTimestamp(text);
-  if (canonicalMs !== undefined) return { ok: true, iso: text, epochMs: canonicalMs };
-  const m = TIMESTAMP_PATTERN.exec(text);
-  if (m === null) {
-    return { ok: false, reason: `timestamp "${clip(text)}" is not an ISO-8601 date-time like 2024-03-01T12:00:00Z or a date like 2024-03-01` };
-  }
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
-    return { ok: false, reason: `timestamp "${clip(text)}" is not a real calendar date` };
-  }
-  let epochMs: number;
-  if (m[4] === undefined) {
-    epochMs = Date.UTC(year, month - 1, day);
-  } else {
-    const zone = m[8];
-    if (zone === undefined) {
-      return { ok: false, reason: `timestamp "${clip(text)}" has no timezone; add Z (UTC) or an offset like +02:00` };
-    }
-    const hour = Number(m[4]);
-    const minute = Number(m[5]);
-    const second = m[6] === undefined ? 0 : Number(m[6]);
-    // Leap seconds (:60) are rejected: Date cannot represent them and they are rare enough to fix by hand.
-    if (hour > 23 || minute > 59 || second > 59) {
-      return { ok: false, reason: `timestamp "${clip(text)}" has a time of day out of range` };
-    }
-    const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-    let offsetMinutes = 0;
-    if (zone !== 'Z' && zone !== 'z') {
-      const offsetHours = Number(zone.slice(1, 3));
-      const offsetRest = zone.length > 3 ? Number(zone.slice(zone.length - 2)) : 0;
-      if (offsetHours > 23 || offsetRest > 59) {
-        return { ok: false, reason: `timestamp "${clip(text)}" has an invalid UTC offset` };
-      }
-      offsetMinutes = (zone[0] === '-' ? -1 : 1) * (offsetHours * 60 + offsetRest);
-    }
-    epochMs = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
-  }
-  if (epochMs < 0) {
-    return { ok: false, reason: `timestamp "${clip(text)}" is before 1970-01-01, which is almost always a placeholder date` };
-  }
-  return { ok: true, iso: new Date(epochMs).toISOString(), epochMs };
-}
-
-const CANONICAL_DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
-
-function digitsAt(text: string, start: number, count: number): number {
-  let value = 0;
-  for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 48;
-  return value;
-}
-
-/** Epoch ms of a valid `YYYY-MM-DDTHH:MM:SS.mmmZ` from 1970 on, else undefined. */
-function parseCanonicalTimestamp(text: string): number | undefined {
-  if (
-    text.length !== 24 ||
-    text.charCodeAt(4) !== 45 /* - */ || text.charCodeAt(7) !== 45 ||
-    text.charCodeAt(10) !== 84 /* T */ || text.charCodeAt(13) !== 58 /* : */ || text.charCodeAt(16) !== 58 ||
-    text.charCodeAt(19) !== 46 /* . */ || text.charCodeAt(23) !== 90 /* Z */
-  ) {
-    return undefined;
-  }
-  for (const i of CANONICAL_DIGIT_POSITIONS) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
-  }
-  const year = digitsAt(text, 0, 4);
-  const month = digitsAt(text, 5, 2);
-  const day = digitsAt(text, 8, 2);
-  const hour = digitsAt(text, 11, 2);
-  const minute = digitsAt(text, 14, 2);
-  const second = digitsAt(text, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
-    return undefined;
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second, digitsAt(text, 20, 3));
-}
-
-function clip(text: string): string {
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Field schemas
 // ---------------------------------------------------------------------------------------------
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -410,112 +304,6 @@ function finishValidated(
   }
   if (stripped !== undefined) return { ok: true, message: message as ValidatedMessage, serverFields: stripped.fields };
   return { ok: true, message: message as ValidatedMessage };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fast path: accepting a valid row without the schema
-// ---------------------------------------------------------------------------------------------
-
-/** The fields each call type's strict schema above allows. */
-const COMMON_FIELDS = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'context', 'integrations'];
-const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
-  track: new Set([...COMMON_FIELDS, 'event', 'properties']),
-  identify: new Set([...COMMON_FIELDS, 'traits']),
-  page: new Set([...COMMON_FIELDS, 'name', 'category', 'properties']),
-  screen: new Set([...COMMON_FIELDS, 'name', 'category', 'properties']),
-  group: new Set([...COMMON_FIELDS, 'groupId', 'traits']),
-  alias: new Set([...COMMON_FIELDS, 'previousId']),
-};
-
-/** Marks a value the fast path cannot judge: the row goes through the schema. */
-const UNSURE = Symbol('unsure');
-
-/** An id field as the schema reads it: absent, its string, or UNSURE (wrong type, blank, inexact number). */
-function acceptId(value: unknown): string | undefined | typeof UNSURE {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return value.trim() === '' ? UNSURE : value;
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
-  return UNSURE;
-}
-
-function acceptObject(value: unknown): Record<string, unknown> | undefined | typeof UNSURE {
-  if (value === undefined || value === null) return undefined;
-  return isPlainObject(value) ? value : UNSURE;
-}
-
-function acceptOptionalText(value: unknown): string | undefined | typeof UNSURE {
-  if (value === undefined || value === null) return undefined;
-  return typeof value === 'string' ? value : UNSURE;
-}
-
-/**
- * The normalised message the schema would produce for `raw` (same keys, same order, same values), when every rule
- * of the schema is plainly met; undefined when in any doubt, so that only the schema ever rejects a row and words
- * why. Runs once per row: it reads the row's fields once and builds only the output object.
- */
-export function acceptValidMessage(raw: unknown): Record<string, unknown> | undefined {
-  if (!isPlainObject(raw)) return undefined;
-  const type = raw['type'];
-  const allowed = typeof type === 'string' ? FIELDS_BY_TYPE[type] : undefined;
-  if (allowed === undefined) return undefined;
-  for (const key in raw) if (!allowed.has(key)) return undefined;
-
-  const userId = acceptId(raw['userId']);
-  const anonymousId = acceptId(raw['anonymousId']);
-  const previousId = acceptId(raw['previousId']);
-  const groupId = acceptId(raw['groupId']);
-  if (userId === UNSURE || anonymousId === UNSURE || previousId === UNSURE || groupId === UNSURE) return undefined;
-  if (type === 'alias' ? userId === undefined || previousId === undefined : userId === undefined && anonymousId === undefined) return undefined;
-  if (type === 'group' && groupId === undefined) return undefined;
-
-  const messageIdValue = raw['messageId'];
-  let messageId: string | undefined;
-  if (messageIdValue !== undefined && messageIdValue !== null) {
-    if (typeof messageIdValue !== 'string' || messageIdValue.length < 1 || messageIdValue.length > SEGMENT_LIMITS.maxMessageIdLength) return undefined;
-    messageId = messageIdValue;
-  }
-
-  let event: string | undefined;
-  if (type === 'track') {
-    const value = raw['event'];
-    if (typeof value !== 'string' || value.trim() === '') return undefined;
-    event = value;
-  }
-  const name = acceptOptionalText(raw['name']);
-  const category = acceptOptionalText(raw['category']);
-  if (name === UNSURE || category === UNSURE) return undefined;
-
-  const timestampValue = raw['timestamp'];
-  let timestamp: string | undefined;
-  if (timestampValue !== undefined && timestampValue !== null) {
-    if (typeof timestampValue !== 'string') return undefined;
-    const parsed = parseTimestamp(timestampValue);
-    if (!parsed.ok) return undefined;
-    timestamp = parsed.iso;
-  }
-
-  const properties = acceptObject(raw['properties']);
-  const traits = acceptObject(raw['traits']);
-  const context = acceptObject(raw['context']);
-  const integrations = acceptObject(raw['integrations']);
-  if (properties === UNSURE || traits === UNSURE || context === UNSURE || integrations === UNSURE) return undefined;
-
-  // OUTPUT_ORDER, spelled out: the same key order the schema path builds, so the same bytes are sent.
-  const message: Record<string, unknown> = { type };
-  if (messageId !== undefined) message['messageId'] = messageId;
-  if (userId !== undefined) message['userId'] = userId;
-  if (anonymousId !== undefined) message['anonymousId'] = anonymousId;
-  if (previousId !== undefined) message['previousId'] = previousId;
-  if (groupId !== undefined) message['groupId'] = groupId;
-  if (event !== undefined) message['event'] = event;
-  if (name !== undefined) message['name'] = name;
-  if (category !== undefined) message['category'] = category;
-  if (timestamp !== undefined) message['timestamp'] = timestamp;
-  if (properties !== undefined) message['properties'] = properties;
-  if (traits !== undefined) message['traits'] = traits;
-  if (context !== undefined) message['context'] = context;
-  if (integrations !== undefined) message['integrations'] = integrations;
-  return message;
 }
 
 /**

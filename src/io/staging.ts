@@ -25,6 +25,7 @@ import { isHttpLocation } from '../shared/location';
 import type { InputFormat } from '../core/types';
 import { openByteSource } from './open-byte-source';
 import type { InputEntry } from './input-set';
+import { clipText } from '../shared/safe-text';
 
 export interface StagedFile {
   name: string;
@@ -157,7 +158,7 @@ export async function stageInputs(options: {
             }
             const header = headerText(Buffer.concat(headerParts));
             if (header !== firstHeader) {
-              throw new StagingInputError(`${entry.name}, line 1 (header): the CSV header differs from the first file's ("${clip(header)}" vs "${clip(firstHeader ?? '')}"); one job takes one header`);
+              throw new StagingInputError(`${entry.name}, line 1 (header): the CSV header differs from the first file's ("${clipText(header, 80)}" vs "${clipText(firstHeader ?? '', 80)}"); one job takes one header`);
             }
             headerParts = undefined;
             data = data.subarray(lf + 1);
@@ -264,8 +265,4 @@ export function locateLine(files: readonly StagedFile[], stagedLine: number): { 
   if (found < 0) return undefined;
   const file = files[found]!;
   return { index: found, file, line: stagedLine - file.stagedStartLine + file.localStartLine };
-}
-
-function clip(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

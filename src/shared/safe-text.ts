@@ -48,3 +48,8 @@ export function hasUnsafeCharacters(value: string): boolean {
   UNSAFE.lastIndex = 0;
   return found;
 }
+
+/** `text` cut to at most `max` characters, ending in "..." when cut: rows and headers quoted in messages stay short. */
+export function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}

@@ -1,6 +1,8 @@
 /**
  * The human approval gate, shared by workspace jobs and `segflow import --require-approval`.
- * Workflow-sandbox code: imports only @temporalio/workflow.
+ * Workflow-sandbox code: imports only @temporalio/workflow. One file of ~410 lines because the gate is one closure
+ * (its handlers share the pending request, refused attempts and quorum); message definitions are in
+ * src/contracts/approval.ts.
  *
  * Messages (names and payloads are a public contract; the README shows them):
  * - signal `approve`  {planHash: string, by: string, comment?: string, confirmHighImpact?: string[]}

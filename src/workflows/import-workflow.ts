@@ -2,6 +2,11 @@
  * The import workflow: plans chunks, keeps a bounded window of chunk activities in flight, counts, and hands
  * over to a fresh run (continue-as-new) before its history grows large. It never sees a row: activities read
  * their own byte range of the file and return counts.
+ *
+ * Why one file of ~480 lines: a workflow is one function whose signal, query and update handlers share its local
+ * state (totals, the window in flight, pause and approval), so it stays one closure; what does not need that state
+ * already lives apart (details rendering in import-details.ts, the approval gate in approval.ts, counting in
+ * src/shared/import-stats.ts, contracts in src/contracts/import-job.ts).
  */
 import {
   ActivityCancellationType,

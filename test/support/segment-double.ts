@@ -1,6 +1,7 @@
 /**
  * In-process test double for Segment's HTTP Tracking API (docs/segment-tracking-api.md, "What the test double
- * emulates"). It is the local stand-in for https://api.segment.io: the product is pointed at `double.url` and
+ * emulates"). One file of ~790 lines because it is one HTTP server whose routes, fault injection and records share
+ * state; most of it is the documented behaviour listed below, which tests read in one place. It is the local stand-in for https://api.segment.io: the product is pointed at `double.url` and
  * appends `/v1/batch` itself.
  *
  * What it emulates, and where the double is deliberately stricter than what Segment documents:

@@ -1,5 +1,7 @@
 import { describe, it, expect, vi } from 'vitest';
-import { acceptValidMessage, messageSchema, parseTimestamp, validateMessage, validateMessageWithSchema } from '../../src/core/message-schema';
+import { acceptValidMessage } from '../../src/core/message-fast-path';
+import { messageSchema, validateMessage, validateMessageWithSchema } from '../../src/core/message-schema';
+import { parseTimestamp } from '../../src/core/timestamp';
 import { seededRandom } from '../support/seeded-random';
 
 const now = new Date('2024-06-01T00:00:00.000Z');
