@@ -52,10 +52,7 @@ function downwardImports(folders, higher) {
   return {
     files: folders.map((folder) => `src/${folder}/**/*.ts`),
     rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [NO_TEST_CODE, { regex: `^(\\.\\./)+(${higher.join('|')})(/|$)`, message }] },
-      ],
+      'no-restricted-imports': ['error', { patterns: [NO_TEST_CODE, { regex: `^(\\.\\./)+(${higher.join('|')})(/|$)`, message }] }],
     },
   };
 }

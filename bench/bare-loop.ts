@@ -62,7 +62,14 @@ export async function* bareRows(file: string, format: BenchFormat): AsyncGenerat
  * no retries, no reject report. A missing messageId gets a random UUID, as every Segment library does, which
  * also keeps each event the same size as segflow's (a 36-character UUID) and so the batches the same.
  */
-export async function runBareLoop(file: string, format: BenchFormat, url: string, doublePid: number, concurrency: number, limits: BatchLimits): Promise<SendRun> {
+export async function runBareLoop(
+  file: string,
+  format: BenchFormat,
+  url: string,
+  doublePid: number,
+  concurrency: number,
+  limits: BatchLimits,
+): Promise<SendRun> {
   const agent = new Agent({ connections: 32, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
   const authorization = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
   const batchUrl = `${url}/v1/batch`;

@@ -23,8 +23,16 @@ export type BenchFormat = 'ndjson' | 'csv';
 export { seededRandom };
 
 const TRACK_EVENTS = [
-  'Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed', 'Signed In',
-  'Email Opened', 'Subscription Renewed', 'Search Performed', 'Coupon Applied', 'Video Played',
+  'Product Viewed',
+  'Product Added',
+  'Checkout Started',
+  'Order Completed',
+  'Signed In',
+  'Email Opened',
+  'Subscription Renewed',
+  'Search Performed',
+  'Coupon Applied',
+  'Video Played',
 ] as const;
 const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
 const CATEGORIES = ['Shoes', 'Books', 'Garden', 'Kitchen', 'Toys', 'Audio'] as const;
@@ -92,7 +100,10 @@ function trackProperties(random: () => number, event: string): Record<string, un
     case 'Subscription Renewed':
       return { plan: pick(random, PLANS), months: 1 + Math.floor(random() * 24) };
     case 'Search Performed':
-      return { query: `${pick(random, CATEGORIES).toLowerCase()} ${pick(random, ['sale', 'new', 'gift', 'best'])}`, results: Math.floor(random() * 80) };
+      return {
+        query: `${pick(random, CATEGORIES).toLowerCase()} ${pick(random, ['sale', 'new', 'gift', 'best'])}`,
+        results: Math.floor(random() * 80),
+      };
     default:
       return { source: pick(random, ['email', 'web', 'ios', 'android']), plan: pick(random, PLANS) };
   }
@@ -130,7 +141,12 @@ export function syntheticEvent(random: () => number, index: number): Record<stri
       ...identity,
       name: page.name,
       category: page.category,
-      properties: { path: page.path, url: `https://www.example.com${page.path}`, title: `${page.name} | Example`, referrer: random() < 0.5 ? 'https://www.google.com/' : '' },
+      properties: {
+        path: page.path,
+        url: `https://www.example.com${page.path}`,
+        title: `${page.name} | Example`,
+        referrer: random() < 0.5 ? 'https://www.google.com/' : '',
+      },
     };
   } else {
     event = {
@@ -153,8 +169,20 @@ export function syntheticEvent(random: () => number, index: number): Record<stri
 
 /** CSV layout: top-level columns, JSON columns for properties/traits, dotted columns for context (see csv-mapping.ts). */
 export const CSV_HEADER = [
-  'type', 'userId', 'anonymousId', 'event', 'name', 'category', 'groupId', 'timestamp', 'messageId',
-  'properties', 'traits', 'context.ip', 'context.library.name', 'context.library.version',
+  'type',
+  'userId',
+  'anonymousId',
+  'event',
+  'name',
+  'category',
+  'groupId',
+  'timestamp',
+  'messageId',
+  'properties',
+  'traits',
+  'context.ip',
+  'context.library.name',
+  'context.library.version',
 ] as const;
 
 function csvField(value: string): string {
@@ -165,10 +193,20 @@ export function csvRow(event: Record<string, unknown>): string {
   const context = event.context as { ip?: string; library?: { name: string; version: string } } | undefined;
   const text = (value: unknown): string => (value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value));
   const cells = [
-    text(event.type), text(event.userId), text(event.anonymousId), text(event.event), text(event.name),
-    text(event.category), text(event.groupId), text(event.timestamp), text(event.messageId),
-    text(event.properties), text(event.traits),
-    text(context?.ip), text(context?.library?.name), text(context?.library?.version),
+    text(event.type),
+    text(event.userId),
+    text(event.anonymousId),
+    text(event.event),
+    text(event.name),
+    text(event.category),
+    text(event.groupId),
+    text(event.timestamp),
+    text(event.messageId),
+    text(event.properties),
+    text(event.traits),
+    text(context?.ip),
+    text(context?.library?.name),
+    text(context?.library?.version),
   ];
   return cells.map(csvField).join(',');
 }
@@ -191,7 +229,11 @@ export async function writeEventsFile(path: string, count: number, format: Bench
 }
 
 /** The cached input file for `count` events, generating it first when missing. */
-export async function ensureEventsFile(cacheDir: string, count: number, format: BenchFormat): Promise<{ path: string; bytes: number; generated: boolean }> {
+export async function ensureEventsFile(
+  cacheDir: string,
+  count: number,
+  format: BenchFormat,
+): Promise<{ path: string; bytes: number; generated: boolean }> {
   mkdirSync(cacheDir, { recursive: true });
   const path = join(cacheDir, `events-v${GENERATOR_VERSION}-${count}.${format}`);
   if (existsSync(path)) return { path, bytes: statSync(path).size, generated: false };

@@ -80,8 +80,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${values.workers}`);
   if (values.format !== 'ndjson' && values.format !== 'csv') throw new Error(`--format must be ndjson or csv, got ${values.format}`);
-  return { events, format: values.format, concurrency, cpuProfile: values['cpu-prof'], workerNodeOptions: values['worker-node-option'], workers,
-    gz: !values['no-gz'], library: !values['no-library'] && values.format === 'ndjson' };
+  return {
+    events,
+    format: values.format,
+    concurrency,
+    cpuProfile: values['cpu-prof'],
+    workerNodeOptions: values['worker-node-option'],
+    workers,
+    gz: !values['no-gz'],
+    library: !values['no-library'] && values.format === 'ndjson',
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,25 +150,54 @@ function report(options: BenchOptions, fileBytes: number, runs: Runs): string {
       cpuCell(bare.senderCpu, bare.ms),
       library && cpuCell(library.senderCpu, library.ms),
     ),
-    row('CPU per event, sender', `${perEventMicros(segflow).toFixed(2)} us`, `${perEventMicros(bare).toFixed(2)} us`, library && `${perEventMicros(library).toFixed(2)} us`),
-    row('CPU, Segment double', cpuCell(segflow.doubleCpu, segflow.ms), cpuCell(bare.doubleCpu, bare.ms), library && cpuCell(library.doubleCpu, library.ms)),
+    row(
+      'CPU per event, sender',
+      `${perEventMicros(segflow).toFixed(2)} us`,
+      `${perEventMicros(bare).toFixed(2)} us`,
+      library && `${perEventMicros(library).toFixed(2)} us`,
+    ),
+    row(
+      'CPU, Segment double',
+      cpuCell(segflow.doubleCpu, segflow.ms),
+      cpuCell(bare.doubleCpu, bare.ms),
+      library && cpuCell(library.doubleCpu, library.ms),
+    ),
     row('CPU, Temporal server', cpuCell(segflow.temporalCpu, segflow.ms), '-', '-'),
-    row('CPU, everything else (noise)', cpuCell(segflow.othersCpu, segflow.ms), cpuCell(bare.othersCpu, bare.ms), library && cpuCell(library.othersCpu, library.ms)),
+    row(
+      'CPU, everything else (noise)',
+      cpuCell(segflow.othersCpu, segflow.ms),
+      cpuCell(bare.othersCpu, bare.ms),
+      library && cpuCell(library.othersCpu, library.ms),
+    ),
     row(`sender RSS idle / max sampled${perWorker}`, `${fmtMb(segflow.idleRss)} / ${fmtMb(segflow.maxSampledRss)}`, '-', '-'),
     row(`sender peak RSS (VmHWM)${perWorker}`, fmtMb(segflow.peakRss), '-', library && fmtMb(library.peakRss)),
-    row('RSS, 2nd half vs 1st quarter of the run', Number.isNaN(segflow.rssGrowth) ? 'run too short' : `${segflow.rssGrowth >= 0 ? '+' : ''}${pct(segflow.rssGrowth)}`, '-', '-'),
+    row(
+      'RSS, 2nd half vs 1st quarter of the run',
+      Number.isNaN(segflow.rssGrowth) ? 'run too short' : `${segflow.rssGrowth >= 0 ? '+' : ''}${pct(segflow.rssGrowth)}`,
+      '-',
+      '-',
+    ),
   ]);
   const ratios = table([
     ['ratio', 'segflow / bare loop', ...(library ? ['segflow / analytics-node', 'analytics-node / bare loop'] : [])],
     ['events/s', ratio(rate(segflow), rate(bare)), ...(library ? [ratio(rate(segflow), rate(library)), ratio(rate(library), rate(bare))] : [])],
-    ['CPU per event', ratio(perEventMicros(segflow), perEventMicros(bare)), ...(library ? [ratio(perEventMicros(segflow), perEventMicros(library)), ratio(perEventMicros(library), perEventMicros(bare))] : [])],
+    [
+      'CPU per event',
+      ratio(perEventMicros(segflow), perEventMicros(bare)),
+      ...(library ? [ratio(perEventMicros(segflow), perEventMicros(library)), ratio(perEventMicros(library), perEventMicros(bare))] : []),
+    ],
     ...(library ? [['peak RSS', '-', ratio(segflow.peakRss, library.peakRss), '-']] : []),
   ]);
   const cpuRatio = perEventMicros(segflow) / perEventMicros(bare);
   const rateRatio = rate(segflow) / rate(bare);
   const targets = table([
     ['target (issue 10)', 'measured', 'goal', 'result'],
-    ['worker CPU per event / bare loop', `${cpuRatio.toFixed(2)}x`, `<= ${TARGET_CPU_PER_EVENT_RATIO}x`, verdict(cpuRatio <= TARGET_CPU_PER_EVENT_RATIO)],
+    [
+      'worker CPU per event / bare loop',
+      `${cpuRatio.toFixed(2)}x`,
+      `<= ${TARGET_CPU_PER_EVENT_RATIO}x`,
+      verdict(cpuRatio <= TARGET_CPU_PER_EVENT_RATIO),
+    ],
     ['events/s / bare loop', `${rateRatio.toFixed(2)}x`, `>= ${TARGET_RATE_RATIO}x`, verdict(rateRatio >= TARGET_RATE_RATIO)],
     ['worker peak RSS', fmtMb(segflow.peakRss), `<= ${TARGET_PEAK_RSS_MB} MB`, verdict(segflow.peakRss <= TARGET_PEAK_RSS_MB * MB)],
     [
@@ -176,7 +213,9 @@ function report(options: BenchOptions, fileBytes: number, runs: Runs): string {
       `concurrency ${options.concurrency}, ${options.workers} worker process${options.workers > 1 ? 'es' : ''} ` +
       `(${segflow.workerProcesses} process${segflow.workerProcesses > 1 ? 'es' : ''} in its tree, all counted), ${cpus().length} CPUs, Node ${process.version}` +
       (options.workerNodeOptions.length > 0 ? `, worker node options: ${options.workerNodeOptions.join(' ')}` : ''),
-    ...(busy ? ['', 'NOTE: other processes used more than 10% of a core during a run: the figures are not reliable, run again on a quiet machine.'] : []),
+    ...(busy
+      ? ['', 'NOTE: other processes used more than 10% of a core during a run: the figures are not reliable, run again on a quiet machine.']
+      : []),
     '',
     results,
     '',
@@ -207,7 +246,8 @@ function actionsReport(run: SegflowRun): string {
     rows.push([`server: queries (${fmtInt(run.progressQueries)} of them the bench's progress lines)`, fmtInt(queries), perMillion(queries)]);
   }
   if (run.serverActions) {
-    for (const [type, n] of Object.entries(run.serverActions).sort((a, b) => b[1] - a[1])) rows.push([`server action counter: ${type}`, fmtInt(n), perMillion(n)]);
+    for (const [type, n] of Object.entries(run.serverActions).sort((a, b) => b[1] - a[1]))
+      rows.push([`server action counter: ${type}`, fmtInt(n), perMillion(n)]);
     const total = sum(run.serverActions);
     rows.push(['server action counter, total', fmtInt(total), perMillion(total)]);
   }
@@ -251,7 +291,10 @@ async function main(): Promise<number> {
     log('starting a Temporal dev server, a Segment double and a segflow worker...');
     // The installed CLI, not the SDK's download: the bench measures the server process's CPU by its pid.
     const metricsPort = await freePort();
-    server = { ...(await startDevServer({ cliPath: findTemporalCli(), uiPort: false, stdio: 'ignore', metricsPort })), metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+    server = {
+      ...(await startDevServer({ cliPath: findTemporalCli(), uiPort: false, stdio: 'ignore', metricsPort })),
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    };
     if (server.process) children.add(server.process);
     const segflowDouble = await startSegmentDouble();
     log(`segflow import: concurrency ${options.concurrency}...`);
@@ -263,7 +306,13 @@ async function main(): Promise<number> {
       return 1;
     }
     process.stdout.write(
-      report(options, input.bytes, { segflow, segflowDouble: segflowStats, bare, bareDouble: bareStats, ...(library && libraryStats ? { library, libraryDouble: libraryStats } : {}) }),
+      report(options, input.bytes, {
+        segflow,
+        segflowDouble: segflowStats,
+        bare,
+        bareDouble: bareStats,
+        ...(library && libraryStats ? { library, libraryDouble: libraryStats } : {}),
+      }),
     );
 
     if (segflow.profileDir) process.stdout.write(`${printProfiles(segflow.profileDir)}\n\n`);
@@ -316,7 +365,7 @@ if (require.main === module) {
   main().then(
     (code) => process.exit(code),
     async (error: unknown) => {
-      process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+      process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       await stopAllChildren();
       process.exit(1);
     },

@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { ROOT, WRITE_KEY } from './common';
 
-
 /** Running children; the worker is stopped first, while the Temporal server it reports to is still up. */
 export const children = new Set<ChildProcess>();
 export const stopFirst = new Set<ChildProcess>();
@@ -76,7 +75,10 @@ export class ChildOutput {
   onLine: ((line: string) => void) | undefined;
   private readonly waiters = new Set<(line: string) => void>();
 
-  constructor(private readonly name: string, private readonly child: ChildProcess) {
+  constructor(
+    private readonly name: string,
+    private readonly child: ChildProcess,
+  ) {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       let partial = '';
@@ -121,7 +123,6 @@ export class ChildOutput {
     });
   }
 }
-
 
 /** The counters test/support/segment-double.ts keeps (SegmentDoubleStats); only those the bench checks. */
 export interface DoubleStats {

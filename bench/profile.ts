@@ -47,7 +47,8 @@ function stepOfSample(node: ProfileNode, parentOf: Map<number, ProfileNode>): st
   if (name === '(program)') return 'V8 / native, outside JavaScript';
   // Planning reads the whole file with the same scanner as the chunks do: tell the two passes apart.
   for (let frame: ProfileNode | undefined = node; frame; frame = parentOf.get(frame.id)) {
-    if (frame.callFrame.functionName === 'planChunks' && /\/(src|dist)\//.test(frame.callFrame.url)) return 'planning (a first pass over the file for chunk boundaries)';
+    if (frame.callFrame.functionName === 'planChunks' && /\/(src|dist)\//.test(frame.callFrame.url))
+      return 'planning (a first pass over the file for chunk boundaries)';
   }
   for (let frame: ProfileNode | undefined = node; frame; frame = parentOf.get(frame.id)) {
     const step = profileStep(frame.callFrame.url);

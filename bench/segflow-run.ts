@@ -147,7 +147,9 @@ export async function runSegflow(
     // Heartbeats still in flight reach the server within a second of the result.
     await new Promise((done) => setTimeout(done, 1_000));
     const serverAfter = server.metricsUrl ? await readServerCounts(server.metricsUrl) : undefined;
-    const workerCpu = Object.entries(cpu.used).filter(([name]) => name.startsWith('worker')).reduce((total, [, seconds]) => total + seconds, 0);
+    const workerCpu = Object.entries(cpu.used)
+      .filter(([name]) => name.startsWith('worker'))
+      .reduce((total, [, seconds]) => total + seconds, 0);
     const run: SegflowRun = {
       status,
       error,
@@ -168,7 +170,10 @@ export async function runSegflow(
       progressQueries,
       history: error === undefined ? await countHistoryActions(sc.client, jobId) : undefined,
       ...(serverBefore && serverAfter
-        ? { serverActions: diffCounts(serverBefore.actions, serverAfter.actions), serverRequests: diffCounts(serverBefore.requests, serverAfter.requests) }
+        ? {
+            serverActions: diffCounts(serverBefore.actions, serverAfter.actions),
+            serverRequests: diffCounts(serverBefore.requests, serverAfter.requests),
+          }
         : {}),
     };
     // A graceful stop, so --cpu-prof gets to write its profile.

@@ -42,8 +42,10 @@ export async function countHistoryActions(client: Client, workflowId: string): P
       counts.events += 1;
       const type = EventType[event.eventType ?? 0] ?? String(event.eventType);
       if (type === 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED') counts.workflowTasks += 1;
-      if (type === 'EVENT_TYPE_ACTIVITY_TASK_STARTED') counts.activityRetries += Math.max(0, (event.activityTaskStartedEventAttributes?.attempt ?? 1) - 1);
-      if (type === 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED') previous = event.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+      if (type === 'EVENT_TYPE_ACTIVITY_TASK_STARTED')
+        counts.activityRetries += Math.max(0, (event.activityTaskStartedEventAttributes?.attempt ?? 1) - 1);
+      if (type === 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED')
+        previous = event.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
       const label = BILLED_EVENTS[type];
       if (label) counts.billed[label] = (counts.billed[label] ?? 0) + 1;
     }

@@ -87,7 +87,12 @@ function insecureHostsAllowed(env: NodeJS.ProcessEnv): Set<string> {
   return new Set(
     (env.SEGFLOW_ALLOW_INSECURE_HOSTS ?? '')
       .split(',')
-      .map((h) => h.trim().replace(/^\[|\]$/g, '').toLowerCase())
+      .map((h) =>
+        h
+          .trim()
+          .replace(/^\[|\]$/g, '')
+          .toLowerCase(),
+      )
       .filter(Boolean),
   );
 }
@@ -111,7 +116,10 @@ export function writeKeyVariable(sourceName: string): string {
 }
 
 export class MissingSecretError extends Error {
-  constructor(readonly variable: string, what: string) {
+  constructor(
+    readonly variable: string,
+    what: string,
+  ) {
     super(`${what} is not set on this worker: set ${variable} in the worker's environment`);
     this.name = 'MissingSecretError';
   }

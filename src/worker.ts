@@ -102,8 +102,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     // Same codec as the CLI's when SEGFLOW_CODEC_KEY is set: event-free as history is, plans and paths stay private too.
     dataConverter,
     ...(prebuilt ? { workflowBundle: prebuilt } : dataConverter?.failureConverterPath ? { workflowsPath: workflowsPath() } : workflowCode(env)),
-    maxConcurrentActivityTaskExecutions:
-      options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? Number(env.SEGFLOW_MAX_CONCURRENT_ACTIVITIES ?? 16),
     shutdownGraceTime: options.shutdownGraceTime ?? '10s',
   });
 }
@@ -158,12 +157,16 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       // The workflow code: a prebuilt bundle when there is one (workflowCode).
       const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
       healthTarget = { worker, connection, taskQueue: settings.taskQueue };
-      announce(env, `segflow ${segflowVersion()} worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`, {
-        taskQueue: settings.taskQueue,
-        identity: workerIdentity(),
-        ...(env.SEGFLOW_METRICS_ADDRESS ? { metrics: `http://${env.SEGFLOW_METRICS_ADDRESS.trim()}/metrics` } : {}),
-        ...(health ? { health: health.url } : {}),
-      });
+      announce(
+        env,
+        `segflow ${segflowVersion()} worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`,
+        {
+          taskQueue: settings.taskQueue,
+          identity: workerIdentity(),
+          ...(env.SEGFLOW_METRICS_ADDRESS ? { metrics: `http://${env.SEGFLOW_METRICS_ADDRESS.trim()}/metrics` } : {}),
+          ...(health ? { health: health.url } : {}),
+        },
+      );
       await worker.run();
     } finally {
       healthTarget = undefined;

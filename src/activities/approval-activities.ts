@@ -31,7 +31,13 @@ export function createApprovalActivities(deps: ApprovalActivityDeps): ApprovalAc
         throw error;
       }
       if (approvers.length === 0) return { configured: false };
-      if (!input.signed) return { configured: true, quorum, ok: false, reason: 'approvers are configured: the decision must be signed (segflow approve --key <your key>.pem)' };
+      if (!input.signed)
+        return {
+          configured: true,
+          quorum,
+          ok: false,
+          reason: 'approvers are configured: the decision must be signed (segflow approve --key <your key>.pem)',
+        };
       const check = verifyStatement(input.signed.statement, input.signed.signature, approvers);
       if (!check.ok) return { configured: true, quorum, ok: false, reason: check.reason };
       return { configured: true, quorum, ok: true, approver: check.approver, fingerprint: check.fingerprint, publicKey: check.publicKey };

@@ -80,7 +80,12 @@ export class ChunkSender {
   async run(): Promise<ChunkResult> {
     const { input, info } = this;
     const checkpointPath = chunkCheckpointPath(this.reportRoot, input.jobId, input.chunk.index);
-    const checkpointKey = { runId: info.workflowExecution?.runId ?? '', activityId: info.activityId, startByte: input.chunk.startByte, endByte: input.chunk.endByte };
+    const checkpointKey = {
+      runId: info.workflowExecution?.runId ?? '',
+      activityId: info.activityId,
+      startByte: input.chunk.startByte,
+      endByte: input.chunk.endByte,
+    };
     const resuming = await this.resume(checkpointPath, checkpointKey);
     const { source, digest } = await this.openInput();
     const tracking = this.sending ? this.openTracking() : undefined;
@@ -90,7 +95,9 @@ export class ChunkSender {
     const serverRejects = this.sending
       ? await RejectWriter.open(serverRejectsPath(this.reportRoot, input.jobId, input.chunk.index), resuming ? 'append' : 'truncate')
       : undefined;
-    const durableCheckpoint = this.sending ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey, this.checkpoint, info.attempt) : undefined;
+    const durableCheckpoint = this.sending
+      ? await ChunkCheckpointWriter.open(checkpointPath, checkpointKey, this.checkpoint, info.attempt)
+      : undefined;
 
     const pacing = this.sending && input.rateLimit ? new ChunkPacing(input, info, this.ctx) : undefined;
     const builder = new BatchBuilder({
@@ -98,7 +105,9 @@ export class ChunkSender {
       // Under a rate cap a request carries about two seconds of this chunk's share, so no single request owes a long
       // pacing wait and events arrive as a steady stream (src/shared/pacer.ts).
       maxEventsPerBatch:
-        pacing && input.rateLimit!.unit === 'events' ? pacedBatchEvents(input.maxEventsPerBatch, input.rateLimit!.perSecond) : input.maxEventsPerBatch,
+        pacing && input.rateLimit!.unit === 'events'
+          ? pacedBatchEvents(input.maxEventsPerBatch, input.rateLimit!.perSecond)
+          : input.maxEventsPerBatch,
     });
     let pending: PendingEvent[] = [];
     const result: ChunkResult = (this.result = {
@@ -194,7 +203,8 @@ export class ChunkSender {
             // chunk would be counted as sent while never arriving, so it is reported instead.
             const messageId = converted!.message.messageId;
             const firstLine = seenMessageIds.get(messageId);
-            if (firstLine !== undefined) reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
+            if (firstLine !== undefined)
+              reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
             else seenMessageIds.set(messageId, record.line);
           }
           if (reject) {
@@ -300,8 +310,14 @@ export class ChunkSender {
 
   private stopped(): CancelledFailure {
     const result = this.result;
-    const partial: ChunkResult = { ...result, rowsRejected: result.rowsRejected + this.checkpoint.serverRejected + this.serverRejectedThisAttempt, stopped: true };
-    return new CancelledFailure(`chunk ${this.input.chunk.index + 1} stopped: ${String(this.ctx.cancellationSignal.reason ?? 'cancelled')}`, [partial]);
+    const partial: ChunkResult = {
+      ...result,
+      rowsRejected: result.rowsRejected + this.checkpoint.serverRejected + this.serverRejectedThisAttempt,
+      stopped: true,
+    };
+    return new CancelledFailure(`chunk ${this.input.chunk.index + 1} stopped: ${String(this.ctx.cancellationSignal.reason ?? 'cancelled')}`, [
+      partial,
+    ]);
   }
 
   /** What a failed delivery becomes for Temporal: retry (when), give up, or end this superseded attempt. */

@@ -65,7 +65,10 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
       fileSize = await source.size();
       fileVersion = await source.version();
     } catch (error) {
-      throw ApplicationFailure.nonRetryable(`Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`, FailureType.InputUnreadable);
+      throw ApplicationFailure.nonRetryable(
+        `Cannot read input ${displayLocation(input.file)}: ${(error as Error).message}`,
+        FailureType.InputUnreadable,
+      );
     }
     const pinned = fileVersion === undefined ? {} : { fileVersion };
     if (input.format === 'ndjson') return { fileSize, ...pinned, start: initialCursor('ndjson') };
@@ -110,7 +113,11 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
 
   async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
     const root = reportRoot(env, input.reportDir, input.jobId);
-    return new ChunkSender({ openSource: deps.openSource, assertInputAllowed: allowedInput, tracking: deps.tracking, now: deps.now }, input, root).run();
+    return new ChunkSender(
+      { openSource: deps.openSource, assertInputAllowed: allowedInput, tracking: deps.tracking, now: deps.now },
+      input,
+      root,
+    ).run();
   }
 
   async function finalizeReport(input: FinalizeReportInput): Promise<FinalizedReport> {
@@ -130,7 +137,8 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
     // The staged copy is customer data and can be large: it goes once the job has ended.
     if (input.stagedMap && input.format) await rm(join(dirname(input.stagedMap), `input.${input.format}`), { force: true });
     // `segflow rejects` writes the rows back in the input's own format, with its header.
-    if (input.format) await writeReportInputInfo(root, input.jobId, { format: input.format, ...(input.csvColumns ? { csvColumns: input.csvColumns } : {}) });
+    if (input.format)
+      await writeReportInputInfo(root, input.jobId, { format: input.format, ...(input.csvColumns ? { csvColumns: input.csvColumns } : {}) });
     return { ...merged, dir: jobReportDir(root, input.jobId) };
   }
 

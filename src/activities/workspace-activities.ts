@@ -28,14 +28,7 @@ import { toApplicationFailure } from '../segment/public-api-failure';
 import type { DestinationV1, SourceApiCallsUsage, SourceV1, WarehouseV1 } from '../segment/public-api-shapes';
 import { TrackingFatalError, TrackingRetryableError, type TrackingClient, type TrackingClientOptions } from '../segment/tracking-client';
 import { FailureType } from '../contracts/failures';
-import type {
-  ApplyItemInput,
-  ItemOutcome,
-  PlanItem,
-  WorkspaceActivities,
-  WorkspacePreview,
-  WorkspacePreviewInput,
-} from '../contracts/workspace-job';
+import type { ApplyItemInput, ItemOutcome, PlanItem, WorkspaceActivities, WorkspacePreview, WorkspacePreviewInput } from '../contracts/workspace-job';
 
 /** Read results go into history: cap lists so a big workspace cannot blow the 2 MiB payload limit. */
 const MAX_LISTED = 200;
@@ -237,7 +230,11 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
       for (const source of sources) {
         if (!targets.has(source.id)) continue;
         source.destinations = (await api.listConnectedDestinations(source.id)).map(({ id, name, enabled }) => ({ id, name: name ?? null, enabled }));
-        source.warehouses = (await api.listConnectedWarehouses(source.id)).map((w) => ({ id: w.id, name: warehouseView(w).name, enabled: w.enabled }));
+        source.warehouses = (await api.listConnectedWarehouses(source.id)).map((w) => ({
+          id: w.id,
+          name: warehouseView(w).name,
+          enabled: w.enabled,
+        }));
         source.apiCalls = usage ? (usage.get(source.id) ?? { period: usagePeriod(now()), total: '0', lastDay: null }) : null;
       }
     }
@@ -280,8 +277,16 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
         // (docs/segment-public-api.md, "API-call usage").
         const wanted = item.sourceIds ?? (item.sourceId ? [item.sourceId] : undefined);
         const entries = (await api.getDailySourceApiCalls(item.period)).filter((entry) => !wanted || wanted.includes(entry.sourceId));
-        const bySource = Object.fromEntries([...apiCallsBySource(entries, item.period)].slice(0, MAX_LISTED).map(([id, usage]) => [id, { total: usage.total, lastDay: usage.lastDay }]));
-        return { period: item.period, scope: 'sources', bySource, entries: entries.slice(0, MAX_LISTED * 2), truncated: entries.length > MAX_LISTED * 2 };
+        const bySource = Object.fromEntries(
+          [...apiCallsBySource(entries, item.period)].slice(0, MAX_LISTED).map(([id, usage]) => [id, { total: usage.total, lastDay: usage.lastDay }]),
+        );
+        return {
+          period: item.period,
+          scope: 'sources',
+          bySource,
+          entries: entries.slice(0, MAX_LISTED * 2),
+          truncated: entries.length > MAX_LISTED * 2,
+        };
       }
       default:
         throw new Error(`not a read: ${item.op}`);
@@ -307,7 +312,10 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
     // The one sender (src/segment/tracking-client.ts) gives every post a fresh sentAt (docs/segment-tracking-api.md,
     // "Timestamps and sentAt"); messageIds are fixed by the plan, so a re-send is deduplicated. Retries are
     // Temporal's.
-    const events = item.messages.map((message) => ({ serialized: JSON.stringify(message), messageId: String((message as { messageId?: unknown }).messageId ?? '') }));
+    const events = item.messages.map((message) => ({
+      serialized: JSON.stringify(message),
+      messageId: String((message as { messageId?: unknown }).messageId ?? ''),
+    }));
     const refused: string[] = [];
     let sent;
     try {
@@ -323,7 +331,10 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
       throw error;
     }
     if (refused.length > 0) {
-      throw nonRetryable(`${sent.accepted} message(s) accepted, ${refused.length} refused by the Tracking API: ${refused.slice(0, 5).join('; ')}`, FailureType.TrackingRequestFailed);
+      throw nonRetryable(
+        `${sent.accepted} message(s) accepted, ${refused.length} refused by the Tracking API: ${refused.slice(0, 5).join('; ')}`,
+        FailureType.TrackingRequestFailed,
+      );
     }
     return `${sent.accepted} message(s) accepted by the Tracking API`;
   }
@@ -331,7 +342,8 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
   /** Applies one write after re-checking the live state; returns what happened. */
   async function write(api: PublicApiClient, item: PlanItem): Promise<{ status: 'applied' | 'already-applied'; message: string; data?: unknown }> {
     const checked = async (recheck: ReturnType<typeof recheckItem>) => {
-      if (recheck.kind === 'drift') throw nonRetryable(`the workspace changed since the plan was approved: ${recheck.message}`, FailureType.PlanDrift);
+      if (recheck.kind === 'drift')
+        throw nonRetryable(`the workspace changed since the plan was approved: ${recheck.message}`, FailureType.PlanDrift);
       if (recheck.kind === 'refuse') throw nonRetryable(`guard rail ${recheck.rule}: ${recheck.message}`, FailureType.GuardRailRefused);
       return recheck.kind === 'already-applied' ? recheck.message : undefined;
     };
@@ -353,7 +365,10 @@ export function createWorkspaceActivities(deps: WorkspaceActivityDeps): Workspac
         const done = await checked(recheckItem(item, found?.live ?? null));
         if (done) return { status: 'already-applied', message: done };
         const missing = item.labels.filter((label) => !found!.live.labels.some((have) => have.key === label.key && have.value === label.value));
-        const labelsNow = await api.addLabelsToSource(item.sourceId, missing.map(({ key, value }) => ({ key, value })));
+        const labelsNow = await api.addLabelsToSource(
+          item.sourceId,
+          missing.map(({ key, value }) => ({ key, value })),
+        );
         return { status: 'applied', message: `labels now ${labelsNow.map((l) => `${l.key}:${l.value}`).join(', ')}` };
       }
       case 'update-source': {

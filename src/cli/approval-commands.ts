@@ -67,7 +67,9 @@ export function formatAudit(report: AuditReport): string {
   if (!d) lines.push('Outcome: no decision recorded yet.');
   else if (d.outcome === 'expired') lines.push(`Outcome: expired at ${d.at}`);
   else {
-    lines.push(`Outcome: ${d.outcome} by ${t(d.by)} at ${d.at} (plan ${d.planHash})${d.outcome === 'rejected' ? `: ${t(d.reason)}` : d.comment ? `: ${t(d.comment)}` : ''}`);
+    lines.push(
+      `Outcome: ${d.outcome} by ${t(d.by)} at ${d.at} (plan ${d.planHash})${d.outcome === 'rejected' ? `: ${t(d.reason)}` : d.comment ? `: ${t(d.comment)}` : ''}`,
+    );
     if (!d.proofs?.length) lines.push('  unsigned: no approvers were configured, so this name is what the caller typed (README "Approvals").');
     for (const p of report.proofs) lines.push(`  ${p.verified ? 'OK ' : 'BAD'} ${t(p.approver)} key ${p.fingerprint} signed at ${p.at}: ${t(p.how)}`);
   }
@@ -84,43 +86,54 @@ export function registerApprovalCommands(program: Command): void {
   approver
     .command('keygen')
     .description('Make an Ed25519 key pair: the private key into <name>.pem (keep it), the public key printed for SEGFLOW_APPROVERS')
-    .requiredOption('--name <name>', 'the approver\'s name, as approvals will show it')
+    .requiredOption('--name <name>', "the approver's name, as approvals will show it")
     .option('--out <dir>', 'where to write <name>.pem', '.')
     .addHelpText('after', examples('segflow approver keygen --name alice', 'segflow approver keygen --name bob --out ~/.segflow'))
-    .action(action(async (opts: { name: string; out: string }, command: Command) => {
-      if (!APPROVER_NAME_PATTERN.test(opts.name)) throw new UsageError('--name is letters, digits, ".", "_", "-" or "@" (at most 64).');
-      const keys = generateApproverKeys();
-      const file = join(opts.out, `${opts.name}.pem`);
-      try {
-        await writeFile(file, keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${file} exists; not overwriting a key.`);
-        throw new UsageError(`Cannot write ${file}: ${(error as Error).message}`);
-      }
-      const line = `${opts.name}: ${keys.publicKey}`;
-      if (command.optsWithGlobals().json) printJson({ name: opts.name, privateKeyFile: file, publicKey: keys.publicKey, fingerprint: keys.fingerprint, approversLine: line });
-      else process.stdout.write(`Private key: ${file} (keep it secret; approve with --key ${file})\nKey ${keys.fingerprint}. Add this line to the workers' SEGFLOW_APPROVERS:\n${line}\n`);
-      return EXIT.ok;
-    }));
+    .action(
+      action(async (opts: { name: string; out: string }, command: Command) => {
+        if (!APPROVER_NAME_PATTERN.test(opts.name)) throw new UsageError('--name is letters, digits, ".", "_", "-" or "@" (at most 64).');
+        const keys = generateApproverKeys();
+        const file = join(opts.out, `${opts.name}.pem`);
+        try {
+          await writeFile(file, keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${file} exists; not overwriting a key.`);
+          throw new UsageError(`Cannot write ${file}: ${(error as Error).message}`);
+        }
+        const line = `${opts.name}: ${keys.publicKey}`;
+        if (command.optsWithGlobals().json)
+          printJson({ name: opts.name, privateKeyFile: file, publicKey: keys.publicKey, fingerprint: keys.fingerprint, approversLine: line });
+        else
+          process.stdout.write(
+            `Private key: ${file} (keep it secret; approve with --key ${file})\nKey ${keys.fingerprint}. Add this line to the workers' SEGFLOW_APPROVERS:\n${line}\n`,
+          );
+        return EXIT.ok;
+      }),
+    );
 
   program
     .command('audit')
-    .description('Who approved or rejected a job\'s plan, when and with which key: read from history, signatures re-verified')
+    .description("Who approved or rejected a job's plan, when and with which key: read from history, signatures re-verified")
     .argument('<jobId>')
-    .addHelpText('after', examples('segflow audit workspace-cleanup-20240501-101500-ab12', 'SEGFLOW_APPROVERS=approvers.txt segflow audit <id> --json'))
-    .action(action(async (jobId: string, _opts: unknown, command: Command) =>
-      withClient(async (sc) => {
-        let report: AuditReport;
-        try {
-          report = await auditJob(sc, await resolveJob(sc, jobId));
-        } catch (error) {
-          if (error instanceof ApproversConfigError) throw new UsageError(error.message);
-          throw error;
-        }
-        if (command.optsWithGlobals().json) printJson(report);
-        else process.stdout.write(`${formatAudit(report)}\n`);
-        // A decision whose signature does not verify is the one thing an audit exists to catch.
-        return report.proofs.some((p) => !p.verified) ? EXIT.failed : EXIT.ok;
-      }),
-    ));
+    .addHelpText(
+      'after',
+      examples('segflow audit workspace-cleanup-20240501-101500-ab12', 'SEGFLOW_APPROVERS=approvers.txt segflow audit <id> --json'),
+    )
+    .action(
+      action(async (jobId: string, _opts: unknown, command: Command) =>
+        withClient(async (sc) => {
+          let report: AuditReport;
+          try {
+            report = await auditJob(sc, await resolveJob(sc, jobId));
+          } catch (error) {
+            if (error instanceof ApproversConfigError) throw new UsageError(error.message);
+            throw error;
+          }
+          if (command.optsWithGlobals().json) printJson(report);
+          else process.stdout.write(`${formatAudit(report)}\n`);
+          // A decision whose signature does not verify is the one thing an audit exists to catch.
+          return report.proofs.some((p) => !p.verified) ? EXIT.failed : EXIT.ok;
+        }),
+      ),
+    );
 }

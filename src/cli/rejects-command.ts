@@ -45,7 +45,8 @@ export function csvField(value: string): string {
 
 export async function writeRejects(options: WriteRejectsOptions): Promise<WriteRejectsResult> {
   const info = await readReportInputInfo(dirname(options.reportPath));
-  if (info === undefined) throw new UsageError(`${options.reportPath} has no input description beside it; the job ended before segflow recorded its format.`);
+  if (info === undefined)
+    throw new UsageError(`${options.reportPath} has no input description beside it; the job ended before segflow recorded its format.`);
   const format = options.format ?? info.format;
   // CSV rows can become NDJSON messages (through the same column rules the importer uses); the reverse has no
   // header to write, so NDJSON rejects stay NDJSON.
@@ -78,7 +79,13 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
       const row = options.reasonColumn ? withReason(format, raw, reject.reason) : raw;
       await write(rowsOut, row + '\n');
       if (reasonsOut) {
-        const entry = { line: outLine, ...(reject.file ? { file: reject.file } : {}), sourceLine: reject.line, field: reject.field, reason: reject.reason };
+        const entry = {
+          line: outLine,
+          ...(reject.file ? { file: reject.file } : {}),
+          sourceLine: reject.line,
+          field: reject.field,
+          reason: reject.reason,
+        };
         await write(reasonsOut, JSON.stringify(entry) + '\n');
       }
       outLine += countLines(row);
@@ -146,37 +153,46 @@ export function registerRejectsCommand(program: Command): void {
     .description("Write a job's rejected rows back in the input's own format, ready to fix and import again")
     .argument('<jobId>')
     .option('--out <file>', 'where to write the rows (default: <jobId>.rejects.<csv|ndjson> here)')
-    .option('--format <format>', 'csv or ndjson (default: the input\'s format); CSV rows can be written as NDJSON messages')
+    .option('--format <format>', "csv or ndjson (default: the input's format); CSV rows can be written as NDJSON messages")
     .option('--reason-column', 'add the reason as a last column / field instead of a side file; import the fixed file with --ignore-column reason')
     .option('--force', 'overwrite --out if it exists')
     .addHelpText(
       'after',
-      examples('segflow rejects import-default-3f2a9c0d1e2b4a5c --out fixed.csv', 'segflow rejects <id> --reason-column --out fixed.csv && segflow import fixed.csv --ignore-column reason --wait'),
+      examples(
+        'segflow rejects import-default-3f2a9c0d1e2b4a5c --out fixed.csv',
+        'segflow rejects <id> --reason-column --out fixed.csv && segflow import fixed.csv --ignore-column reason --wait',
+      ),
     )
-    .action(action(async (jobId: string, opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean }, command: Command) => {
-      if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson') throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
-      const status = await withClient((sc) => getJobStatus(sc, jobId));
-      const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
-      // The path comes from the job; read only a report file of this job.
-      if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {
-        throw new UsageError(`Job ${jobId} has no reject report yet (it is written when the job ends); see \`segflow status ${jobId}\`.`);
-      }
-      if (!(await exists(reportPath))) throw new UsageError(`The reject report ${reportPath} is not readable from here; run rejects where the workers' report directory is mounted.`);
-      const info = await readReportInputInfo(dirname(reportPath));
-      const format = (opts.format as InputFormat | undefined) ?? info?.format ?? 'ndjson';
-      const result = await writeRejects({
-        reportPath,
-        out: opts.out ?? `${jobId}.rejects.${format}`,
-        format: opts.format as InputFormat | undefined,
-        reasonColumn: Boolean(opts.reasonColumn),
-        force: Boolean(opts.force),
-      });
-      if (globalOptions(command).json) printJson({ jobId, ...result });
-      else {
-        process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
-        if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
-        else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
-      }
-      return EXIT.ok;
-    }));
+    .action(
+      action(async (jobId: string, opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean }, command: Command) => {
+        if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson')
+          throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
+        const status = await withClient((sc) => getJobStatus(sc, jobId));
+        const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
+        // The path comes from the job; read only a report file of this job.
+        if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {
+          throw new UsageError(`Job ${jobId} has no reject report yet (it is written when the job ends); see \`segflow status ${jobId}\`.`);
+        }
+        if (!(await exists(reportPath)))
+          throw new UsageError(
+            `The reject report ${reportPath} is not readable from here; run rejects where the workers' report directory is mounted.`,
+          );
+        const info = await readReportInputInfo(dirname(reportPath));
+        const format = (opts.format as InputFormat | undefined) ?? info?.format ?? 'ndjson';
+        const result = await writeRejects({
+          reportPath,
+          out: opts.out ?? `${jobId}.rejects.${format}`,
+          format: opts.format as InputFormat | undefined,
+          reasonColumn: Boolean(opts.reasonColumn),
+          force: Boolean(opts.force),
+        });
+        if (globalOptions(command).json) printJson({ jobId, ...result });
+        else {
+          process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
+          if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
+          else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
+        }
+        return EXIT.ok;
+      }),
+    );
 }

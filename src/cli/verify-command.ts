@@ -54,7 +54,8 @@ export async function verifyJob(options: {
 
   let sourceId = options.sourceId;
   if (sourceId === undefined) {
-    if (!options.writeKey) throw new UsageError('Pass --source-id, or set the write key of the job\'s source in this shell so verify can find the source.');
+    if (!options.writeKey)
+      throw new UsageError("Pass --source-id, or set the write key of the job's source in this shell so verify can find the source.");
     const sources = await api.listSources();
     sourceId = sources.find((source) => source.writeKeys?.includes(options.writeKey!))?.id;
     if (sourceId === undefined) {
@@ -74,7 +75,13 @@ export async function verifyJob(options: {
   for (const destination of await api.listConnectedDestinations(sourceId)) {
     const name = destination.name ?? destination.metadata?.name ?? destination.id;
     if (window === undefined) {
-      destinations.push({ id: destination.id, name, delivered: null, failed: null, note: 'the import window is older than Segment keeps delivery metrics (14 days)' });
+      destinations.push({
+        id: destination.id,
+        name,
+        delivered: null,
+        failed: null,
+        note: 'the import window is older than Segment keeps delivery metrics (14 days)',
+      });
       continue;
     }
     try {
@@ -91,18 +98,22 @@ export async function verifyJob(options: {
 
 function caveats(days: DayComparison[], shortDays: string[], now: Date): string[] {
   const notes = [
-    'Segment counts every API call the source received, from any sender: more than segflow sent is expected when anything else sends to this source, and the numbers cannot show which calls were segflow\'s.',
-    'Days are UTC days on which Segment acknowledged the batches, not the days in the events\' timestamps.',
+    "Segment counts every API call the source received, from any sender: more than segflow sent is expected when anything else sends to this source, and the numbers cannot show which calls were segflow's.",
+    "Days are UTC days on which Segment acknowledged the batches, not the days in the events' timestamps.",
     'segflow counts one API call per event it sent; Segment does not document exactly how batched calls are counted, and a batch whose acknowledgement was lost and was re-sent may be counted twice.',
     'Delivery metrics cover the whole source over the import window, and destinations may filter or map events: they do not prove that each event reached each destination.',
   ];
   const recent = new Date(now.getTime() - 2 * 24 * 3_600_000).toISOString().slice(0, 10);
   if (days.some((d) => d.day >= recent)) {
-    notes.unshift('Segment reports usage with a delay: counts for today and yesterday may still grow, so run verify again later before acting on a short day.');
+    notes.unshift(
+      'Segment reports usage with a delay: counts for today and yesterday may still grow, so run verify again later before acting on a short day.',
+    );
   }
   if (days.some((d) => d.segmentApiCalls === null)) notes.unshift('Segment has not reported usage for some days yet.');
   if (shortDays.length > 0) {
-    notes.unshift(`Segment counted fewer API calls than segflow sent on ${shortDays.join(', ')}: events may be missing (or not counted yet); check the source's Debugger and the job's reject report.`);
+    notes.unshift(
+      `Segment counted fewer API calls than segflow sent on ${shortDays.join(', ')}: events may be missing (or not counted yet); check the source's Debugger and the job's reject report.`,
+    );
   }
   return notes;
 }
@@ -111,7 +122,12 @@ export function formatVerifyReport(report: VerifyReport): string {
   const lines = [`job ${report.jobId} → source ${report.sourceName} (${report.source})`, ''];
   lines.push(
     formatTable(
-      report.days.map((d) => [d.day, String(d.sent), d.segmentApiCalls === null ? 'not reported' : String(d.segmentApiCalls), dayMark(d, report.tolerance)]),
+      report.days.map((d) => [
+        d.day,
+        String(d.sent),
+        d.segmentApiCalls === null ? 'not reported' : String(d.segmentApiCalls),
+        dayMark(d, report.tolerance),
+      ]),
       ['DAY (UTC)', 'SENT', 'SEGMENT API CALLS', ''],
     ).trimEnd(),
   );
@@ -119,7 +135,13 @@ export function formatVerifyReport(report: VerifyReport): string {
     lines.push('');
     lines.push(
       formatTable(
-        report.destinations.map((d) => [d.name, d.id, d.delivered === null ? '—' : String(d.delivered), d.failed === null ? '—' : String(d.failed), d.note ?? '']),
+        report.destinations.map((d) => [
+          d.name,
+          d.id,
+          d.delivered === null ? '—' : String(d.delivered),
+          d.failed === null ? '—' : String(d.failed),
+          d.note ?? '',
+        ]),
         ['DESTINATION', 'ID', 'DELIVERED', 'FAILED', ''],
       ).trimEnd(),
     );
@@ -143,36 +165,47 @@ export function registerVerifyCommand(program: Command): void {
     .command('verify')
     .description("Compare what an import sent per day with Segment's API-call usage and destination delivery metrics")
     .argument('<jobId>')
-    .option('--source-id <id>', 'the Segment source id (default: found by the write key of the job\'s source)')
-    .option('--tolerance <fraction>', 'how far below the sent count Segment\'s count may be (e.g. 0.01 or 1%)', parseFraction('--tolerance'), DEFAULT_VERIFY_TOLERANCE)
+    .option('--source-id <id>', "the Segment source id (default: found by the write key of the job's source)")
+    .option(
+      '--tolerance <fraction>',
+      "how far below the sent count Segment's count may be (e.g. 0.01 or 1%)",
+      parseFraction('--tolerance'),
+      DEFAULT_VERIFY_TOLERANCE,
+    )
     .addHelpText('after', '\nExit code 0 when every day is consistent within the tolerance, 1 when a day is short or not reported yet.')
-    .addHelpText('after', examples('segflow verify import-default-3f2a9c0d1e2b4a5c', 'segflow verify <id> --source-id src_123 --tolerance 0.5% --json'))
-    .action(action(async (jobId: string, opts: { sourceId?: string; tolerance: number }, command: Command) => {
-      let api: PublicApiClient;
-      try {
-        api = new PublicApiClient({ baseUrl: publicApiRoot(process.env), token: resolveApiToken(process.env) });
-      } catch (error) {
-        if (error instanceof MissingSecretError) throw new UsageError('SEGMENT_API_TOKEN is not set in this shell; verify reads Segment\'s usage with it.');
-        throw error;
-      }
-      const status: JobStatus = await withClient((sc) => getJobStatus(sc, jobId));
-      let writeKey: string | undefined;
-      if (!opts.sourceId) {
+    .addHelpText(
+      'after',
+      examples('segflow verify import-default-3f2a9c0d1e2b4a5c', 'segflow verify <id> --source-id src_123 --tolerance 0.5% --json'),
+    )
+    .action(
+      action(async (jobId: string, opts: { sourceId?: string; tolerance: number }, command: Command) => {
+        let api: PublicApiClient;
         try {
-          writeKey = resolveWriteKey(String(status.source ?? 'default'), process.env);
+          api = new PublicApiClient({ baseUrl: publicApiRoot(process.env), token: resolveApiToken(process.env) });
         } catch (error) {
-          if (!(error instanceof MissingSecretError)) throw error;
+          if (error instanceof MissingSecretError)
+            throw new UsageError("SEGMENT_API_TOKEN is not set in this shell; verify reads Segment's usage with it.");
+          throw error;
         }
-      }
-      let report: VerifyReport;
-      try {
-        report = await verifyJob({ status, api, sourceId: opts.sourceId, writeKey, tolerance: opts.tolerance });
-      } catch (error) {
-        if (error instanceof PublicApiError) throw new UsageError(`Segment's Public API refused: ${error.message}`);
-        throw error;
-      }
-      if (globalOptions(command).json) printJson(report);
-      else process.stdout.write(formatVerifyReport(report));
-      return exitCodeForVerdict(report.verdict);
-    }));
+        const status: JobStatus = await withClient((sc) => getJobStatus(sc, jobId));
+        let writeKey: string | undefined;
+        if (!opts.sourceId) {
+          try {
+            writeKey = resolveWriteKey(String(status.source ?? 'default'), process.env);
+          } catch (error) {
+            if (!(error instanceof MissingSecretError)) throw error;
+          }
+        }
+        let report: VerifyReport;
+        try {
+          report = await verifyJob({ status, api, sourceId: opts.sourceId, writeKey, tolerance: opts.tolerance });
+        } catch (error) {
+          if (error instanceof PublicApiError) throw new UsageError(`Segment's Public API refused: ${error.message}`);
+          throw error;
+        }
+        if (globalOptions(command).json) printJson(report);
+        else process.stdout.write(formatVerifyReport(report));
+        return exitCodeForVerdict(report.verdict);
+      }),
+    );
 }

@@ -67,16 +67,28 @@ async function runsOf(sc: SegflowClient, handle: WorkflowHandle): Promise<string
 
 function verifyWith(approvers: Approver[], statement: ApprovalStatement, signature: string): { verified: boolean; how: string } {
   const check = verifyStatement(statement, signature, approvers);
-  return check.ok ? { verified: true, how: `signature valid: ${check.approver}, key ${check.fingerprint}` } : { verified: false, how: `SIGNATURE INVALID: ${check.reason}` };
+  return check.ok
+    ? { verified: true, how: `signature valid: ${check.approver}, key ${check.fingerprint}` }
+    : { verified: false, how: `SIGNATURE INVALID: ${check.reason}` };
 }
 
 export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: NodeJS.ProcessEnv = process.env): Promise<AuditReport> {
   const converter = (sc.client.options as unknown as { loadedDataConverter: Parameters<typeof decodeArrayFromPayloads>[0] }).loadedDataConverter;
-  const decode = async (payloads?: temporal.api.common.v1.IPayloads | null): Promise<unknown[]> => decodeArrayFromPayloads(converter, payloads?.payloads ?? []);
+  const decode = async (payloads?: temporal.api.common.v1.IPayloads | null): Promise<unknown[]> =>
+    decodeArrayFromPayloads(converter, payloads?.payloads ?? []);
   const local = approversFromEnv(env);
   const recorded = new Map<string, Approver>();
 
-  const report: AuditReport = { jobId: handle.workflowId, runs: [], planHash: null, plan: null, attempts: [], decision: null, proofs: [], keysFrom: local.length ? 'SEGFLOW_APPROVERS of this shell' : 'none' };
+  const report: AuditReport = {
+    jobId: handle.workflowId,
+    runs: [],
+    planHash: null,
+    plan: null,
+    attempts: [],
+    decision: null,
+    proofs: [],
+    keysFrom: local.length ? 'SEGFLOW_APPROVERS of this shell' : 'none',
+  };
   report.runs = await runsOf(sc, handle);
   const signedSeen: Array<{ statement: ApprovalStatement; signature: string }> = [];
 
@@ -104,7 +116,12 @@ export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: N
         } else if (type === 'hashImportPlan') {
           const [plan] = await decode(activityInputs.get(scheduledId));
           report.planHash = result as string;
-          report.plan = [`Import plan ${String(result)}`, ...JSON.stringify(plan, null, 2).split('\n').map((line) => plainText(line))].join('\n');
+          report.plan = [
+            `Import plan ${String(result)}`,
+            ...JSON.stringify(plan, null, 2)
+              .split('\n')
+              .map((line) => plainText(line)),
+          ].join('\n');
         } else if (type === 'verifyApproval') {
           const check = result as ApprovalCheck;
           if (check.configured && check.ok) {
@@ -163,7 +180,9 @@ export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: N
     if (!attempt.signed) continue;
     const signed = signedSeen.find((s) => s.statement.approver === attempt.by && s.statement.planHash === attempt.planHash);
     if (!signed) continue;
-    const result = keys.length ? verifyWith(keys, signed.statement, signed.signature) : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
+    const result = keys.length
+      ? verifyWith(keys, signed.statement, signed.signature)
+      : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
     attempt.verification = result.how;
     attempt.verified = result.verified;
   }
@@ -173,10 +192,22 @@ export async function auditJob(sc: SegflowClient, handle: WorkflowHandle, env: N
     const proofs =
       decision.proofs ??
       signedSeen
-        .filter((s) => s.statement.planHash === decision.planHash && s.statement.decision === (decision.outcome === 'approved' ? 'approve' : 'reject') && decision.by.split(', ').includes(s.statement.approver))
-        .map((s) => ({ approver: s.statement.approver, fingerprint: recorded.get(s.statement.approver)?.fingerprint ?? '?', statement: s.statement, signature: s.signature }));
+        .filter(
+          (s) =>
+            s.statement.planHash === decision.planHash &&
+            s.statement.decision === (decision.outcome === 'approved' ? 'approve' : 'reject') &&
+            decision.by.split(', ').includes(s.statement.approver),
+        )
+        .map((s) => ({
+          approver: s.statement.approver,
+          fingerprint: recorded.get(s.statement.approver)?.fingerprint ?? '?',
+          statement: s.statement,
+          signature: s.signature,
+        }));
     for (const proof of proofs) {
-      const result = keys.length ? verifyWith(keys, proof.statement, proof.signature) : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
+      const result = keys.length
+        ? verifyWith(keys, proof.statement, proof.signature)
+        : { verified: false, how: 'no keys to verify with (set SEGFLOW_APPROVERS)' };
       report.proofs.push({ approver: proof.approver, fingerprint: proof.fingerprint, at: proof.statement.at, ...result });
     }
   }

@@ -85,5 +85,8 @@ export async function diagnoseUnansweredJob(sc: SegflowClient, jobId: string, qu
   } catch {
     // Describing failed too: report the query's own error below.
   }
-  return { problem: `job ${jobId} does not answer its status query (${(queryError as Error).message ?? String(queryError)}); still waiting.`, hopeless: false };
+  return {
+    problem: `job ${jobId} does not answer its status query (${(queryError as Error).message ?? String(queryError)}); still waiting.`,
+    hopeless: false,
+  };
 }

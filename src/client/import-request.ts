@@ -110,7 +110,9 @@ export async function checkImportRequest(request: ImportRequest): Promise<Checke
   if (request.reportDir !== undefined) {
     const dir = request.reportDir;
     if (isAbsolute(dir) || dir.split(/[\\/]/).includes('..') || dir.length > 500) {
-      throw new UsageError(`--report-dir is a sub-directory of the workers' SEGFLOW_REPORT_DIR: give a relative path without "..", not "${dir.slice(0, 80)}".`);
+      throw new UsageError(
+        `--report-dir is a sub-directory of the workers' SEGFLOW_REPORT_DIR: give a relative path without "..", not "${dir.slice(0, 80)}".`,
+      );
     }
   }
   // A directory, a glob, a manifest or a .gz file is staged by the workers first (docs/compressed-and-many-files.md).
@@ -126,7 +128,8 @@ export async function checkImportRequest(request: ImportRequest): Promise<Checke
   }
   const idNamespace = request.idNamespace ?? source;
   const dryRun = request.dryRun ?? false;
-  const jobId = request.jobId ?? (set ? inputSetJobId(set.digest, { source, idNamespace, dryRun }) : await defaultJobId(file, source, idNamespace, dryRun));
+  const jobId =
+    request.jobId ?? (set ? inputSetJobId(set.digest, { source, idNamespace, dryRun }) : await defaultJobId(file, source, idNamespace, dryRun));
   return {
     file,
     format,

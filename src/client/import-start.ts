@@ -134,7 +134,9 @@ export async function startImport(
       const existing = await describeState(sc, jobId);
       throw new UsageError(
         `This file was already imported into source "${source}" as job ${jobId} (${existing}); ` +
-          'see `segflow status ' + jobId + '`, or pass --force to send it again on purpose.',
+          'see `segflow status ' +
+          jobId +
+          '`, or pass --force to send it again on purpose.',
       );
     }
     throw error;
@@ -154,7 +156,8 @@ export function validateImportOptions(options: ImportOptions): void {
   if (options.concurrency > 200) throw new UsageError('--concurrency above 200 would crowd Temporal with pending activities; use at most 200.');
   if (options.rateLimit) parseRate(options.rateLimit.perSecond);
   for (const column of options.ignoreColumns ?? []) {
-    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(column)) throw new UsageError(`--ignore-column "${column.slice(0, 100)}" is not a column name (letters, digits, _ . : -).`);
+    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(column))
+      throw new UsageError(`--ignore-column "${column.slice(0, 100)}" is not a column name (letters, digits, _ . : -).`);
   }
   if (options.maxRejectRate !== undefined && !(options.maxRejectRate >= 0 && options.maxRejectRate <= 1)) {
     throw new UsageError('--max-reject-rate must be a fraction between 0 and 1 (e.g. 0.05).');
@@ -168,7 +171,9 @@ export function validateImportOptions(options: ImportOptions): void {
  */
 function fitChunksToRate(options: ImportOptions): void {
   if (options.heartbeatTimeoutMs < MIN_HEARTBEAT_TIMEOUT_MS) {
-    throw new UsageError(`heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${MIN_HEARTBEAT_TIMEOUT_MS} ms.`);
+    throw new UsageError(
+      `heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${MIN_HEARTBEAT_TIMEOUT_MS} ms.`,
+    );
   }
   if (!options.rateLimit) return;
   const { perSecond, unit } = options.rateLimit;
@@ -197,7 +202,9 @@ async function closedWithoutSending(sc: SegflowClient, jobId: string): Promise<b
 async function describeState(sc: SegflowClient, jobId: string): Promise<string> {
   try {
     const description = await sc.client.workflow.getHandle(jobId).describe();
-    return description.status.name === 'RUNNING' ? 'still running' : `${description.status.name.toLowerCase()} ${description.closeTime?.toISOString() ?? ''}`.trim();
+    return description.status.name === 'RUNNING'
+      ? 'still running'
+      : `${description.status.name.toLowerCase()} ${description.closeTime?.toISOString() ?? ''}`.trim();
   } catch {
     return 'known to Temporal';
   }

@@ -31,7 +31,12 @@ export function inputSetJobId(setDigest: string, target: ImportTarget): string {
 /** `workspace-<name>-<yyyymmdd-hhmmss>-<4 hex>`: readable in `segflow list`, unique however often it runs. */
 export function workspaceJobId(base: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const clean = base.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'job';
+  const clean =
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'job';
   return `${WORKSPACE_JOB_PREFIX}${clean}-${stamp}-${randomUUID().slice(0, 4)}`;
 }
 

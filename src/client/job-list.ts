@@ -26,7 +26,8 @@ export interface JobSummary {
 export async function listJobs(sc: SegflowClient, filter: { state?: string; kind?: string; limit?: number } = {}): Promise<JobSummary[]> {
   const withAttributes = await hasSegflowSearchAttributes(sc);
   const clauses: string[] = [];
-  const workflowTypes = filter.kind === 'import' ? [importJob.name] : filter.kind === 'workspace' ? [workspaceJob.name] : [importJob.name, workspaceJob.name];
+  const workflowTypes =
+    filter.kind === 'import' ? [importJob.name] : filter.kind === 'workspace' ? [workspaceJob.name] : [importJob.name, workspaceJob.name];
   clauses.push(`(${workflowTypes.map((t) => `WorkflowType = '${t}'`).join(' OR ')})`);
   const closedByTemporal: Record<string, string> = { terminated: 'Terminated', timed_out: 'TimedOut' };
   if (filter.state && closedByTemporal[filter.state]) clauses.push(`ExecutionStatus = '${closedByTemporal[filter.state]}'`);
@@ -113,4 +114,3 @@ function timestampToIso(t: { seconds?: unknown; nanos?: number | null } | null |
   if (!t || t.seconds === undefined || t.seconds === null) return undefined;
   return new Date(Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString();
 }
-

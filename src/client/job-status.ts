@@ -81,7 +81,15 @@ export function stateOfClosed(executionStatus: string): string {
 }
 
 /** Chunk activities that failed at least once, from the workflow's pending activities (what Temporal is retrying). */
-function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: number | null; lastFailure?: { message?: string | null; cause?: unknown } | null; nextAttemptScheduleTime?: { seconds?: unknown } | null; activityType?: { name?: string | null } | null }>): ChunkRetry[] {
+function chunkRetries(
+  pending: Array<{
+    activityId?: string | null;
+    attempt?: number | null;
+    lastFailure?: { message?: string | null; cause?: unknown } | null;
+    nextAttemptScheduleTime?: { seconds?: unknown } | null;
+    activityType?: { name?: string | null } | null;
+  }>,
+): ChunkRetry[] {
   const retries: ChunkRetry[] = [];
   for (const activity of pending) {
     if (activity.activityType?.name !== 'processChunk' || !activity.attempt || activity.attempt < 2) continue;
@@ -96,7 +104,6 @@ function chunkRetries(pending: Array<{ activityId?: string | null; attempt?: num
   }
   return retries;
 }
-
 
 /** A job's kind from its workflow type, which is the workflow function's name (the worker registers it by that). */
 export function kindOf(workflowType: string): string {

@@ -12,13 +12,22 @@ import { hasSegflowSearchAttributes, type SegflowClient } from './connection';
 import { jobIdCandidates } from './job-ids';
 import { UsageError } from './usage-error';
 
-export async function startWorkspaceJob(sc: SegflowClient, spec: JobSpec, jobId: string, approvalTimeoutMs?: number): Promise<WorkflowHandle<typeof workspaceJob>> {
+export async function startWorkspaceJob(
+  sc: SegflowClient,
+  spec: JobSpec,
+  jobId: string,
+  approvalTimeoutMs?: number,
+): Promise<WorkflowHandle<typeof workspaceJob>> {
   const searchAttributes = await hasSegflowSearchAttributes(sc);
   return sc.client.workflow.start(workspaceJob, {
     taskQueue: sc.settings.taskQueue,
     workflowId: jobId,
     args: [{ jobId, spec, approvalTimeoutMs: approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS, searchAttributes }],
-    staticSummary: `workspace job${spec.name ? `: ${plainText(spec.name, 200)}` : ''} (${spec.steps.length} step${spec.steps.length > 1 ? 's' : ''})`.slice(0, 300),
+    staticSummary:
+      `workspace job${spec.name ? `: ${plainText(spec.name, 200)}` : ''} (${spec.steps.length} step${spec.steps.length > 1 ? 's' : ''})`.slice(
+        0,
+        300,
+      ),
     // At most 100 steps of at most ~250 characters each: well under the UI's limit, never cut.
     staticDetails: spec.steps.map((step, index) => `${index + 1}. ${step.op} — ${markdownText(step.name, 120)}`).join('\n'),
   });

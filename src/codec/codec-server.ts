@@ -20,7 +20,13 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CodecConfigError, PayloadDecryptionError, UnencryptedPayloadError, UnknownEncryptionKeyError, encryptionCodecFromEnv } from './encryption-codec';
+import {
+  CodecConfigError,
+  PayloadDecryptionError,
+  UnencryptedPayloadError,
+  UnknownEncryptionKeyError,
+  encryptionCodecFromEnv,
+} from './encryption-codec';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8888;
 /** The dev server's UI (`segflow dev`, port 8233) and the compose UI (8080). */
@@ -79,7 +85,10 @@ export interface RunningCodecServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -87,11 +96,17 @@ class HttpError extends Error {
 export async function startCodecServer(options: CodecServerOptions): Promise<RunningCodecServer> {
   const allowed = Array.isArray(options.allowedOrigin) ? options.allowedOrigin : [options.allowedOrigin];
   if (options.requiredAuthorization === undefined && options.token === undefined && !options.allowUnauthenticated) {
-    throw new CodecConfigError('The codec server requires authentication: set SEGFLOW_CODEC_SERVER_TOKEN (or SEGFLOW_CODEC_SERVER_AUTH), or SEGFLOW_CODEC_SERVER_AUTH=none to run without it on loopback.');
+    throw new CodecConfigError(
+      'The codec server requires authentication: set SEGFLOW_CODEC_SERVER_TOKEN (or SEGFLOW_CODEC_SERVER_AUTH), or SEGFLOW_CODEC_SERVER_AUTH=none to run without it on loopback.',
+    );
   }
-  if (options.token !== undefined && options.token.length < MIN_TOKEN_CHARS) throw new CodecConfigError(`SEGFLOW_CODEC_SERVER_TOKEN must be at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 24).`);
+  if (options.token !== undefined && options.token.length < MIN_TOKEN_CHARS)
+    throw new CodecConfigError(`SEGFLOW_CODEC_SERVER_TOKEN must be at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 24).`);
   const listenHost = options.host ?? '127.0.0.1';
-  const hosts = options.allowedHosts ?? [...DEFAULT_ALLOWED_HOSTS, ...(listenHost === '0.0.0.0' || listenHost === '::' ? [] : [listenHost.includes(':') ? `[${listenHost}]` : listenHost])];
+  const hosts = options.allowedHosts ?? [
+    ...DEFAULT_ALLOWED_HOSTS,
+    ...(listenHost === '0.0.0.0' || listenHost === '::' ? [] : [listenHost.includes(':') ? `[${listenHost}]` : listenHost]),
+  ];
   const server = createServer((request, response) => {
     handle(request, response, options, allowed, hosts).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : isPayloadError(error) ? 400 : 500;
@@ -116,7 +131,12 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
 
 /** The caller sent something that cannot be decoded (tampered, wrong key); anything else is our fault. */
 function isPayloadError(error: unknown): boolean {
-  return error instanceof UnknownEncryptionKeyError || error instanceof PayloadDecryptionError || error instanceof CodecConfigError || error instanceof UnencryptedPayloadError;
+  return (
+    error instanceof UnknownEncryptionKeyError ||
+    error instanceof PayloadDecryptionError ||
+    error instanceof CodecConfigError ||
+    error instanceof UnencryptedPayloadError
+  );
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -129,9 +149,16 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, options: CodecServerOptions, allowed: string[], hosts: string[]): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: CodecServerOptions,
+  allowed: string[],
+  hosts: string[],
+): Promise<void> {
   // Before anything else, CORS preflights included: a rebinding page must learn nothing, not even the CORS policy.
-  if (!hostAllowed(request.headers.host, hosts)) throw new HttpError(421, 'Unknown Host header: this codec server answers only for its allowed host names (SEGFLOW_CODEC_ALLOWED_HOSTS).');
+  if (!hostAllowed(request.headers.host, hosts))
+    throw new HttpError(421, 'Unknown Host header: this codec server answers only for its allowed host names (SEGFLOW_CODEC_ALLOWED_HOSTS).');
   setCorsHeaders(request, response, allowed);
   if (request.method === 'OPTIONS') {
     response.writeHead(204).end();
@@ -140,7 +167,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   // Only the last path segment matters, so the UI and CLI can be pointed at any prefix.
   const segments = new URL(request.url ?? '/', 'http://codec').pathname.split('/').filter(Boolean);
   const operation = segments.pop();
-  if (!authorized(request, segments, options)) throw new HttpError(401, 'Missing or wrong credentials: send Authorization: Bearer <token>, or put the token in the endpoint path.');
+  if (!authorized(request, segments, options))
+    throw new HttpError(401, 'Missing or wrong credentials: send Authorization: Bearer <token>, or put the token in the endpoint path.');
   if (operation !== 'encode' && operation !== 'decode') throw new HttpError(404, 'Not found: POST to .../encode or .../decode.');
   if (request.method !== 'POST') throw new HttpError(405, `Use POST for /${operation}.`);
 
@@ -244,7 +272,8 @@ export async function runCodecServerFromEnv(env: NodeJS.ProcessEnv = process.env
   const codec = encryptionCodecFromEnv(env);
   if (!codec) throw new Error('SEGFLOW_CODEC_KEY is not set: the codec server needs the key(s) the workers encrypt with.');
   const port = Number(env.SEGFLOW_CODEC_SERVER_PORT || DEFAULT_CODEC_SERVER_PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`SEGFLOW_CODEC_SERVER_PORT must be a port number, got "${env.SEGFLOW_CODEC_SERVER_PORT}".`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`SEGFLOW_CODEC_SERVER_PORT must be a port number, got "${env.SEGFLOW_CODEC_SERVER_PORT}".`);
   const hosts = (env.SEGFLOW_CODEC_ALLOWED_HOSTS ?? '')
     .split(',')
     .map((host) => host.trim())

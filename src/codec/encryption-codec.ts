@@ -61,7 +61,10 @@ export class UnencryptedPayloadError extends Error {
 
 /** A payload names a key this process was not given; decoding cannot succeed until that key is configured. */
 export class UnknownEncryptionKeyError extends Error {
-  constructor(readonly keyId: string, readonly knownKeyIds: string[]) {
+  constructor(
+    readonly keyId: string,
+    readonly knownKeyIds: string[],
+  ) {
     super(
       `Payload was encrypted with key "${keyId}", which this process does not have (it knows: ${knownKeyIds.join(', ')}); ` +
         'add that key to SEGFLOW_CODEC_PREVIOUS_KEYS as "<id>:<base64 key>".',
@@ -72,7 +75,10 @@ export class UnknownEncryptionKeyError extends Error {
 
 /** The ciphertext did not authenticate: it was altered, truncated, or encrypted with a different key under this id. */
 export class PayloadDecryptionError extends Error {
-  constructor(readonly keyId: string, cause: unknown) {
+  constructor(
+    readonly keyId: string,
+    cause: unknown,
+  ) {
     super(`Payload encrypted with key "${keyId}" failed authentication: it was modified, or the key configured under that id is wrong.`);
     this.name = 'PayloadDecryptionError';
     this.cause = cause;

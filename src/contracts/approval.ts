@@ -80,7 +80,16 @@ export interface ApprovalProof {
 }
 
 export type Decision =
-  | { outcome: 'approved'; planHash: string; by: string; comment?: string; confirmedHighImpact: string[]; at: string; via: 'signal' | 'update'; proofs?: ApprovalProof[] }
+  | {
+      outcome: 'approved';
+      planHash: string;
+      by: string;
+      comment?: string;
+      confirmedHighImpact: string[];
+      at: string;
+      via: 'signal' | 'update';
+      proofs?: ApprovalProof[];
+    }
   | { outcome: 'rejected'; planHash: string; by: string; reason: string; at: string; via: 'signal' | 'update'; proofs?: ApprovalProof[] }
   | { outcome: 'expired'; planHash: string; at: string; timeoutMs: number };
 

@@ -68,7 +68,12 @@ export const IMPORT_NON_RETRYABLE: FailureType[] = [
 ];
 
 /** What retrying a workspace activity cannot fix (the activities also mark them non-retryable). */
-export const WORKSPACE_NON_RETRYABLE: FailureType[] = [FailureType.InvalidJobSpec, FailureType.MissingSecret, FailureType.PlanDrift, FailureType.GuardRailRefused];
+export const WORKSPACE_NON_RETRYABLE: FailureType[] = [
+  FailureType.InvalidJobSpec,
+  FailureType.MissingSecret,
+  FailureType.PlanDrift,
+  FailureType.GuardRailRefused,
+];
 
 /** The verifyApproval activity's retry options: a broken approver list fails at once (fail closed). */
 export const APPROVAL_NON_RETRYABLE: FailureType[] = [FailureType.ApproversConfigError];

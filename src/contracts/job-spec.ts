@@ -36,7 +36,10 @@ export type JobStep =
   | Step<'list-warehouses', { targets: JobTargets }>
   | Step<'schema-settings', { targets: JobTargets }>
   | Step<'get-destination', { destinationId: string }>
-  | Step<'delivery-metrics', { destinationId: string; sourceId: string; startTime?: string; endTime?: string; granularity?: 'MINUTE' | 'HOUR' | 'DAY' }>
+  | Step<
+      'delivery-metrics',
+      { destinationId: string; sourceId: string; startTime?: string; endTime?: string; granularity?: 'MINUTE' | 'HOUR' | 'DAY' }
+    >
   | Step<'api-calls-usage', { period: string; scope: 'sources' | 'workspace'; sourceIds?: string[]; sourceId?: string }>
   | Step<'add-labels', { targets: JobTargets; labels: JobLabel[]; createMissingLabels: boolean }>
   | Step<'update-source', { targets: JobTargets; set: { name?: string; enabled?: boolean; slug?: string; settings?: Record<string, unknown> } }>

@@ -24,7 +24,15 @@ export const JOB_STATES = [
 export type JobState = (typeof JOB_STATES)[number];
 
 /** States a job does not leave: `followJob` stops at them, `listJobs` trusts them over the execution status. */
-export const TERMINAL_STATES: ReadonlySet<string> = new Set<JobState>(['completed', 'failed', 'cancelled', 'rejected', 'expired', 'terminated', 'timed_out']);
+export const TERMINAL_STATES: ReadonlySet<string> = new Set<JobState>([
+  'completed',
+  'failed',
+  'cancelled',
+  'rejected',
+  'expired',
+  'terminated',
+  'timed_out',
+]);
 
 /** The states a workspace job's own code sets (it has no planning, validating or paused phase). */
 export type WorkspaceJobState = Extract<JobState, 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired'>;

@@ -53,11 +53,16 @@ function importPublicKey(name: string, text: string): Approver {
   let key: KeyObject;
   const trimmed = text.trim();
   try {
-    key = trimmed.startsWith('-----BEGIN') ? createPublicKey(trimmed) : createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
+    key = trimmed.startsWith('-----BEGIN')
+      ? createPublicKey(trimmed)
+      : createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
   } catch {
-    throw new ApproversConfigError(`SEGFLOW_APPROVERS: the public key of "${name}" is not a valid key (expected the base64 line \`segflow approver keygen\` prints)`);
+    throw new ApproversConfigError(
+      `SEGFLOW_APPROVERS: the public key of "${name}" is not a valid key (expected the base64 line \`segflow approver keygen\` prints)`,
+    );
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new ApproversConfigError(`SEGFLOW_APPROVERS: the key of "${name}" is ${key.asymmetricKeyType}, not Ed25519`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new ApproversConfigError(`SEGFLOW_APPROVERS: the key of "${name}" is ${key.asymmetricKeyType}, not Ed25519`);
   const publicKey = key.export({ format: 'der', type: 'spki' }).toString('base64');
   return { name, publicKey, fingerprint: publicKeyFingerprint(publicKey), key };
 }
@@ -93,7 +98,8 @@ export function parseApprovers(text: string): Approver[] {
   }
   const approvers: Approver[] = [];
   for (const [name, key] of entries) {
-    if (!APPROVER_NAME_PATTERN.test(name)) throw new ApproversConfigError(`SEGFLOW_APPROVERS: "${name.slice(0, 64)}" is not a valid approver name (letters, digits, . _ - @)`);
+    if (!APPROVER_NAME_PATTERN.test(name))
+      throw new ApproversConfigError(`SEGFLOW_APPROVERS: "${name.slice(0, 64)}" is not a valid approver name (letters, digits, . _ - @)`);
     if (approvers.some((approver) => approver.name === name)) throw new ApproversConfigError(`SEGFLOW_APPROVERS lists "${name}" twice`);
     approvers.push(importPublicKey(name, key));
   }
@@ -139,7 +145,11 @@ export function statementBytes(statement: ApprovalStatement): Buffer {
 export function generateApproverKeys(): { privateKeyPem: string; publicKey: string; fingerprint: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const publicKeyBase64 = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
-  return { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKey: publicKeyBase64, fingerprint: publicKeyFingerprint(publicKeyBase64) };
+  return {
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicKey: publicKeyBase64,
+    fingerprint: publicKeyFingerprint(publicKeyBase64),
+  };
 }
 
 export function loadPrivateKey(pem: string, where: string): KeyObject {

@@ -39,7 +39,16 @@ import { SERVER_SET_FIELDS } from './types';
 import { clipText } from '../shared/safe-text';
 
 export const CSV_TOP_LEVEL_COLUMNS = [
-  'type', 'userId', 'anonymousId', 'event', 'name', 'category', 'groupId', 'previousId', 'timestamp', 'messageId',
+  'type',
+  'userId',
+  'anonymousId',
+  'event',
+  'name',
+  'category',
+  'groupId',
+  'previousId',
+  'timestamp',
+  'messageId',
 ] as const;
 
 export const CSV_OBJECT_ROOTS = ['properties', 'traits', 'context', 'integrations'] as const;
@@ -54,9 +63,7 @@ export type CsvColumn =
   | { kind: 'json'; header: string; root: ObjectRoot }
   | { kind: 'dotted'; header: string; root: ObjectRoot; path: string[]; valueType: CsvValueType };
 
-export type CsvRowResult =
-  | { ok: true; raw: Record<string, unknown> }
-  | { ok: false; field: string; reason: string };
+export type CsvRowResult = { ok: true; raw: Record<string, unknown> } | { ok: false; field: string; reason: string };
 
 export interface CompiledCsvHeader {
   columns: readonly CsvColumn[];
@@ -98,7 +105,10 @@ export function normaliseCsvHeader(header: readonly string[]): string[] {
 
 function parseColumn(header: string, index: number, ignore: ReadonlySet<string>): CsvColumn | CsvHeaderError {
   if (header.length > MAX_HEADER_NAME_LENGTH) {
-    return { column: quote(header), error: `column ${index + 1}'s header name is ${header.length} characters long (at most ${MAX_HEADER_NAME_LENGTH}): "${quote(header)}"` };
+    return {
+      column: quote(header),
+      error: `column ${index + 1}'s header name is ${header.length} characters long (at most ${MAX_HEADER_NAME_LENGTH}): "${quote(header)}"`,
+    };
   }
   if (header === '') return { column: `(column ${index + 1})`, error: `column ${index + 1} has an empty header name` };
   if (ignore.has(header)) return { kind: 'ignored', header };
@@ -118,7 +128,10 @@ function parseColumn(header: string, index: number, ignore: ReadonlySet<string>)
   }
   const forbidden = path.find((key) => FORBIDDEN_KEYS.has(key));
   if (forbidden !== undefined) {
-    return { column: quote(header), error: `column "${quote(header)}" uses the reserved key "${forbidden}"; use the ${rootName} JSON column instead` };
+    return {
+      column: quote(header),
+      error: `column "${quote(header)}" uses the reserved key "${forbidden}"; use the ${rootName} JSON column instead`,
+    };
   }
   return { kind: 'dotted', header, root: rootName as ObjectRoot, path, valueType };
 }
@@ -140,14 +153,18 @@ function findConflict(columns: readonly CsvColumn[]): CsvHeaderError | undefined
   const leafPaths = new Map<string, string>();
   for (const column of columns) {
     const key = column.kind === 'dotted' ? `${column.root}.${column.path.join('.')}` : column.header;
-    if (seen.has(key)) return { column: quote(column.header), error: `column "${quote(column.header)}" appears twice (or twice with different type suffixes)` };
+    if (seen.has(key))
+      return { column: quote(column.header), error: `column "${quote(column.header)}" appears twice (or twice with different type suffixes)` };
     seen.add(key);
     if (column.kind === 'dotted') leafPaths.set(key, column.header);
   }
   for (const [path, header] of leafPaths) {
     for (const [otherPath, otherHeader] of leafPaths) {
       if (otherPath.startsWith(`${path}.`)) {
-        return { column: quote(otherHeader), error: `column "${quote(otherHeader)}" writes inside "${quote(header)}", which is a value, not an object` };
+        return {
+          column: quote(otherHeader),
+          error: `column "${quote(otherHeader)}" writes inside "${quote(header)}", which is a value, not an object`,
+        };
       }
     }
   }
@@ -228,7 +245,8 @@ function convertCell(cell: string, valueType: CsvValueType): unknown {
     case 'string':
       return cell;
     case 'number': {
-      if (cell.length > MAX_NUMBER_CELL_LENGTH) return new CellError(`must be a decimal number, got ${cell.length} characters ("${clipText(cell, 40)}")`);
+      if (cell.length > MAX_NUMBER_CELL_LENGTH)
+        return new CellError(`must be a decimal number, got ${cell.length} characters ("${clipText(cell, 40)}")`);
       const text = cell.trim();
       const value = Number(text);
       if (!DECIMAL.test(text) || !Number.isFinite(value)) return new CellError(`must be a decimal number, got "${clipText(cell, 40)}"`);

@@ -82,10 +82,20 @@ const sourceId = segmentId;
 
 /** A label as `key:value` text or as `{key, value, description?}`. */
 const labelSchema = z
-  .union([
-    z.string().max(2 * JOB_TEXT_LIMITS.labelPart + 1, `a label is at most ${2 * JOB_TEXT_LIMITS.labelPart + 1} characters`).regex(/^[^:\s][^:]*:.+$/, 'a label is written "key:value"'),
-    z.strictObject({ key: bounded(JOB_TEXT_LIMITS.labelPart), value: bounded(JOB_TEXT_LIMITS.labelPart), description: z.string().max(JOB_TEXT_LIMITS.description).optional() }),
-  ], { error: 'a label is "key:value" or {key, value, description?}' })
+  .union(
+    [
+      z
+        .string()
+        .max(2 * JOB_TEXT_LIMITS.labelPart + 1, `a label is at most ${2 * JOB_TEXT_LIMITS.labelPart + 1} characters`)
+        .regex(/^[^:\s][^:]*:.+$/, 'a label is written "key:value"'),
+      z.strictObject({
+        key: bounded(JOB_TEXT_LIMITS.labelPart),
+        value: bounded(JOB_TEXT_LIMITS.labelPart),
+        description: z.string().max(JOB_TEXT_LIMITS.description).optional(),
+      }),
+    ],
+    { error: 'a label is "key:value" or {key, value, description?}' },
+  )
   .transform((label) => {
     if (typeof label !== 'string') return label;
     const at = label.indexOf(':');
@@ -121,7 +131,10 @@ const common = {
   continueOnError: z.boolean().optional(),
 };
 
-const isoDateTime = z.string().max(40, 'must be an ISO-8601 date-time').refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(Date.parse(text)), 'must be an ISO-8601 date-time');
+const isoDateTime = z
+  .string()
+  .max(40, 'must be an ISO-8601 date-time')
+  .refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(Date.parse(text)), 'must be an ISO-8601 date-time');
 
 const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('list-sources'), ...common }),
@@ -139,20 +152,26 @@ const stepSchema = z.discriminatedUnion('op', [
     granularity: z.enum(['MINUTE', 'HOUR', 'DAY']).optional(),
     ...common,
   }),
-  z.strictObject({
-    op: z.literal('api-calls-usage'),
-    period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-01$/, 'must be the first day of a month, e.g. 2024-05-01'),
-    /** Per source by default (every source, or the listed ones); the workspace total only when asked for. */
-    scope: z.enum(['sources', 'workspace']).default('sources'),
-    sourceIds: z.array(sourceId).min(1).max(1000).optional(),
-    /** One source: shorthand for `sourceIds: [id]`. */
-    sourceId: sourceId.optional(),
-    ...common,
-  }).superRefine((step, ctx) => {
-    if (step.scope === 'workspace' && (step.sourceIds || step.sourceId)) {
-      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'scope "workspace" counts the whole workspace; drop sourceIds, or use scope "sources"' });
-    }
-  }),
+  z
+    .strictObject({
+      op: z.literal('api-calls-usage'),
+      period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-01$/, 'must be the first day of a month, e.g. 2024-05-01'),
+      /** Per source by default (every source, or the listed ones); the workspace total only when asked for. */
+      scope: z.enum(['sources', 'workspace']).default('sources'),
+      sourceIds: z.array(sourceId).min(1).max(1000).optional(),
+      /** One source: shorthand for `sourceIds: [id]`. */
+      sourceId: sourceId.optional(),
+      ...common,
+    })
+    .superRefine((step, ctx) => {
+      if (step.scope === 'workspace' && (step.sourceIds || step.sourceId)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scope'],
+          message: 'scope "workspace" counts the whole workspace; drop sourceIds, or use scope "sources"',
+        });
+      }
+    }),
   z.strictObject({
     op: z.literal('add-labels'),
     targets: targetsSchema,
@@ -171,11 +190,18 @@ const stepSchema = z.discriminatedUnion('op', [
       .strictObject({
         name: bounded(JOB_TEXT_LIMITS.name).optional(),
         enabled: z.boolean().optional(),
-        slug: z.string().max(JOB_TEXT_LIMITS.name, `must be at most ${JOB_TEXT_LIMITS.name} characters`).regex(/^[a-z0-9_-]+$/, 'a slug is lower-case letters, digits, "_" or "-"').optional(),
+        slug: z
+          .string()
+          .max(JOB_TEXT_LIMITS.name, `must be at most ${JOB_TEXT_LIMITS.name} characters`)
+          .regex(/^[a-z0-9_-]+$/, 'a slug is lower-case letters, digits, "_" or "-"')
+          .optional(),
         /** Merged key by key into the source's current settings. */
         settings: z
           .record(z.string().max(JOB_TEXT_LIMITS.settingKey, `a setting name is at most ${JOB_TEXT_LIMITS.settingKey} characters`), z.unknown())
-          .refine((settings) => utf8Bytes(settings) <= JOB_TEXT_LIMITS.settingsBytes, `settings are at most ${JOB_TEXT_LIMITS.settingsBytes} bytes of JSON`)
+          .refine(
+            (settings) => utf8Bytes(settings) <= JOB_TEXT_LIMITS.settingsBytes,
+            `settings are at most ${JOB_TEXT_LIMITS.settingsBytes} bytes of JSON`,
+          )
           .optional(),
       })
       .refine((set) => Object.values(set).some((value) => value !== undefined), 'set at least one of name, enabled, slug, settings'),
@@ -185,10 +211,15 @@ const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('remove-write-key'),
     targets: targetsSchema,
-    writeKey: z.union([
-      z.strictObject({ fingerprint: z.string().regex(/^[0-9a-f]{8,64}$/, 'a fingerprint is 8+ lower-case hex characters (see `segflow source get`)') }),
-      z.strictObject({ index: z.number().int().min(0) }),
-    ], { error: 'name the key as {fingerprint: "<hex>"} or {index: <n>}' }),
+    writeKey: z.union(
+      [
+        z.strictObject({
+          fingerprint: z.string().regex(/^[0-9a-f]{8,64}$/, 'a fingerprint is 8+ lower-case hex characters (see `segflow source get`)'),
+        }),
+        z.strictObject({ index: z.number().int().min(0) }),
+      ],
+      { error: 'name the key as {fingerprint: "<hex>"} or {index: <n>}' },
+    ),
     force: z.boolean().default(false),
     ...common,
   }),
@@ -196,26 +227,36 @@ const stepSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('send'),
     /** Source *name*: the worker maps it to a write key from its environment (SEGMENT_WRITE_KEY[_NAME]). */
-    source: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a source name is letters, digits, "_" or "-"').default('default'),
-    messages: z.array(z.unknown()).min(1).max(MAX_SEND_MESSAGES).transform((messages, ctx): ValidatedMessage[] => {
-      const valid: ValidatedMessage[] = [];
-      messages.forEach((raw, index) => {
-        // The importer's rules; a timestamp is optional here because these are live calls.
-        const result = validateMessage(raw, { allowMissingTimestamp: true });
-        if (!result.ok) return ctx.addIssue({ code: 'custom', path: [index, result.field], message: result.reason });
-        const bytes = utf8Bytes(result.message);
-        if (bytes > SEGMENT_LIMITS.maxEventBytes) {
-          return ctx.addIssue({ code: 'custom', path: [index], message: `message is ${bytes} bytes; Segment refuses events over 32 KB` });
+    source: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a source name is letters, digits, "_" or "-"')
+      .default('default'),
+    messages: z
+      .array(z.unknown())
+      .min(1)
+      .max(MAX_SEND_MESSAGES)
+      .transform((messages, ctx): ValidatedMessage[] => {
+        const valid: ValidatedMessage[] = [];
+        messages.forEach((raw, index) => {
+          // The importer's rules; a timestamp is optional here because these are live calls.
+          const result = validateMessage(raw, { allowMissingTimestamp: true });
+          if (!result.ok) return ctx.addIssue({ code: 'custom', path: [index, result.field], message: result.reason });
+          const bytes = utf8Bytes(result.message);
+          if (bytes > SEGMENT_LIMITS.maxEventBytes) {
+            return ctx.addIssue({ code: 'custom', path: [index], message: `message is ${bytes} bytes; Segment refuses events over 32 KB` });
+          }
+          valid.push(result.message);
+        });
+        // The step is sent as one /v1/batch request, which Segment caps at 500 KB.
+        const total = valid.reduce((sum, message) => sum + utf8Bytes(message) + 1, 0);
+        if (total > SEGMENT_LIMITS.maxBatchBytes) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `messages add up to ${total} bytes; one send step must stay under ${SEGMENT_LIMITS.maxBatchBytes} (split it)`,
+          });
         }
-        valid.push(result.message);
-      });
-      // The step is sent as one /v1/batch request, which Segment caps at 500 KB.
-      const total = valid.reduce((sum, message) => sum + utf8Bytes(message) + 1, 0);
-      if (total > SEGMENT_LIMITS.maxBatchBytes) {
-        ctx.addIssue({ code: 'custom', message: `messages add up to ${total} bytes; one send step must stay under ${SEGMENT_LIMITS.maxBatchBytes} (split it)` });
-      }
-      return valid;
-    }),
+        return valid;
+      }),
     ...common,
   }),
 ]);
@@ -265,7 +306,9 @@ export function formatIssue(issue: JobSpecIssue, totalSteps?: number): string {
   if (issue.step === undefined) return `${issue.field ? `field "${issue.field}"` : 'file'}: ${issue.message}`;
   const of = totalSteps ? ` of ${totalSteps}` : '';
   // The step's name and op come from the file: shown sanitised and cut, since they may be what is wrong.
-  const label = [issue.stepName ? `"${plainText(issue.stepName, 60)}"` : undefined, issue.op ? plainText(issue.op, 40) : undefined].filter(Boolean).join(', ');
+  const label = [issue.stepName ? `"${plainText(issue.stepName, 60)}"` : undefined, issue.op ? plainText(issue.op, 40) : undefined]
+    .filter(Boolean)
+    .join(', ');
   return `step ${issue.step}${of}${label ? ` (${label})` : ''}, ${field}: ${issue.message}`;
 }
 

@@ -68,7 +68,8 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
   const messageIdValue = raw['messageId'];
   let messageId: string | undefined;
   if (messageIdValue !== undefined && messageIdValue !== null) {
-    if (typeof messageIdValue !== 'string' || messageIdValue.length < 1 || messageIdValue.length > SEGMENT_LIMITS.maxMessageIdLength) return undefined;
+    if (typeof messageIdValue !== 'string' || messageIdValue.length < 1 || messageIdValue.length > SEGMENT_LIMITS.maxMessageIdLength)
+      return undefined;
     messageId = messageIdValue;
   }
 

@@ -66,18 +66,28 @@ export interface ValidateOptions {
 
 export type ValidationResult =
   /** `serverFields`: the server-set fields the row had (and that were dropped), when it had any. */
-  | { ok: true; message: ValidatedMessage; serverFields?: string[] }
-  | { ok: false; field: string; reason: string };
+  { ok: true; message: ValidatedMessage; serverFields?: string[] } | { ok: false; field: string; reason: string };
 
 /** Clock skew tolerated between the machine that produced the data and this one. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 
 /** Known Segment message fields, so "belongs to another call type" can be told apart from "unknown". */
 const ALL_MESSAGE_FIELDS = new Set([
-  'type', 'userId', 'anonymousId', 'previousId', 'groupId', 'event', 'name', 'category',
-  'messageId', 'timestamp', 'properties', 'traits', 'context', 'integrations',
+  'type',
+  'userId',
+  'anonymousId',
+  'previousId',
+  'groupId',
+  'event',
+  'name',
+  'category',
+  'messageId',
+  'timestamp',
+  'properties',
+  'traits',
+  'context',
+  'integrations',
 ]);
-
 
 // ---------------------------------------------------------------------------------------------
 // Field schemas
@@ -108,14 +118,15 @@ function idSchema(field: string, requiredReason?: string) {
       },
     })
     .refine((s) => s.trim() !== '', { error: requiredReason ?? `${field} must not be empty` });
-  return requiredReason === undefined
-    ? z.preprocess(coerceId, text.optional()).optional()
-    : z.preprocess(coerceId, text);
+  return requiredReason === undefined ? z.preprocess(coerceId, text.optional()).optional() : z.preprocess(coerceId, text);
 }
 
 function requiredTextSchema(field: string, requiredReason: string) {
   return z
-    .string({ error: (issue) => (issue.input === undefined || issue.input === null ? requiredReason : `${field} must be a string, got ${describe(issue.input)}`) })
+    .string({
+      error: (issue) =>
+        issue.input === undefined || issue.input === null ? requiredReason : `${field} must be a string, got ${describe(issue.input)}`,
+    })
     .refine((s) => s.trim() !== '', { error: requiredReason });
 }
 
@@ -219,14 +230,7 @@ const aliasSchema = z.strictObject({
  * The declared message schema: one strict object per call type, chosen by `type`.
  * Output values may still hold `null`/`undefined` for absent optional fields; validateMessage strips them.
  */
-export const messageSchema = z.discriminatedUnion('type', [
-  trackSchema,
-  identifySchema,
-  pageSchema,
-  screenSchema,
-  groupSchema,
-  aliasSchema,
-]);
+export const messageSchema = z.discriminatedUnion('type', [trackSchema, identifySchema, pageSchema, screenSchema, groupSchema, aliasSchema]);
 
 // ---------------------------------------------------------------------------------------------
 // validateMessage
@@ -234,8 +238,20 @@ export const messageSchema = z.discriminatedUnion('type', [
 
 /** Output key order: fixed, so the same row always serializes to the same bytes. */
 const OUTPUT_ORDER = [
-  'type', 'messageId', 'userId', 'anonymousId', 'previousId', 'groupId', 'event', 'name', 'category',
-  'timestamp', 'properties', 'traits', 'context', 'integrations',
+  'type',
+  'messageId',
+  'userId',
+  'anonymousId',
+  'previousId',
+  'groupId',
+  'event',
+  'name',
+  'category',
+  'timestamp',
+  'properties',
+  'traits',
+  'context',
+  'integrations',
 ] as const;
 
 /**
@@ -281,18 +297,15 @@ function validateWithSchema(raw: unknown, timestampFromOriginal: boolean): Recor
 }
 
 /** The rules no schema states (timestamp required, not in the future), then the result. */
-function finishValidated(
-  message: Record<string, unknown>,
-  stripped: { fields: string[] } | undefined,
-  opts: ValidateOptions,
-): ValidationResult {
+function finishValidated(message: Record<string, unknown>, stripped: { fields: string[] } | undefined, opts: ValidateOptions): ValidationResult {
   const timestamp = message['timestamp'] as string | undefined;
   if (timestamp === undefined) {
     if (opts.allowMissingTimestamp !== true) {
       return {
         ok: false,
         field: 'timestamp',
-        reason: 'timestamp is required for historical imports (without it Segment records the import time); allow missing timestamps explicitly to send such rows anyway',
+        reason:
+          'timestamp is required for historical imports (without it Segment records the import time); allow missing timestamps explicitly to send such rows anyway',
       };
     }
   } else if (timestamp > latestAcceptedTimestamp(opts.now)) {
@@ -363,10 +376,7 @@ function firstProblem(raw: unknown, issues: readonly z.core.$ZodIssue[]): { ok: 
     return {
       ok: false,
       field: 'type',
-      reason:
-        type === undefined || type === null
-          ? `type is required: one of ${allowed}`
-          : `type ${JSON.stringify(type)} is not one of ${allowed}`,
+      reason: type === undefined || type === null ? `type is required: one of ${allowed}` : `type ${JSON.stringify(type)} is not one of ${allowed}`,
     };
   }
   if (issue.code === 'unrecognized_keys') {

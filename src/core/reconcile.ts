@@ -108,7 +108,10 @@ export function deliveryMetricsWindow(
   const HOUR = 3_600_000;
   const DAY = 24 * HOUR;
   const nowMs = now.getTime();
-  for (const [granularity, unit, reach] of [['HOUR', HOUR, 7 * DAY], ['DAY', DAY, 14 * DAY]] as const) {
+  for (const [granularity, unit, reach] of [
+    ['HOUR', HOUR, 7 * DAY],
+    ['DAY', DAY, 14 * DAY],
+  ] as const) {
     const start = Math.floor(Date.parse(startedAt) / unit) * unit;
     const end = Math.min(Math.ceil((Date.parse(endedAt) + 1) / unit) * unit, nowMs);
     if (start < end && start >= nowMs - reach && end - start <= reach) {

@@ -20,9 +20,7 @@
  */
 import { redactUrl } from '../shared/location';
 
-export type TrackingOutcome =
-  | { status: number; headers: Record<string, string | string[] | undefined> }
-  | { networkError: string };
+export type TrackingOutcome = { status: number; headers: Record<string, string | string[] | undefined> } | { networkError: string };
 
 export type RetryDecision =
   | { action: 'success' }
@@ -165,7 +163,10 @@ export function classifyTrackingResponse(outcome: TrackingOutcome, now: Date = n
         reason: `Segment refused the write key (${status}): check SEGMENT_WRITE_KEY, and that an EU workspace's key is sent to the EU host (SEGMENT_TRACKING_URL)`,
       };
     case 404:
-      return { action: 'fatal', reason: 'Segment answered 404: SEGMENT_TRACKING_URL is probably wrong (it must be the API root, e.g. https://api.segment.io)' };
+      return {
+        action: 'fatal',
+        reason: 'Segment answered 404: SEGMENT_TRACKING_URL is probably wrong (it must be the API root, e.g. https://api.segment.io)',
+      };
     case 501:
     case 505:
       return { action: 'fatal', reason: `Segment answered ${status}, which never succeeds on retry` };

@@ -38,13 +38,15 @@ export interface RowConverterOptions {
 }
 
 export type ConvertResult =
-  | { ok: true; message: SegmentMessage; serialized: string; bytes: number; serverFields?: string[] }
-  | { ok: false; reject: RejectedRow };
+  { ok: true; message: SegmentMessage; serialized: string; bytes: number; serverFields?: string[] } | { ok: false; reject: RejectedRow };
 
 /** Thrown by the RowConverter constructor when a CSV header cannot be imported; `column` names the culprit. */
 export class CsvHeaderError extends Error {
   override readonly name = 'CsvHeaderError';
-  constructor(readonly column: string, message: string) {
+  constructor(
+    readonly column: string,
+    message: string,
+  ) {
     super(message);
   }
 }

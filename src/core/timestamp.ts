@@ -4,9 +4,7 @@
  */
 import { clipText } from '../shared/safe-text';
 
-
-const TIMESTAMP_PATTERN =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
+const TIMESTAMP_PATTERN = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -25,7 +23,10 @@ export function parseTimestamp(text: string): ParsedTimestamp {
   if (canonicalMs !== undefined) return { ok: true, iso: text, epochMs: canonicalMs };
   const m = TIMESTAMP_PATTERN.exec(text);
   if (m === null) {
-    return { ok: false, reason: `timestamp "${clipText(text, 60)}" is not an ISO-8601 date-time like 2024-03-01T12:00:00Z or a date like 2024-03-01` };
+    return {
+      ok: false,
+      reason: `timestamp "${clipText(text, 60)}" is not an ISO-8601 date-time like 2024-03-01T12:00:00Z or a date like 2024-03-01`,
+    };
   }
   const year = Number(m[1]);
   const month = Number(m[2]);
@@ -78,9 +79,13 @@ function digitsAt(text: string, start: number, count: number): number {
 function parseCanonicalTimestamp(text: string): number | undefined {
   if (
     text.length !== 24 ||
-    text.charCodeAt(4) !== 45 /* - */ || text.charCodeAt(7) !== 45 ||
-    text.charCodeAt(10) !== 84 /* T */ || text.charCodeAt(13) !== 58 /* : */ || text.charCodeAt(16) !== 58 ||
-    text.charCodeAt(19) !== 46 /* . */ || text.charCodeAt(23) !== 90 /* Z */
+    text.charCodeAt(4) !== 45 /* - */ ||
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(10) !== 84 /* T */ ||
+    text.charCodeAt(13) !== 58 /* : */ ||
+    text.charCodeAt(16) !== 58 ||
+    text.charCodeAt(19) !== 46 /* . */ ||
+    text.charCodeAt(23) !== 90 /* Z */
   ) {
     return undefined;
   }

@@ -13,9 +13,7 @@ export type { InputFormat } from '../contracts/import-job';
  * Fields Segment (or the library that sent the event) set beside the message, found in every kind of Segment
  * export; the importer drops them (message-schema.ts). `context.library` sits inside `context`.
  */
-export const SERVER_SET_FIELDS = [
-  'receivedAt', 'sentAt', 'originalTimestamp', 'version', 'channel', 'projectId', 'writeKey', '_metadata',
-] as const;
+export const SERVER_SET_FIELDS = ['receivedAt', 'sentAt', 'originalTimestamp', 'version', 'channel', 'projectId', 'writeKey', '_metadata'] as const;
 export const SERVER_SET_CONTEXT_FIELD = 'context.library';
 
 /** Why a row was not sent. `line` is the 1-based physical line of the file where the row starts. */

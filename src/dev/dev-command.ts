@@ -90,10 +90,7 @@ export async function runDev(options: DevOptions): Promise<JobStatus | undefined
       cleanups.push(() => sc.close());
       const started = await startImport(sc, { file: options.importFile, force: true });
       log(`Started import ${started.jobId}\n${started.link}`);
-      final = await Promise.race([
-        followJob(sc, started.jobId, (s) => options.onStatus?.(s), 500),
-        interruptedPromise.then(() => undefined),
-      ]);
+      final = await Promise.race([followJob(sc, started.jobId, (s) => options.onStatus?.(s), 500), interruptedPromise.then(() => undefined)]);
       if (options.exitAfterImport || !final) return final;
     }
     log('Ready. Press Ctrl-C to stop.');

@@ -102,19 +102,26 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     }
   }
   const port = options.port ?? (await freePort());
-  const uiPort = options.uiPort === false ? undefined : options.uiPort ?? (await freePort());
+  const uiPort = options.uiPort === false ? undefined : (options.uiPort ?? (await freePort()));
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(port),
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
     ...(options.dbFilename ? ['--db-filename', options.dbFilename] : []),
     ...(options.metricsPort === undefined ? [] : ['--metrics-port', String(options.metricsPort)]),
-    '--log-level', options.logLevel ?? 'error',
+    '--log-level',
+    options.logLevel ?? 'error',
     // No outbound version check: tests and demos must not reach the internet (docs/temporal-notes.md, "The dev server").
-    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
-    '--sqlite-pragma', 'journal_mode=WAL',
-    '--sqlite-pragma', 'synchronous=OFF',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--sqlite-pragma',
+    'synchronous=OFF',
     ...searchAttributeCliArgs(),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit'] });
@@ -154,7 +161,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
  */
 async function startDownloadedDevServer(options: DevServerOptions, noBinary: Error): Promise<DevServer> {
   const port = options.port ?? (await freePort());
-  const uiPort = options.uiPort === false ? undefined : options.uiPort ?? (await freePort());
+  const uiPort = options.uiPort === false ? undefined : (options.uiPort ?? (await freePort()));
   try {
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');
     const env = await TestWorkflowEnvironment.createLocal({

@@ -29,4 +29,3 @@ export function assertValidRange(start: number, endExclusive: number, descriptio
     throw new RangeError(`Invalid byte range [${start}, ${endExclusive}) for ${description}`);
   }
 }
-

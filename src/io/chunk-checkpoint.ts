@@ -56,9 +56,15 @@ export async function readChunkCheckpoint(path: string, key: CheckpointKey): Pro
     if (!sameKey(key, saved)) return undefined;
     const numbers = [saved.recordsAcked, saved.eventsSent, saved.batchesSent, saved.serverRejected];
     if (!numbers.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) return undefined;
-    const progress: ChunkProgress = { recordsAcked: saved.recordsAcked!, eventsSent: saved.eventsSent!, batchesSent: saved.batchesSent!, serverRejected: saved.serverRejected! };
+    const progress: ChunkProgress = {
+      recordsAcked: saved.recordsAcked!,
+      eventsSent: saved.eventsSent!,
+      batchesSent: saved.batchesSent!,
+      serverRejected: saved.serverRejected!,
+    };
     if (saved.sentByDay !== undefined) {
-      if (typeof saved.sentByDay !== 'object' || saved.sentByDay === null || !Object.values(saved.sentByDay).every((n) => Number.isSafeInteger(n))) return undefined;
+      if (typeof saved.sentByDay !== 'object' || saved.sentByDay === null || !Object.values(saved.sentByDay).every((n) => Number.isSafeInteger(n)))
+        return undefined;
       progress.sentByDay = saved.sentByDay;
     }
     return progress;
@@ -70,7 +76,10 @@ export async function readChunkCheckpoint(path: string, key: CheckpointKey): Pro
 /** A later attempt of the same chunk has taken it over: this attempt must send nothing more. */
 export class ChunkSupersededError extends Error {
   override readonly name = 'ChunkSupersededError';
-  constructor(readonly attempt: number, readonly by: number) {
+  constructor(
+    readonly attempt: number,
+    readonly by: number,
+  ) {
     super(`attempt ${attempt} of this chunk stopped: attempt ${by} has taken it over`);
   }
 }

@@ -143,7 +143,8 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
     const kind = formatOfName(entry.location.replace(/[?#].*$/, ''));
     if (kind === undefined) throw new InputSetError(`${where}: ${entry.name} is not a .csv, .ndjson or .jsonl file (optionally .gz).`);
     format ??= kind.format;
-    if (kind.format !== format) throw new InputSetError(`${where}: ${entry.name} is ${kind.format}, but the import is ${format}: one job takes one format.`);
+    if (kind.format !== format)
+      throw new InputSetError(`${where}: ${entry.name} is ${kind.format}, but the import is ${format}: one job takes one format.`);
     entries.push(entry);
     if (entries.length > MAX_INPUT_FILES) throw new InputSetError(`${path} lists more than ${MAX_INPUT_FILES} files; split the import.`);
   }

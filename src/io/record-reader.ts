@@ -78,8 +78,7 @@ export async function* readRecordBatches(
   options: ReadRecordsOptions = {},
 ): AsyncGenerator<Array<RawRecord | RecordError>> {
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const expectedFields =
-    format === 'csv' ? (options.expectedFields ?? (await readCsvHeader(source)).columns.length) : undefined;
+  const expectedFields = format === 'csv' ? (options.expectedFields ?? (await readCsvHeader(source)).columns.length) : undefined;
   const parseText = textParser(format, expectedFields);
   // Same rule as the planner, so a hand-made range from byte 0 does not turn the BOM into record text.
   const start = await skipBom(source, chunk.startByte, chunk.endByte);

@@ -26,7 +26,11 @@ const WRITE_KEY_FIELD = /"writeKey"\s*:\s*"(?:[^"\\]|\\.)*"/g;
 export class RejectWriter {
   private buffer: string[] = [];
   private buffered = 0;
-  private constructor(private readonly handle: FileHandle, private readonly tmpPath: string, private readonly finalPath: string) {}
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly tmpPath: string,
+    private readonly finalPath: string,
+  ) {}
 
   /**
    * `replace`: written to a temporary file and moved into place on close (a new attempt re-derives every local

@@ -97,7 +97,9 @@ export async function stageInputs(options: {
   signal?: AbortSignal;
 }): Promise<{ checkpoint: StageCheckpoint; files: StagedFile[]; digest: string }> {
   const { entries, format, stagedPath, mapPath, onProgress, signal } = options;
-  const checkpoint: StageCheckpoint = options.checkpoint ? { ...options.checkpoint } : { filesDone: 0, bytesWritten: 0, linesWritten: 0, mapBytes: 0 };
+  const checkpoint: StageCheckpoint = options.checkpoint
+    ? { ...options.checkpoint }
+    : { filesDone: 0, bytesWritten: 0, linesWritten: 0, mapBytes: 0 };
   await mkdir(dirname(stagedPath), { recursive: true });
   const resuming = options.checkpoint !== undefined;
   if (resuming) {
@@ -153,12 +155,15 @@ export async function stageInputs(options: {
             headerParts.push(Buffer.from(lf === -1 ? data : data.subarray(0, lf + 1)));
             headerBytes += lf === -1 ? data.length : lf + 1;
             if (lf === -1) {
-              if (headerBytes > MAX_HEADER_BYTES) throw new StagingInputError(`${entry.name}: no end of the CSV header line in the first ${MAX_HEADER_BYTES} bytes`);
+              if (headerBytes > MAX_HEADER_BYTES)
+                throw new StagingInputError(`${entry.name}: no end of the CSV header line in the first ${MAX_HEADER_BYTES} bytes`);
               continue;
             }
             const header = headerText(Buffer.concat(headerParts));
             if (header !== firstHeader) {
-              throw new StagingInputError(`${entry.name}, line 1 (header): the CSV header differs from the first file's ("${clipText(header, 80)}" vs "${clipText(firstHeader ?? '', 80)}"); one job takes one header`);
+              throw new StagingInputError(
+                `${entry.name}, line 1 (header): the CSV header differs from the first file's ("${clipText(header, 80)}" vs "${clipText(firstHeader ?? '', 80)}"); one job takes one header`,
+              );
             }
             headerParts = undefined;
             data = data.subarray(lf + 1);

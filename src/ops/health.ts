@@ -62,7 +62,12 @@ export async function startHealthServer(address: string, target: () => HealthTar
       const current = target();
       if (!current) return reply(503, { status: 'not ready', problems: ['worker is starting'] });
       checkReadiness(current).then(
-        (readiness) => reply(readiness.ready ? 200 : 503, { status: readiness.ready ? 'ready' : 'not ready', taskQueue: current.taskQueue, problems: readiness.problems }),
+        (readiness) =>
+          reply(readiness.ready ? 200 : 503, {
+            status: readiness.ready ? 'ready' : 'not ready',
+            taskQueue: current.taskQueue,
+            problems: readiness.problems,
+          }),
         (error: unknown) => reply(503, { status: 'not ready', problems: [String((error as Error).message ?? error).slice(0, 200)] }),
       );
       return;

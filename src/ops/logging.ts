@@ -64,7 +64,10 @@ export function renderLogLine(entry: LogEntry, format: LogFormat, scrub: LogScru
 }
 
 /** The worker's logger: SEGFLOW_LOG_LEVEL (default WARN), SEGFLOW_LOG_FORMAT (text or json), to stderr. */
-export function createWorkerLogger(env: NodeJS.ProcessEnv, write: (line: string) => void = (line) => process.stderr.write(line + '\n')): DefaultLogger {
+export function createWorkerLogger(
+  env: NodeJS.ProcessEnv,
+  write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): DefaultLogger {
   const level = (env.SEGFLOW_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
   const format = logFormat(env);
   const scrub = logScrubber(env);
@@ -75,7 +78,9 @@ export function createWorkerLogger(env: NodeJS.ProcessEnv, write: (line: string)
 export function announce(env: NodeJS.ProcessEnv, message: string, meta: Record<string, unknown> = {}): void {
   const scrub = logScrubber(env);
   if (logFormat(env) === 'json') {
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'INFO', message: scrub(message), ...(scrubValue(meta, scrub) as object) }) + '\n');
+    process.stderr.write(
+      JSON.stringify({ time: new Date().toISOString(), level: 'INFO', message: scrub(message), ...(scrubValue(meta, scrub) as object) }) + '\n',
+    );
   } else {
     process.stderr.write(scrub(message) + '\n');
   }

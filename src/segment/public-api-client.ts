@@ -165,11 +165,10 @@ export class PublicApiClient {
     params: { sourceId: string; startTime?: string; endTime?: string; granularity?: Granularity },
   ): Promise<DeliveryMetricsSummary> {
     const query = { ...params, ...(params.granularity === 'DAY' && !params.startTime ? { startTime: defaultDayWindowStart(params.endTime) } : {}) };
-    const data = await this.call<{ deliveryMetricsSummary: DeliveryMetricsSummary }>(
-      'GET',
-      `/destinations/${enc(destinationId)}/delivery-metrics`,
-      { version: 'beta', query },
-    );
+    const data = await this.call<{ deliveryMetricsSummary: DeliveryMetricsSummary }>('GET', `/destinations/${enc(destinationId)}/delivery-metrics`, {
+      version: 'beta',
+      query,
+    });
     return data.deliveryMetricsSummary;
   }
 
@@ -256,10 +255,14 @@ export class PublicApiClient {
       // A cancelled activity must surface as the abort it is, not as a retryable network error.
       if (this.signal?.aborted) throw error;
       const err = error as { code?: string; message?: string };
-      throw new PublicApiNetworkError('network', this.scrub(`Segment Public API ${method} ${shownPath} failed: ${err.code ?? 'network error'} ${err.message ?? ''}`.trim(), options.secrets), {
-        method,
-        path: shownPath,
-      });
+      throw new PublicApiNetworkError(
+        'network',
+        this.scrub(`Segment Public API ${method} ${shownPath} failed: ${err.code ?? 'network error'} ${err.message ?? ''}`.trim(), options.secrets),
+        {
+          method,
+          path: shownPath,
+        },
+      );
     }
     const text = await response.body.text();
     if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -271,11 +274,15 @@ export class PublicApiClient {
     try {
       parsed = JSON.parse(text) as { data?: unknown };
     } catch {
-      throw new PublicApiServerError('server', `Segment Public API ${method} ${shownPath} answered ${response.statusCode} with a body that is not JSON`, {
-        method,
-        path: shownPath,
-        status: response.statusCode,
-      });
+      throw new PublicApiServerError(
+        'server',
+        `Segment Public API ${method} ${shownPath} answered ${response.statusCode} with a body that is not JSON`,
+        {
+          method,
+          path: shownPath,
+          status: response.statusCode,
+        },
+      );
     }
     return (parsed.data ?? {}) as T;
   }

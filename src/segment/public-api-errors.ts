@@ -116,9 +116,7 @@ export function classifyFailure(
   nowMs: number,
 ): PublicApiError {
   const apiErrors = parseErrorEntries(bodyText);
-  const reasons = apiErrors
-    .map((entry) => [entry.field ? `${entry.field}: ` : '', entry.message ?? entry.type].join(''))
-    .join('; ');
+  const reasons = apiErrors.map((entry) => [entry.field ? `${entry.field}: ` : '', entry.message ?? entry.type].join('')).join('; ');
   const base = `Segment Public API ${request.method} ${request.path} answered ${status}`;
   const details = { ...request, status, apiErrors };
   const withReason = (hint: string) => `${base}${reasons ? ` (${reasons})` : ''}: ${hint}`;

@@ -54,7 +54,10 @@ export interface SendResult {
 /** Segment will accept these events later, perhaps: retry after `delayMs` when given. */
 export class TrackingRetryableError extends Error {
   override readonly name = 'TrackingRetryableError';
-  constructor(readonly reason: string, readonly delayMs: number | undefined) {
+  constructor(
+    readonly reason: string,
+    readonly delayMs: number | undefined,
+  ) {
     super(`Segment batch not accepted, will retry: ${reason}`);
   }
 }
@@ -109,7 +112,8 @@ export class TrackingClient {
         const decision = classifyTrackingResponse(outcome);
         // Error bodies are opaque text (docs/segment-tracking-api.md, "Responses and errors"), but often say what is
         // wrong: keep the start of it.
-        const said = 'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';
+        const said =
+          'body' in outcome && outcome.body && decision.action !== 'success' ? ` (Segment said: ${outcome.body.trim().slice(0, 200)})` : '';
         switch (decision.action) {
           case 'success':
             result.accepted += batch.length;

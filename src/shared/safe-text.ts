@@ -13,7 +13,8 @@
  * bidirectional overrides/isolates/marks (Trojan Source), zero-width characters, line/paragraph separators and
  * the byte-order mark. Lone surrogates are replaced too: they render as garbage or vanish.
  */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE =
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
  * Characters that mean something inside one markdown line (GFM) or HTML: code spans, emphasis, links and images,
@@ -31,7 +32,7 @@ export const MAX_FIELD_CHARS = 2000;
  * seen, never obeyed. Non-strings are shown as JSON.
  */
 export function plainText(value: unknown, max = MAX_FIELD_CHARS): string {
-  const text = typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : value === undefined ? '' : (JSON.stringify(value) ?? String(value));
   const safe = text.replace(UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return safe.length > max ? `${safe.slice(0, max)}…(+${safe.length - max} chars)` : safe;
 }

@@ -121,11 +121,19 @@ export function statementProblem(
   if (at < Date.parse(expected.requestedAt) - SIGNED_AT_SKEW_MS || at > Date.parse(expected.now) + SIGNED_AT_SKEW_MS) {
     return `the signature's time ${String(statement.at)} is outside the approval window`;
   }
-  if (kind === 'approve') return approvalProblem(expected.request, { planHash: statement.planHash, by: statement.approver, confirmHighImpact: statement.confirmHighImpact });
+  if (kind === 'approve')
+    return approvalProblem(expected.request, {
+      planHash: statement.planHash,
+      by: statement.approver,
+      confirmHighImpact: statement.confirmHighImpact,
+    });
   return rejectionProblem({ by: statement.approver, reason: statement.reason });
 }
 
-const verifyOptions: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: APPROVAL_NON_RETRYABLE } };
+const verifyOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: APPROVAL_NON_RETRYABLE },
+};
 
 export interface ApprovalGate {
   /** Waits for approve/reject, or expires after `timeoutMs`. Can be called again for a new plan. */
@@ -183,7 +191,9 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     expiresAt,
     refusedAttempts: [...refused],
     decision: decision ?? null,
-    ...(needed !== undefined ? { approvals: proofs.map((p) => ({ approver: p.approver, fingerprint: p.fingerprint, at: p.statement.at })), needed } : {}),
+    ...(needed !== undefined
+      ? { approvals: proofs.map((p) => ({ approver: p.approver, fingerprint: p.fingerprint, at: p.statement.at })), needed }
+      : {}),
   });
 
   /**
@@ -195,24 +205,36 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     if (!request) return '';
     const id = markdownText(workflowInfo().workflowId, 300);
     const lines: string[] = [];
-    const signers = (list?: ApprovalProof[]) => (list?.length ? ` (signed: ${list.map((p) => `${markdownText(p.approver, 64)} key ${p.fingerprint}`).join(', ')})` : '');
+    const signers = (list?: ApprovalProof[]) =>
+      list?.length ? ` (signed: ${list.map((p) => `${markdownText(p.approver, 64)} key ${p.fingerprint}`).join(', ')})` : '';
     if (state === 'awaiting') {
       lines.push(`## Awaiting approval (until ${expiresAt ?? '?'})`);
       lines.push('', `Plan hash: ${request.planHash}`, '', markdownText(request.summary, 500));
       if (needed !== undefined && needed > 1) lines.push('', `Signed approvals: ${proofs.length} of ${needed}${signers(proofs)}`);
       const ids = request.highImpact.map((item) => markdownText(item, 200)).join(' ');
-      const confirm = !ids ? '' : ids.length <= MAX_CONFIRM_LIST_CHARS ? ` --confirm ${ids}` : ' --confirm (every id listed under the destructive items)';
+      const confirm = !ids
+        ? ''
+        : ids.length <= MAX_CONFIRM_LIST_CHARS
+          ? ` --confirm ${ids}`
+          : ' --confirm (every id listed under the destructive items)';
       lines.push('', `Approve: segflow approve ${id}${confirm} · Reject: segflow reject ${id} --reason (why)`);
     } else if (decision?.outcome === 'approved') {
-      lines.push(`## Approved by ${markdownText(decision.by, 300)} at ${decision.at}${decision.comment ? `: ${markdownText(decision.comment, 500)}` : ''}${signers(decision.proofs)}`);
+      lines.push(
+        `## Approved by ${markdownText(decision.by, 300)} at ${decision.at}${decision.comment ? `: ${markdownText(decision.comment, 500)}` : ''}${signers(decision.proofs)}`,
+      );
     } else if (decision?.outcome === 'rejected') {
-      lines.push(`## Rejected by ${markdownText(decision.by, 200)} at ${decision.at}: ${markdownText(decision.reason, 500)}${signers(decision.proofs)}`);
+      lines.push(
+        `## Rejected by ${markdownText(decision.by, 200)} at ${decision.at}: ${markdownText(decision.reason, 500)}${signers(decision.proofs)}`,
+      );
     } else if (decision?.outcome === 'expired') {
       lines.push(`## Expired at ${decision.at}: no decision within ${Math.round(decision.timeoutMs / 1000)} s`);
     }
     if (refused.length) {
       const last = refused[refused.length - 1]!;
-      lines.push('', `Refused attempts: ${refused.length} (last by ${markdownText(last.by ?? '?', 200)} at ${last.at}: ${markdownText(last.reason, 500)})`);
+      lines.push(
+        '',
+        `Refused attempts: ${refused.length} (last by ${markdownText(last.by ?? '?', 200)} at ${last.at}: ${markdownText(last.reason, 500)})`,
+      );
     }
     const head = lines.join('\n');
     if (!request.details) return head;
@@ -235,7 +257,10 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
   const isRepeatedApproval = (raw: unknown): boolean => {
     if (state !== 'approved' || decision?.outcome !== 'approved') return false;
     const input = raw !== null && typeof raw === 'object' ? (raw as Partial<ApproveInput>) : {};
-    const statement = input.signed && typeof input.signed === 'object' ? (input.signed.statement as { planHash?: unknown; approver?: unknown } | undefined) : undefined;
+    const statement =
+      input.signed && typeof input.signed === 'object'
+        ? (input.signed.statement as { planHash?: unknown; approver?: unknown } | undefined)
+        : undefined;
     const planHash = input.planHash ?? statement?.planHash;
     const by = input.by ?? statement?.approver;
     return planHash === decision.planHash && typeof by === 'string' && decision.by.split(', ').includes(by);
@@ -264,7 +289,13 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     if (request !== current || state !== 'awaiting') return { problem: notAwaiting() ?? 'the plan changed while the signature was checked' };
     if (!check.configured) return signed && !isNonBlank(input.by) ? { by: signed.statement.approver, needed: 1 } : legacy();
     if (!check.ok) return { problem: check.reason };
-    const proof: ApprovalProof = { approver: check.approver, fingerprint: check.fingerprint, publicKey: check.publicKey, statement: signed!.statement, signature: signed!.signature };
+    const proof: ApprovalProof = {
+      approver: check.approver,
+      fingerprint: check.fingerprint,
+      publicKey: check.publicKey,
+      statement: signed!.statement,
+      signature: signed!.signature,
+    };
     return { by: check.approver, proof, needed: current.highImpact.length ? check.quorum.high : check.quorum.normal };
   }
 
@@ -275,11 +306,14 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     const who = await authenticate('approve', input);
     if ('problem' in who) return who.problem;
     const statement = who.proof?.statement;
-    const content = statement ? { planHash: statement.planHash, by: who.by, confirmHighImpact: statement.confirmHighImpact } : { ...input, by: who.by };
+    const content = statement
+      ? { planHash: statement.planHash, by: who.by, confirmHighImpact: statement.confirmHighImpact }
+      : { ...input, by: who.by };
     const problem = notAwaiting() ?? approvalProblem(request!, content);
     if (problem) return problem;
     if (who.proof) {
-      if (proofs.some((p) => p.approver === who.by)) return `${who.by} has already approved this plan; the quorum needs ${needed} different approvers`;
+      if (proofs.some((p) => p.approver === who.by))
+        return `${who.by} has already approved this plan; the quorum needs ${needed} different approvers`;
       proofs.push(who.proof);
       needed = who.needed;
       if (proofs.length < who.needed) {
@@ -311,13 +345,22 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     const reason = who.proof ? who.proof.statement.reason : input.reason;
     const problem = notAwaiting() ?? rejectionProblem({ by: who.by, reason });
     if (problem) return problem;
-    decision = { outcome: 'rejected', planHash: request!.planHash, by: who.by, reason: reason!, at: now(), via, ...(who.proof ? { proofs: [who.proof] } : {}) };
+    decision = {
+      outcome: 'rejected',
+      planHash: request!.planHash,
+      by: who.by,
+      reason: reason!,
+      at: now(),
+      via,
+      ...(who.proof ? { proofs: [who.proof] } : {}),
+    };
     state = 'rejected';
     publish();
     return undefined;
   }
 
-  const asObject = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {});
+  const asObject = (value: unknown): Record<string, unknown> =>
+    value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
   const attemptFields = (input: Record<string, unknown>) => {
     const statement = asObject(asObject(input.signed).statement);
     const by = typeof input.by === 'string' ? input.by : typeof statement.approver === 'string' ? `${statement.approver} (signed)` : undefined;
@@ -357,10 +400,23 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
       if (problem) throw ApplicationFailure.nonRetryable(`approval refused: ${problem}`, FailureType.ApprovalRefused);
       if (state === 'awaiting') {
         const last = proofs[proofs.length - 1]!;
-        return { state: 'awaiting', planHash: request!.planHash, by: last.approver, at: last.statement.at, approvals: proofs.map((p) => p.approver), needed };
+        return {
+          state: 'awaiting',
+          planHash: request!.planHash,
+          by: last.approver,
+          at: last.statement.at,
+          approvals: proofs.map((p) => p.approver),
+          needed,
+        };
       }
       const decided = decision as Extract<Decision, { by: string }>;
-      return { state: state as 'approved' | 'rejected', planHash: request!.planHash, by: decided.by, at: decided.at, ...(decided.proofs ? { approvals: decided.proofs.map((p) => p.approver), needed } : {}) };
+      return {
+        state: state as 'approved' | 'rejected',
+        planHash: request!.planHash,
+        by: decided.by,
+        at: decided.at,
+        ...(decided.proofs ? { approvals: decided.proofs.map((p) => p.approver), needed } : {}),
+      };
     },
     {
       description:
@@ -375,7 +431,10 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
         if (!signed && !isNonBlank(obj.by)) throw new Error('"by" (who decides) is required');
         if (obj.decision === 'approve' && !isNonBlank(obj.planHash)) throw new Error('"planHash" is required to approve');
         if (obj.decision === 'reject' && !signed && !isNonBlank(obj.reason)) throw new Error('"reason" is required to reject');
-        if (obj.confirmHighImpact !== undefined && !(Array.isArray(obj.confirmHighImpact) && obj.confirmHighImpact.every((id) => typeof id === 'string'))) {
+        if (
+          obj.confirmHighImpact !== undefined &&
+          !(Array.isArray(obj.confirmHighImpact) && obj.confirmHighImpact.every((id) => typeof id === 'string'))
+        ) {
           throw new Error('"confirmHighImpact" must be a list of ids');
         }
         if (obj.decision === 'approve' && isRepeatedApproval(obj)) return;
@@ -385,7 +444,9 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     },
   );
 
-  setHandler(approvalRequestQuery, view, { description: 'What awaits approval: state, planHash, summary, markdown details, highImpact ids, refused attempts, decision' });
+  setHandler(approvalRequestQuery, view, {
+    description: 'What awaits approval: state, planHash, summary, markdown details, highImpact ids, refused attempts, decision',
+  });
 
   return {
     async awaitDecision(next: ApprovalRequest, timeoutMs: number): Promise<Decision> {

@@ -18,7 +18,10 @@ export function renderImportDetails(status: ImportStatus, options: ImportOptions
   if (options.rateLimit) lines.push('', `Rate cap: ${options.rateLimit.perSecond} ${options.rateLimit.unit}/s across all workers`);
   if (status.rejectReport) lines.push('', `Reject report: \`${status.rejectReport}\``);
   if (status.delivery && !status.delivery.confirmed) {
-    lines.push('', `Delivery not confirmed: ${markdownText(status.delivery.reason, 300)}; check with \`segflow verify\` (Segment answers 200 even to an unknown write key).`);
+    lines.push(
+      '',
+      `Delivery not confirmed: ${markdownText(status.delivery.reason, 300)}; check with \`segflow verify\` (Segment answers 200 even to an unknown write key).`,
+    );
   }
   if (status.error) lines.push('', `Error: ${status.error}`);
   return lines.join('\n');
@@ -33,10 +36,23 @@ function formatBytes(bytes: number): string {
 
 /** The plan an import waits on with --require-approval, as the approver sees it. */
 export function renderImportPlan(
-  plan: { file: string; source: string; format: string; fileBytes: number; rowsRead: number; rowsRejected: number; eventsToSend: number; typeCounts: Record<string, number>; timeRange: { min?: string; max?: string } | null },
+  plan: {
+    file: string;
+    source: string;
+    format: string;
+    fileBytes: number;
+    rowsRead: number;
+    rowsRejected: number;
+    eventsToSend: number;
+    typeCounts: Record<string, number>;
+    timeRange: { min?: string; max?: string } | null;
+  },
   planHash: string,
 ): string {
-  const types = Object.entries(plan.typeCounts).map(([type, count]) => `${markdownText(type, 50)} ${count}`).join(' · ') || 'none';
+  const types =
+    Object.entries(plan.typeCounts)
+      .map(([type, count]) => `${markdownText(type, 50)} ${count}`)
+      .join(' · ') || 'none';
   return [
     `**Awaiting approval** to send **${plan.eventsToSend} events** to source ${markdownText(plan.source, 100)}`,
     '',

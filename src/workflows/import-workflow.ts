@@ -50,7 +50,6 @@ import { createApprovalGate } from './approval';
 import { percentOf, renderImportDetails, renderImportPlan } from './import-details';
 import { recordJobState } from './metrics';
 
-
 /**
  * Attempts a chunk gets before the job fails. Every failed attempt counts (a 429, a 5xx, a lost worker), and a retried
  * chunk resumes after its last acknowledged batch, so 40 attempts with backoff capped at 60 s ride out a Segment outage
@@ -102,7 +101,9 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   setHandler(importStatusQuery, () => status());
   // Chunk activities ask for their share of the rate cap while they run (src/activities/chunk-pacing.ts).
   setHandler(rateShareQuery, () =>
-    options.rateLimit && sendingInFlight > 0 ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), inFlight: sendingInFlight } : undefined,
+    options.rateLimit && sendingInFlight > 0
+      ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), inFlight: sendingInFlight }
+      : undefined,
   );
   // --require-approval: nothing is sent before a human approves the exact totals the validation pass found. An
   // approval given in an earlier run of this chain still stands (and still shows) after continue-as-new.
@@ -126,7 +127,13 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     // Wait for a cancelled chunk to stop and say what it sent: with TRY_CANCEL (the protocol's default) the workflow
     // would move on while the chunk may still be sending (docs/temporal-notes.md, "Stopping, retrying and waiting").
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: CHUNK_MAX_ATTEMPTS, nonRetryableErrorTypes: IMPORT_NON_RETRYABLE },
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '60s',
+      maximumAttempts: CHUNK_MAX_ATTEMPTS,
+      nonRetryableErrorTypes: IMPORT_NON_RETRYABLE,
+    },
   } as const;
   const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
   let sendingInFlight = 0;
@@ -147,7 +154,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       source: options.source,
       file: displayLocation(options.file),
       rows: { read: totals.rowsRead, rejected: totals.rowsRejected, valid: totals.eventsValid },
-      events: { sent: totals.eventsSent, wouldSend: options.dryRun ? totals.eventsValid : validation?.eventsValid ?? 0 },
+      events: { sent: totals.eventsSent, wouldSend: options.dryRun ? totals.eventsValid : (validation?.eventsValid ?? 0) },
       batches: { sent: totals.batchesSent },
       chunks: { done: totals.chunksDone, inFlight, planned: carried.nextChunkIndex },
       // The header (or BOM) before the first chunk counts as done once the input is inspected.
@@ -188,8 +195,12 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
     if (fresh) {
       if (options.inputSet) {
         // .gz and many-file inputs are staged to one plain file first (docs/compressed-and-many-files.md).
-        carried.staged = await chunkActivities.stageInput
-          .executeWithOptions({ ...chunkActivityOptions, summary: `stage ${options.inputSet.kind === 'file' ? 'compressed input' : `files of the ${options.inputSet.kind}`}` }, [
+        carried.staged = await chunkActivities.stageInput.executeWithOptions(
+          {
+            ...chunkActivityOptions,
+            summary: `stage ${options.inputSet.kind === 'file' ? 'compressed input' : `files of the ${options.inputSet.kind}`}`,
+          },
+          [
             {
               jobId,
               reportDir: options.reportDir,
@@ -198,7 +209,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
               format: options.format,
               digest: options.inputSet.digest,
             },
-          ]);
+          ],
+        );
       }
       const inspected = await shortActivities.inspectInput({ file: dataFile(), format: options.format, ignoreColumns: options.ignoreColumns });
       carried.fileSize = inspected.fileSize;
@@ -365,7 +377,9 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           maxEventsPerBatch: options.maxEventsPerBatch,
           maxBatchBytes: options.maxBatchBytes,
           maxEventBytes: SEGMENT_LIMITS.maxEventBytes,
-          rateLimit: options.rateLimit ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), unit: options.rateLimit.unit } : undefined,
+          rateLimit: options.rateLimit
+            ? { perSecond: rateShare(options.rateLimit.perSecond, sendingInFlight), unit: options.rateLimit.unit }
+            : undefined,
           jobRate: options.rateLimit ? { perSecond: options.rateLimit.perSecond, concurrency: options.concurrency } : undefined,
           reportDir: options.reportDir,
           referenceTime: carried.startedAt,

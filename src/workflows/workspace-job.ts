@@ -44,10 +44,15 @@ import { createApprovalGate } from './approval';
 import { markdownText } from '../shared/safe-text';
 import { recordJobState } from './metrics';
 
-
 const previewOptions: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '60s',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE,
+  },
 };
 
 /** 429s carry their own nextRetryDelay; 20 attempts bound a Segment outage to roughly a quarter of an hour per item. */
@@ -59,7 +64,13 @@ const applyOptions: ActivityOptions = {
   // (TRY_CANCEL, the protocol's default, would record "not run" while a DELETE still completes;
   // docs/temporal-notes.md, "Stopping, retrying and waiting").
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 20, nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '60s',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: WORKSPACE_NON_RETRYABLE,
+  },
 };
 
 const { workspacePreview } = proxyActivities<WorkspaceActivities>(previewOptions);
@@ -74,12 +85,18 @@ function failureMessage(error: unknown): string {
 /** Live markdown for the Temporal UI while items run (the plan itself was shown while awaiting approval). */
 function renderProgress(status: WorkspaceJobStatus, done: number, total: number): string {
   // Ids, names and messages (errors quote the workspace) go through the one sanitiser, as in the approval view.
-  const lines = [`## Running: ${done}/${total} items done`, '', `Plan ${(status.planHash ?? '').slice(0, 12)} — ${markdownText(status.summary ?? '', 300)}`];
+  const lines = [
+    `## Running: ${done}/${total} items done`,
+    '',
+    `Plan ${(status.planHash ?? '').slice(0, 12)} — ${markdownText(status.summary ?? '', 300)}`,
+  ];
   if (status.approval?.outcome === 'approved') lines.push('', `Approved by ${markdownText(status.approval.by, 300)} at ${status.approval.at}`);
   lines.push('', '| item | target | status | message |', '|---|---|---|---|');
   for (const step of status.steps) {
     for (const item of step.items) {
-      lines.push(`| ${markdownText(item.itemId, 200)} | ${markdownText(item.target, 200)} | ${item.status} | ${markdownText(item.message ?? '', 200)} |`);
+      lines.push(
+        `| ${markdownText(item.itemId, 200)} | ${markdownText(item.target, 200)} | ${item.status} | ${markdownText(item.message ?? '', 200)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -108,7 +125,11 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
     status.updatedAt = new Date().toISOString();
     if (input.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_STATE, value: state }]);
   };
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SEGFLOW_KIND, value: 'workspace' }, { key: SEGFLOW_STATE, value: 'running' }]);
+  if (input.searchAttributes)
+    upsertSearchAttributes([
+      { key: SEGFLOW_KIND, value: 'workspace' },
+      { key: SEGFLOW_STATE, value: 'running' },
+    ]);
 
   const itemStatus = (item: PlanItem): ItemStatus => status.steps[item.step - 1]!.items.find((entry) => entry.itemId === item.id)!;
   const record = (item: PlanItem, outcome: ItemOutcome) => {
@@ -175,7 +196,14 @@ export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJ
     for (const item of items) {
       if (stoppedBy) break;
       if (item.unchanged) {
-        record(item, { itemId: item.id, step: item.step, op: item.op, target: item.target.id, status: 'unchanged', message: 'already as asked at preview time' });
+        record(item, {
+          itemId: item.id,
+          step: item.step,
+          op: item.op,
+          target: item.target.id,
+          status: 'unchanged',
+          message: 'already as asked at preview time',
+        });
         continue;
       }
       const args: ApplyItemInput = { jobId: input.jobId, planHash: preview.planHash, item };

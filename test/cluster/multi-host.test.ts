@@ -70,7 +70,16 @@ const workerProcesses = new Map<string, ChildProcess>();
 const logs: Array<() => void> = [];
 
 /** What the Segment stand-in saw, from its per-request log lines. */
-const delivered = { events: 0, accepted: 0, duplicates: 0, dropped: 0, requests: 0, nonOk: 0, perSecond: new Map<number, number>(), duplicatesAt: [] as Array<{ atMs: number; count: number }> };
+const delivered = {
+  events: 0,
+  accepted: 0,
+  duplicates: 0,
+  dropped: 0,
+  requests: 0,
+  nonOk: 0,
+  perSecond: new Map<number, number>(),
+  duplicatesAt: [] as Array<{ atMs: number; count: number }>,
+};
 /** What the storage host served, per client address. */
 const served = new Map<string, { requests: number; bytes: number; statuses: Set<number> }>();
 let segmentFinalStats: Record<string, number> | undefined;
@@ -245,11 +254,22 @@ function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, w
 
 function segflowCli(args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    execFile(tsx, [join(root, 'src/cli.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: 'segflow-cluster', SEGFLOW_UI_URL: uiUrl },
-      timeout: 120_000,
-    }, (error, stdout, stderr) => (error ? reject(new Error(`segflow ${args.join(' ')} failed: ${stderr || error.message}`)) : resolvePromise(stdout)));
+    execFile(
+      tsx,
+      [join(root, 'src/cli.ts'), ...args],
+      {
+        cwd: root,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: temporalAddress,
+          TEMPORAL_NAMESPACE: 'default',
+          SEGFLOW_TASK_QUEUE: 'segflow-cluster',
+          SEGFLOW_UI_URL: uiUrl,
+        },
+        timeout: 120_000,
+      },
+      (error, stdout, stderr) => (error ? reject(new Error(`segflow ${args.join(' ')} failed: ${stderr || error.message}`)) : resolvePromise(stdout)),
+    );
   });
 }
 
@@ -289,7 +309,12 @@ beforeAll(async () => {
 
   invalidLines = writeInput(join(work, 'storage', 'input', 'events.ndjson'));
 
-  storageProcess = lab.spawn('storage', tsx, [join(root, 'test/support/range-server-cli.ts'), '--dir', join(work, 'storage', 'input'), '--host', lab.host('storage').ip], { cwd: root });
+  storageProcess = lab.spawn(
+    'storage',
+    tsx,
+    [join(root, 'test/support/range-server-cli.ts'), '--dir', join(work, 'storage', 'input'), '--host', lab.host('storage').ip],
+    { cwd: root },
+  );
   createInterface({ input: storageProcess.stderr! }).on('line', (line) => {
     const match = /^(\d+) (\S+) \S+ bytes=(\d+)-(\d+)$/.exec(line);
     if (!match) return;
@@ -301,7 +326,12 @@ beforeAll(async () => {
   });
   inputUrl = `${(JSON.parse(await firstLine(storageProcess, 'the storage host')) as { url: string }).url}/events.ndjson`;
 
-  segmentProcess = lab.spawn('segment', tsx, [join(root, 'test/support/segment-double-cli.ts'), '--host', lab.host('segment').ip, '--port', '0', '--write-key', WRITE_KEY], { cwd: root });
+  segmentProcess = lab.spawn(
+    'segment',
+    tsx,
+    [join(root, 'test/support/segment-double-cli.ts'), '--host', lab.host('segment').ip, '--port', '0', '--write-key', WRITE_KEY],
+    { cwd: root },
+  );
   segmentExited = new Promise((r) => segmentProcess.once('exit', () => r()));
   const segmentLog = createWriteStream(join(artifacts, 'segment-requests.log'));
   createInterface({ input: segmentProcess.stderr! }).on('line', (line) => {
@@ -375,7 +405,13 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
   const workspace = await sc.client.workflow.start(workspaceJob, {
     taskQueue: 'segflow-cluster',
     workflowId: 'workspace-cluster-disable-a',
-    args: [{ jobId: 'cluster-disable-a', spec: parseJobSpecText('steps:\n  - op: update-source\n    targets: [src_a]\n    set: { enabled: false }\n'), approvalTimeoutMs: 3_600_000 }],
+    args: [
+      {
+        jobId: 'cluster-disable-a',
+        spec: parseJobSpecText('steps:\n  - op: update-source\n    targets: [src_a]\n    set: { enabled: false }\n'),
+        approvalTimeoutMs: 3_600_000,
+      },
+    ],
   });
   await waitUntil(async () => (await workspace.query(approvalRequestQuery)).state === 'awaiting', 120_000, 'workspace job awaiting approval');
 
@@ -385,8 +421,19 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
   const startedAt = Date.now();
   const started = JSON.parse(
     await segflowCli([
-      '--json', 'import', inputUrl, '--id', jobId, '--rate', String(RATE), '--concurrency', String(CONCURRENCY),
-      '--batch-size', String(BATCH_SIZE), '--chunk-bytes', String(CHUNK_BYTES),
+      '--json',
+      'import',
+      inputUrl,
+      '--id',
+      jobId,
+      '--rate',
+      String(RATE),
+      '--concurrency',
+      String(CONCURRENCY),
+      '--batch-size',
+      String(BATCH_SIZE),
+      '--chunk-bytes',
+      String(CHUNK_BYTES),
     ]),
   ) as { jobId: string };
   expect(started.jobId).toBe(jobId);
@@ -467,7 +514,8 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
   const first = Math.min(...delivered.perSecond.keys());
   const last = Math.max(...delivered.perSecond.keys());
   const perSecond = Array.from({ length: last - first + 1 }, (_, i) => delivered.perSecond.get(first + i) ?? 0);
-  const windowMax = (w: number) => Math.max(...perSecond.slice(0, perSecond.length - w + 1).map((_, i) => perSecond.slice(i, i + w).reduce((a, b) => a + b, 0)));
+  const windowMax = (w: number) =>
+    Math.max(...perSecond.slice(0, perSecond.length - w + 1).map((_, i) => perSecond.slice(i, i + w).reduce((a, b) => a + b, 0)));
   const slack = CONCURRENCY * BATCH_SIZE;
   figures.rate = {
     cap: RATE,
@@ -490,7 +538,10 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
 
   // The reject report, merged on the shared storage, lists exactly the invalid rows.
   const reportPath = String((final as { rejectReport?: string }).rejectReport ?? join(work, 'storage', 'reports', jobId, 'rejects.ndjson'));
-  const rejected = readFileSync(reportPath, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { line: number }).line);
+  const rejected = readFileSync(reportPath, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { line: number }).line);
   expect(rejected.sort((a, b) => a - b)).toEqual(invalidLines);
 
   // Figures for docs/scaling.md.
@@ -536,7 +587,15 @@ async function checkWebUi(jobId: string): Promise<void> {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   try {
@@ -574,7 +633,14 @@ async function checkWebUi(jobId: string): Promise<void> {
 
 /** Text of the page and its frames: the UI renders markdown details in a sandboxed iframe. */
 async function pageText(page: import('playwright-core').Page): Promise<string> {
-  const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText().catch(() => '')));
+  const texts = await Promise.all(
+    page.frames().map((frame) =>
+      frame
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    ),
+  );
   return texts.join('\n');
 }
 

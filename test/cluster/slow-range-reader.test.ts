@@ -25,7 +25,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'segflow-slow-reader-'));
   writeFileSync(join(dir, 'events.ndjson'), 'x'.repeat(1_500_000));
   lab = NetworkLab.create(['storage']);
-  server = lab.spawn('storage', join(root, 'node_modules/.bin/tsx'), [join(root, 'test/support/range-server-cli.ts'), '--dir', dir, '--host', lab.host('storage').ip], { cwd: root });
+  server = lab.spawn(
+    'storage',
+    join(root, 'node_modules/.bin/tsx'),
+    [join(root, 'test/support/range-server-cli.ts'), '--dir', dir, '--host', lab.host('storage').ip],
+    { cwd: root },
+  );
   const line = await new Promise<string>((resolveLine, reject) => {
     createInterface({ input: server.stdout! }).once('line', resolveLine);
     server.once('exit', (code) => reject(new Error(`range server exited (${code})`)));

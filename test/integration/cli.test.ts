@@ -51,7 +51,10 @@ describe('segflow CLI', () => {
     // watch: JSON lines with --json, plain lines when piped without it; exit code from the final state.
     const watchJson = await segflow('watch', final.jobId, '--json');
     expect(watchJson.code).toBe(0);
-    const lines = watchJson.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = watchJson.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.at(-1)).toMatchObject({ jobId: final.jobId, state: 'completed' });
     const watchPlain = await segflow('watch', final.jobId);
     expect(watchPlain.stderr).toMatch(/completed · .*rows 41 · sent 40 · rejected 1/);

@@ -92,10 +92,14 @@ describe('listing jobs without the key', () => {
     // The SDK's list() decodes every memo; before, one encrypted job made `segflow list` fail for everyone else.
     const sc = { client: plainClient, settings: { namespace: 'default' } as TemporalSettings, close: async () => {} };
     let listed: Awaited<ReturnType<typeof listJobs>> = [];
-    await waitFor(async () => {
-      listed = await listJobs(sc, { kind: 'import', limit: 1000 });
-      return listed.some((job) => job.jobId === handle.workflowId);
-    }, 30_000, 'the encrypted job in the listing');
+    await waitFor(
+      async () => {
+        listed = await listJobs(sc, { kind: 'import', limit: 1000 });
+        return listed.some((job) => job.jobId === handle.workflowId);
+      },
+      30_000,
+      'the encrypted job in the listing',
+    );
     expect(listed.find((job) => job.jobId === handle.workflowId)).toMatchObject({ kind: 'import', status: 'RUNNING' });
     expect(JSON.stringify(listed)).not.toContain('acme-customer-emails');
   });
@@ -134,7 +138,10 @@ describe('codec server over HTTP', () => {
   });
 
   it('round-trips /encode then /decode under any path prefix', async () => {
-    const original: JsonPayload = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') };
+    const original: JsonPayload = {
+      metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+      data: Buffer.from('"hello"').toString('base64'),
+    };
     const encoded = (await (await post('/codec/default/encode', { payloads: [original] })).json()) as { payloads: JsonPayload[] };
     expect(Buffer.from(encoded.payloads[0]!.metadata!.encoding!, 'base64').toString()).toBe('binary/encrypted');
     const decoded = (await (await post('/codec/default/decode', encoded)).json()) as { payloads: JsonPayload[] };
@@ -158,12 +165,17 @@ describe('codec server over HTTP', () => {
   });
 
   it.each([
-    ['a tampered payload', async () => {
-      const json = payloadToJson(await storedInput());
-      const data = Buffer.from(json.data!, 'base64');
-      data[data.length - 1] = data[data.length - 1]! ^ 1;
-      return { payloads: [{ ...json, data: data.toString('base64') }] };
-    }, 400, /failed authentication/],
+    [
+      'a tampered payload',
+      async () => {
+        const json = payloadToJson(await storedInput());
+        const data = Buffer.from(json.data!, 'base64');
+        data[data.length - 1] = data[data.length - 1]! ^ 1;
+        return { payloads: [{ ...json, data: data.toString('base64') }] };
+      },
+      400,
+      /failed authentication/,
+    ],
     ['a body without payloads', async () => ({ nothing: true }), 400, /payloads/],
   ])('refuses %s with a clear error', async (_name, body, status, message) => {
     const response = await post('/decode', await body());
@@ -189,20 +201,33 @@ describe('codec server over HTTP', () => {
 
 describe('codec server next to a browser', () => {
   /** A raw request, so the Host header can be what a DNS-rebinding page would send (fetch fixes it). */
-  function rawPost(path: string, headers: Record<string, string>, body = JSON.stringify({ payloads: [] })): Promise<{ status: number; body: string; cors: string | undefined }> {
+  function rawPost(
+    path: string,
+    headers: Record<string, string>,
+    body = JSON.stringify({ payloads: [] }),
+  ): Promise<{ status: number; body: string; cors: string | undefined }> {
     return new Promise((resolve, reject) => {
-      const request = httpRequest({ host: '127.0.0.1', port: codecServer.port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, cors: response.headers['access-control-allow-origin'] as string | undefined }));
-      });
+      const request = httpRequest(
+        { host: '127.0.0.1', port: codecServer.port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+        (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, body: text, cors: response.headers['access-control-allow-origin'] as string | undefined }),
+          );
+        },
+      );
       request.on('error', reject);
       request.end(body);
     });
   }
 
   it('refuses a request with a foreign Host header (DNS rebinding), even with the token', async () => {
-    const rebinding = await rawPost('/decode', { host: `evil.example:${codecServer.port}`, origin: 'http://evil.example', authorization: `Bearer ${TOKEN}` });
+    const rebinding = await rawPost('/decode', {
+      host: `evil.example:${codecServer.port}`,
+      origin: 'http://evil.example',
+      authorization: `Bearer ${TOKEN}`,
+    });
     expect(rebinding.status).toBe(421);
     expect(rebinding.cors).toBeUndefined();
     const local = await rawPost('/decode', { host: `localhost:${codecServer.port}`, authorization: `Bearer ${TOKEN}` });
@@ -221,11 +246,20 @@ describe('codec server next to a browser', () => {
     const strict = new EncryptionCodec({ current: { id: 'test-key', key: codecKey }, requireEncryption: true });
     const server = await startCodecServer({ port: 0, codec: strict, allowedOrigin: UI_ORIGIN, token: TOKEN });
     try {
-      const plaintext: JsonPayload = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"by":"mallory"}').toString('base64') };
-      const response = await fetch(`${server.url}/decode`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ payloads: [plaintext] }) });
+      const plaintext: JsonPayload = {
+        metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+        data: Buffer.from('{"by":"mallory"}').toString('base64'),
+      };
+      const response = await fetch(`${server.url}/decode`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ payloads: [plaintext] }),
+      });
       expect(response.status).toBe(400);
       expect(((await response.json()) as { error: string }).error).toMatch(/unencrypted payload/);
-      await expect(strict.decode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{}') }])).rejects.toThrow(/requires encryption/);
+      await expect(strict.decode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{}') }])).rejects.toThrow(
+        /requires encryption/,
+      );
       // Encrypted payloads still decode.
       const [decoded] = await strict.decode(await strict.encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"ok"') }]));
       expect(text(decoded!.data)).toBe('"ok"');

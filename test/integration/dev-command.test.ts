@@ -12,11 +12,15 @@ const root = resolve(__dirname, '../..');
 
 it('imports the sample end to end on the embedded default and exits 0', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'segflow-dev-'));
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), 'dev', '--import', join(root, 'samples/events.csv'), '--exit', '--port', '17233'], {
-    cwd,
-    // No real Segment settings: the stand-in must be used.
-    env: { ...process.env, SEGMENT_WRITE_KEY: '', SEGMENT_TRACKING_URL: '' },
-  });
+  const child = spawn(
+    join(root, 'node_modules/.bin/tsx'),
+    [join(root, 'src/cli.ts'), 'dev', '--import', join(root, 'samples/events.csv'), '--exit', '--port', '17233'],
+    {
+      cwd,
+      // No real Segment settings: the stand-in must be used.
+      env: { ...process.env, SEGMENT_WRITE_KEY: '', SEGMENT_TRACKING_URL: '' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -33,7 +33,11 @@ describe('approval across continue-as-new', () => {
     const { planHash } = await handle.query(approvalRequestQuery);
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: planHash!, by: 'alice' }] });
     const runsAtApproval = (await getJobStatus(h.sc, started.jobId)).runs as number;
-    await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).runs as number) > runsAtApproval, 60_000, 'a continue-as-new after approval');
+    await waitFor(
+      async () => ((await getJobStatus(h.sc, started.jobId)).runs as number) > runsAtApproval,
+      60_000,
+      'a continue-as-new after approval',
+    );
 
     // Before: the new run's gate said "none", and the same approval again was refused ("nothing is awaiting approval").
     const view = await handle.query(approvalRequestQuery);

@@ -78,7 +78,14 @@ describe('input errors that cannot heal', () => {
   it('fails at once, with the reason, when the local file is removed mid-import', async () => {
     h.double.reset();
     const file = h.writeInput('vanishing.ndjson', ndjsonEvents(1200, 'gone'));
-    const started = await startImport(h.sc, { file, concurrency: 1, targetChunkBytes: 20_000, maxEventsPerBatch: 50, rateLimit: { perSecond: 400, unit: 'events' }, heartbeatTimeoutMs: 5000 });
+    const started = await startImport(h.sc, {
+      file,
+      concurrency: 1,
+      targetChunkBytes: 20_000,
+      maxEventsPerBatch: 50,
+      rateLimit: { perSecond: 400, unit: 'events' },
+      heartbeatTimeoutMs: 5000,
+    });
     await waitFor(async () => sentOf(await getJobStatus(h.sc, started.jobId)) > 0, 60_000, 'first events');
     rmSync(file);
     const final = await followJob(h.sc, started.jobId, () => undefined, 200);
@@ -139,7 +146,14 @@ describe('--wait says why a job does not answer', () => {
     const sc = { ...h.sc, settings: { ...h.sc.settings, taskQueue: `nobody-polls-${Date.now()}` } };
     const started = await startImport(sc, { file, jobId: `no-worker-${Date.now()}` });
     const problems: string[] = [];
-    const following = followJob(sc, started.jobId, () => undefined, 200, (p) => problems.push(p), 500);
+    const following = followJob(
+      sc,
+      started.jobId,
+      () => undefined,
+      200,
+      (p) => problems.push(p),
+      500,
+    );
     following.catch(() => undefined);
     await waitFor(() => problems.length > 0, 60_000, 'a diagnosis');
     expect(problems[0]).toMatch(/nothing polls task queue "nobody-polls-/);
@@ -150,8 +164,26 @@ describe('--wait says why a job does not answer', () => {
   it('stops waiting and gives the error when the workflow task keeps failing', async () => {
     const handle = await h.sc.client.workflow.start('noSuchWorkflowType', { taskQueue: h.taskQueue, workflowId: `broken-${Date.now()}`, args: [] });
     try {
-      await expect(followJob(h.sc, handle.workflowId, () => undefined, 200, () => undefined, 500)).rejects.toThrow(UsageError);
-      await expect(followJob(h.sc, handle.workflowId, () => undefined, 200, () => undefined, 500)).rejects.toThrow(/workflow task keeps failing.*noSuchWorkflowType/);
+      await expect(
+        followJob(
+          h.sc,
+          handle.workflowId,
+          () => undefined,
+          200,
+          () => undefined,
+          500,
+        ),
+      ).rejects.toThrow(UsageError);
+      await expect(
+        followJob(
+          h.sc,
+          handle.workflowId,
+          () => undefined,
+          200,
+          () => undefined,
+          500,
+        ),
+      ).rejects.toThrow(/workflow task keeps failing.*noSuchWorkflowType/);
     } finally {
       await handle.terminate('test over');
     }
@@ -162,7 +194,8 @@ describe('stopping', () => {
   it('stops in-flight siblings when too many rows are rejected, and counts what they sent', async () => {
     h.double.reset();
     // Chunk 1 is all bad rows; chunks 2 and 3 are good and slow (rate cap). Before, they ran to their end.
-    const bad = Array.from({ length: 200 }, (_, i) => JSON.stringify({ type: 'track', userId: `b${i}`, timestamp: '2020-01-01T00:00:00Z' })).join('\n') + '\n';
+    const bad =
+      Array.from({ length: 200 }, (_, i) => JSON.stringify({ type: 'track', userId: `b${i}`, timestamp: '2020-01-01T00:00:00Z' })).join('\n') + '\n';
     const file = h.writeInput('bad-first.ndjson', bad + ndjsonEvents(3000, 'good'));
     const started = await startImport(h.sc, {
       file,
@@ -187,7 +220,14 @@ describe('stopping', () => {
   it('cancels mid-chunk: no request after "cancelled", and the counts match what Segment got', async () => {
     h.double.reset();
     const file = h.writeInput('cancel-mid.ndjson', ndjsonEvents(3000, 'cm'));
-    const started = await startImport(h.sc, { file, concurrency: 2, targetChunkBytes: 60_000, maxEventsPerBatch: 25, rateLimit: { perSecond: 200, unit: 'events' }, heartbeatTimeoutMs: 5000 });
+    const started = await startImport(h.sc, {
+      file,
+      concurrency: 2,
+      targetChunkBytes: 60_000,
+      maxEventsPerBatch: 25,
+      rateLimit: { perSecond: 200, unit: 'events' },
+      heartbeatTimeoutMs: 5000,
+    });
     await waitFor(async () => sentOf(await getJobStatus(h.sc, started.jobId)) > 100, 60_000, 'first events');
     await h.sc.client.workflow.getHandle(started.jobId).cancel();
     const final = await followJob(h.sc, started.jobId, () => undefined, 100);
@@ -205,7 +245,10 @@ describe('a failure keeps its cause', () => {
     h.double.reset();
     const file = h.writeInput('cause.csv', 'type,user_id,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\n');
     const started = await startImport(h.sc, { file });
-    const error = await h.sc.client.workflow.getHandle(started.jobId).result().catch((e: unknown) => e);
+    const error = await h.sc.client.workflow
+      .getHandle(started.jobId)
+      .result()
+      .catch((e: unknown) => e);
     const chain = causeChain(error) as Array<{ name?: string; type?: string }>;
     // Before, the chain ended at the activity failure itself: no ImportFailed with the job's status in front of it.
     expect(chain.map((e) => e.type).filter(Boolean)).toEqual([FailureType.ImportFailed, FailureType.InvalidCsvHeader]);
@@ -221,7 +264,11 @@ describe('a worker alive but stuck', () => {
     try {
       stuck.double.injectFaultOnRequest(2, { kind: 'delay', ms: 60_000 });
       const started = Date.now();
-      const status = await stuck.runImport({ file: stuck.writeInput('stuck.ndjson', ndjsonEvents(300, 'stuck')), maxEventsPerBatch: 50, concurrency: 1 });
+      const status = await stuck.runImport({
+        file: stuck.writeInput('stuck.ndjson', ndjsonEvents(300, 'stuck')),
+        maxEventsPerBatch: 50,
+        concurrency: 1,
+      });
       expect(status.state).toBe('completed');
       expect(stuck.double.uniqueMessageIds().size).toBe(300);
       expect(Date.now() - started).toBeLessThan(45_000);

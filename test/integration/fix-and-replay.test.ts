@@ -51,7 +51,10 @@ function readmeWalkthrough(): string[] {
 
 /** Runs one CLI command in this process, in the work directory, with a shell's environment. */
 async function segflow(command: string, vars: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = command.replace(/\$(\w+)/g, (_m, name: string) => vars[name] ?? '').split(' ').slice(1);
+  const args = command
+    .replace(/\$(\w+)/g, (_m, name: string) => vars[name] ?? '')
+    .split(' ')
+    .slice(1);
   const env = {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     SEGFLOW_TASK_QUEUE: h.taskQueue,

@@ -20,7 +20,10 @@ function csvEvents(count: number, prefix: string): string {
   return rows.join('\n') + '\n';
 }
 
-for (const [format, make] of [['ndjson', ndjsonEvents], ['csv', csvEvents]] as const) {
+for (const [format, make] of [
+  ['ndjson', ndjsonEvents],
+  ['csv', csvEvents],
+] as const) {
   it(`completes a .gz ${format} import with every row delivered after the worker is SIGKILLed mid-file`, async () => {
     const h = p.h;
     h.double.reset();

@@ -42,9 +42,9 @@ describe('import --require-approval', () => {
     expect(request.summary).toMatch(/send 500 events to source default/);
     expect(request.details).toMatch(/track 500/);
 
-    await expect(
-      handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: 'f'.repeat(64), by: 'mallory' }] }),
-    ).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: 'f'.repeat(64), by: 'mallory' }] })).rejects.toThrow(
+      WorkflowUpdateFailedError,
+    );
     expect((await handle.query(approvalRequestQuery)).refusedAttempts).toHaveLength(1);
     expect(h.double.stats().requests).toBe(0);
 
@@ -69,12 +69,18 @@ describe('import --require-approval', () => {
 
     // The CLI refuses to reuse a job id; a client (or a reset) can still start the same workflow id again.
     const second = { jobId: first.jobId };
-    await h.sc.client.workflow.start('importJob', { taskQueue: h.sc.settings.taskQueue, workflowId: first.jobId, args: [{ jobId: first.jobId, options: first.options }] });
+    await h.sc.client.workflow.start('importJob', {
+      taskQueue: h.sc.settings.taskQueue,
+      workflowId: first.jobId,
+      args: [{ jobId: first.jobId, options: first.options }],
+    });
     await waitFor(async () => (await getJobStatus(h.sc, second.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval again');
     const fresh = await h.sc.client.workflow.getHandle(second.jobId).query(approvalRequestQuery);
     expect(fresh.planHash).not.toBe(old.planHash);
     await expect(
-      h.sc.client.workflow.getHandle(second.jobId).executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] }),
+      h.sc.client.workflow
+        .getHandle(second.jobId)
+        .executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] }),
     ).rejects.toThrow(WorkflowUpdateFailedError);
     await h.sc.client.workflow.getHandle(second.jobId).signal(rejectSignal, { by: 'bob', reason: 'done' });
     expect((await followJob(h.sc, second.jobId, () => undefined, 200)).state).toBe('rejected');
@@ -124,4 +130,3 @@ describe('import --require-approval', () => {
     expect(sentIds.length).toBeLessThan(600);
   });
 });
-

@@ -74,13 +74,19 @@ describe('transient failures', () => {
 describe('permanent failures', () => {
   it('isolates an event Segment refuses with 400, sends the rest and reports only that row', async () => {
     h.double.reset();
-    const file = h.writeInput('poison.ndjson', ndjsonEvents(60, 'p', (i) => (i === 16 ? { userId: 'poison' } : {})));
+    const file = h.writeInput(
+      'poison.ndjson',
+      ndjsonEvents(60, 'p', (i) => (i === 16 ? { userId: 'poison' } : {})),
+    );
     const status = await h.runImport({ file, maxEventsPerBatch: 25 });
     expect(status.state).toBe('completed');
     expect(status.rows).toMatchObject({ read: 60, rejected: 1 });
     expect(status.events).toMatchObject({ sent: 59 });
     expect(h.double.uniqueMessageIds().size).toBe(59);
-    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const report = readFileSync(String(status.rejectReport), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(report).toHaveLength(1);
     expect(report[0]).toMatchObject({ line: 17, field: '(message)' });
     expect(report[0].reason).toMatch(/400/);

@@ -10,7 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChunkResult, ImportActivities, PlanChunksInput, ProcessChunkInput } from '../../src/contracts/import-job';
 import { importJob } from '../../src/workflows/import-workflow';
-import { pauseSignal, resumeSignal, importStatusQuery, type ChunkDescriptor, type ImportOptions, type ImportStatus } from '../../src/contracts/import-job';
+import {
+  pauseSignal,
+  resumeSignal,
+  importStatusQuery,
+  type ChunkDescriptor,
+  type ImportOptions,
+  type ImportStatus,
+} from '../../src/contracts/import-job';
 import { rootCause } from '../../src/contracts/failures';
 import { getTestEnv, uniqueTaskQueue } from '../support/temporal';
 import { waitFor } from '../support/wait';
@@ -20,7 +27,15 @@ const CHUNK_BYTES = 100;
 const HEADER_BYTES = 10;
 
 function plannedChunk(index: number): ChunkDescriptor {
-  return { index, startByte: HEADER_BYTES + index * CHUNK_BYTES, endByte: HEADER_BYTES + (index + 1) * CHUNK_BYTES, firstLine: 2 + index * 100, firstRecord: index * 100, records: 100, lines: 100 };
+  return {
+    index,
+    startByte: HEADER_BYTES + index * CHUNK_BYTES,
+    endByte: HEADER_BYTES + (index + 1) * CHUNK_BYTES,
+    firstLine: 2 + index * 100,
+    firstRecord: index * 100,
+    records: 100,
+    lines: 100,
+  };
 }
 
 interface MockedImport {
@@ -34,7 +49,11 @@ interface MockedImport {
  * Activities for an input of `chunks` chunks. `chunkResult` says what each chunk reports (default: 100 valid rows
  * sent); `gate` lets a test hold an activity until it says so.
  */
-function mockImport(options: { chunks: number; chunkResult?: (input: ProcessChunkInput) => Partial<ChunkResult>; inspectGate?: Promise<void> }): MockedImport {
+function mockImport(options: {
+  chunks: number;
+  chunkResult?: (input: ProcessChunkInput) => Partial<ChunkResult>;
+  inspectGate?: Promise<void>;
+}): MockedImport {
   const processed: MockedImport['processed'] = [];
   const planned: PlanChunksInput[] = [];
   const fileSize = HEADER_BYTES + options.chunks * CHUNK_BYTES;

@@ -126,14 +126,18 @@ describe('validation and the reject report', () => {
 
   it('reports a row whose messageId repeats an earlier row of the chunk instead of counting it as sent', async () => {
     h.double.reset();
-    const row = (userId: string, messageId: string) => JSON.stringify({ type: 'track', userId, event: 'E', messageId, timestamp: '2020-05-05T05:05:05Z' });
+    const row = (userId: string, messageId: string) =>
+      JSON.stringify({ type: 'track', userId, event: 'E', messageId, timestamp: '2020-05-05T05:05:05Z' });
     const lines = [row('a', 'same-id'), row('b', 'other-id'), row('c', 'same-id'), row('d', 'same-id')];
     const file = h.writeInput('duplicate-ids.ndjson', lines.join('\n') + '\n');
     const status = await h.runImport({ file });
     expect(status.state).toBe('completed');
     expect(status.rows).toMatchObject({ read: 4, rejected: 2, valid: 2 });
     expect(status.events).toMatchObject({ sent: 2 });
-    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const report = readFileSync(String(status.rejectReport), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(report).toEqual([
       { line: 3, field: 'messageId', reason: 'duplicate of line 1', raw: lines[2] },
       { line: 4, field: 'messageId', reason: 'duplicate of line 1', raw: lines[3] },
@@ -165,8 +169,19 @@ describe('input problems', () => {
 
   it('fails with a clear message when the file changes while it is imported', async () => {
     h.double.reset();
-    const file = h.writeInput('growing.ndjson', Array.from({ length: 600 }, (_, i) => JSON.stringify({ type: 'track', userId: `g${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join('\n') + '\n');
-    const started = await startImport(h.sc, { file, targetChunkBytes: 4_000, concurrency: 1, rateLimit: { perSecond: 300, unit: 'events' }, maxEventsPerBatch: 50 });
+    const file = h.writeInput(
+      'growing.ndjson',
+      Array.from({ length: 600 }, (_, i) => JSON.stringify({ type: 'track', userId: `g${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join(
+        '\n',
+      ) + '\n',
+    );
+    const started = await startImport(h.sc, {
+      file,
+      targetChunkBytes: 4_000,
+      concurrency: 1,
+      rateLimit: { perSecond: 300, unit: 'events' },
+      maxEventsPerBatch: 50,
+    });
     await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).events as { sent: number }).sent > 0);
     appendFileSync(file, JSON.stringify({ type: 'track', userId: 'late', event: 'E', timestamp: '2020-01-01T00:00:00Z' }) + '\n');
     const final = await followJob(h.sc, started.jobId, () => undefined, 200);
@@ -182,11 +197,17 @@ describe('input problems', () => {
 
   it('rejects a CSV row with the wrong number of fields and keeps going', async () => {
     h.double.reset();
-    const file = h.writeInput('ragged.csv', 'type,userId,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\ntrack,u2,E\ntrack,u3,E,2020-01-01T00:00:00Z\n');
+    const file = h.writeInput(
+      'ragged.csv',
+      'type,userId,event,timestamp\ntrack,u1,E,2020-01-01T00:00:00Z\ntrack,u2,E\ntrack,u3,E,2020-01-01T00:00:00Z\n',
+    );
     const status = await h.runImport({ file });
     expect(status.state).toBe('completed');
     expect(status.rows).toMatchObject({ read: 3, rejected: 1 });
-    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const report = readFileSync(String(status.rejectReport), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(report[0]).toMatchObject({ line: 3, raw: 'track,u2,E' });
   });
 });
@@ -259,8 +280,19 @@ describe('history stays clean and bounded', () => {
 describe('rate cap', () => {
   it('holds the job under --rate however many chunks run at once', async () => {
     h.double.reset();
-    const file = h.writeInput('rated.ndjson', Array.from({ length: 1200 }, (_, i) => JSON.stringify({ type: 'track', userId: `r${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join('\n'));
-    const status = await h.runImport({ file, rateLimit: { perSecond: 400, unit: 'events' }, concurrency: 3, targetChunkBytes: 8_000, maxEventsPerBatch: 40 });
+    const file = h.writeInput(
+      'rated.ndjson',
+      Array.from({ length: 1200 }, (_, i) => JSON.stringify({ type: 'track', userId: `r${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' })).join(
+        '\n',
+      ),
+    );
+    const status = await h.runImport({
+      file,
+      rateLimit: { perSecond: 400, unit: 'events' },
+      concurrency: 3,
+      targetChunkBytes: 8_000,
+      maxEventsPerBatch: 40,
+    });
     expect(status.state).toBe('completed');
     const times = h.double.requestLog().map((r) => Date.parse(r.receivedAt));
     const seconds = (Math.max(...times) - Math.min(...times)) / 1000;
@@ -277,7 +309,13 @@ describe('operator controls', () => {
     for (let i = 0; i < 2000; i++) rows.push(JSON.stringify({ type: 'track', userId: `p${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' }));
     const file = h.writeInput('pausable.ndjson', rows.join('\n'));
     // A low rate cap keeps the job running long enough to pause it.
-    const started = await startImport(h.sc, { file, targetChunkBytes: 4_000, concurrency: 1, rateLimit: { perSecond: 400, unit: 'events' }, maxEventsPerBatch: 50 });
+    const started = await startImport(h.sc, {
+      file,
+      targetChunkBytes: 4_000,
+      concurrency: 1,
+      rateLimit: { perSecond: 400, unit: 'events' },
+      maxEventsPerBatch: 50,
+    });
     await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).events as { sent: number }).sent > 0);
     const handle = h.sc.client.workflow.getHandle(started.jobId);
     await handle.signal('pause', {});
@@ -299,7 +337,13 @@ describe('operator controls', () => {
     const rows: string[] = [];
     for (let i = 0; i < 2000; i++) rows.push(JSON.stringify({ type: 'track', userId: `c${i}`, event: 'E', timestamp: '2020-01-01T00:00:00Z' }));
     const file = h.writeInput('cancellable.ndjson', rows.join('\n'));
-    const started = await startImport(h.sc, { file, targetChunkBytes: 4_000, concurrency: 1, rateLimit: { perSecond: 300, unit: 'events' }, maxEventsPerBatch: 50 });
+    const started = await startImport(h.sc, {
+      file,
+      targetChunkBytes: 4_000,
+      concurrency: 1,
+      rateLimit: { perSecond: 300, unit: 'events' },
+      maxEventsPerBatch: 50,
+    });
     await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).events as { sent: number }).sent > 0);
     await h.sc.client.workflow.getHandle(started.jobId).cancel();
     const final = await followJob(h.sc, started.jobId, () => undefined, 200);

@@ -30,7 +30,10 @@ afterAll(async () => {
 
 function exportDir(name: string): string {
   const root = join(h.workDir, name);
-  for (const [day, parts] of [['2024-01-01', 2], ['2024-01-02', 3]] as const) {
+  for (const [day, parts] of [
+    ['2024-01-01', 2],
+    ['2024-01-02', 3],
+  ] as const) {
     mkdirSync(join(root, day), { recursive: true });
     for (let part = 0; part < parts; part++) {
       let text = ndjsonEvents(300, `${name}-${day}-${part}`);
@@ -54,7 +57,10 @@ it('imports a directory of daily .gz files as one job, with one report naming fi
   expect(status.rows).toMatchObject({ read: 1500, rejected: 1 });
   expect(status.events).toMatchObject({ sent: 1499 });
   expect(h.double.uniqueMessageIds().size).toBe(1499);
-  const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const report = readFileSync(String(status.rejectReport), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(report).toEqual([expect.objectContaining({ file: '2024-01-02/part-1.ndjson.gz', line: 7, field: 'event' })]);
 
   // The job id covers every file's content: the same directory again is refused, a changed file is a new job.
@@ -82,7 +88,7 @@ it('imports the files a manifest lists, and a glob of them, with the same messag
   expect([...h.double.uniqueMessageIds()].sort()).toEqual([...manifestIds].sort());
 }, 180_000);
 
-it('imports a .gz over http(s) with the messageIds of the same rows as a plain file, the URL\'s query never shown', async () => {
+it("imports a .gz over http(s) with the messageIds of the same rows as a plain file, the URL's query never shown", async () => {
   const store = await startRangeServer({ requireQuery: '?sig=s3cr3t' });
   try {
     const text = ndjsonEvents(500, 'http-gz').replace(/\n$/, '\n{"type":"track","userId":"x","timestamp":"2024-01-01T00:00:00Z"}\n');
@@ -98,7 +104,10 @@ it('imports a .gz over http(s) with the messageIds of the same rows as a plain f
     expect(status.rows).toMatchObject({ read: 501, rejected: 1 });
     expect([...h.double.uniqueMessageIds()].sort()).toEqual(plainIds);
     // A single file's report needs no file name; its line is the line of the decompressed file.
-    const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const report = readFileSync(String(status.rejectReport), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(report).toEqual([expect.objectContaining({ line: 501, field: 'event' })]);
     expect(report[0]).not.toHaveProperty('file');
     expect(JSON.stringify(status)).not.toContain('s3cr3t');

@@ -66,7 +66,15 @@ async function promScalar(query: string): Promise<number> {
 function inputFile(): string {
   const lines: string[] = [];
   for (let i = 0; i < 3000; i++) {
-    lines.push(JSON.stringify({ type: 'track', userId: `obs-${i}`, event: 'Imported', properties: { note: ROW_SECRET }, timestamp: new Date(Date.UTC(2021, 0, 1) + i * 1000).toISOString() }));
+    lines.push(
+      JSON.stringify({
+        type: 'track',
+        userId: `obs-${i}`,
+        event: 'Imported',
+        properties: { note: ROW_SECRET },
+        timestamp: new Date(Date.UTC(2021, 0, 1) + i * 1000).toISOString(),
+      }),
+    );
     if (i === 100 || i === 2500) lines.push('{"type": "track", broken json');
     if (i === 700 || i === 1500 || i === 2900) lines.push(JSON.stringify({ type: 'track', event: 'No user', properties: { note: ROW_SECRET } }));
   }
@@ -102,10 +110,14 @@ beforeAll(async () => {
   );
   const promPort = await freePort();
   prometheusUrl = `http://127.0.0.1:${promPort}`;
-  const prom = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  const prom = spawn(
+    'prometheus',
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   children.push(prom);
   await waitFor(async () => (await fetch(`${prometheusUrl}/-/ready`)).ok, 60_000, 'Prometheus ready');
 }, 240_000);
@@ -133,7 +145,15 @@ describe('a worker process during an import', () => {
     h.double.injectFaultOnRequest(3, { kind: 'status', status: 429, retryAfterSeconds: 1 });
     h.double.injectFaultOnRequest(6, { kind: 'status', status: 500 });
     const file = h.writeInput('observed.ndjson', inputFile());
-    const started = await startImport(h.sc, { file, requireApproval: true, concurrency: 2, targetChunkBytes: 60_000, maxEventsPerBatch: 100, chunksPerRun: 5, heartbeatTimeoutMs: 10_000 });
+    const started = await startImport(h.sc, {
+      file,
+      requireApproval: true,
+      concurrency: 2,
+      targetChunkBytes: 60_000,
+      maxEventsPerBatch: 100,
+      chunksPerRun: 5,
+      heartbeatTimeoutMs: 10_000,
+    });
     const handle = h.sc.client.workflow.getHandle(started.jobId);
     await waitFor(async () => (await handle.query(approvalRequestQuery)).state === 'awaiting', 90_000, 'awaiting approval');
     // Prometheus sees the approval waiting before anyone decides.
@@ -196,13 +216,16 @@ describe('a worker process during an import', () => {
   it('logs JSON lines with job, run, chunk and attempt, and no secret or row data', () => {
     const lines = workerLog().trim().split('\n');
     const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(parsed.every((entry) => typeof entry.time === 'string' && typeof entry.level === 'string' && typeof entry.message === 'string')).toBe(true);
+    expect(parsed.every((entry) => typeof entry.time === 'string' && typeof entry.level === 'string' && typeof entry.message === 'string')).toBe(
+      true,
+    );
     const chunkLines = parsed.filter((entry) => entry.jobId === status.jobId && typeof entry.chunk === 'number');
     expect(chunkLines.length).toBeGreaterThan(0);
     expect(chunkLines.some((entry) => typeof entry.workflowRunId === 'string' && typeof entry.attempt === 'number')).toBe(true);
     // The failed attempts were logged too, with the attempt that failed.
     expect(parsed.some((entry) => entry.jobId === status.jobId && entry.level === 'WARN')).toBe(true);
-    for (const secret of [WRITE_KEY, API_TOKEN, ROW_SECRET, Buffer.from(`${WRITE_KEY}:`).toString('base64')]) expect(workerLog()).not.toContain(secret);
+    for (const secret of [WRITE_KEY, API_TOKEN, ROW_SECRET, Buffer.from(`${WRITE_KEY}:`).toString('base64')])
+      expect(workerLog()).not.toContain(secret);
   });
 });
 
@@ -254,9 +277,17 @@ describe('the Grafana dashboard and the alert rules', () => {
   });
 
   it('load into Prometheus as valid rules', async () => {
-    const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> } };
+    const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as {
+      data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> };
+    };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
-    expect(loaded.map((r) => r.name).sort()).toEqual(['SegflowApprovalWaitingTooLong', 'SegflowJobFailed', 'SegflowRejectRateHigh', 'SegflowSegment4xx', 'SegflowWorkerNotPolling']);
+    expect(loaded.map((r) => r.name).sort()).toEqual([
+      'SegflowApprovalWaitingTooLong',
+      'SegflowJobFailed',
+      'SegflowRejectRateHigh',
+      'SegflowSegment4xx',
+      'SegflowWorkerNotPolling',
+    ]);
     expect(loaded.every((r) => r.health !== 'err')).toBe(true);
   });
 });

@@ -48,30 +48,33 @@ it('segflow dev imports the sample from a build installed with production depend
   // `npm run build` emits the workflow bundle, and the worker picks it over bundling its sources at start.
   const bundle = join(install, 'dist/workflow-bundle.js');
   expect(existsSync(bundle)).toBe(true);
-  const chosen = execFileSync(
-    process.execPath,
-    ['-e', "process.stdout.write(JSON.stringify(require('./dist/worker').workflowCode({})))"],
-    { cwd: install, encoding: 'utf8' },
-  );
+  const chosen = execFileSync(process.execPath, ['-e', "process.stdout.write(JSON.stringify(require('./dist/worker').workflowCode({})))"], {
+    cwd: install,
+    encoding: 'utf8',
+  });
   expect(JSON.parse(chosen)).toEqual({ workflowBundle: { codePath: bundle } });
 
   const port = await freePort();
   const reports = mkdtempSync(join(install, 'reports-'));
-  const child = spawn(process.execPath, [join(install, 'bin/segflow.js'), 'dev', '--import', join(root, 'samples/events.csv'), '--exit', '--port', String(port)], {
-    cwd: install,
-    env: {
-      ...process.env,
-      // No real Segment settings: the stand-in must be used.
-      SEGMENT_WRITE_KEY: '',
-      SEGMENT_TRACKING_URL: '',
-      // A production install has no scripts/ to build a CLI with: the binary comes from the environment, as
-      // the README says, and there is no download to fall back on here.
-      TEMPORAL_CLI_PATH: inject('temporalCli'),
-      SEGFLOW_TEMPORAL_DOWNLOAD: '0',
-      SEGFLOW_REPORT_DIR: reports,
-      NODE_ENV: 'production',
+  const child = spawn(
+    process.execPath,
+    [join(install, 'bin/segflow.js'), 'dev', '--import', join(root, 'samples/events.csv'), '--exit', '--port', String(port)],
+    {
+      cwd: install,
+      env: {
+        ...process.env,
+        // No real Segment settings: the stand-in must be used.
+        SEGMENT_WRITE_KEY: '',
+        SEGMENT_TRACKING_URL: '',
+        // A production install has no scripts/ to build a CLI with: the binary comes from the environment, as
+        // the README says, and there is no download to fall back on here.
+        TEMPORAL_CLI_PATH: inject('temporalCli'),
+        SEGFLOW_TEMPORAL_DOWNLOAD: '0',
+        SEGFLOW_REPORT_DIR: reports,
+        NODE_ENV: 'production',
+      },
     },
-  });
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

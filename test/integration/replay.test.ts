@@ -70,7 +70,12 @@ describe('committed histories of earlier releases', () => {
     expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
     expect(approval).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
     const crash = manifest.fixtures.filter((f) => f.shape === 'import-resumed-after-crash');
-    const crashHistories = crash.map((f) => JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8')) as { events: Array<{ activityTaskStartedEventAttributes?: { attempt?: number } }> });
+    const crashHistories = crash.map(
+      (f) =>
+        JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8')) as {
+          events: Array<{ activityTaskStartedEventAttributes?: { attempt?: number } }>;
+        },
+    );
     const retriedAttempts = crashHistories.flatMap((h) => h.events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1));
     expect(retriedAttempts.length).toBeGreaterThan(0);
     const workspace = all('workspace-awaiting-approval');
@@ -128,7 +133,14 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
 
   it('an import that paused, waited for approval and continued as new', async () => {
     const file = h.writeInput('replay.ndjson', ndjsonEvents(1500, 'replay') + '{"type":"track"}\n');
-    const started = await startImport(h.sc, { file, jobId: 'fixture-approval', requireApproval: true, targetChunkBytes: 10_000, chunksPerRun: 4, concurrency: 2 });
+    const started = await startImport(h.sc, {
+      file,
+      jobId: 'fixture-approval',
+      requireApproval: true,
+      targetChunkBytes: 10_000,
+      chunksPerRun: 4,
+      concurrency: 2,
+    });
     const handle = h.sc.client.workflow.getHandle(started.jobId);
     await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval');
     const { planHash } = await handle.query(approvalRequestQuery);
@@ -181,7 +193,9 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
     const taskQueue = h.taskQueue;
     const worker = await startTestWorker({ taskQueue, env: { SEGMENT_API_URL: api.url, SEGMENT_API_TOKEN: token } });
     try {
-      const spec = parseJobSpecText('name: rename web\nsteps:\n  - op: list-sources\n  - op: update-source\n    targets: [src_web]\n    set: { name: "Web (renamed)" }\n');
+      const spec = parseJobSpecText(
+        'name: rename web\nsteps:\n  - op: list-sources\n  - op: update-source\n    targets: [src_web]\n    set: { name: "Web (renamed)" }\n',
+      );
       const handle = await env.client.workflow.start(workspaceJob, {
         taskQueue,
         workflowId: 'workspace-fixture-awaiting',

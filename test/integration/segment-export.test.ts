@@ -57,7 +57,17 @@ it('imports an export-shaped file: server-set fields dropped and counted, messag
   expect(status.rows).toMatchObject({ read: 12, rejected: 1, valid: 11 });
   expect(status.serverSetFields).toEqual({
     rows: 10,
-    fields: expect.arrayContaining(['receivedAt', 'sentAt', 'originalTimestamp', 'version', 'channel', 'projectId', 'writeKey', '_metadata', 'context.library']),
+    fields: expect.arrayContaining([
+      'receivedAt',
+      'sentAt',
+      'originalTimestamp',
+      'version',
+      'channel',
+      'projectId',
+      'writeKey',
+      '_metadata',
+      'context.library',
+    ]),
   });
   expect(formatStatus(status, 'link')).toMatch(/10 rows carried server-set fields \(.*receivedAt.*\): dropped, not sent/);
 
@@ -78,7 +88,10 @@ it('imports an export-shaped file: server-set fields dropped and counted, messag
   expect(JSON.stringify(h.double.messages)).not.toContain(EXPORTED_KEY);
 
   // The unknown field is refused by name, and the report does not hold the row's write key.
-  const report = readFileSync(String(status.rejectReport), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const report = readFileSync(String(status.rejectReport), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(report).toEqual([expect.objectContaining({ line: 12, field: 'user_email', reason: expect.stringMatching(/unknown field "user_email"/) })]);
   expect(readFileSync(String(status.rejectReport), 'utf8')).not.toContain(EXPORTED_KEY);
 }, 120_000);

@@ -56,10 +56,14 @@ describe('server restart', () => {
     });
     // Kill it just after a handover: a new run has begun since the last look.
     let runs = 0;
-    await waitFor(async () => {
-      runs = (await getJobStatus(sc, started.jobId)).runs as number;
-      return runs >= 2;
-    }, 120_000, 'a continue-as-new');
+    await waitFor(
+      async () => {
+        runs = (await getJobStatus(sc, started.jobId)).runs as number;
+        return runs >= 2;
+      },
+      120_000,
+      'a continue-as-new',
+    );
     await waitFor(async () => ((await getJobStatus(sc, started.jobId)).runs as number) > runs, 60_000, 'the next continue-as-new');
     const handle = sc.client.workflow.getHandle(started.jobId);
     expect((await handle.describe()).status.name).toBe('RUNNING');

@@ -62,7 +62,11 @@ async function setup(workerEnv: NodeJS.ProcessEnv) {
   });
   const client = (await getTestEnv()).client;
   const start = (yaml: string, jobId: string) =>
-    client.workflow.start(workspaceJob, { taskQueue, workflowId: jobId, args: [{ jobId, spec: parseJobSpecText(yaml), approvalTimeoutMs: 120_000 }] });
+    client.workflow.start(workspaceJob, {
+      taskQueue,
+      workflowId: jobId,
+      args: [{ jobId, spec: parseJobSpecText(yaml), approvalTimeoutMs: 120_000 }],
+    });
   const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
     Object.assign(process.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: taskQueue });
     let out = '';
@@ -99,7 +103,9 @@ describe('signed approvals', () => {
     expect(request.runId).toBeTruthy();
 
     // 1. Unsigned, under any name: refused, recorded.
-    const unsigned = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice' }] }).catch((e: unknown) => e);
+    const unsigned = await handle
+      .executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice' }] })
+      .catch((e: unknown) => e);
     expect(unsigned).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(((unsigned as WorkflowUpdateFailedError).cause as Error).message).toContain('the decision must be signed');
 
@@ -158,7 +164,10 @@ describe('signed approvals', () => {
     const first = await setup({});
     const names = ['alice', 'bob'];
     const lines: string[] = [];
-    for (const name of names) lines.push((JSON.parse((await first.cli('--json', 'approver', 'keygen', '--name', name, '--out', dir)).out) as { approversLine: string }).approversLine);
+    for (const name of names)
+      lines.push(
+        (JSON.parse((await first.cli('--json', 'approver', 'keygen', '--name', name, '--out', dir)).out) as { approversLine: string }).approversLine,
+      );
     for (const stop of running.splice(0).reverse()) await stop();
 
     const { api, start, cli } = await setup({ SEGFLOW_APPROVERS: lines.join('\n'), SEGFLOW_APPROVAL_QUORUM_HIGH: '2' });
@@ -192,10 +201,18 @@ describe('signed approvals', () => {
     await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
     const handle = h.sc.client.workflow.getHandle(started.jobId);
     const request = await handle.query(approvalRequestQuery);
-    const unsigned = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'carol' }] }).catch((e: unknown) => e);
+    const unsigned = await handle
+      .executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'carol' }] })
+      .catch((e: unknown) => e);
     expect(unsigned).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(h.double.stats().requests).toBe(0);
-    const signed = await signDecision(keyFile, { jobId: started.jobId, runId: request.runId!, planHash: request.planHash!, decision: 'approve', confirmHighImpact: [] });
+    const signed = await signDecision(keyFile, {
+      jobId: started.jobId,
+      runId: request.runId!,
+      planHash: request.planHash!,
+      decision: 'approve',
+      confirmHighImpact: [],
+    });
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, signed }] });
     const final = await followJob(h.sc, started.jobId, () => undefined, 200);
     expect(final.state).toBe('completed');
@@ -207,6 +224,9 @@ describe('signed approvals', () => {
     expect(report.planHash).toBe(request.planHash);
     expect(report.decision).toMatchObject({ outcome: 'approved', by: 'carol', planHash: request.planHash });
     expect(report.proofs).toEqual([expect.objectContaining({ approver: 'carol', verified: true })]);
-    expect(report.attempts.map((a) => [a.signed, a.verified])).toEqual([[false, null], [true, true]]);
+    expect(report.attempts.map((a) => [a.signed, a.verified])).toEqual([
+      [false, null],
+      [true, true],
+    ]);
   });
 });

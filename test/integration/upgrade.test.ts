@@ -44,7 +44,8 @@ async function runsOf(jobId: string): Promise<Array<{ runId: string; events: str
     const history = await h.sc.client.workflow.getHandle(jobId, runId).fetchHistory();
     // patched() records a marker whose details hold the patch id (a base64 JSON payload).
     const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes);
-    const patchIds = markers.flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).flatMap((p) => p.payloads ?? []))
+    const patchIds = markers
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).flatMap((p) => p.payloads ?? []))
       .map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
     out.push({ runId, events: patchIds.some((id) => id.includes(PATCH_ID)) ? ['patched'] : [] });
   }

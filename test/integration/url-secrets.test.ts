@@ -78,9 +78,10 @@ function cliEnv(): NodeJS.ProcessEnv {
 }
 
 async function segflow(args: string[]): Promise<string> {
-  const result = await run(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), ...args], { cwd: root, env: { ...process.env, ...cliEnv() } }).catch(
-    (error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
-  );
+  const result = await run(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), ...args], {
+    cwd: root,
+    env: { ...process.env, ...cliEnv() },
+  }).catch((error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '' }));
   return `${result.stdout}\n${result.stderr}`;
 }
 
@@ -88,18 +89,36 @@ it.each([
   ['bad CSV header', '/bad-header.csv', FailureType.InvalidCsvHeader, /secret_column/],
   ['503 while inspecting', '/unavailable.ndjson', FailureType.InputUnreadable, /503/],
   ['size changed mid-import', '/changing.ndjson', FailureType.InputChanged, /changed while being imported/],
-])('%s: the signature appears in no output', async (_name, path, failureType, said) => {
-  const jobId = `secret-${path.replace(/[^a-z]/g, '')}`;
-  const cliOutput = await segflow(['import', `${storeUrl}${path}${QUERY}`, '--id', jobId, '--wait']);
-  const status = await segflow(['status', jobId, '--json']);
-  expect(JSON.parse(status.slice(0, status.lastIndexOf('}') + 1))).toMatchObject({ state: 'failed' });
-  expect(status).toMatch(said);
-  const shown = await run(inject('temporalCli'), ['workflow', 'show', '--workflow-id', jobId, '--address', inject('temporalAddress'), '--output', 'json']);
-  expect(shown.stdout).toContain(failureType);
-  expect(cliOutput).toMatch(said);
+])(
+  '%s: the signature appears in no output',
+  async (_name, path, failureType, said) => {
+    const jobId = `secret-${path.replace(/[^a-z]/g, '')}`;
+    const cliOutput = await segflow(['import', `${storeUrl}${path}${QUERY}`, '--id', jobId, '--wait']);
+    const status = await segflow(['status', jobId, '--json']);
+    expect(JSON.parse(status.slice(0, status.lastIndexOf('}') + 1))).toMatchObject({ state: 'failed' });
+    expect(status).toMatch(said);
+    const shown = await run(inject('temporalCli'), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      jobId,
+      '--address',
+      inject('temporalAddress'),
+      '--output',
+      'json',
+    ]);
+    expect(shown.stdout).toContain(failureType);
+    expect(cliOutput).toMatch(said);
 
-  for (const [where, text] of [['CLI output', cliOutput], ['segflow status --json', status], ['temporal workflow show', shown.stdout], ['worker log', workerLog]] as const) {
-    expect(text.includes(SIGNATURE), `${where} holds the signature`).toBe(false);
-    expect(text.includes('AKIAEXAMPLE'), `${where} holds the credential`).toBe(false);
-  }
-}, 120_000);
+    for (const [where, text] of [
+      ['CLI output', cliOutput],
+      ['segflow status --json', status],
+      ['temporal workflow show', shown.stdout],
+      ['worker log', workerLog],
+    ] as const) {
+      expect(text.includes(SIGNATURE), `${where} holds the signature`).toBe(false);
+      expect(text.includes('AKIAEXAMPLE'), `${where} holds the credential`).toBe(false);
+    }
+  },
+  120_000,
+);

@@ -20,7 +20,15 @@ beforeAll(async () => {
     executablePath,
     headless: true,
     // This machine's network is closed: keep Chromium from trying to reach anything but loopback.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   h = await startImportHarness();
 });
@@ -32,7 +40,13 @@ afterAll(async () => {
 
 it("shows a running job's progress in the Temporal UI, matching the job's status", async () => {
   const file = h.writeInput('ui.ndjson', ndjsonEvents(3000, 'ui'));
-  const started = await startImport(h.sc, { file, targetChunkBytes: 30_000, concurrency: 1, maxEventsPerBatch: 50, rateLimit: { perSecond: 500, unit: 'events' } });
+  const started = await startImport(h.sc, {
+    file,
+    targetChunkBytes: 30_000,
+    concurrency: 1,
+    maxEventsPerBatch: 50,
+    rateLimit: { perSecond: 500, unit: 'events' },
+  });
   await waitFor(async () => ((await getJobStatus(h.sc, started.jobId)).events as { sent: number }).sent > 0);
   // Paused and drained, the numbers hold still while the browser reads them.
   await h.sc.client.workflow.getHandle(started.jobId).signal('pause', {});
@@ -62,7 +76,9 @@ it("shows a running job's progress in the Temporal UI, matching the job's status
   expect(text).toContain('import ui.ndjson → source default'); // the static summary
   expect(text).toMatch(/paused/);
   // The progress row of the current-details table: rows read, events sent, rows rejected, batches.
-  const progressRow = new RegExp(`${rows.read}\\s+${events.sent}\\s+${rows.rejected}\\s+${status.batches && (status.batches as { sent: number }).sent}`);
+  const progressRow = new RegExp(
+    `${rows.read}\\s+${events.sent}\\s+${rows.rejected}\\s+${status.batches && (status.batches as { sent: number }).sent}`,
+  );
   expect(text).toMatch(progressRow);
 
   await h.sc.client.workflow.getHandle(started.jobId).cancel();
@@ -70,6 +86,13 @@ it("shows a running job's progress in the Temporal UI, matching the job's status
 
 /** Text of the page and its frames: the UI renders markdown details in a sandboxed iframe. */
 async function pageText(page: import('playwright-core').Page): Promise<string> {
-  const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText().catch(() => '')));
+  const texts = await Promise.all(
+    page.frames().map((frame) =>
+      frame
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    ),
+  );
   return texts.join('\n');
 }

@@ -53,7 +53,9 @@ it('completes with every row delivered after the worker process is SIGKILLed mid
 
   // Re-sent events: at most crashes x chunks in flight x batch size.
   const resent = h.double.duplicateCount();
-  console.log(`worker-crash: ${resent} event(s) re-sent after one SIGKILL (bound ${concurrency * batchSize}); sending resumed ${resumedAfterMs} ms after the new worker polled`);
+  console.log(
+    `worker-crash: ${resent} event(s) re-sent after one SIGKILL (bound ${concurrency * batchSize}); sending resumed ${resumedAfterMs} ms after the new worker polled`,
+  );
   expect(resent).toBeLessThanOrEqual(1 * concurrency * batchSize);
   expect(resumedAfterMs).toBeLessThan(15_000);
   // The status query also answers from the new worker.

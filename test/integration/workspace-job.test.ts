@@ -240,7 +240,13 @@ describe('workspace jobs', () => {
       'DELETE /sources/src_old',
     ]);
     expect(h.api.auditLog()[2]!.body).toEqual({ name: 'App (renamed)', settings: { retention: 30, region: 'eu' } });
-    expect(h.api.source('src_web')).toMatchObject({ writeKeys: ['wk_web_secret_2'], labels: [{ key: 'env', value: 'prod' }, { key: 'team', value: 'growth' }] });
+    expect(h.api.source('src_web')).toMatchObject({
+      writeKeys: ['wk_web_secret_2'],
+      labels: [
+        { key: 'env', value: 'prod' },
+        { key: 'team', value: 'growth' },
+      ],
+    });
     expect(h.api.source('src_app')!.writeKeys).toHaveLength(2);
     expect(h.api.source('src_old')).toBeUndefined();
     expect(h.tracking.stats().accepted).toBe(6);
@@ -263,7 +269,9 @@ describe('workspace jobs', () => {
     expect(request.highImpact).toEqual(['delete-source:src_old']);
     // Approved as "(disabled, 0 destinations)"; someone re-enables the source meanwhile.
     h.api.source('src_old')!.enabled = true;
-    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice', confirmHighImpact: request.highImpact }] });
+    await handle.executeUpdate(decideUpdate, {
+      args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice', confirmHighImpact: request.highImpact }],
+    });
     const { message, result } = await failureOf(handle);
     expect(message).toContain(FailureType.PlanDrift);
     expect(message).toContain('src_old is enabled now; it was approved for deletion while disabled');
@@ -284,7 +292,9 @@ describe('workspace jobs', () => {
     const fresh = await awaitingApproval(second);
     expect(fresh.planHash).not.toBe(old.planHash);
     // The old approve command replayed against the new run: refused and recorded, nothing written.
-    const replayed = await second.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] }).catch((e: unknown) => e);
+    const replayed = await second
+      .executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: old.planHash!, by: 'alice' }] })
+      .catch((e: unknown) => e);
     expect(replayed).toBeInstanceOf(WorkflowUpdateFailedError);
     expect((await second.query(approvalRequestQuery)).refusedAttempts).toHaveLength(1);
     await second.signal(rejectSignal, { by: 'bob', reason: 'done testing' });
@@ -301,7 +311,12 @@ describe('workspace jobs', () => {
     await handle.signal(approveSignal, { planHash: request.planHash!, by: 'bob' });
     const result = await handle.result();
     expect(result).toMatchObject({ state: 'completed', approval: { outcome: 'approved', by: 'bob', via: 'signal' } });
-    expect(h.api.requestLog().filter((r) => r.method === 'PATCH').map((r) => r.status)).toEqual([429, 200]);
+    expect(
+      h.api
+        .requestLog()
+        .filter((r) => r.method === 'PATCH')
+        .map((r) => r.status),
+    ).toEqual([429, 200]);
     expect(h.api.auditLog().map((e) => `${e.method} ${e.path}`)).toEqual(['PATCH /sources/src_app']);
     expect(h.api.source('src_app')!.enabled).toBe(false);
   });
@@ -357,7 +372,9 @@ describe('workspace jobs', () => {
     expect(outcomeMap(result)).toEqual({ 'delete-source:src_old': 'not-run' });
     expect(h.api.auditLog()).toEqual([]);
     expect(h.api.source('src_old')).toBeDefined();
-    const late = await handle.signal(approveSignal, { planHash: request.planHash!, by: 'late', confirmHighImpact: request.highImpact }).catch((e: unknown) => e);
+    const late = await handle
+      .signal(approveSignal, { planHash: request.planHash!, by: 'late', confirmHighImpact: request.highImpact })
+      .catch((e: unknown) => e);
     expect(late).toBeInstanceOf(Error);
   });
 
@@ -429,16 +446,34 @@ steps:
       writeKeys: [`wk_${i}`],
       labels: i % 100 === 7 ? [{ key: 'tier', value: 'gold' }] : [],
     }));
-    const h = await harness({ sources, labels: [{ key: 'tier', value: 'gold' }, { key: 'audit', value: 'q3' }] });
+    const h = await harness({
+      sources,
+      labels: [
+        { key: 'tier', value: 'gold' },
+        { key: 'audit', value: 'q3' },
+      ],
+    });
     const handle = await h.start('steps:\n  - op: add-labels\n    targets: { labels: ["tier:gold"] }\n    labels: ["audit:q3"]');
     const request = await awaitingApproval(handle);
     const listPages = h.api.requestLog().filter((r) => r.method === 'GET' && r.path === '/sources');
     expect(listPages).toHaveLength(3);
     const status = await statusOf(handle);
-    expect(status.plan!.items.map((item) => item.id)).toEqual(['add-labels:src_007', 'add-labels:src_107', 'add-labels:src_207', 'add-labels:src_307', 'add-labels:src_407']);
+    expect(status.plan!.items.map((item) => item.id)).toEqual([
+      'add-labels:src_007',
+      'add-labels:src_107',
+      'add-labels:src_207',
+      'add-labels:src_307',
+      'add-labels:src_407',
+    ]);
     await handle.signal(approveSignal, { planHash: request.planHash!, by: 'alice' });
     expect((await handle.result()).state).toBe('completed');
-    expect(h.api.auditLog().map((e) => e.path)).toEqual(['/sources/src_007/labels', '/sources/src_107/labels', '/sources/src_207/labels', '/sources/src_307/labels', '/sources/src_407/labels']);
+    expect(h.api.auditLog().map((e) => e.path)).toEqual([
+      '/sources/src_007/labels',
+      '/sources/src_107/labels',
+      '/sources/src_207/labels',
+      '/sources/src_307/labels',
+      '/sources/src_407/labels',
+    ]);
   });
 
   it('fails before approval when a guard rail refuses the plan', async () => {
@@ -461,7 +496,9 @@ steps:
       `steps:\n  - op: api-calls-usage\n    period: "${PERIOD}"\n  - op: api-calls-usage\n    period: "${PERIOD}"\n    sourceIds: [src_app]\n  - op: api-calls-usage\n    period: "${PERIOD}"\n    scope: workspace`,
     );
     const result = await handle.result();
-    const [all, one, workspace] = result.outcomes.map((o) => o.data as { scope: string; bySource?: Record<string, { total: string }>; entries: Array<{ sourceId?: string }> });
+    const [all, one, workspace] = result.outcomes.map(
+      (o) => o.data as { scope: string; bySource?: Record<string, { total: string }>; entries: Array<{ sourceId?: string }> },
+    );
     expect(all).toMatchObject({ scope: 'sources', bySource: { src_web: { total: '150' }, src_app: { total: '7' } } });
     expect(one).toMatchObject({ scope: 'sources', bySource: { src_app: { total: '7' } } });
     expect(Object.keys(one!.bySource!)).toEqual(['src_app']);
@@ -480,7 +517,13 @@ steps:
   });
 
   it('stops at a failing step unless continueOnError, and reports every outcome', async () => {
-    const seed = { sources: [{ id: 'src_a', slug: 'a' }, { id: 'src_b', slug: 'b' }, { id: 'src_taken', slug: 'taken' }] };
+    const seed = {
+      sources: [
+        { id: 'src_a', slug: 'a' },
+        { id: 'src_b', slug: 'b' },
+        { id: 'src_taken', slug: 'taken' },
+      ],
+    };
     // src_a's new slug is taken by a source the preview never looked at: the API answers 409 at execution.
     const job = (continueOnError: boolean) => `
 continueOnError: ${continueOnError}
@@ -535,7 +578,11 @@ describe('workspace jobs from the CLI', () => {
   });
 
   async function cli(h: Harness, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    Object.assign(process.env, h.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: h.taskQueue });
+    Object.assign(process.env, h.env, {
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_NAMESPACE: 'default',
+      SEGFLOW_TASK_QUEUE: h.taskQueue,
+    });
     let out = '';
     let err = '';
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
@@ -556,7 +603,10 @@ describe('workspace jobs from the CLI', () => {
     const h = await harness(WORKSPACE);
     const dir = mkdtempSync(join(tmpdir(), 'segflow-job-'));
     const file = join(dir, 'cleanup.yaml');
-    writeFileSync(file, 'name: cleanup\nsteps:\n  - op: add-labels\n    targets: [src_app]\n    labels: ["env:prod"]\n  - op: delete-source\n    targets: [src_old]\n');
+    writeFileSync(
+      file,
+      'name: cleanup\nsteps:\n  - op: add-labels\n    targets: [src_app]\n    labels: ["env:prod"]\n  - op: delete-source\n    targets: [src_old]\n',
+    );
 
     const started = await cli(h, 'job', 'run', file, '--id', 'cli-cleanup-1');
     expect(started.code).toBe(0);
@@ -571,7 +621,20 @@ describe('workspace jobs from the CLI', () => {
     expect(wrongId.code).toBe(2);
     expect(h.api.auditLog()).toEqual([]);
 
-    const approved = await cli(h, '--json', 'approve', 'cli-cleanup-1', '--yes', '--confirm', 'delete-source:src_old', '--by', 'ops-oncall', '--comment', 'OPS-42', '--wait');
+    const approved = await cli(
+      h,
+      '--json',
+      'approve',
+      'cli-cleanup-1',
+      '--yes',
+      '--confirm',
+      'delete-source:src_old',
+      '--by',
+      'ops-oncall',
+      '--comment',
+      'OPS-42',
+      '--wait',
+    );
     expect(approved.code).toBe(0);
     const final = JSON.parse(approved.out) as WorkspaceJobResult;
     expect(final).toMatchObject({ state: 'completed', approval: { by: 'ops-oncall', comment: 'OPS-42' } });

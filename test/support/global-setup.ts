@@ -55,4 +55,3 @@ export default async function setup(project: ProvidingProject) {
     rmSync(dataDir, { recursive: true, force: true });
   };
 }
-

@@ -42,10 +42,7 @@ export function labUnavailableReason(): string | undefined {
 /** Pids of every process inside a namespace. */
 export function namespacePids(namespace: string): number[] {
   try {
-    return ip('netns', 'pids', namespace)
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return ip('netns', 'pids', namespace).split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

@@ -63,9 +63,7 @@ export type TrackingCallType = (typeof TRACKING_CALL_TYPES)[number];
 const CALL_TYPE_SET: ReadonlySet<string> = new Set(TRACKING_CALL_TYPES);
 
 const BATCH_PATHS: ReadonlySet<string> = new Set(['/v1/batch', '/v1/import']);
-const SINGLE_CALL_PATHS: ReadonlyMap<string, TrackingCallType> = new Map(
-  TRACKING_CALL_TYPES.map((type) => [`/v1/${type}`, type] as const),
-);
+const SINGLE_CALL_PATHS: ReadonlyMap<string, TrackingCallType> = new Map(TRACKING_CALL_TYPES.map((type) => [`/v1/${type}`, type] as const));
 
 /** The write key accepted when `writeKeys` is not given. */
 export const DEFAULT_WRITE_KEYS: readonly string[] = ['test-write-key'];
@@ -199,11 +197,7 @@ export interface SegmentDoubleStats {
  * on); without a timestamp the event happens "now", i.e. at `receivedAt`. Unparseable inputs count as absent, except
  * an unparseable timestamp, which yields undefined (nothing sensible to report).
  */
-export function computeSegmentTimestamp(
-  receivedAtMs: number,
-  sentAt: unknown,
-  timestamp: unknown,
-): string | undefined {
+export function computeSegmentTimestamp(receivedAtMs: number, sentAt: unknown, timestamp: unknown): string | undefined {
   if (timestamp === undefined || timestamp === null) return isoOrUndefined(receivedAtMs);
   const originalMs = parseTimeMs(timestamp);
   if (originalMs === undefined) return undefined;
@@ -241,9 +235,7 @@ export function dropReason(item: unknown, impliedType?: TrackingCallType): strin
   }
   // alias links two user ids; anonymousId plays no part in it (docs/segment-tracking-api.md, "Message fields").
   if (type === 'alias') {
-    return isNonEmptyString(item['previousId']) && isNonEmptyString(item['userId'])
-      ? undefined
-      : 'alias without previousId/userId';
+    return isNonEmptyString(item['previousId']) && isNonEmptyString(item['userId']) ? undefined : 'alias without previousId/userId';
   }
   if (!isNonEmptyString(item['userId']) && !isNonEmptyString(item['anonymousId'])) {
     return 'no userId or anonymousId';
@@ -316,8 +308,7 @@ function readBody(req: IncomingMessage): Promise<ReceivedBody> {
       if (bytes <= MAX_BUFFERED_BODY_BYTES) chunks.push(chunk);
     });
     // An aborted upload still resolves: the handler answers into a closed socket, which is harmless.
-    const finish = (): void =>
-      resolve({ buffer: bytes <= MAX_BUFFERED_BODY_BYTES ? Buffer.concat(chunks, bytes) : undefined, bytes });
+    const finish = (): void => resolve({ buffer: bytes <= MAX_BUFFERED_BODY_BYTES ? Buffer.concat(chunks, bytes) : undefined, bytes });
     req.on('end', finish);
     req.on('error', finish);
   });
@@ -376,10 +367,7 @@ function sentAtOf(buffer: Buffer | undefined): { sentAt?: string } {
 function faultOutcome(fault: Extract<Fault, { kind: 'status' }>): Outcome {
   const retryAfter = fault.retryAfterSeconds ?? (fault.status === 429 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   // Segment documents both headers as "seconds until you may retry" (docs/segment-tracking-api.md, "Rate limits").
-  const headers =
-    retryAfter === undefined
-      ? undefined
-      : { 'retry-after': String(retryAfter), 'x-ratelimit-reset': String(retryAfter) };
+  const headers = retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter), 'x-ratelimit-reset': String(retryAfter) };
   return textOutcome(fault.status, fault.body ?? STATUS_CODES[fault.status] ?? 'Injected fault', { headers });
 }
 
@@ -557,8 +545,7 @@ export class SegmentDouble {
       return;
     }
 
-    let outcome =
-      fault?.kind === 'status' ? { ...faultOutcome(fault), ...sentAtOf(body.buffer) } : this.process(req, path, body, receivedAtMs);
+    let outcome = fault?.kind === 'status' ? { ...faultOutcome(fault), ...sentAtOf(body.buffer) } : this.process(req, path, body, receivedAtMs);
     if (fault?.kind === 'acceptThenFail') {
       // Keep the tally: the messages really were recorded, only the answer is lost.
       outcome = { ...outcome, status: 500, body: 'Internal Server Error', contentType: 'text/plain; charset=utf-8' };
@@ -598,14 +585,7 @@ export class SegmentDouble {
     });
   }
 
-  private finish(
-    req: IncomingMessage,
-    path: string,
-    bytes: number,
-    receivedAtMs: number,
-    outcome: Outcome,
-    fault: Fault | undefined,
-  ): void {
+  private finish(req: IncomingMessage, path: string, bytes: number, receivedAtMs: number, outcome: Outcome, fault: Fault | undefined): void {
     if (outcome.status === 400) this.counters.rejected400 += 1;
     if (outcome.status === 401) this.counters.authFailures += 1;
     if (!this.recordMessages && !this.onRequest) return;

@@ -35,7 +35,11 @@ export interface RunningTestWorker {
 }
 
 /** A real segflow worker (all workflows and activities) whose activities read settings and secrets from `env`. */
-export async function startTestWorker(opts: { taskQueue: string; env: NodeJS.ProcessEnv; maxConcurrentActivityTaskExecutions?: number }): Promise<RunningTestWorker> {
+export async function startTestWorker(opts: {
+  taskQueue: string;
+  env: NodeJS.ProcessEnv;
+  maxConcurrentActivityTaskExecutions?: number;
+}): Promise<RunningTestWorker> {
   quietRuntime();
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const worker = await createWorker({

@@ -15,7 +15,15 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 export function ndjsonEvents(count: number, prefix: string, extra: (i: number) => Record<string, unknown> = () => ({})): string {
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
-    lines.push(JSON.stringify({ type: 'track', userId: `${prefix}-${i}`, event: 'Imported', timestamp: new Date(Date.UTC(2020, 0, 1) + i * 1000).toISOString(), ...extra(i) }));
+    lines.push(
+      JSON.stringify({
+        type: 'track',
+        userId: `${prefix}-${i}`,
+        event: 'Imported',
+        timestamp: new Date(Date.UTC(2020, 0, 1) + i * 1000).toISOString(),
+        ...extra(i),
+      }),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -118,7 +118,9 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
       if (said.includes('polling task queue')) resolvePolling(Date.now());
     });
   });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.on('exit', (code, signal) => done({ code, signal })),
+  );
   return { child, polling, exit, log: () => said, kill: () => killTree(child) };
 }
 

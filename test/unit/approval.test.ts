@@ -3,7 +3,11 @@ import type { ApprovalRequest } from '../../src/contracts/approval';
 import { approvalProblem, rejectionProblem } from '../../src/workflows/approval';
 
 const HASH = 'a'.repeat(64);
-const request: ApprovalRequest = { planHash: HASH, summary: '1 destructive', highImpact: ['delete-source:src_1', 'remove-write-key:src_2:0123456789ab'] };
+const request: ApprovalRequest = {
+  planHash: HASH,
+  summary: '1 destructive',
+  highImpact: ['delete-source:src_1', 'remove-write-key:src_2:0123456789ab'],
+};
 const both = [...request.highImpact];
 
 describe('approvalProblem', () => {
@@ -12,11 +16,31 @@ describe('approvalProblem', () => {
     ['confirmations in any order', { planHash: HASH, by: 'alice', confirmHighImpact: [...both].reverse() }, undefined],
     ['no approver', { planHash: HASH, by: ' ', confirmHighImpact: both }, 'an approval must say who approves ("by")'],
     ['no hash', { by: 'alice', confirmHighImpact: both }, 'an approval must carry the plan hash ("planHash")'],
-    ['another plan', { planHash: 'b'.repeat(64), by: 'alice', confirmHighImpact: both }, `plan hash bbbbbbbbbbbb is not the plan awaiting approval (aaaaaaaaaaaa…); read the current plan again and approve that one`],
-    ['a reflex approval without confirmations', { planHash: HASH, by: 'alice' }, `destructive items must be confirmed by id (confirmHighImpact); missing: ${both.join(', ')}`],
-    ['one confirmation missing', { planHash: HASH, by: 'alice', confirmHighImpact: ['delete-source:src_1'] }, 'destructive items must be confirmed by id (confirmHighImpact); missing: remove-write-key:src_2:0123456789ab'],
-    ['an id from another plan', { planHash: HASH, by: 'alice', confirmHighImpact: [...both, 'delete-source:src_9'] }, 'confirmHighImpact names ids that are not high-impact items of this plan: delete-source:src_9'],
-    ['confirmations that are not strings', { planHash: HASH, by: 'alice', confirmHighImpact: [1, 2] as unknown as string[] }, `destructive items must be confirmed by id (confirmHighImpact); missing: ${both.join(', ')}`],
+    [
+      'another plan',
+      { planHash: 'b'.repeat(64), by: 'alice', confirmHighImpact: both },
+      `plan hash bbbbbbbbbbbb is not the plan awaiting approval (aaaaaaaaaaaa…); read the current plan again and approve that one`,
+    ],
+    [
+      'a reflex approval without confirmations',
+      { planHash: HASH, by: 'alice' },
+      `destructive items must be confirmed by id (confirmHighImpact); missing: ${both.join(', ')}`,
+    ],
+    [
+      'one confirmation missing',
+      { planHash: HASH, by: 'alice', confirmHighImpact: ['delete-source:src_1'] },
+      'destructive items must be confirmed by id (confirmHighImpact); missing: remove-write-key:src_2:0123456789ab',
+    ],
+    [
+      'an id from another plan',
+      { planHash: HASH, by: 'alice', confirmHighImpact: [...both, 'delete-source:src_9'] },
+      'confirmHighImpact names ids that are not high-impact items of this plan: delete-source:src_9',
+    ],
+    [
+      'confirmations that are not strings',
+      { planHash: HASH, by: 'alice', confirmHighImpact: [1, 2] as unknown as string[] },
+      `destructive items must be confirmed by id (confirmHighImpact); missing: ${both.join(', ')}`,
+    ],
   ])('%s', (_name, input, expected) => {
     expect(approvalProblem(request, input)).toBe(expected);
   });

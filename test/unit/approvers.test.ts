@@ -36,7 +36,13 @@ describe('signed approvals: keys, signatures, configuration', () => {
     expect(verifyStatement(statement, signature, approvers)).toMatchObject({ ok: true, approver: 'alice', fingerprint: alice.fingerprint });
     // The same signature claimed by bob, or any field changed, fails.
     expect(verifyStatement({ ...statement, approver: 'bob' }, signature, approvers)).toMatchObject({ ok: false });
-    for (const change of [{ planHash: 'b'.repeat(64) }, { runId: 'run-2' }, { confirmHighImpact: [] }, { decision: 'reject' as const }, { comment: 'other' }]) {
+    for (const change of [
+      { planHash: 'b'.repeat(64) },
+      { runId: 'run-2' },
+      { confirmHighImpact: [] },
+      { decision: 'reject' as const },
+      { comment: 'other' },
+    ]) {
       expect(verifyStatement({ ...statement, ...change }, signature, approvers).ok).toBe(false);
     }
   });
@@ -44,8 +50,14 @@ describe('signed approvals: keys, signatures, configuration', () => {
   it('a signature by a key that is not listed is refused with the reason', () => {
     const mallory = generateApproverKeys();
     const { signature } = signStatement(statement, loadPrivateKey(mallory.privateKeyPem, 'mallory.pem'));
-    expect(verifyStatement(statement, signature, approvers)).toEqual({ ok: false, reason: `the signature does not verify against the key of alice (${alice.fingerprint})` });
-    expect(verifyStatement({ ...statement, approver: 'mallory' }, signature, approvers)).toEqual({ ok: false, reason: '"mallory" is not a configured approver' });
+    expect(verifyStatement(statement, signature, approvers)).toEqual({
+      ok: false,
+      reason: `the signature does not verify against the key of alice (${alice.fingerprint})`,
+    });
+    expect(verifyStatement({ ...statement, approver: 'mallory' }, signature, approvers)).toEqual({
+      ok: false,
+      reason: '"mallory" is not a configured approver',
+    });
     expect(verifyStatement(statement, 'not base64 at all', approvers).ok).toBe(false);
   });
 

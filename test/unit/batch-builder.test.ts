@@ -1,11 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import {
-  BatchBuilder,
-  EMPTY_BATCH_BODY_BYTES,
-  batchBodyBytes,
-  eventTooLarge,
-  renderBatchBody,
-} from '../../src/core/batch-builder';
+import { BatchBuilder, EMPTY_BATCH_BODY_BYTES, batchBodyBytes, eventTooLarge, renderBatchBody } from '../../src/core/batch-builder';
 
 const sentAt = '2024-05-01T08:00:00.123Z';
 

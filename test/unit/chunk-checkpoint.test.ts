@@ -15,7 +15,13 @@ describe('durable chunk checkpoint', () => {
     await writer.save({ recordsAcked: 400, eventsSent: 399, batchesSent: 2, serverRejected: 1, sentByDay: days });
     await writer.save({ recordsAcked: 600, eventsSent: 599, batchesSent: 3, serverRejected: 1, sentByDay: { '2020-01-01': 599 } });
     await writer.close();
-    expect(await readChunkCheckpoint(path, key)).toEqual({ recordsAcked: 600, eventsSent: 599, batchesSent: 3, serverRejected: 1, sentByDay: { '2020-01-01': 599 } });
+    expect(await readChunkCheckpoint(path, key)).toEqual({
+      recordsAcked: 600,
+      eventsSent: 599,
+      batchesSent: 3,
+      serverRejected: 1,
+      sentByDay: { '2020-01-01': 599 },
+    });
     expect(await readChunkCheckpoint(path, { ...key, runId: 'run-2' })).toBeUndefined();
     expect(await readChunkCheckpoint(path, { ...key, endByte: 999 })).toBeUndefined();
     expect(await readChunkCheckpoint(join(path, '..', 'missing'), key)).toBeUndefined();

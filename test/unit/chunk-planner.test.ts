@@ -3,13 +3,7 @@ import type { InputFormat } from '../../src/core/types';
 import type { ByteSource } from '../../src/io/byte-source';
 import { MemoryByteSource } from '../support/memory-byte-source';
 import { seededRandom } from '../support/seeded-random';
-import {
-  initialCursor,
-  planChunks,
-  readCsvHeader,
-  splitCsvFields,
-  type PlanChunksOptions,
-} from '../../src/io/chunk-planner';
+import { initialCursor, planChunks, readCsvHeader, splitCsvFields, type PlanChunksOptions } from '../../src/io/chunk-planner';
 import type { ChunkDescriptor } from '../../src/contracts/import-job';
 
 const BOM = '\uFEFF';
@@ -57,13 +51,19 @@ describe('planChunks record boundaries (one record per chunk)', () => {
       name: 'NDJSON, LF',
       format: 'ndjson',
       input: '{"a":1}\n{"a":2}\n',
-      expected: [['{"a":1}\n', 1, 0, 1, 1], ['{"a":2}\n', 2, 1, 1, 1]],
+      expected: [
+        ['{"a":1}\n', 1, 0, 1, 1],
+        ['{"a":2}\n', 2, 1, 1, 1],
+      ],
     },
     {
       name: 'NDJSON, CRLF',
       format: 'ndjson',
       input: '{"a":1}\r\n{"a":2}\r\n',
-      expected: [['{"a":1}\r\n', 1, 0, 1, 1], ['{"a":2}\r\n', 2, 1, 1, 1]],
+      expected: [
+        ['{"a":1}\r\n', 1, 0, 1, 1],
+        ['{"a":2}\r\n', 2, 1, 1, 1],
+      ],
     },
     {
       name: 'NDJSON, BOM is skipped',
@@ -75,7 +75,10 @@ describe('planChunks record boundaries (one record per chunk)', () => {
       name: 'NDJSON, last line without newline',
       format: 'ndjson',
       input: '{"a":1}\n{"a":2}',
-      expected: [['{"a":1}\n', 1, 0, 1, 1], ['{"a":2}', 2, 1, 1, 1]],
+      expected: [
+        ['{"a":1}\n', 1, 0, 1, 1],
+        ['{"a":2}', 2, 1, 1, 1],
+      ],
     },
     {
       name: 'NDJSON, blank lines count as lines, not records, and stay covered',
@@ -91,31 +94,46 @@ describe('planChunks record boundaries (one record per chunk)', () => {
       name: 'NDJSON, quotes do not matter',
       format: 'ndjson',
       input: '{"a":"x\\"\n{"a":2}\n',
-      expected: [['{"a":"x\\"\n', 1, 0, 1, 1], ['{"a":2}\n', 2, 1, 1, 1]],
+      expected: [
+        ['{"a":"x\\"\n', 1, 0, 1, 1],
+        ['{"a":2}\n', 2, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, quoted newline makes a two-line record',
       format: 'csv',
       input: 'h1,h2\nx,"a\nb"\ny,z\n',
-      expected: [['x,"a\nb"\n', 2, 0, 1, 2], ['y,z\n', 4, 1, 1, 1]],
+      expected: [
+        ['x,"a\nb"\n', 2, 0, 1, 2],
+        ['y,z\n', 4, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, "" inside a quoted field with a newline',
       format: 'csv',
       input: 'h1,h2\nx,"say ""hi""\nthere"\ny,z\n',
-      expected: [['x,"say ""hi""\nthere"\n', 2, 0, 1, 2], ['y,z\n', 4, 1, 1, 1]],
+      expected: [
+        ['x,"say ""hi""\nthere"\n', 2, 0, 1, 2],
+        ['y,z\n', 4, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, a field that is only ""',
       format: 'csv',
       input: 'h1,h2\n"",""\ny,z\n',
-      expected: [['"",""\n', 2, 0, 1, 1], ['y,z\n', 3, 1, 1, 1]],
+      expected: [
+        ['"",""\n', 2, 0, 1, 1],
+        ['y,z\n', 3, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, CRLF everywhere, CRLF inside quotes too',
       format: 'csv',
       input: 'h1,h2\r\nx,"a\r\nb"\r\ny,z\r\n',
-      expected: [['x,"a\r\nb"\r\n', 2, 0, 1, 2], ['y,z\r\n', 4, 1, 1, 1]],
+      expected: [
+        ['x,"a\r\nb"\r\n', 2, 0, 1, 2],
+        ['y,z\r\n', 4, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, BOM and multi-line header',
@@ -127,25 +145,37 @@ describe('planChunks record boundaries (one record per chunk)', () => {
       name: 'CSV, a stray quote inside an unquoted field does not swallow later rows',
       format: 'csv',
       input: 'h1,h2\nx,27" tv\ny,z\n',
-      expected: [['x,27" tv\n', 2, 0, 1, 1], ['y,z\n', 3, 1, 1, 1]],
+      expected: [
+        ['x,27" tv\n', 2, 0, 1, 1],
+        ['y,z\n', 3, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, text after a closing quote, then a quote, stays one line',
       format: 'csv',
       input: 'h1,h2\nx,"a"b"c\ny,z\n',
-      expected: [['x,"a"b"c\n', 2, 0, 1, 1], ['y,z\n', 3, 1, 1, 1]],
+      expected: [
+        ['x,"a"b"c\n', 2, 0, 1, 1],
+        ['y,z\n', 3, 1, 1, 1],
+      ],
     },
     {
       name: 'CSV, unterminated quote at EOF is still a (last) chunk',
       format: 'csv',
       input: 'h1,h2\nx,y\nx,"open\ny,z\n',
-      expected: [['x,y\n', 2, 0, 1, 1], ['x,"open\ny,z\n', 3, 1, 1, 2]],
+      expected: [
+        ['x,y\n', 2, 0, 1, 1],
+        ['x,"open\ny,z\n', 3, 1, 1, 2],
+      ],
     },
     {
       name: 'CSV, blank lines and a last row without newline',
       format: 'csv',
       input: 'h1,h2\n\nx,y\r\n\r\ny,z',
-      expected: [['\nx,y\r\n', 2, 0, 1, 2], ['\r\ny,z', 4, 1, 1, 2]],
+      expected: [
+        ['\nx,y\r\n', 2, 0, 1, 2],
+        ['\r\ny,z', 4, 1, 1, 2],
+      ],
     },
     {
       name: 'CSV, header only',
@@ -169,12 +199,22 @@ describe('planChunks sizing and paging', () => {
   const tenRecords = Array.from({ length: 10 }, (_, i) => `{"i":"${i}"}\n`).join('');
 
   const sizingCases: Array<{ name: string; targetChunkBytes: number; maxRecordsPerChunk: number; recordsPerChunk: number[] }> = [
-    { name: 'closes at the first record boundary at or past targetChunkBytes', targetChunkBytes: 25, maxRecordsPerChunk: 100, recordsPerChunk: [3, 3, 3, 1] },
+    {
+      name: 'closes at the first record boundary at or past targetChunkBytes',
+      targetChunkBytes: 25,
+      maxRecordsPerChunk: 100,
+      recordsPerChunk: [3, 3, 3, 1],
+    },
     { name: 'exactly on target', targetChunkBytes: 20, maxRecordsPerChunk: 100, recordsPerChunk: [2, 2, 2, 2, 2] },
     { name: 'closes at maxRecordsPerChunk', targetChunkBytes: 1_000_000, maxRecordsPerChunk: 4, recordsPerChunk: [4, 4, 2] },
     { name: 'bytes first when they come first', targetChunkBytes: 25, maxRecordsPerChunk: 4, recordsPerChunk: [3, 3, 3, 1] },
     { name: 'records first when they come first', targetChunkBytes: 45, maxRecordsPerChunk: 3, recordsPerChunk: [3, 3, 3, 1] },
-    { name: 'a record larger than the target is a chunk of its own', targetChunkBytes: 1, maxRecordsPerChunk: 100, recordsPerChunk: Array(10).fill(1) },
+    {
+      name: 'a record larger than the target is a chunk of its own',
+      targetChunkBytes: 1,
+      maxRecordsPerChunk: 100,
+      recordsPerChunk: Array(10).fill(1),
+    },
   ];
   for (const { name, targetChunkBytes, maxRecordsPerChunk, recordsPerChunk } of sizingCases) {
     it(name, async () => {
@@ -196,10 +236,19 @@ describe('planChunks sizing and paging', () => {
       maxRecordsPerChunk: 100,
     });
     expect(first.fileSize).toBe(100);
-    expect(first.chunks.map((c) => [c.startByte, c.endByte])).toEqual([[0, 10], [10, 20]]);
+    expect(first.chunks.map((c) => [c.startByte, c.endByte])).toEqual([
+      [0, 10],
+      [10, 20],
+    ]);
     expect(first.next).toEqual({ byte: 20, line: 3, record: 2 });
 
-    const last = await planChunks(source, { ...baseOptions(), from: { byte: 90, line: 10, record: 9 }, firstIndex: 9, maxChunks: 1, targetChunkBytes: 1 });
+    const last = await planChunks(source, {
+      ...baseOptions(),
+      from: { byte: 90, line: 10, record: 9 },
+      firstIndex: 9,
+      maxChunks: 1,
+      targetChunkBytes: 1,
+    });
     expect(last.chunks).toEqual([{ index: 9, startByte: 90, endByte: 100, firstLine: 10, firstRecord: 9, records: 1, lines: 1 }]);
     expect(last.next).toBeNull();
 
@@ -274,7 +323,13 @@ describe('readCsvHeader', () => {
   const cases: Array<{ name: string; input: string; columns: string[]; dataStartByte: number; dataStartLine: number }> = [
     { name: 'plain', input: 'a,b\n1,2\n', columns: ['a', 'b'], dataStartByte: 4, dataStartLine: 2 },
     { name: 'BOM stripped, CRLF, quoted comma', input: `${BOM}a,"b,c"\r\n1,2\r\n`, columns: ['a', 'b,c'], dataStartByte: 12, dataStartLine: 2 },
-    { name: 'quoted newline and "" in a column name', input: '"a\nx","say ""b"""\n1,2\n', columns: ['a\nx', 'say "b"'], dataStartByte: 18, dataStartLine: 3 },
+    {
+      name: 'quoted newline and "" in a column name',
+      input: '"a\nx","say ""b"""\n1,2\n',
+      columns: ['a\nx', 'say "b"'],
+      dataStartByte: 18,
+      dataStartLine: 3,
+    },
     { name: 'blank lines before the header are skipped', input: '\n\r\na,b\n', columns: ['a', 'b'], dataStartByte: 7, dataStartLine: 4 },
     { name: 'header without newline', input: 'a,b', columns: ['a', 'b'], dataStartByte: 3, dataStartLine: 2 },
     { name: 'multi-byte column names', input: 'prénom,名前\n', columns: ['prénom', '名前'], dataStartByte: 15, dataStartLine: 2 },
@@ -293,7 +348,11 @@ describe('readCsvHeader', () => {
     { name: 'only blank lines', input: '\n\r\n  \n', message: /users\.csv is empty/ },
     { name: 'bad quoting', input: 'a,b"c\n1,2\n', message: /Invalid CSV header in users\.csv \(line 1\): field 2 contains a quote/ },
     { name: 'unterminated quote in a short file', input: 'a,"b\n1,2\n', message: /Invalid CSV header.*never closed/ },
-    { name: 'unterminated quote in a long file', input: `a,"b\n${'x'.repeat(1024 * 1024)}`, message: /No CSV header row ends within the first 1048576 bytes of users\.csv/ },
+    {
+      name: 'unterminated quote in a long file',
+      input: `a,"b\n${'x'.repeat(1024 * 1024)}`,
+      message: /No CSV header row ends within the first 1048576 bytes of users\.csv/,
+    },
   ];
   for (const { name, input, message } of failures) {
     it(`fails clearly: ${name}`, async () => {
@@ -344,4 +403,3 @@ function countPhysicalLines(bytes: Buffer): number {
   for (const byte of bytes) if (byte === 0x0a) newlines++;
   return bytes.length === 0 || bytes[bytes.length - 1] === 0x0a ? newlines : newlines + 1;
 }
-

@@ -72,15 +72,21 @@ function deps(data: string, tracking: TrackingSender = new TrackingClient({ apiR
   };
 }
 
-function activityEnv(info: { attempt?: number; heartbeatDetails?: ChunkProgress } = {}, metricMeter?: MetricMeter): MockActivityEnvironment & { heartbeats: ChunkProgress[] } {
-  const env = new MockActivityEnvironment({
-    activityId: '7',
-    activityType: 'processChunk',
-    attempt: info.attempt ?? 1,
-    heartbeatDetails: info.heartbeatDetails,
-    heartbeatTimeoutMs: 3000,
-    workflowExecution: { workflowId: 'chunk-sender-job', runId: RUN_ID },
-  }, { logger: new DefaultLogger('ERROR'), ...(metricMeter ? { metricMeter, interceptors: [chunkMetricsInterceptor] } : {}) });
+function activityEnv(
+  info: { attempt?: number; heartbeatDetails?: ChunkProgress } = {},
+  metricMeter?: MetricMeter,
+): MockActivityEnvironment & { heartbeats: ChunkProgress[] } {
+  const env = new MockActivityEnvironment(
+    {
+      activityId: '7',
+      activityType: 'processChunk',
+      attempt: info.attempt ?? 1,
+      heartbeatDetails: info.heartbeatDetails,
+      heartbeatTimeoutMs: 3000,
+      workflowExecution: { workflowId: 'chunk-sender-job', runId: RUN_ID },
+    },
+    { logger: new DefaultLogger('ERROR'), ...(metricMeter ? { metricMeter, interceptors: [chunkMetricsInterceptor] } : {}) },
+  );
   const heartbeats: ChunkProgress[] = [];
   env.on('heartbeat', (details: ChunkProgress) => heartbeats.push(structuredClone(details)));
   return Object.assign(env, { heartbeats });
@@ -91,7 +97,12 @@ function runChunk(env: MockActivityEnvironment, input: ProcessChunkInput, chunkD
   return env.run((chunk: ProcessChunkInput) => new ChunkSender(chunkDeps, chunk, reports).run(), input);
 }
 
-const checkpointKey = (input: ProcessChunkInput) => ({ runId: RUN_ID, activityId: '7', startByte: input.chunk.startByte, endByte: input.chunk.endByte });
+const checkpointKey = (input: ProcessChunkInput) => ({
+  runId: RUN_ID,
+  activityId: '7',
+  startByte: input.chunk.startByte,
+  endByte: input.chunk.endByte,
+});
 const userIds = () => double.messages.map((m) => String(m.message.userId));
 const expectedIds = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `cs-${from + i}`);
 
@@ -120,7 +131,15 @@ describe('ChunkSender', () => {
     const input = chunkInput(DATA);
     const env = activityEnv();
     const result = await runChunk(env, input, deps(DATA));
-    expect(result).toMatchObject({ index: 0, rowsRead: EVENTS, rowsRejected: 0, eventsValid: EVENTS, eventsSent: EVENTS, batchesSent: EVENTS / BATCH, attempt: 1 });
+    expect(result).toMatchObject({
+      index: 0,
+      rowsRead: EVENTS,
+      rowsRejected: 0,
+      eventsValid: EVENTS,
+      eventsSent: EVENTS,
+      batchesSent: EVENTS / BATCH,
+      attempt: 1,
+    });
     expect(result.typeCounts).toEqual({ track: EVENTS });
     expect(result.minTimestamp).toBe('2020-01-01T00:00:00.000Z');
     expect(result.sentByDay).toEqual({ '2031-02-03': EVENTS });
@@ -128,12 +147,23 @@ describe('ChunkSender', () => {
     // A heartbeat after every acknowledged batch, each one further along.
     const acked = env.heartbeats.map((h) => h.batchesSent);
     for (let batches = 1; batches <= EVENTS / BATCH; batches++) expect(acked).toContain(batches);
-    expect(await readChunkCheckpoint(chunkCheckpointPath(reports, input.jobId, 0), checkpointKey(input))).toMatchObject({ recordsAcked: EVENTS, eventsSent: EVENTS, batchesSent: 5 });
+    expect(await readChunkCheckpoint(chunkCheckpointPath(reports, input.jobId, 0), checkpointKey(input))).toMatchObject({
+      recordsAcked: EVENTS,
+      eventsSent: EVENTS,
+      batchesSent: 5,
+    });
   });
 
   it('validates without sending: counts and the chunk digest, no checkpoint file', async () => {
     const input = chunkInput(DATA, { mode: 'validate' });
-    const result = await runChunk(activityEnv(), input, deps(DATA, scriptedSender(() => expect.fail('a validation pass sent a batch'))));
+    const result = await runChunk(
+      activityEnv(),
+      input,
+      deps(
+        DATA,
+        scriptedSender(() => expect.fail('a validation pass sent a batch')),
+      ),
+    );
     expect(result).toMatchObject({ eventsValid: EVENTS, eventsSent: 0, batchesSent: 0, sentByDay: {} });
     expect(result.digest).toMatch(/^[0-9a-f]{32}$/);
     expect(existsSync(chunkCheckpointPath(reports, input.jobId, 0))).toBe(false);
@@ -180,7 +210,10 @@ describe('ChunkSender', () => {
     expect(new Set(userIds()).size).toBe(EVENTS - 1);
     // Halving: the refused batch of ten was re-sent in halves until the one event was alone.
     expect(double.requestLog().filter((entry) => entry.status === 400).length).toBeGreaterThanOrEqual(4);
-    const reported = readFileSync(serverRejectsPath(reports, input.jobId, 0), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string });
+    const reported = readFileSync(serverRejectsPath(reports, input.jobId, 0), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; field: string });
     expect(reported).toEqual([expect.objectContaining({ line: 18, field: '(message)' })]);
   });
 
@@ -189,7 +222,10 @@ describe('ChunkSender', () => {
     const path = chunkCheckpointPath(reports, input.jobId, 0);
     const sender = scriptedSender(async (n) => {
       // After two acknowledged batches, attempt 2 starts on another worker and writes the checkpoint file.
-      if (n === 3) await (await ChunkCheckpointWriter.open(path, checkpointKey(input), { recordsAcked: 20, eventsSent: 20, batchesSent: 2, serverRejected: 0 }, 2)).close();
+      if (n === 3)
+        await (
+          await ChunkCheckpointWriter.open(path, checkpointKey(input), { recordsAcked: 20, eventsSent: 20, batchesSent: 2, serverRejected: 0 }, 2)
+        ).close();
     });
     const failure = await runChunk(activityEnv({ attempt: 1 }), input, deps(DATA, sender)).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ApplicationFailure);
@@ -213,7 +249,9 @@ describe('ChunkSender', () => {
   });
 
   it('refuses to send an input that changed since the job read it (size) or since it was validated (digest)', async () => {
-    const grown = await runChunk(activityEnv(), chunkInput(DATA, { expectedFileSize: Buffer.byteLength(DATA) - 1 }), deps(DATA)).catch((e: unknown) => e);
+    const grown = await runChunk(activityEnv(), chunkInput(DATA, { expectedFileSize: Buffer.byteLength(DATA) - 1 }), deps(DATA)).catch(
+      (e: unknown) => e,
+    );
     expect((grown as ApplicationFailure).type).toBe(FailureType.InputChanged);
     expect((grown as ApplicationFailure).nonRetryable).toBe(true);
 
@@ -232,7 +270,9 @@ function recordingMeter(): MetricMeter & { total(name: string, tags?: MetricTags
   const added: Array<{ name: string; tags: MetricTags; value: number }> = [];
   const meter = (base: MetricTags): MetricMeter =>
     ({
-      createCounter: (name: string) => ({ add: (value: number, tags: MetricTags = {}) => void added.push({ name, tags: { ...base, ...tags }, value }) }),
+      createCounter: (name: string) => ({
+        add: (value: number, tags: MetricTags = {}) => void added.push({ name, tags: { ...base, ...tags }, value }),
+      }),
       createHistogram: () => ({ record: () => undefined }),
       createGauge: () => ({ set: () => undefined }),
       withTags: (tags: MetricTags) => meter({ ...base, ...tags }),
@@ -243,7 +283,7 @@ function recordingMeter(): MetricMeter & { total(name: string, tags?: MetricTags
   });
 }
 
-describe('ChunkSender metrics (src/activities/metrics.ts, through the worker\'s activity interceptor)', () => {
+describe("ChunkSender metrics (src/activities/metrics.ts, through the worker's activity interceptor)", () => {
   it('counts rows by reject class, Segment responses by status class and what the completed chunk sent', async () => {
     const lines = DATA.split('\n');
     lines[2] = '{"type": "track", broken json';

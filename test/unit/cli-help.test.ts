@@ -15,7 +15,22 @@ describe('segflow --help', () => {
 
   it('covers the commands the README lists', () => {
     const names = commands.map((c) => c.name);
-    for (const name of ['import', 'status', 'watch', 'list', 'pause', 'resume', 'cancel', 'worker', 'dev', 'approve', 'reject', 'job run', 'source list', 'send track']) {
+    for (const name of [
+      'import',
+      'status',
+      'watch',
+      'list',
+      'pause',
+      'resume',
+      'cancel',
+      'worker',
+      'dev',
+      'approve',
+      'reject',
+      'job run',
+      'source list',
+      'send track',
+    ]) {
       expect(names).toContain(name);
     }
   });

@@ -8,7 +8,16 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkImportRequest, defaultJobId, IMPORT_DEFAULTS, parseRate, UsageError, withClient, type JobStatus, type SegflowClient } from '../../src/client';
+import {
+  checkImportRequest,
+  defaultJobId,
+  IMPORT_DEFAULTS,
+  parseRate,
+  UsageError,
+  withClient,
+  type JobStatus,
+  type SegflowClient,
+} from '../../src/client';
 import { validateImportOptions } from '../../src/client/import-start';
 import { importJobId, jobIdCandidates, WORKSPACE_JOB_PREFIX, workspaceJobId } from '../../src/client/job-ids';
 import { EXIT } from '../../src/cli/common';
@@ -80,12 +89,16 @@ describe('job ids', () => {
   it('a file: its content, then the source and the id namespace', async () => {
     expect(await defaultJobId(file, 'web', 'web', false)).toBe('import-web-6e5b0beabeb07307');
     expect(await defaultJobId(file, 'web', 'ns2', true)).toBe('dryrun-web-7db422be71c11294');
-    expect(importJobId(createHash('sha256').update('userId,event\nu1,E\n'), { source: 'web', idNamespace: 'web', dryRun: false })).toBe('import-web-6e5b0beabeb07307');
+    expect(importJobId(createHash('sha256').update('userId,event\nu1,E\n'), { source: 'web', idNamespace: 'web', dryRun: false })).toBe(
+      'import-web-6e5b0beabeb07307',
+    );
   });
 
   it('a staged set: the digest of its files, then the same target', async () => {
     expect((await checkImportRequest({ file: join(dir, 'in'), source: 'web' })).jobId).toBe('import-web-fad8a182ee185bc1');
-    expect((await checkImportRequest({ file: join(dir, 'in'), source: 'Web_x', idNamespace: 'n', dryRun: true })).jobId).toBe('dryrun-web-x-cb12385c0bb2f9e6');
+    expect((await checkImportRequest({ file: join(dir, 'in'), source: 'Web_x', idNamespace: 'n', dryRun: true })).jobId).toBe(
+      'dryrun-web-x-cb12385c0bb2f9e6',
+    );
   });
 
   it('a workspace job: readable, timestamped, unique; found with or without its prefix', () => {
@@ -110,7 +123,11 @@ describe('followToEnd: what a command prints once the job it follows ends', () =
       describe: async () => ({ status: { name: 'RUNNING' }, raw: { pendingActivities: [] } }),
       query: async () => ({ jobId: 'job-1', kind: 'import', state: states[Math.min(poll++, states.length - 1)] }),
     };
-    return { client: { withDeadline: (_deadline: number, fn: () => unknown) => fn(), workflow: { getHandle: () => handle } }, settings: {}, close: async () => {} } as unknown as SegflowClient;
+    return {
+      client: { withDeadline: (_deadline: number, fn: () => unknown) => fn(), workflow: { getHandle: () => handle } },
+      settings: {},
+      close: async () => {},
+    } as unknown as SegflowClient;
   }
 
   function captureStdout() {
@@ -130,7 +147,11 @@ describe('followToEnd: what a command prints once the job it follows ends', () =
     const seen: string[] = [];
     const done = vi.fn();
     captureStdout();
-    const exit = await followToEnd(fakeClient([state]), 'job-1', false, { update: (s) => void seen.push(s.state), done, text: (final: JobStatus) => `final ${final.state}\n` });
+    const exit = await followToEnd(fakeClient([state]), 'job-1', false, {
+      update: (s) => void seen.push(s.state),
+      done,
+      text: (final: JobStatus) => `final ${final.state}\n`,
+    });
     expect(exit).toBe(code);
     expect(seen).toEqual([state]);
     expect(done).toHaveBeenCalledOnce();
@@ -140,7 +161,12 @@ describe('followToEnd: what a command prints once the job it follows ends', () =
   it('passes every status to update, then prints the final one as JSON, or nothing when the updates were the JSON', async () => {
     const seen: string[] = [];
     captureStdout();
-    expect(await followToEnd(fakeClient(['running', 'completed']), 'job-1', true, { update: (s) => void seen.push(s.state), text: () => 'not for --json' })).toBe(EXIT.ok);
+    expect(
+      await followToEnd(fakeClient(['running', 'completed']), 'job-1', true, {
+        update: (s) => void seen.push(s.state),
+        text: () => 'not for --json',
+      }),
+    ).toBe(EXIT.ok);
     expect(seen).toEqual(['running', 'completed']);
     expect(JSON.parse(stdout)).toEqual({ jobId: 'job-1', kind: 'import', state: 'completed' });
     stdout = '';

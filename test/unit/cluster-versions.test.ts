@@ -16,10 +16,13 @@ const root = resolve(__dirname, '../..');
  * default (what runs when nothing is set), `${NAME}`, `$NAME` and `${NAME:?message}` to `values[NAME]`.
  */
 function resolveAsShipped(text: string, values: Record<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_all, braced: string | undefined, op: string | undefined, rest: string | undefined, bare: string | undefined) => {
-    if (op === ':-' || op === '-') return rest ?? '';
-    return values[(braced ?? bare)!] ?? '';
-  });
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_all, braced: string | undefined, op: string | undefined, rest: string | undefined, bare: string | undefined) => {
+      if (op === ':-' || op === '-') return rest ?? '';
+      return values[(braced ?? bare)!] ?? '';
+    },
+  );
 }
 
 function readVersions(): Record<string, string> {
@@ -46,11 +49,15 @@ function composeImages(): Map<string, string> {
 
 /** `module@vX.Y.Z` lines printed by `scripts/cluster.sh versions`, as package -> version. */
 function clusterPackages(): Map<string, string> {
-  const lines = execFileSync('bash', [join(root, 'scripts/cluster.sh'), 'versions'], { encoding: 'utf8' }).trim().split('\n');
-  return new Map(lines.map((line) => {
-    const [pkg, version] = line.split('@v');
-    return [pkg!, version!] as const;
-  }));
+  const lines = execFileSync('bash', [join(root, 'scripts/cluster.sh'), 'versions'], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  return new Map(
+    lines.map((line) => {
+      const [pkg, version] = line.split('@v');
+      return [pkg!, version!] as const;
+    }),
+  );
 }
 
 describe('docker-compose.yml and scripts/cluster.sh', () => {

@@ -19,7 +19,9 @@ const root = resolve(__dirname, '../..');
 
 describe('job ids are names, not paths', () => {
   it.each(['import-default-0123abcd', 'a', 'A.b_c-d', 'x'.repeat(200)])('%s is a job id', (id) => expect(isValidJobId(id)).toBe(true));
-  it.each(['', '../x', '.hidden', '-x', 'a/b', 'a\\b', 'x'.repeat(201), 'a b', 'a\nb', '..'])('%j is not', (id) => expect(isValidJobId(id)).toBe(false));
+  it.each(['', '../x', '.hidden', '-x', 'a/b', 'a\\b', 'x'.repeat(201), 'a b', 'a\nb', '..'])('%j is not', (id) =>
+    expect(isValidJobId(id)).toBe(false),
+  );
 
   it('the client refuses --id ../x before anything starts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'segflow-id-'));

@@ -1,11 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import {
-  compileCsvHeader,
-  isCsvHeaderError,
-  normaliseCsvHeader,
-  type CompiledCsvHeader,
-  type CsvRowResult,
-} from '../../src/core/csv-mapping';
+import { compileCsvHeader, isCsvHeaderError, normaliseCsvHeader, type CompiledCsvHeader, type CsvRowResult } from '../../src/core/csv-mapping';
 
 function compile(header: string[]): CompiledCsvHeader {
   const compiled = compileCsvHeader(header);
@@ -20,14 +14,36 @@ function mapRow(header: string[], values: string[]): CsvRowResult {
 describe('compileCsvHeader: header rules', () => {
   it('accepts every top-level column, JSON column and dotted column form', () => {
     const header = [
-      'type', 'userId', 'anonymousId', 'event', 'name', 'category', 'groupId', 'previousId', 'timestamp', 'messageId',
-      'properties', 'traits', 'context', 'integrations',
-      'properties.revenue:number', 'traits.email', 'context.page.url', 'integrations.All:boolean', 'properties.items:json',
+      'type',
+      'userId',
+      'anonymousId',
+      'event',
+      'name',
+      'category',
+      'groupId',
+      'previousId',
+      'timestamp',
+      'messageId',
+      'properties',
+      'traits',
+      'context',
+      'integrations',
+      'properties.revenue:number',
+      'traits.email',
+      'context.page.url',
+      'integrations.All:boolean',
+      'properties.items:json',
       'properties.label:string',
     ];
     const compiled = compile(header);
     expect(compiled.columns).toHaveLength(header.length);
-    expect(compiled.columns[14]).toEqual({ kind: 'dotted', header: 'properties.revenue:number', root: 'properties', path: ['revenue'], valueType: 'number' });
+    expect(compiled.columns[14]).toEqual({
+      kind: 'dotted',
+      header: 'properties.revenue:number',
+      root: 'properties',
+      path: ['revenue'],
+      valueType: 'number',
+    });
     expect(compiled.columns[16]).toEqual({ kind: 'dotted', header: 'context.page.url', root: 'context', path: ['page', 'url'], valueType: 'string' });
   });
 
@@ -75,7 +91,18 @@ describe('compileCsvHeader: header rules', () => {
 });
 
 describe('row mapping', () => {
-  const header = ['type', 'userId', 'anonymousId', 'event', 'timestamp', 'properties.revenue:number', 'properties.currency', 'context.page.url', 'traits.vip:boolean', 'properties.items:json'];
+  const header = [
+    'type',
+    'userId',
+    'anonymousId',
+    'event',
+    'timestamp',
+    'properties.revenue:number',
+    'properties.currency',
+    'context.page.url',
+    'traits.vip:boolean',
+    'properties.items:json',
+  ];
 
   it('maps a full row, nesting dotted columns', () => {
     const row = ['track', 'u1', '', 'Order Completed', '2024-01-02T03:04:05Z', '9.5', 'EUR', 'https://x.test/a', 'true', '[1,2]'];
@@ -215,7 +242,15 @@ describe('hostile cells and headers', () => {
 
   it('still accepts ordinary decimals', () => {
     const compiled = compile(['type', 'userId', 'event', 'properties.n:number']);
-    for (const [cell, value] of [['1', 1], ['-1.5', -1.5], ['2e3', 2000], ['.5', 0.5], ['5.', 5], [' 7 ', 7], ['+3.25E-2', 0.0325]] as const) {
+    for (const [cell, value] of [
+      ['1', 1],
+      ['-1.5', -1.5],
+      ['2e3', 2000],
+      ['.5', 0.5],
+      ['5.', 5],
+      [' 7 ', 7],
+      ['+3.25E-2', 0.0325],
+    ] as const) {
       const result = compiled.map(['track', 'u', 'E', cell]);
       expect(result.ok && (result.raw.properties as { n: number }).n).toBe(value);
     }

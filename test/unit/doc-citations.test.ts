@@ -8,7 +8,20 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(__dirname, '..', '..');
-const scanned = ['src', 'test', 'bench', 'scripts', 'deploy', 'docs', '.ci', 'README.md', 'Dockerfile', 'docker-compose.yml', 'vitest.config.ts', 'eslint.config.mjs'];
+const scanned = [
+  'src',
+  'test',
+  'bench',
+  'scripts',
+  'deploy',
+  'docs',
+  '.ci',
+  'README.md',
+  'Dockerfile',
+  'docker-compose.yml',
+  'vitest.config.ts',
+  'eslint.config.mjs',
+];
 const skipped = new Set(['node_modules', 'fixtures', 'dist']);
 const self = relative(root, __filename);
 
@@ -49,12 +62,16 @@ describe('citations', () => {
 
   it('nothing cites notes outside the repository', () => {
     // `../shared/` alone is src/shared (sandbox-safe helpers); the team's notes sat in segment/, temporal/ and STYLE.md.
-    const outside = new RegExp(['\\bAPI' + '\\.md\\b', '\\bNOTES' + '\\.md\\b', '\\.\\./shared/(segment|temporal|STYLE)', '/work/' + 'shared'].join('|'));
+    const outside = new RegExp(
+      ['\\bAPI' + '\\.md\\b', '\\bNOTES' + '\\.md\\b', '\\.\\./shared/(segment|temporal|STYLE)', '/work/' + 'shared'].join('|'),
+    );
     expect(texts.filter((t) => outside.test(t.text)).map((t) => t.path)).toEqual([]);
   });
 
   it('every cited docs file exists', () => {
-    const missing = texts.flatMap((t) => [...t.text.matchAll(/\bdocs\/([\w.-]+\.md)\b/g)].filter((m) => !existsSync(join(root, 'docs', m[1]!))).map((m) => `${t.path}: docs/${m[1]}`));
+    const missing = texts.flatMap((t) =>
+      [...t.text.matchAll(/\bdocs\/([\w.-]+\.md)\b/g)].filter((m) => !existsSync(join(root, 'docs', m[1]!))).map((m) => `${t.path}: docs/${m[1]}`),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -62,7 +79,9 @@ describe('citations', () => {
     // Paths from the repository root; a path inside another project (segment-docs, compose/scripts/...) has a
     // prefix and is not matched.
     const cited = /(?<![\w./@-])((?:src|test|bench|scripts|deploy|docs|samples)\/[\w./-]*[\w-]\.(?:ts|md|sh|js|mjs|json|ya?ml|env|csv|ndjson))\b/g;
-    const missing = texts.flatMap((t) => [...t.comments.matchAll(cited)].filter((m) => !existsSync(join(root, m[1]!))).map((m) => `${t.path}: ${m[1]}`));
+    const missing = texts.flatMap((t) =>
+      [...t.comments.matchAll(cited)].filter((m) => !existsSync(join(root, m[1]!))).map((m) => `${t.path}: ${m[1]}`),
+    );
     expect(missing).toEqual([]);
   });
 

@@ -189,7 +189,10 @@ describe('failures with the codec on', () => {
   it('moves failure messages and stacks into an encoded payload, which the codec then encrypts', async () => {
     const converter = dataConverterFromEnv({ SEGFLOW_CODEC_KEY: randomBytes(32).toString('base64') });
     const loaded = loadDataConverter(converter);
-    const failure = loaded.failureConverter.errorToFailure(ApplicationFailure.nonRetryable('https://bucket/x.csv?sig=SECRET is bad', FailureType.InvalidCsvHeader), loaded.payloadConverter);
+    const failure = loaded.failureConverter.errorToFailure(
+      ApplicationFailure.nonRetryable('https://bucket/x.csv?sig=SECRET is bad', FailureType.InvalidCsvHeader),
+      loaded.payloadConverter,
+    );
     expect(failure.message).not.toContain('SECRET');
     expect(failure.stackTrace ?? '').not.toContain('SECRET');
     expect(failure.encodedAttributes).toBeDefined();

@@ -9,12 +9,37 @@ describe('failure types', () => {
     // Literal on purpose: renaming a constant's value must fail here.
     expect(Object.values(FailureType).sort()).toEqual(
       [
-        'ApprovalRefused', 'ApproversConfigError', 'BatchLimits', 'ChunkSuperseded', 'GuardRailRefused', 'ImportFailed',
-        'InputChanged', 'InputInvalid', 'InputNotAllowed', 'InputUnreadable', 'InvalidConfig', 'InvalidCsvHeader',
-        'InvalidJobId', 'InvalidJobSpec', 'InvalidReportDir', 'MissingSecret', 'PlanDrift', 'PublicApiAuthError',
-        'PublicApiError', 'PublicApiNetworkError', 'PublicApiNotFoundError', 'PublicApiRateLimitError',
-        'PublicApiRequestError', 'PublicApiServerError', 'PublicApiValidationError', 'SegmentFatal', 'SegmentRetryable',
-        'TooManyRejects', 'TrackingRequestFailed', 'WorkspaceJobFailed', 'WriteKeyNotConfirmed',
+        'ApprovalRefused',
+        'ApproversConfigError',
+        'BatchLimits',
+        'ChunkSuperseded',
+        'GuardRailRefused',
+        'ImportFailed',
+        'InputChanged',
+        'InputInvalid',
+        'InputNotAllowed',
+        'InputUnreadable',
+        'InvalidConfig',
+        'InvalidCsvHeader',
+        'InvalidJobId',
+        'InvalidJobSpec',
+        'InvalidReportDir',
+        'MissingSecret',
+        'PlanDrift',
+        'PublicApiAuthError',
+        'PublicApiError',
+        'PublicApiNetworkError',
+        'PublicApiNotFoundError',
+        'PublicApiRateLimitError',
+        'PublicApiRequestError',
+        'PublicApiServerError',
+        'PublicApiValidationError',
+        'SegmentFatal',
+        'SegmentRetryable',
+        'TooManyRejects',
+        'TrackingRequestFailed',
+        'WorkspaceJobFailed',
+        'WriteKeyNotConfirmed',
       ].sort(),
     );
     for (const [key, value] of Object.entries(FailureType)) expect(value).toBe(key);
@@ -33,9 +58,7 @@ describe('failure types', () => {
     expect((importError as ApplicationFailure).nonRetryable).toBe(true);
 
     const spec = { name: 'j', steps: [{ name: 's', op: 'list-sources' }] };
-    const workspaceError = await activities
-      .workspacePreview({ jobId: 'j', runId: 'r', spec: spec as never })
-      .catch((error: unknown) => error);
+    const workspaceError = await activities.workspacePreview({ jobId: 'j', runId: 'r', spec: spec as never }).catch((error: unknown) => error);
     expect((workspaceError as ApplicationFailure).type).toBe(FailureType.MissingSecret);
   });
 });

@@ -10,7 +10,8 @@ function reference(pattern: string, text: string, flags: string): boolean {
 
 describe('the one wildcard matcher', () => {
   const random = seededRandom(11);
-  const pick = (alphabet: string, max: number) => Array.from({ length: Math.floor(random() * (max + 1)) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+  const pick = (alphabet: string, max: number) =>
+    Array.from({ length: Math.floor(random() * (max + 1)) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
 
   it('matchSegment (paths) and globMatches (source names, any case) agree with the regex reading on 20,000 random pairs', () => {
     for (let round = 0; round < 20_000; round++) {

@@ -6,7 +6,10 @@ function target(status: Partial<ReturnType<HealthTarget['worker']['getStatus']>>
   return {
     taskQueue: 'segflow',
     worker: { getStatus: () => ({ runState: 'RUNNING', workflowPollerState: 'POLLING', activityPollerState: 'POLLING', ...status }) as never },
-    connection: { withDeadline: (_deadline: number | Date, fn: () => Promise<unknown>) => fn(), workflowService: { getSystemInfo: temporal } } as never,
+    connection: {
+      withDeadline: (_deadline: number | Date, fn: () => Promise<unknown>) => fn(),
+      workflowService: { getSystemInfo: temporal },
+    } as never,
   };
 }
 
@@ -22,12 +25,18 @@ describe('readiness', () => {
       }),
     );
     expect(readiness.ready).toBe(false);
-    expect(readiness.problems).toEqual(['worker is stopping', 'activity poller is shutdown', 'Temporal does not answer: 14 UNAVAILABLE: connection refused']);
+    expect(readiness.problems).toEqual([
+      'worker is stopping',
+      'activity poller is shutdown',
+      'Temporal does not answer: 14 UNAVAILABLE: connection refused',
+    ]);
   });
 
   it('parses listen addresses and refuses others in one sentence', () => {
     expect(parseListenAddress('0.0.0.0:8081', 'X')).toEqual({ host: '0.0.0.0', port: 8081 });
     expect(parseListenAddress('[::1]:0', 'X')).toEqual({ host: '::1', port: 0 });
-    expect(() => parseListenAddress('8081', 'SEGFLOW_HEALTH_ADDRESS')).toThrow('SEGFLOW_HEALTH_ADDRESS must be host:port (e.g. 0.0.0.0:8081), not "8081"');
+    expect(() => parseListenAddress('8081', 'SEGFLOW_HEALTH_ADDRESS')).toThrow(
+      'SEGFLOW_HEALTH_ADDRESS must be host:port (e.g. 0.0.0.0:8081), not "8081"',
+    );
   });
 });

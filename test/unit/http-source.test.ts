@@ -40,7 +40,12 @@ describe('HttpRangeSource', () => {
 
   it('reads exactly the asked byte range, multi-byte characters included', async () => {
     const whole = Buffer.from(content);
-    for (const [start, end] of [[0, 10], [1, 2], [100, 5000], [whole.length - 7, whole.length]] as const) {
+    for (const [start, end] of [
+      [0, 10],
+      [1, 2],
+      [100, 5000],
+      [whole.length - 7, whole.length],
+    ] as const) {
       expect((await collect(signed().openRange(start, end))).equals(whole.subarray(start, end))).toBe(true);
     }
     expect(server.requests.at(-1)).toMatchObject({ range: `bytes=${whole.length - 7}-${whole.length - 1}`, status: 206 });
@@ -102,7 +107,10 @@ describe('displayLocation', () => {
 
         // Overwritten in place with the same size: the pinned read is refused (412), never served the new bytes.
         store.put('/pinned.ndjson', content.replace('héllo', 'HÉLLO'));
-        await expect(collect(pinned.openRange(0, 100))).rejects.toMatchObject({ status: 412, message: expect.stringMatching(/changed since the job first read it/) });
+        await expect(collect(pinned.openRange(0, 100))).rejects.toMatchObject({
+          status: 412,
+          message: expect.stringMatching(/changed since the job first read it/),
+        });
         expect(await new HttpRangeSource(store.url('/pinned.ndjson')).version()).not.toBe(version);
       } finally {
         await store.stop();

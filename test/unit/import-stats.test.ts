@@ -50,7 +50,15 @@ describe('addChunkToTotals', () => {
   it('adds finished chunks: every count, the time range, the days and the server-set fields', () => {
     const sum = totals();
     addChunkToTotals(sum, chunk());
-    addChunkToTotals(sum, chunk({ index: 1, minTimestamp: '2019-12-31T00:00:00.000Z', serverFields: ['sentAt', 'receivedAt'], sentByDay: { '2031-01-01': 4, '2031-01-02': 5 } }));
+    addChunkToTotals(
+      sum,
+      chunk({
+        index: 1,
+        minTimestamp: '2019-12-31T00:00:00.000Z',
+        serverFields: ['sentAt', 'receivedAt'],
+        sentByDay: { '2031-01-01': 4, '2031-01-02': 5 },
+      }),
+    );
     expect(sum).toEqual({
       rowsRead: 20,
       rowsRejected: 2,

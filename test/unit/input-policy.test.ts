@@ -30,12 +30,19 @@ describe('checkInputAllowed', () => {
   });
 
   it('refuses link-local and metadata addresses always, and hosts not on SEGFLOW_INPUT_HOSTS when it is set', async () => {
-    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/x.csv', 'http://metadata.google.internal/x.csv', 'http://[::ffff:169.254.169.254]/x']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[fe80::1]/x.csv',
+      'http://metadata.google.internal/x.csv',
+      'http://[::ffff:169.254.169.254]/x',
+    ]) {
       await expect(checkInputAllowed(url, {})).rejects.toThrow(/link-local|metadata/);
     }
     await expect(checkInputAllowed('http://127.0.0.1:9/x.csv', {})).resolves.toBeUndefined();
     await expect(checkInputAllowed('http://127.0.0.1:9/x.csv', { SEGFLOW_INPUT_HOSTS: 'bucket.example.com' })).rejects.toThrow(/SEGFLOW_INPUT_HOSTS/);
-    await expect(checkInputAllowed('https://bucket.example.com/x.csv?sig=1', { SEGFLOW_INPUT_HOSTS: 'bucket.example.com, other' })).resolves.toBeUndefined();
+    await expect(
+      checkInputAllowed('https://bucket.example.com/x.csv?sig=1', { SEGFLOW_INPUT_HOSTS: 'bucket.example.com, other' }),
+    ).resolves.toBeUndefined();
   });
 });
 

@@ -74,7 +74,11 @@ describe('parseJobSpecText: valid files', () => {
       ],
       createMissingLabels: true,
     });
-    expect(update).toMatchObject({ name: 'update-source #2', targets: { sourceIds: ['src_1', 'src_2'] }, set: { enabled: false, settings: { retention: 30 } } });
+    expect(update).toMatchObject({
+      name: 'update-source #2',
+      targets: { sourceIds: ['src_1', 'src_2'] },
+      set: { enabled: false, settings: { retention: 30 } },
+    });
     expect(create).toMatchObject({ targets: { sourceIds: ['src_3'] } });
     expect(remove).toMatchObject({ writeKey: { fingerprint: '0123abcd4567' }, force: false });
     expect(del).toMatchObject({ force: true, continueOnError: true });
@@ -90,7 +94,10 @@ describe('parseJobSpecText: valid files', () => {
 
   it('reads JSON as well as YAML', () => {
     const spec = parseJobSpecText(JSON.stringify({ continueOnError: true, steps: [{ op: 'delete-source', targets: ['src_9'] }] }));
-    expect(spec).toMatchObject({ continueOnError: true, steps: [{ op: 'delete-source', name: 'delete-source #1', force: false, targets: { sourceIds: ['src_9'] } }] });
+    expect(spec).toMatchObject({
+      continueOnError: true,
+      steps: [{ op: 'delete-source', name: 'delete-source #1', force: false, targets: { sourceIds: ['src_9'] } }],
+    });
   });
 
   it('validateJobSpec accepts an already-parsed spec again (the activity re-validates workflow input)', () => {
@@ -110,32 +117,76 @@ describe('parseJobSpecText: errors name the step and the field', () => {
       ['step 2 of 2 ("disable web", update-source), field "set.enabled": Invalid input: expected boolean'],
     ],
     ['empty set', 'steps:\n  - op: update-source\n    targets: src_1\n    set: {}', ['step 1 of 1 (update-source), field "set": set at least one']],
-    ['ids and selector together', 'steps:\n  - op: get-source\n    targets: { sourceIds: [a], labels: ["a:b"] }', ['field "targets": use either sourceIds or a selector']],
+    [
+      'ids and selector together',
+      'steps:\n  - op: get-source\n    targets: { sourceIds: [a], labels: ["a:b"] }',
+      ['field "targets": use either sourceIds or a selector'],
+    ],
     ['empty targets', 'steps:\n  - op: get-source\n    targets: {}', ['field "targets": name the sources']],
     ['missing targets', 'steps:\n  - op: get-source', ['step 1 of 1 (get-source), field "targets": is required']],
     ['bad fingerprint', 'steps:\n  - op: remove-write-key\n    targets: [a]\n    writeKey: { fingerprint: "XYZ" }', ['field "writeKey']],
-    ['write key given as a string', 'steps:\n  - op: remove-write-key\n    targets: [a]\n    writeKey: sk_live_secret', ['field "writeKey": name the key as {fingerprint']],
+    [
+      'write key given as a string',
+      'steps:\n  - op: remove-write-key\n    targets: [a]\n    writeKey: sk_live_secret',
+      ['field "writeKey": name the key as {fingerprint'],
+    ],
     ['unknown field in a step', 'steps:\n  - op: get-source\n    targets: [a]\n    sets: 1', ['field "sets": unknown field sets']],
-    ['force where no guard rail exists', 'steps:\n  - op: create-write-key\n    targets: [a]\n    force: true', ['field "force": unknown field force']],
+    [
+      'force where no guard rail exists',
+      'steps:\n  - op: create-write-key\n    targets: [a]\n    force: true',
+      ['field "force": unknown field force'],
+    ],
     [
       'invalid tracking messages',
       'steps:\n  - op: send\n    messages:\n      - { type: track, userId: u1 }\n      - { type: identify }',
       ['step 1 of 1 (send), field "messages.0.event"', 'step 1 of 1 (send), field "messages.1.userId"'],
     ],
     ['no steps', 'steps: []', ['field "steps": a job needs at least one step']],
-    ['workspace usage scope with sources', 'steps:\n  - op: api-calls-usage\n    period: 2024-05-01\n    scope: workspace\n    sourceIds: [src_1]', ['field "scope": scope "workspace" counts the whole workspace']],
+    [
+      'workspace usage scope with sources',
+      'steps:\n  - op: api-calls-usage\n    period: 2024-05-01\n    scope: workspace\n    sourceIds: [src_1]',
+      ['field "scope": scope "workspace" counts the whole workspace'],
+    ],
     ['period not a month start', 'steps:\n  - op: api-calls-usage\n    period: 2024-05-02', ['field "period": must be the first day of a month']],
     ['unknown top-level field', 'foo: 1\nsteps:\n  - op: list-sources', ['field "foo": unknown field foo']],
-    ['label without colon', 'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]', ['field "labels.0": a label is written "key:value"']],
+    [
+      'label without colon',
+      'steps:\n  - op: add-labels\n    targets: [a]\n    labels: ["nocolon"]',
+      ['field "labels.0": a label is written "key:value"'],
+    ],
     ['bad granularity', 'steps:\n  - op: delivery-metrics\n    destinationId: d\n    sourceId: s\n    granularity: WEEK', ['field "granularity"']],
     ['delivery metrics without sourceId', 'steps:\n  - op: delivery-metrics\n    destinationId: d', ['field "sourceId": is required']],
     // Every string has a length limit, and the error names the step and the field.
-    ['an overlong step name', `steps:\n  - op: list-sources\n    name: ${'n'.repeat(101)}`, [`step 1 of 1 ("${'n'.repeat(60)}…(+41 chars)", list-sources), field "name": must be at most 100 characters`]],
-    ['an overlong name pattern', `steps:\n  - op: get-source\n    name: scan\n    targets: { name: "${'*'.repeat(201)}x" }`, ['step 1 of 1 ("scan", get-source), field "targets.name": must be at most 200 characters']],
-    ['an overlong label key', `steps:\n  - op: add-labels\n    targets: [a]\n    labels: [{ key: ${'k'.repeat(101)}, value: v }]`, ['field "labels.0.key": must be at most 100 characters']],
-    ['an id with control characters', 'steps:\n  - op: get-source\n    targets: ["src_1\\e[2K"]', ['field "targets.sourceIds.0": an id is letters, digits']],
-    ['an overlong description', `description: ${'d'.repeat(2001)}\nsteps:\n  - op: list-sources`, ['field "description": must be at most 2000 characters']],
-    ['overlong settings', `steps:\n  - op: update-source\n    targets: [a]\n    set: { settings: { blob: "${'x'.repeat(17000)}" } }`, ['field "set.settings": settings are at most 16384 bytes']],
+    [
+      'an overlong step name',
+      `steps:\n  - op: list-sources\n    name: ${'n'.repeat(101)}`,
+      [`step 1 of 1 ("${'n'.repeat(60)}…(+41 chars)", list-sources), field "name": must be at most 100 characters`],
+    ],
+    [
+      'an overlong name pattern',
+      `steps:\n  - op: get-source\n    name: scan\n    targets: { name: "${'*'.repeat(201)}x" }`,
+      ['step 1 of 1 ("scan", get-source), field "targets.name": must be at most 200 characters'],
+    ],
+    [
+      'an overlong label key',
+      `steps:\n  - op: add-labels\n    targets: [a]\n    labels: [{ key: ${'k'.repeat(101)}, value: v }]`,
+      ['field "labels.0.key": must be at most 100 characters'],
+    ],
+    [
+      'an id with control characters',
+      'steps:\n  - op: get-source\n    targets: ["src_1\\e[2K"]',
+      ['field "targets.sourceIds.0": an id is letters, digits'],
+    ],
+    [
+      'an overlong description',
+      `description: ${'d'.repeat(2001)}\nsteps:\n  - op: list-sources`,
+      ['field "description": must be at most 2000 characters'],
+    ],
+    [
+      'overlong settings',
+      `steps:\n  - op: update-source\n    targets: [a]\n    set: { settings: { blob: "${'x'.repeat(17000)}" } }`,
+      ['field "set.settings": settings are at most 16384 bytes'],
+    ],
     ['not YAML', 'steps: [ {op: list-sources', ['not valid YAML/JSON']],
   ];
   it.each(cases)('%s', (_name, text, expected) => {

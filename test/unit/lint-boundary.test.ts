@@ -23,12 +23,29 @@ async function restricted(folder: string, specifier: string): Promise<boolean> {
 const cases: Array<{ folder: string; forbidden: string[]; allowed: string[] }> = [
   {
     folder: 'workflows',
-    forbidden: ['node:fs', 'fs', 'crypto', 'undici', '../activities/import-activities', '../core/job-spec', '../io/chunk-planner', '../config', '../../test/support/wait'],
+    forbidden: [
+      'node:fs',
+      'fs',
+      'crypto',
+      'undici',
+      '../activities/import-activities',
+      '../core/job-spec',
+      '../io/chunk-planner',
+      '../config',
+      '../../test/support/wait',
+    ],
     allowed: ['@temporalio/workflow', '@temporalio/common', 'zod', '../contracts/import-job', '../shared/limits', './approval'],
   },
   {
     folder: 'contracts',
-    forbidden: ['node:crypto', 'path', '@temporalio/client', '../workflows/import-workflow', '../core/workspace-plan', '../activities/import-activities'],
+    forbidden: [
+      'node:crypto',
+      'path',
+      '@temporalio/client',
+      '../workflows/import-workflow',
+      '../core/workspace-plan',
+      '../activities/import-activities',
+    ],
     allowed: ['@temporalio/workflow', '@temporalio/common', 'zod', '../shared/limits', './job-state'],
   },
   {
@@ -39,7 +56,15 @@ const cases: Array<{ folder: string; forbidden: string[]; allowed: string[] }> =
   // Node-side floors import downwards only, and nothing in src/ imports test code.
   {
     folder: 'core',
-    forbidden: ['../workflows/import-workflow', '../activities/import-activities', '../cli/common', '../dev/dev-server', '../client', '../worker', '../../test/support/wait'],
+    forbidden: [
+      '../workflows/import-workflow',
+      '../activities/import-activities',
+      '../cli/common',
+      '../dev/dev-server',
+      '../client',
+      '../worker',
+      '../../test/support/wait',
+    ],
     allowed: ['node:crypto', 'zod', '../contracts/import-job', '../shared/limits', './glob'],
   },
   {

@@ -55,6 +55,8 @@ describe('redactUrl: the one URL redaction', () => {
   });
 
   it('scrubUrlCredentials masks the user info of every URL inside a text', () => {
-    expect(scrubUrlCredentials('fetch https://alice:s3cret@host/x failed; retry s3://k:v@b/y')).toBe('fetch https://***@host/x failed; retry s3://***@b/y');
+    expect(scrubUrlCredentials('fetch https://alice:s3cret@host/x failed; retry s3://k:v@b/y')).toBe(
+      'fetch https://***@host/x failed; retry s3://***@b/y',
+    );
   });
 });

@@ -2,13 +2,31 @@
 import { describe, expect, it } from 'vitest';
 import { createWorkerLogger, logFormat, logScrubber, renderLogLine } from '../../src/ops/logging';
 
-const env = { SEGMENT_WRITE_KEY: 'wk-live-abcdef123456', SEGMENT_WRITE_KEY_WEB: 'wk-web-99887766', SEGMENT_API_TOKEN: 'sgp_token_0011223344', SEGFLOW_LOG_FORMAT: 'json' };
-const entry = (message: string, meta?: Record<string, unknown>) => ({ level: 'WARN' as const, message, meta, timestampNanos: 1_700_000_000_000_000_000n });
+const env = {
+  SEGMENT_WRITE_KEY: 'wk-live-abcdef123456',
+  SEGMENT_WRITE_KEY_WEB: 'wk-web-99887766',
+  SEGMENT_API_TOKEN: 'sgp_token_0011223344',
+  SEGFLOW_LOG_FORMAT: 'json',
+};
+const entry = (message: string, meta?: Record<string, unknown>) => ({
+  level: 'WARN' as const,
+  message,
+  meta,
+  timestampNanos: 1_700_000_000_000_000_000n,
+});
 
 describe('worker logs', () => {
   it('write one JSON object per line with the attributes', () => {
     const line = renderLogLine(entry('chunk failed', { jobId: 'job-1', chunk: 3, attempt: 2, workflowRunId: 'r-1' }), 'json', logScrubber(env));
-    expect(JSON.parse(line)).toEqual({ time: '2023-11-14T22:13:20.000Z', level: 'WARN', message: 'chunk failed', jobId: 'job-1', chunk: 3, attempt: 2, workflowRunId: 'r-1' });
+    expect(JSON.parse(line)).toEqual({
+      time: '2023-11-14T22:13:20.000Z',
+      level: 'WARN',
+      message: 'chunk failed',
+      jobId: 'job-1',
+      chunk: 3,
+      attempt: 2,
+      workflowRunId: 'r-1',
+    });
   });
 
   it('never carry a secret value, URL credentials or row data', () => {
@@ -22,7 +40,15 @@ describe('worker logs', () => {
       'json',
       scrub,
     );
-    for (const secret of ['wk-live-abcdef123456', 'wk-web-99887766', 'sgp_token_0011223344', 's3cret', 'hunter2', 'someone@example.com', 'Basic abc']) {
+    for (const secret of [
+      'wk-live-abcdef123456',
+      'wk-web-99887766',
+      'sgp_token_0011223344',
+      's3cret',
+      'hunter2',
+      'someone@example.com',
+      'Basic abc',
+    ]) {
       expect(line).not.toContain(secret);
     }
     expect(line).toContain('https://***@files.example.com/in.csv');

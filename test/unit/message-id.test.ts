@@ -1,12 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import {
-  DNS_NAMESPACE,
-  SEGFLOW_ROOT_NAMESPACE,
-  deriveMessageId,
-  messageIdNamespace,
-  uuidV5,
-} from '../../src/core/message-id';
+import { DNS_NAMESPACE, SEGFLOW_ROOT_NAMESPACE, deriveMessageId, messageIdNamespace, uuidV5 } from '../../src/core/message-id';
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

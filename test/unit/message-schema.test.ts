@@ -15,22 +15,86 @@ describe('validateMessage: accepted messages are normalised', () => {
   const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
     [
       'track with properties, context, integrations',
-      { type: 'track', userId: 'u1', event: 'Order Completed', timestamp: ts, properties: { revenue: 9.5 }, context: { ip: '1.2.3.4' }, integrations: { All: false } },
-      { type: 'track', userId: 'u1', event: 'Order Completed', timestamp: ts, properties: { revenue: 9.5 }, context: { ip: '1.2.3.4' }, integrations: { All: false } },
+      {
+        type: 'track',
+        userId: 'u1',
+        event: 'Order Completed',
+        timestamp: ts,
+        properties: { revenue: 9.5 },
+        context: { ip: '1.2.3.4' },
+        integrations: { All: false },
+      },
+      {
+        type: 'track',
+        userId: 'u1',
+        event: 'Order Completed',
+        timestamp: ts,
+        properties: { revenue: 9.5 },
+        context: { ip: '1.2.3.4' },
+        integrations: { All: false },
+      },
     ],
-    ['identify by anonymousId', { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts }, { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts }],
-    ['page with name and category', { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts }, { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts }],
-    ['screen with properties', { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts }, { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts }],
-    ['group', { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts }, { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts }],
+    [
+      'identify by anonymousId',
+      { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts },
+      { type: 'identify', anonymousId: 'a1', traits: { email: 'a@b.c' }, timestamp: ts },
+    ],
+    [
+      'page with name and category',
+      { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts },
+      { type: 'page', userId: 'u', name: 'Home', category: 'Docs', timestamp: ts },
+    ],
+    [
+      'screen with properties',
+      { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts },
+      { type: 'screen', userId: 'u', name: 'Main', properties: { a: 1 }, timestamp: ts },
+    ],
+    [
+      'group',
+      { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts },
+      { type: 'group', userId: 'u', groupId: 'g', traits: { name: 'Acme' }, timestamp: ts },
+    ],
     ['alias', { type: 'alias', userId: 'new', previousId: 'old', timestamp: ts }, { type: 'alias', userId: 'new', previousId: 'old', timestamp: ts }],
-    ['alias with anonymousId (analytics.js sends one)', { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts }, { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts }],
-    ['numeric ids become strings', { type: 'group', userId: 42, groupId: 7, timestamp: ts }, { type: 'group', userId: '42', groupId: '7', timestamp: ts }],
-    ['numeric previousId and anonymousId', { type: 'alias', userId: 1, previousId: 0, anonymousId: -3, timestamp: ts }, { type: 'alias', userId: '1', previousId: '0', anonymousId: '-3', timestamp: ts }],
-    ['null means absent', { type: 'track', userId: null, anonymousId: 'a', event: 'E', properties: null, context: null, messageId: null, timestamp: ts }, { type: 'track', anonymousId: 'a', event: 'E', timestamp: ts }],
-    ['own messageId kept', { type: 'track', userId: 'u', event: 'E', messageId: 'm-1', timestamp: ts }, { type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts }],
-    ['messageId of exactly 100 characters', { type: 'track', userId: 'u', event: 'E', messageId: 'x'.repeat(100), timestamp: ts }, { type: 'track', messageId: 'x'.repeat(100), userId: 'u', event: 'E', timestamp: ts }],
-    ['timestamp with offset normalised to UTC', { type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05+02:00' }, { type: 'identify', userId: 'u', timestamp: '2024-01-02T01:04:05.000Z' }],
-    ['date-only timestamp is UTC midnight', { type: 'identify', userId: 'u', timestamp: '2024-01-02' }, { type: 'identify', userId: 'u', timestamp: '2024-01-02T00:00:00.000Z' }],
+    [
+      'alias with anonymousId (analytics.js sends one)',
+      { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts },
+      { type: 'alias', userId: 'n', previousId: 'o', anonymousId: 'a', timestamp: ts },
+    ],
+    [
+      'numeric ids become strings',
+      { type: 'group', userId: 42, groupId: 7, timestamp: ts },
+      { type: 'group', userId: '42', groupId: '7', timestamp: ts },
+    ],
+    [
+      'numeric previousId and anonymousId',
+      { type: 'alias', userId: 1, previousId: 0, anonymousId: -3, timestamp: ts },
+      { type: 'alias', userId: '1', previousId: '0', anonymousId: '-3', timestamp: ts },
+    ],
+    [
+      'null means absent',
+      { type: 'track', userId: null, anonymousId: 'a', event: 'E', properties: null, context: null, messageId: null, timestamp: ts },
+      { type: 'track', anonymousId: 'a', event: 'E', timestamp: ts },
+    ],
+    [
+      'own messageId kept',
+      { type: 'track', userId: 'u', event: 'E', messageId: 'm-1', timestamp: ts },
+      { type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts },
+    ],
+    [
+      'messageId of exactly 100 characters',
+      { type: 'track', userId: 'u', event: 'E', messageId: 'x'.repeat(100), timestamp: ts },
+      { type: 'track', messageId: 'x'.repeat(100), userId: 'u', event: 'E', timestamp: ts },
+    ],
+    [
+      'timestamp with offset normalised to UTC',
+      { type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05+02:00' },
+      { type: 'identify', userId: 'u', timestamp: '2024-01-02T01:04:05.000Z' },
+    ],
+    [
+      'date-only timestamp is UTC midnight',
+      { type: 'identify', userId: 'u', timestamp: '2024-01-02' },
+      { type: 'identify', userId: 'u', timestamp: '2024-01-02T00:00:00.000Z' },
+    ],
     ['empty name is allowed', { type: 'page', userId: 'u', name: '', timestamp: ts }, { type: 'page', userId: 'u', name: '', timestamp: ts }],
   ];
   it.each(cases)('%s', (_label, raw, expected) => {
@@ -103,7 +167,12 @@ describe('validateMessage: every rule rejects with the offending field', () => {
     ['groupId on track', { ...base, groupId: 'g' }, 'groupId', /not a field of track/],
     ['previousId on identify', { type: 'identify', userId: 'u', previousId: 'p', timestamp: ts }, 'previousId', /not a field of identify/],
     ['name on track', { ...base, name: 'n' }, 'name', /not a field of track/],
-    ['invalid originalTimestamp standing in for timestamp', { type: 'track', userId: 'u', event: 'E', originalTimestamp: 'yesterday' }, 'originalTimestamp', /is not an ISO-8601/],
+    [
+      'invalid originalTimestamp standing in for timestamp',
+      { type: 'track', userId: 'u', event: 'E', originalTimestamp: 'yesterday' },
+      'originalTimestamp',
+      /is not an ISO-8601/,
+    ],
     ['unknown field beside server-set ones', { ...base, receivedAt: ts, channel: 'server', email: 'a@b.c' }, 'email', /unknown field "email"/],
     ['missing timestamp', { type: 'track', userId: 'u', event: 'E' }, 'timestamp', /timestamp is required/],
     ['null timestamp', { ...base, timestamp: null }, 'timestamp', /timestamp is required/],
@@ -219,7 +288,7 @@ describe('parseTimestamp', () => {
     // Deterministic pseudo-random instants and single-character mutations of their text: the fast path
     // must accept exactly the strings Date round-trips (from 1970 on) and nothing else.
     let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const alphabet = '0123456789-:.TZ x';
     for (let i = 0; i < 3_000; i++) {
       const text = new Date(Math.floor(random() * 8e12) - 1e12).toISOString();
@@ -302,7 +371,10 @@ describe('Segment export rows: server-set fields', () => {
   });
 
   it('drops a context that held nothing but library', () => {
-    const result = validateMessage({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z', context: { library: { name: 'x' } } }, { now });
+    const result = validateMessage(
+      { type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z', context: { library: { name: 'x' } } },
+      { now },
+    );
     expect(result.ok && result.message).toEqual({ type: 'identify', userId: 'u', timestamp: '2024-01-02T03:04:05.000Z' });
   });
 
@@ -324,8 +396,17 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
     name: ['Home', '', null, 4],
     category: ['Docs', null, []],
     timestamp: [
-      '2024-01-02T03:04:05.678Z', '2024-01-02T03:04:05Z', '2024-01-02T05:04:05+02:00', '2024-01-02', '2024-02-30',
-      '2024-01-02T03:04:05', '1969-12-31T23:59:59.000Z', '2030-01-01T00:00:00.000Z', 'soon', null, 1700000000,
+      '2024-01-02T03:04:05.678Z',
+      '2024-01-02T03:04:05Z',
+      '2024-01-02T05:04:05+02:00',
+      '2024-01-02',
+      '2024-02-30',
+      '2024-01-02T03:04:05',
+      '1969-12-31T23:59:59.000Z',
+      '2030-01-01T00:00:00.000Z',
+      'soon',
+      null,
+      1700000000,
     ],
     properties: [{ revenue: 9.5 }, {}, null, [], 'x'],
     traits: [{ email: 'a@b.c' }, null, 3],
@@ -381,7 +462,14 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
   it('accepts a typical valid row without running the zod schema, and leaves every invalid row to it', () => {
     const safeParse = vi.spyOn(messageSchema, 'safeParse');
     try {
-      const valid = { type: 'track', userId: 'u', event: 'E', timestamp: ts, properties: { a: 1 }, context: { ip: '1.2.3.4', library: { name: 'x' } } };
+      const valid = {
+        type: 'track',
+        userId: 'u',
+        event: 'E',
+        timestamp: ts,
+        properties: { a: 1 },
+        context: { ip: '1.2.3.4', library: { name: 'x' } },
+      };
       expect(validate(valid).ok).toBe(true);
       expect(safeParse).not.toHaveBeenCalled();
       expect(validate({ type: 'track', userId: 'u', event: '', timestamp: ts })).toMatchObject({ ok: false, field: 'event' });

@@ -24,8 +24,13 @@ it('Prometheus scrapes every worker replica and the Temporal server, with the al
   expect(prometheus.volumes).toContain('./deploy/prometheus:/etc/prometheus/segflow:ro');
   const config = yaml('deploy/prometheus/prometheus.yml');
   const jobs = Object.fromEntries(config.scrape_configs.map((job: { job_name: string }) => [job.job_name, job]));
-  expect(jobs['segflow-worker'].dns_sd_configs[0]).toMatchObject({ names: ['segflow-worker'], port: Number(portOf(worker.environment.SEGFLOW_METRICS_ADDRESS)) });
-  expect(jobs['temporal-server'].static_configs[0].targets).toEqual([`temporal:${portOf(compose.services.temporal.environment.PROMETHEUS_ENDPOINT)}`]);
+  expect(jobs['segflow-worker'].dns_sd_configs[0]).toMatchObject({
+    names: ['segflow-worker'],
+    port: Number(portOf(worker.environment.SEGFLOW_METRICS_ADDRESS)),
+  });
+  expect(jobs['temporal-server'].static_configs[0].targets).toEqual([
+    `temporal:${portOf(compose.services.temporal.environment.PROMETHEUS_ENDPOINT)}`,
+  ]);
   expect(config.rule_files).toEqual(['/etc/prometheus/segflow/alerts.yml']);
 });
 
@@ -35,7 +40,12 @@ it('Grafana provisions the data source and the dashboard', () => {
   const datasource = yaml('deploy/grafana/provisioning/datasources/prometheus.yml').datasources[0];
   expect(datasource.url).toBe('http://prometheus:9090');
   const dashboard = JSON.parse(readFileSync(join(root, 'deploy/grafana/dashboards/segflow.json'), 'utf8'));
-  const uids = new Set(dashboard.panels.flatMap((p: { datasource: { uid: string }; targets: Array<{ datasource: { uid: string } }> }) => [p.datasource.uid, ...p.targets.map((t) => t.datasource.uid)]));
+  const uids = new Set(
+    dashboard.panels.flatMap((p: { datasource: { uid: string }; targets: Array<{ datasource: { uid: string } }> }) => [
+      p.datasource.uid,
+      ...p.targets.map((t) => t.datasource.uid),
+    ]),
+  );
   expect([...uids]).toEqual([datasource.uid]);
   expect(yaml('deploy/grafana/provisioning/dashboards/segflow.yml').providers[0].options.path).toBe('/var/lib/grafana/dashboards');
 });

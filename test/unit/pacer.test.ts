@@ -44,7 +44,7 @@ describe('Pacer', () => {
     expect(pacer.waitMs(2000)).toBe(250);
   });
 
-  it('does not keep a bigger share\'s savings after the share drops', () => {
+  it("does not keep a bigger share's savings after the share drops", () => {
     const pacer = new Pacer(1000);
     pacer.reserve(0, 0);
     pacer.setRate(10, 5000); // a full second of 1000/s saved

@@ -78,7 +78,13 @@ describe('toApplicationFailure', () => {
   });
 
   it('makes 429 retryable after the wait Segment asked for', () => {
-    const error = classifyFailure(429, {}, JSON.stringify({ errors: [{ type: 'RequestError', data: { msBeforeNext: 1234 } }] }), { method: 'GET', path: '/' }, NOW);
+    const error = classifyFailure(
+      429,
+      {},
+      JSON.stringify({ errors: [{ type: 'RequestError', data: { msBeforeNext: 1234 } }] }),
+      { method: 'GET', path: '/' },
+      NOW,
+    );
     const failure = toApplicationFailure(error) as ApplicationFailure;
     expect(failure.nonRetryable).toBe(false);
     expect(failure.nextRetryDelay).toBe(1234);
@@ -239,7 +245,12 @@ describe('PublicApiClient against the double', () => {
     expect(updated).toMatchObject({ name: 'Renamed', enabled: false });
     await client.deleteSource('src_021');
     await expect(client.getSource('src_021')).rejects.toBeInstanceOf(PublicApiNotFoundError);
-    expect(double.auditLog().slice(before).map((e) => `${e.method} ${e.path}`)).toEqual(['PATCH /sources/src_020', 'DELETE /sources/src_021']);
+    expect(
+      double
+        .auditLog()
+        .slice(before)
+        .map((e) => `${e.method} ${e.path}`),
+    ).toEqual(['PATCH /sources/src_020', 'DELETE /sources/src_021']);
     expect(double.auditLog().at(-2)!.body).toEqual({ name: 'Renamed', enabled: false });
   });
 

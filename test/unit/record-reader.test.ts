@@ -123,7 +123,10 @@ describe('readRecords', () => {
       for (const pieceBytes of [1, 2, 3, 5, 64 * 1024]) {
         for (const targetChunkBytes of [1, 9, 1_000_000]) {
           const source = new MemoryByteSource(input, { pieceBytes });
-          expect(await readThroughChunks(source, format, targetChunkBytes, options), `pieces of ${pieceBytes}, chunks of ${targetChunkBytes}`).toEqual(expected);
+          expect(
+            await readThroughChunks(source, format, targetChunkBytes, options),
+            `pieces of ${pieceBytes}, chunks of ${targetChunkBytes}`,
+          ).toEqual(expected);
         }
       }
     });
@@ -131,7 +134,11 @@ describe('readRecords', () => {
 
   it('decodes multi-byte characters split across every possible Buffer boundary', async () => {
     const text = 'name,city\nZoë,Kraków\n名前,東京\n😀,"a😀b"\n';
-    const expected = [['Zoë', 'Kraków'], ['名前', '東京'], ['😀', 'a😀b']];
+    const expected = [
+      ['Zoë', 'Kraków'],
+      ['名前', '東京'],
+      ['😀', 'a😀b'],
+    ];
     for (let pieceBytes = 1; pieceBytes <= 8; pieceBytes++) {
       const items = await readThroughChunks(new MemoryByteSource(text, { pieceBytes }), 'csv');
       expect(items.map((item) => ('values' in item ? item.values : item))).toEqual(expected);
@@ -250,7 +257,10 @@ class RefillingSource implements ByteSource {
   readonly description = 'refilling source';
   private readonly data: Buffer;
 
-  constructor(text: string, private readonly pieceBytes: number) {
+  constructor(
+    text: string,
+    private readonly pieceBytes: number,
+  ) {
     this.data = Buffer.from(text, 'utf8');
   }
 
@@ -332,4 +342,3 @@ function randomNdjson(random: () => number): GeneratedFile {
   }
   return { text, expected };
 }
-

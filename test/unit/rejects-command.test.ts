@@ -20,15 +20,26 @@ async function report(format: 'csv' | 'ndjson', rows: object[], csvColumns?: str
 describe('writeRejects', () => {
   it('writes NDJSON rows as they were, with the reasons by line in a side file naming file and line', async () => {
     const { dir, path } = await report('ndjson', [
-      { file: '2024-01-01/a.ndjson.gz', line: 7, field: 'event', reason: 'track calls need a non-empty event name', raw: '{"type":"track","userId":"u"}' },
+      {
+        file: '2024-01-01/a.ndjson.gz',
+        line: 7,
+        field: 'event',
+        reason: 'track calls need a non-empty event name',
+        raw: '{"type":"track","userId":"u"}',
+      },
       { file: '2024-01-02/b.ndjson.gz', line: 2, field: '(line)', reason: 'line is not valid JSON', raw: '{"type":' },
     ]);
     const out = join(dir, 'fixed.ndjson');
     const result = await writeRejects({ reportPath: path, out, reasonColumn: false, force: false });
     expect(result).toMatchObject({ rows: 2, format: 'ndjson', reasons: `${out}.reasons.ndjson` });
     expect(readFileSync(out, 'utf8')).toBe('{"type":"track","userId":"u"}\n{"type":\n');
-    const reasons = readFileSync(`${out}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    await expect(writeRejects({ reportPath: path, out: join(dir, 'x.csv'), format: 'csv', reasonColumn: false, force: false })).rejects.toThrow(/can only be written as ndjson/);
+    const reasons = readFileSync(`${out}.reasons.ndjson`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    await expect(writeRejects({ reportPath: path, out: join(dir, 'x.csv'), format: 'csv', reasonColumn: false, force: false })).rejects.toThrow(
+      /can only be written as ndjson/,
+    );
     expect(reasons).toEqual([
       { line: 1, file: '2024-01-01/a.ndjson.gz', sourceLine: 7, field: 'event', reason: 'track calls need a non-empty event name' },
       { line: 2, file: '2024-01-02/b.ndjson.gz', sourceLine: 2, field: '(line)', reason: 'line is not valid JSON' },
@@ -55,13 +66,27 @@ describe('writeRejects', () => {
     );
     const sideFile = join(dir, 'side.csv');
     await writeRejects({ reportPath: path, out: sideFile, reasonColumn: false, force: false });
-    const reasons = readFileSync(`${sideFile}.reasons.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l).line);
+    const reasons = readFileSync(`${sideFile}.reasons.ndjson`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).line);
     expect(reasons).toEqual([2, 4]);
     // CSV rows as NDJSON messages, through the importer's column rules.
     const asNdjson = join(dir, 'x.ndjson');
     await writeRejects({ reportPath: path, out: asNdjson, format: 'ndjson', reasonColumn: true, force: false });
-    expect(readFileSync(asNdjson, 'utf8').trim().split('\n').map((l) => JSON.parse(l))).toEqual([
-      { type: 'track', userId: 'u1', properties: { note: 'multi\nline' }, timestamp: 'x', reason: 'timestamp "x" is not an ISO-8601 date-time, like 2024-03-01' },
+    expect(
+      readFileSync(asNdjson, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      {
+        type: 'track',
+        userId: 'u1',
+        properties: { note: 'multi\nline' },
+        timestamp: 'x',
+        reason: 'timestamp "x" is not an ISO-8601 date-time, like 2024-03-01',
+      },
       { type: 'track', userId: 'u2', timestamp: '2024-01-01T00:00:00Z', reason: 'no event' },
     ]);
   });
@@ -77,7 +102,12 @@ describe('reject reports', () => {
   it('never hold a write key from an exported row, whichever rule rejected it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'segflow-rejects-'));
     const writer = await RejectWriter.open(join(dir, 'r.ndjson'), 'replace');
-    await writer.write({ line: 1, field: 'messageId', reason: 'duplicate of line 0', raw: '{"type":"track","writeKey" : "wk-\\"secret","event":"E"}' });
+    await writer.write({
+      line: 1,
+      field: 'messageId',
+      reason: 'duplicate of line 0',
+      raw: '{"type":"track","writeKey" : "wk-\\"secret","event":"E"}',
+    });
     await writer.close();
     const text = readFileSync(join(dir, 'r.ndjson'), 'utf8');
     expect(text).not.toContain('secret');

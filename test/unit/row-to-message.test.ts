@@ -10,10 +10,31 @@ function ndjson(overrides: Partial<RowConverterOptions> = {}): RowConverter {
   return new RowConverter({ format: 'ndjson', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ...overrides });
 }
 
-const CSV_HEADER = ['type', 'userId', 'anonymousId', 'event', 'name', 'groupId', 'previousId', 'timestamp', 'messageId', 'properties.revenue:number', 'traits', 'context.ip'];
+const CSV_HEADER = [
+  'type',
+  'userId',
+  'anonymousId',
+  'event',
+  'name',
+  'groupId',
+  'previousId',
+  'timestamp',
+  'messageId',
+  'properties.revenue:number',
+  'traits',
+  'context.ip',
+];
 
 function csv(overrides: Partial<RowConverterOptions> = {}): RowConverter {
-  return new RowConverter({ format: 'csv', csvHeader: CSV_HEADER, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ...overrides });
+  return new RowConverter({
+    format: 'csv',
+    csvHeader: CSV_HEADER,
+    namespace,
+    allowMissingTimestamp: false,
+    maxEventBytes: 32_000,
+    now,
+    ...overrides,
+  });
 }
 
 /** Builds CSV values from a sparse object keyed by header name, plus a plausible raw line. */
@@ -126,13 +147,23 @@ describe('NDJSON rows', () => {
     const converter = ndjson({ now: undefined });
     expectOk(converter.convert(1, `{"type":"identify","userId":"u","timestamp":"${new Date().toISOString()}"}`));
     const nextYear = new Date(Date.now() + 365 * 86_400_000).toISOString();
-    expect(converter.convert(1, `{"type":"identify","userId":"u","timestamp":"${nextYear}"}`)).toMatchObject({ ok: false, reject: { field: 'timestamp' } });
+    expect(converter.convert(1, `{"type":"identify","userId":"u","timestamp":"${nextYear}"}`)).toMatchObject({
+      ok: false,
+      reject: { field: 'timestamp' },
+    });
   });
 });
 
 describe('CSV rows', () => {
   it('converts a valid row through the compiled header', () => {
-    const [raw, values] = csvRow({ type: 'track', userId: 'u1', event: 'Order Completed', timestamp: '2024-01-02', 'properties.revenue:number': '9.5', 'context.ip': '1.2.3.4' });
+    const [raw, values] = csvRow({
+      type: 'track',
+      userId: 'u1',
+      event: 'Order Completed',
+      timestamp: '2024-01-02',
+      'properties.revenue:number': '9.5',
+      'context.ip': '1.2.3.4',
+    });
     const result = expectOk(csv().convert(3, raw, values));
     expect(result.message).toEqual({
       type: 'track',
@@ -162,14 +193,24 @@ describe('CSV rows', () => {
     ['alias without userId', { type: 'alias', previousId: 'p', timestamp: ts }, 'userId', /need a userId/],
     ['event on identify', { type: 'identify', userId: 'u', event: 'E', timestamp: ts }, 'event', /not a field of identify/],
     ['name on track', { type: 'track', userId: 'u', event: 'E', name: 'n', timestamp: ts }, 'name', /not a field of track/],
-    ['properties on identify', { type: 'identify', userId: 'u', 'properties.revenue:number': '1', timestamp: ts }, 'properties', /not a field of identify/],
+    [
+      'properties on identify',
+      { type: 'identify', userId: 'u', 'properties.revenue:number': '1', timestamp: ts },
+      'properties',
+      /not a field of identify/,
+    ],
     ['traits on track', { type: 'track', userId: 'u', event: 'E', traits: '{"a":1}', timestamp: ts }, 'traits', /not a field of track/],
     ['messageId too long', { type: 'identify', userId: 'u', messageId: 'm'.repeat(101), timestamp: ts }, 'messageId', /100 characters/],
     ['timestamp missing', { type: 'identify', userId: 'u' }, 'timestamp', /required/],
     ['timestamp unparseable', { type: 'identify', userId: 'u', timestamp: '01/02/2024' }, 'timestamp', /not an ISO-8601/],
     ['timestamp without zone', { type: 'identify', userId: 'u', timestamp: '2024-01-02 03:04:05' }, 'timestamp', /no timezone/],
     ['timestamp in the future', { type: 'identify', userId: 'u', timestamp: '2030-01-01' }, 'timestamp', /in the future/],
-    ['bad number cell', { type: 'track', userId: 'u', event: 'E', timestamp: ts, 'properties.revenue:number': '9,5' }, 'properties.revenue:number', /decimal number/],
+    [
+      'bad number cell',
+      { type: 'track', userId: 'u', event: 'E', timestamp: ts, 'properties.revenue:number': '9,5' },
+      'properties.revenue:number',
+      /decimal number/,
+    ],
     ['bad JSON cell', { type: 'identify', userId: 'u', timestamp: ts, traits: '{oops' }, 'traits', /not valid JSON/],
     ['JSON cell not an object', { type: 'identify', userId: 'u', timestamp: ts, traits: '[1]' }, 'traits', /must hold a JSON object/],
   ];
@@ -199,7 +240,9 @@ describe('CSV rows', () => {
   });
 
   it('requires a header for CSV and values for each CSV row', () => {
-    expect(() => new RowConverter({ format: 'csv', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000 })).toThrow(/csvHeader is required/);
+    expect(() => new RowConverter({ format: 'csv', namespace, allowMissingTimestamp: false, maxEventBytes: 32_000 })).toThrow(
+      /csvHeader is required/,
+    );
     expect(() => csv().convert(1, 'x')).toThrow(/csvValues are required/);
   });
 });
@@ -246,8 +289,18 @@ describe('Segment export rows', () => {
     expect(ndjson().convert(1, withReason).ok).toBe(false);
     expect(expectOk(ndjson({ ignoreFields: ['reason'] }).convert(1, withReason)).serialized).not.toContain('reason');
     const header = ['type', 'userId', 'timestamp', 'reason'];
-    expect(() => new RowConverter({ format: 'csv', csvHeader: header, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now })).toThrow(/unknown column "reason"/);
-    const csvConverter = new RowConverter({ format: 'csv', csvHeader: header, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now, ignoreFields: ['reason'] });
+    expect(() => new RowConverter({ format: 'csv', csvHeader: header, namespace, allowMissingTimestamp: false, maxEventBytes: 32_000, now })).toThrow(
+      /unknown column "reason"/,
+    );
+    const csvConverter = new RowConverter({
+      format: 'csv',
+      csvHeader: header,
+      namespace,
+      allowMissingTimestamp: false,
+      maxEventBytes: 32_000,
+      now,
+      ignoreFields: ['reason'],
+    });
     const values = ['identify', 'u', ts, 'fixed'];
     expect(expectOk(csvConverter.convert(2, values.join(','), values)).message).toMatchObject({ type: 'identify', userId: 'u' });
   });

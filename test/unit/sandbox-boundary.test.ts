@@ -37,14 +37,21 @@ export function runtimeImports(fileName: string, text: string): string[] {
       if (!erased) found.push(node.moduleSpecifier.text);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.exportClause;
-      const erased = node.isTypeOnly || (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((element) => element.isTypeOnly));
+      const erased =
+        node.isTypeOnly ||
+        (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((element) => element.isTypeOnly));
       if (!erased) found.push(node.moduleSpecifier.text);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       if (!node.isTypeOnly) found.push(node.moduleReference.expression.text);
     } else if (ts.isCallExpression(node) && node.arguments.length > 0 && ts.isStringLiteralLike(node.arguments[0]!)) {
       // import('x') and require('x') load code too.
       const callee = node.expression;
-      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) found.push((node.arguments[0] as ts.StringLiteralLike).text);
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require'))
+        found.push((node.arguments[0] as ts.StringLiteralLike).text);
     }
     ts.forEachChild(node, visit);
   };
@@ -71,12 +78,16 @@ function importProblem(fromFile: string, specifier: string): string | undefined 
   }
   if (specifier.startsWith('node:')) return `imports the Node built-in ${specifier}`;
   const packageName = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
-  if (!SANDBOX_PACKAGES.has(packageName)) return `imports ${specifier}, a package the sandbox does not allow (only ${[...SANDBOX_PACKAGES].join(', ')})`;
+  if (!SANDBOX_PACKAGES.has(packageName))
+    return `imports ${specifier}, a package the sandbox does not allow (only ${[...SANDBOX_PACKAGES].join(', ')})`;
   return undefined;
 }
 
 /** Walks the runtime import graph from `entries`; returns every file reached and every import that leaves it. */
-export function walkSandboxGraph(entries: string[], read: (file: string) => string = (file) => readFileSync(file, 'utf8')): { visited: string[]; problems: string[] } {
+export function walkSandboxGraph(
+  entries: string[],
+  read: (file: string) => string = (file) => readFileSync(file, 'utf8'),
+): { visited: string[]; problems: string[] } {
   const visited = new Set<string>();
   const problems: string[] = [];
   const queue = [...entries];
@@ -109,7 +120,14 @@ describe('the workflow sandbox boundary', () => {
     const { visited, problems } = walkSandboxGraph(entries);
     expect(problems).toEqual([]);
     // Not vacuous: the walk reached both workflows and what they import.
-    expect(visited).toEqual(expect.arrayContaining(['src/workflows/import-workflow.ts', 'src/workflows/workspace-job.ts', 'src/contracts/import-job.ts', 'src/shared/pacer.ts']));
+    expect(visited).toEqual(
+      expect.arrayContaining([
+        'src/workflows/import-workflow.ts',
+        'src/workflows/workspace-job.ts',
+        'src/contracts/import-job.ts',
+        'src/shared/pacer.ts',
+      ]),
+    );
   });
 
   it('every file in src/workflows is reached from the bundle entry (nothing sits there that the walk misses)', () => {
@@ -129,7 +147,8 @@ describe('the workflow sandbox boundary', () => {
 
     it('names Node built-ins, other packages and Node-side folders, directly or through another file', () => {
       const { problems } = fake({
-        'src/workflows/fake-entry.ts': "import { createHash } from 'node:crypto';\nimport { Client } from '@temporalio/client';\nimport '../shared/pacer';\nexport { glob } from '../core/glob';\nconst lazy = () => import('../io/staging');",
+        'src/workflows/fake-entry.ts':
+          "import { createHash } from 'node:crypto';\nimport { Client } from '@temporalio/client';\nimport '../shared/pacer';\nexport { glob } from '../core/glob';\nconst lazy = () => import('../io/staging');",
       });
       expect(problems).toEqual([
         'src/workflows/fake-entry.ts imports the Node built-in node:crypto',

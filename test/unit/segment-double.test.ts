@@ -8,14 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  basicAuthWriteKey,
-  computeSegmentTimestamp,
-  DOUBLE_LIMITS,
-  dropReason,
-  SegmentDouble,
-  serializedBytes,
-} from '../support/segment-double';
+import { basicAuthWriteKey, computeSegmentTimestamp, DOUBLE_LIMITS, dropReason, SegmentDouble, serializedBytes } from '../support/segment-double';
 import type { Fault, RequestLogEntry } from '../support/segment-double';
 
 const WRITE_KEY = 'test-write-key';
@@ -290,11 +283,31 @@ describe('SegmentDouble (Tracking API)', () => {
   describe('timestamps (receivedAt − (sentAt − timestamp))', () => {
     const receivedAtMs = Date.parse('2024-05-01T08:00:10.000Z');
     const cases: Array<{ name: string; sentAt: unknown; timestamp: unknown; expected: string | undefined }> = [
-      { name: 'sentAt 10 s before receipt shifts the event by the same 10 s', sentAt: '2024-05-01T08:00:00.000Z', timestamp: '2021-06-01T10:00:00.000Z', expected: '2021-06-01T10:00:10.000Z' },
-      { name: 'sentAt equal to receipt preserves the event time', sentAt: '2024-05-01T08:00:10.000Z', timestamp: '2021-06-01T10:00:00Z', expected: '2021-06-01T10:00:00.000Z' },
-      { name: 'sentAt equal to the event time loses it (becomes receivedAt)', sentAt: '2021-06-01T10:00:00.000Z', timestamp: '2021-06-01T10:00:00.000Z', expected: '2024-05-01T08:00:10.000Z' },
+      {
+        name: 'sentAt 10 s before receipt shifts the event by the same 10 s',
+        sentAt: '2024-05-01T08:00:00.000Z',
+        timestamp: '2021-06-01T10:00:00.000Z',
+        expected: '2021-06-01T10:00:10.000Z',
+      },
+      {
+        name: 'sentAt equal to receipt preserves the event time',
+        sentAt: '2024-05-01T08:00:10.000Z',
+        timestamp: '2021-06-01T10:00:00Z',
+        expected: '2021-06-01T10:00:00.000Z',
+      },
+      {
+        name: 'sentAt equal to the event time loses it (becomes receivedAt)',
+        sentAt: '2021-06-01T10:00:00.000Z',
+        timestamp: '2021-06-01T10:00:00.000Z',
+        expected: '2024-05-01T08:00:10.000Z',
+      },
       { name: 'no sentAt keeps the timestamp', sentAt: undefined, timestamp: '2021-06-01T10:00:00+02:00', expected: '2021-06-01T08:00:00.000Z' },
-      { name: 'unparseable sentAt counts as absent', sentAt: 'yesterday-ish', timestamp: '2021-06-01T10:00:00Z', expected: '2021-06-01T10:00:00.000Z' },
+      {
+        name: 'unparseable sentAt counts as absent',
+        sentAt: 'yesterday-ish',
+        timestamp: '2021-06-01T10:00:00Z',
+        expected: '2021-06-01T10:00:00.000Z',
+      },
       { name: 'no timestamp means now', sentAt: '2024-05-01T08:00:00.000Z', timestamp: undefined, expected: '2024-05-01T08:00:10.000Z' },
       { name: 'unparseable timestamp yields nothing', sentAt: undefined, timestamp: 'not a date', expected: undefined },
     ];
@@ -411,8 +424,16 @@ describe('SegmentDouble (Tracking API)', () => {
 
     const statusOf = (status: number): Fault => ({ kind: 'status', status });
     const sequences: Array<{ name: string; arrange: (d: SegmentDouble) => void; expected: number[] }> = [
-      { name: 'queued faults are served first in first out', arrange: (d) => d.injectFaults(statusOf(500), statusOf(503)), expected: [500, 503, 200] },
-      { name: 'a scheduled fault hits the n-th request from now', arrange: (d) => d.injectFaultOnRequest(2, statusOf(502)), expected: [200, 502, 200] },
+      {
+        name: 'queued faults are served first in first out',
+        arrange: (d) => d.injectFaults(statusOf(500), statusOf(503)),
+        expected: [500, 503, 200],
+      },
+      {
+        name: 'a scheduled fault hits the n-th request from now',
+        arrange: (d) => d.injectFaultOnRequest(2, statusOf(502)),
+        expected: [200, 502, 200],
+      },
       {
         name: 'a scheduled fault wins over the queue, which waits',
         arrange: (d) => {
@@ -564,4 +585,3 @@ describe('segment-double CLI', () => {
     }
   }, 30_000);
 });
-

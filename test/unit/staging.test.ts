@@ -22,11 +22,25 @@ describe('stageInputs', () => {
     writeFileSync(join(dir, 'b.csv'), 'type,userId\ntrack,b1\n');
     writeFileSync(join(dir, 'c.csv.gz'), Buffer.concat([gzipSync('type,userId\ntrack,c1\n'), gzipSync('track,c2\n')]));
     const entries = await expandInputSet('directory', dir, 'csv');
-    expect(entries.map((e) => [e.name, e.gzip])).toEqual([['a.csv.gz', true], ['b.csv', false], ['c.csv.gz', true]]);
+    expect(entries.map((e) => [e.name, e.gzip])).toEqual([
+      ['a.csv.gz', true],
+      ['b.csv', false],
+      ['c.csv.gz', true],
+    ]);
     const progress: StageCheckpoint[] = [];
-    const staged = await stageInputs({ entries, format: 'csv', stagedPath: join(dir, 's/input.csv'), mapPath: join(dir, 's/files.ndjson'), onProgress: (c) => progress.push(c) });
+    const staged = await stageInputs({
+      entries,
+      format: 'csv',
+      stagedPath: join(dir, 's/input.csv'),
+      mapPath: join(dir, 's/files.ndjson'),
+      onProgress: (c) => progress.push(c),
+    });
     expect(readFileSync(join(dir, 's/input.csv'), 'utf8')).toBe('\uFEFFtype,userId\r\ntrack,a1\r\ntrack,a2\ntrack,b1\ntrack,c1\ntrack,c2\n');
-    expect(staged.files.map((f) => [f.name, f.stagedStartLine, f.localStartLine])).toEqual([['a.csv.gz', 1, 1], ['b.csv', 4, 2], ['c.csv.gz', 5, 2]]);
+    expect(staged.files.map((f) => [f.name, f.stagedStartLine, f.localStartLine])).toEqual([
+      ['a.csv.gz', 1, 1],
+      ['b.csv', 4, 2],
+      ['c.csv.gz', 5, 2],
+    ]);
     expect(locateLine(staged.files, 3)).toMatchObject({ file: { name: 'a.csv.gz' }, line: 3 });
     expect(locateLine(staged.files, 4)).toMatchObject({ file: { name: 'b.csv' }, line: 2 });
     expect(locateLine(staged.files, 6)).toMatchObject({ file: { name: 'c.csv.gz' }, line: 3 });
@@ -49,7 +63,10 @@ describe('stageInputs', () => {
     writeFileSync(paths.mapPath, readFileSync(paths.mapPath, 'utf8') + '{"name":"2.nd');
     const staged = await stageInputs({ entries, format: 'ndjson', ...paths, checkpoint: checkpoints.at(-1), onProgress: () => undefined });
     expect(readFileSync(paths.stagedPath, 'utf8')).toBe('{"n":1}\n{"n":2}\n{"n":3}\n');
-    expect(staged.files.map((f) => [f.name, f.stagedStartLine])).toEqual([['1.ndjson.gz', 1], ['2.ndjson', 3]]);
+    expect(staged.files.map((f) => [f.name, f.stagedStartLine])).toEqual([
+      ['1.ndjson.gz', 1],
+      ['2.ndjson', 3],
+    ]);
   });
 
   it('refuses a CSV file whose header differs from the first, naming it', async () => {
@@ -57,16 +74,18 @@ describe('stageInputs', () => {
     writeFileSync(join(dir, 'a.csv'), 'type,userId\ntrack,a\n');
     writeFileSync(join(dir, 'b.csv'), 'type,anonymousId\ntrack,b\n');
     const entries = await expandInputSet('directory', dir, 'csv');
-    await expect(stageInputs({ entries, format: 'csv', stagedPath: join(dir, 's.csv'), mapPath: join(dir, 'm'), onProgress: () => undefined })).rejects.toThrow(
-      /b\.csv, line 1 \(header\): the CSV header differs/,
-    );
+    await expect(
+      stageInputs({ entries, format: 'csv', stagedPath: join(dir, 's.csv'), mapPath: join(dir, 'm'), onProgress: () => undefined }),
+    ).rejects.toThrow(/b\.csv, line 1 \(header\): the CSV header differs/);
   });
 
   it('says which file is not gzip', async () => {
     const dir = workDir();
     writeFileSync(join(dir, 'bad.ndjson.gz'), '{"not":"gzip"}\n');
     const entries = await expandInputSet('directory', dir, 'ndjson');
-    await expect(stageInputs({ entries, format: 'ndjson', stagedPath: join(dir, 's'), mapPath: join(dir, 'm'), onProgress: () => undefined })).rejects.toThrow(/bad\.ndjson\.gz: not a valid gzip file/);
+    await expect(
+      stageInputs({ entries, format: 'ndjson', stagedPath: join(dir, 's'), mapPath: join(dir, 'm'), onProgress: () => undefined }),
+    ).rejects.toThrow(/bad\.ndjson\.gz: not a valid gzip file/);
   });
 });
 
@@ -82,7 +101,12 @@ describe('input sets', () => {
     writeFileSync(join(dir, 'README.txt'), 'x');
     symlinkSync('/etc', join(dir, 'link'));
     const names = (await expandInputSet('directory', dir, 'ndjson')).map((e) => e.name);
-    expect(names).toEqual(['2024-01-01/part-0.ndjson.gz', '2024-01-01/part-1.ndjson.gz', '2024-01-02/part-0.ndjson.gz', '2024-01-02/part-1.ndjson.gz']);
+    expect(names).toEqual([
+      '2024-01-01/part-0.ndjson.gz',
+      '2024-01-01/part-1.ndjson.gz',
+      '2024-01-02/part-0.ndjson.gz',
+      '2024-01-02/part-1.ndjson.gz',
+    ]);
     const globbed = (await expandInputSet('glob', join(dir, '2024-01-0?/part-1.*'), 'ndjson')).map((e) => e.name);
     expect(globbed).toEqual(['2024-01-01/part-1.ndjson.gz', '2024-01-02/part-1.ndjson.gz']);
     expect((await expandInputSet('glob', join(dir, '**/*.gz'), 'ndjson')).length).toBe(4);
@@ -93,9 +117,14 @@ describe('input sets', () => {
     writeFileSync(join(dir, 'a.ndjson'), '{}\n');
     writeFileSync(join(dir, 'list.txt'), '# files\na.ndjson\n\nhttps://bucket.example/exp/b.ndjson.gz?X-Amz-Signature=secret\n');
     const entries = await expandInputSet('manifest', join(dir, 'list.txt'), 'ndjson');
-    expect(entries.map((e) => [e.name, e.gzip])).toEqual([['a.ndjson', false], ['bucket.example/exp/b.ndjson.gz', true]]);
+    expect(entries.map((e) => [e.name, e.gzip])).toEqual([
+      ['a.ndjson', false],
+      ['bucket.example/exp/b.ndjson.gz', true],
+    ]);
     writeFileSync(join(dir, 'escape.txt'), '../../etc/passwd.ndjson\n');
-    await expect(expandInputSet('manifest', join(dir, 'escape.txt'), 'ndjson')).rejects.toThrow(/escape\.txt, line 1: .* is outside the manifest's directory/);
+    await expect(expandInputSet('manifest', join(dir, 'escape.txt'), 'ndjson')).rejects.toThrow(
+      /escape\.txt, line 1: .* is outside the manifest's directory/,
+    );
     writeFileSync(join(dir, 'mixed.txt'), 'a.ndjson\nb.csv\n');
     await expect(expandInputSet('manifest', join(dir, 'mixed.txt'), 'ndjson')).rejects.toThrow(/line 2: b\.csv is csv, but the import is ndjson/);
   });

@@ -45,14 +45,38 @@ server_name = "frontend.example"
 describe('loadTemporalProfile', () => {
   it.each<[string, Record<string, string | undefined>, Partial<TemporalProfile>]>([
     ['defaults to the local dev server', {}, { address: 'localhost:7233', namespace: 'default', tls: undefined, apiKey: undefined }],
-    ['reads TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE', { TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'imports' }, { address: 'temporal:7233', namespace: 'imports', tls: undefined }],
-    ['turns TLS on for an API key (Temporal Cloud)', { TEMPORAL_ADDRESS: 'us-east-1.aws.api.temporal.io:7233', TEMPORAL_API_KEY: 'secret' }, { apiKey: 'secret', tls: true }],
+    [
+      'reads TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE',
+      { TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'imports' },
+      { address: 'temporal:7233', namespace: 'imports', tls: undefined },
+    ],
+    [
+      'turns TLS on for an API key (Temporal Cloud)',
+      { TEMPORAL_ADDRESS: 'us-east-1.aws.api.temporal.io:7233', TEMPORAL_API_KEY: 'secret' },
+      { apiKey: 'secret', tls: true },
+    ],
     ['lets TEMPORAL_TLS=false win over an API key', { TEMPORAL_API_KEY: 'secret', TEMPORAL_TLS: 'false' }, { apiKey: 'secret', tls: false }],
     ['turns TLS on with TEMPORAL_TLS=true', { TEMPORAL_TLS: 'true' }, { tls: {} as never }],
-    ['treats empty variables as unset (compose passes `VAR=`)', { TEMPORAL_ADDRESS: '', TEMPORAL_API_KEY: '', TEMPORAL_NAMESPACE: ' ' }, { address: 'localhost:7233', namespace: 'default', apiKey: undefined, tls: undefined }],
-    ['uses the default profile of TEMPORAL_CONFIG_FILE', { TEMPORAL_CONFIG_FILE: profiles }, { address: 'temporal.internal:7233', namespace: 'imports' }],
-    ['selects a profile with TEMPORAL_PROFILE', { TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'cloud' }, { address: 'segflow.a1b2c.tmprl.cloud:7233', namespace: 'segflow.a1b2c', apiKey: 'key-from-file', tls: true }],
-    ['lets variables override the profile', { TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'cloud', TEMPORAL_API_KEY: 'rotated' }, { address: 'segflow.a1b2c.tmprl.cloud:7233', apiKey: 'rotated' }],
+    [
+      'treats empty variables as unset (compose passes `VAR=`)',
+      { TEMPORAL_ADDRESS: '', TEMPORAL_API_KEY: '', TEMPORAL_NAMESPACE: ' ' },
+      { address: 'localhost:7233', namespace: 'default', apiKey: undefined, tls: undefined },
+    ],
+    [
+      'uses the default profile of TEMPORAL_CONFIG_FILE',
+      { TEMPORAL_CONFIG_FILE: profiles },
+      { address: 'temporal.internal:7233', namespace: 'imports' },
+    ],
+    [
+      'selects a profile with TEMPORAL_PROFILE',
+      { TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'cloud' },
+      { address: 'segflow.a1b2c.tmprl.cloud:7233', namespace: 'segflow.a1b2c', apiKey: 'key-from-file', tls: true },
+    ],
+    [
+      'lets variables override the profile',
+      { TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'cloud', TEMPORAL_API_KEY: 'rotated' },
+      { address: 'segflow.a1b2c.tmprl.cloud:7233', apiKey: 'rotated' },
+    ],
   ])('%s', (_name, vars, expected) => {
     const profile = load(vars);
     for (const [key, value] of Object.entries(expected)) {
@@ -76,7 +100,11 @@ describe('loadTemporalProfile', () => {
   it.each([
     ['an unknown profile', { TEMPORAL_CONFIG_FILE: profiles, TEMPORAL_PROFILE: 'staging' }, /profile "staging".*not found/],
     ['a config file that does not exist', { TEMPORAL_CONFIG_FILE: '/nonexistent/temporal.toml' }, /TEMPORAL_CONFIG_FILE points to \/nonexistent/],
-    ['a client certificate path that does not exist', { TEMPORAL_TLS_CLIENT_CERT_PATH: '/nonexistent/cert.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: '/nonexistent/key.pem' }, /TEMPORAL_TLS_/],
+    [
+      'a client certificate path that does not exist',
+      { TEMPORAL_TLS_CLIENT_CERT_PATH: '/nonexistent/cert.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: '/nonexistent/key.pem' },
+      /TEMPORAL_TLS_/,
+    ],
   ])('explains %s', (_name, vars, message) => {
     expect(() => load(vars)).toThrow(TemporalConfigError);
     expect(() => load(vars)).toThrow(message);

@@ -12,7 +12,10 @@ import { classifyTrackingResponse, rateLimitDelayMs } from '../../src/core/retry
 import { classifyFailure } from '../../src/segment/public-api-errors';
 import { trackingApiRoot, publicApiRoot } from '../../src/config';
 
-type Handler = (body: { batch: Array<{ messageId: string }>; sentAt: string }, req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string };
+type Handler = (
+  body: { batch: Array<{ messageId: string }>; sentAt: string },
+  req: IncomingMessage,
+) => { status: number; headers?: Record<string, string>; body?: string };
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -34,7 +37,8 @@ async function serve(handler: Handler): Promise<string> {
   return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
 }
 
-const events = (n: number) => Array.from({ length: n }, (_, i) => ({ serialized: JSON.stringify({ type: 'track', event: 'E', userId: 'u', messageId: `m${i}` }), id: `m${i}` }));
+const events = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ serialized: JSON.stringify({ type: 'track', event: 'E', userId: 'u', messageId: `m${i}` }), id: `m${i}` }));
 
 describe('TrackingClient.send', () => {
   it('fails at once on a redirect, naming SEGMENT_TRACKING_URL and where it pointed; nothing counts as sent', async () => {
@@ -139,7 +143,12 @@ describe('one sender', () => {
       for (const name of readdirSync(dir)) {
         const path = join(dir, name);
         if (statSync(path).isDirectory()) walk(path);
-        else if (path.endsWith('.ts') && !path.includes(`${join('src', 'segment')}`) && !path.endsWith(join('core', 'retry-policy.ts')) && !path.endsWith(join('core', 'batch-builder.ts'))) {
+        else if (
+          path.endsWith('.ts') &&
+          !path.includes(`${join('src', 'segment')}`) &&
+          !path.endsWith(join('core', 'retry-policy.ts')) &&
+          !path.endsWith(join('core', 'batch-builder.ts'))
+        ) {
           const text = readFileSync(path, 'utf8');
           if (/postBatch\(|classifyTrackingResponse\(|renderBatchBody\(|sentAt:\s*(new Date|now)/.test(text)) offenders.push(path);
         }

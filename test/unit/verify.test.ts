@@ -40,14 +40,36 @@ beforeAll(async () => {
       { id: 'dst_wh', sourceId: 'src_backfill', name: 'Webhook' },
     ],
     usage: [
-      ...cumulative('src_other', [['2026-02-27', 999_999], ['2026-02-28', 5]]),
+      ...cumulative('src_other', [
+        ['2026-02-27', 999_999],
+        ['2026-02-28', 5],
+      ]),
       // Daily calls (made cumulative): Feb 27 is 120,000 from segflow + 1,234 from the live site; Feb 28 is short of
       // what the second case sends; Mar 1 starts a new usage period.
-      ...cumulative('src_backfill', [['2026-02-26', 800], ['2026-02-27', 121_234], ['2026-02-28', 70_000], ['2026-03-01', 50_100]]),
+      ...cumulative('src_backfill', [
+        ['2026-02-26', 800],
+        ['2026-02-27', 121_234],
+        ['2026-02-28', 70_000],
+        ['2026-03-01', 50_100],
+      ]),
     ],
     deliveryMetrics: [
-      { destinationId: 'dst_amp', sourceId: 'src_backfill', metrics: [{ metricName: 'successes', total: 239_000 }, { metricName: 'discarded', total: 1_000 }] },
-      { destinationId: 'dst_wh', sourceId: 'src_backfill', metrics: [{ metricName: 'delivered', total: 150_000 }, { metricName: 'failed', total: 12 }] },
+      {
+        destinationId: 'dst_amp',
+        sourceId: 'src_backfill',
+        metrics: [
+          { metricName: 'successes', total: 239_000 },
+          { metricName: 'discarded', total: 1_000 },
+        ],
+      },
+      {
+        destinationId: 'dst_wh',
+        sourceId: 'src_backfill',
+        metrics: [
+          { metricName: 'delivered', total: 150_000 },
+          { metricName: 'failed', total: 12 },
+        ],
+      },
     ],
   });
   api = new PublicApiClient({ baseUrl: double.url, token: TOKEN });
@@ -96,7 +118,12 @@ describe('segflow verify', () => {
     // The metrics window was asked at HOUR granularity, within what the API allows.
     const metricsCall = double.requestLog().find((r) => r.path.includes('/delivery-metrics'));
     const query = Object.fromEntries(new URL(metricsCall!.url, double.url).searchParams);
-    expect(query).toMatchObject({ sourceId: 'src_backfill', granularity: 'HOUR', startTime: '2026-02-27T08:00:00.000Z', endTime: '2026-03-01T10:00:00.000Z' });
+    expect(query).toMatchObject({
+      sourceId: 'src_backfill',
+      granularity: 'HOUR',
+      startTime: '2026-02-27T08:00:00.000Z',
+      endTime: '2026-03-01T10:00:00.000Z',
+    });
     expect(metricsCall!.status).toBe(200);
   });
 
@@ -125,28 +152,56 @@ describe('segflow verify', () => {
   });
 
   it('asks for --source-id when no listed source has the write key', async () => {
-    await expect(verifyJob({ status: importStatus({ '2026-02-27': 1 }), api, writeKey: 'wk-unknown', tolerance: 0, now })).rejects.toThrow(/pass --source-id/);
+    await expect(verifyJob({ status: importStatus({ '2026-02-27': 1 }), api, writeKey: 'wk-unknown', tolerance: 0, now })).rejects.toThrow(
+      /pass --source-id/,
+    );
   });
 });
 
 describe('reconcile helpers', () => {
   it('turns cumulative usage into daily counts, restarting each month', () => {
-    const daily = dailyApiCalls(cumulative('s', [['2026-01-30', 10], ['2026-01-31', 5], ['2026-02-01', 7], ['2026-02-03', 1]]), 's');
-    expect([...daily]).toEqual([['2026-01-30', 10], ['2026-01-31', 5], ['2026-02-01', 7], ['2026-02-03', 1]]);
+    const daily = dailyApiCalls(
+      cumulative('s', [
+        ['2026-01-30', 10],
+        ['2026-01-31', 5],
+        ['2026-02-01', 7],
+        ['2026-02-03', 1],
+      ]),
+      's',
+    );
+    expect([...daily]).toEqual([
+      ['2026-01-30', 10],
+      ['2026-01-31', 5],
+      ['2026-02-01', 7],
+      ['2026-02-03', 1],
+    ]);
   });
 
   it('allows the tolerance below the sent count and any amount above', () => {
-    const usage = new Map([['d1', 990], ['d2', 5000]]);
+    const usage = new Map([
+      ['d1', 990],
+      ['d2', 5000],
+    ]);
     expect(compareDays({ d1: 1000, d2: 1000 }, usage, 0.01).verdict).toBe('consistent');
     expect(compareDays({ d1: 1000, d2: 1000 }, usage, 0.005).verdict).toBe('short');
   });
 
   it('reads delivered and failed counts by metric meaning', () => {
-    expect(summariseDeliveryMetrics([{ metricName: 'successes', total: 5 }, { metricName: 'retried', total: 3 }, { metricName: 'Failed', total: 2 }])).toEqual({ delivered: 5, failed: 2 });
+    expect(
+      summariseDeliveryMetrics([
+        { metricName: 'successes', total: 5 },
+        { metricName: 'retried', total: 3 },
+        { metricName: 'Failed', total: 2 },
+      ]),
+    ).toEqual({ delivered: 5, failed: 2 });
   });
 
   it('picks a delivery-metrics window the API accepts, or none when the import is too old', () => {
-    expect(deliveryMetricsWindow('2026-03-01T00:10:00Z', '2026-03-01T02:00:00Z', now)).toEqual({ startTime: '2026-03-01T00:00:00.000Z', endTime: '2026-03-01T03:00:00.000Z', granularity: 'HOUR' });
+    expect(deliveryMetricsWindow('2026-03-01T00:10:00Z', '2026-03-01T02:00:00Z', now)).toEqual({
+      startTime: '2026-03-01T00:00:00.000Z',
+      endTime: '2026-03-01T03:00:00.000Z',
+      granularity: 'HOUR',
+    });
     expect(deliveryMetricsWindow('2026-02-20T00:10:00Z', '2026-02-21T02:00:00Z', now)?.granularity).toBe('DAY');
     expect(deliveryMetricsWindow('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', now)).toBeUndefined();
   });

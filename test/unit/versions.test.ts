@@ -73,10 +73,7 @@ describe('deploy/versions.env', () => {
     let defaultsSeen = 0;
     for (const { path, text } of readersOfVersions()) {
       for (const [key, value] of versions) {
-        const patterns = [
-          new RegExp(`\\$\\{${key}:-([^}]*)\\}`, 'g'),
-          new RegExp(`^\\s*(?:export\\s+|ARG\\s+)?${key}=["']?([^"'\\s]+)`, 'gm'),
-        ];
+        const patterns = [new RegExp(`\\$\\{${key}:-([^}]*)\\}`, 'g'), new RegExp(`^\\s*(?:export\\s+|ARG\\s+)?${key}=["']?([^"'\\s]+)`, 'gm')];
         for (const pattern of patterns) {
           for (const match of text.matchAll(pattern)) {
             defaultsSeen++;
@@ -124,9 +121,7 @@ describe('deploy/versions.env', () => {
     expect(problems).toEqual([]);
     // The images the compose file is built on: the server, its schema and namespace jobs, the UI, PostgreSQL.
     const images = Object.values(compose.services).map((s) => s.image?.split(':')[0]);
-    expect(images).toEqual(
-      expect.arrayContaining(['postgres', 'temporalio/server', 'temporalio/admin-tools', 'temporalio/ui']),
-    );
+    expect(images).toEqual(expect.arrayContaining(['postgres', 'temporalio/server', 'temporalio/admin-tools', 'temporalio/ui']));
     expect(images).not.toContain('temporalio/auto-setup');
   });
 

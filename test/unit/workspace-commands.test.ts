@@ -56,7 +56,12 @@ describe('CLI helpers', () => {
   });
 
   it('builds a call from flags over --data, and validates it with the importer rules', () => {
-    const raw = buildCallFromFlags('track', { data: '{"userId":"old","properties":{"a":1}}', userId: 'u1', event: 'Signed Up', properties: '{"plan":"pro"}' });
+    const raw = buildCallFromFlags('track', {
+      data: '{"userId":"old","properties":{"a":1}}',
+      userId: 'u1',
+      event: 'Signed Up',
+      properties: '{"plan":"pro"}',
+    });
     expect(raw).toEqual({ type: 'track', userId: 'u1', event: 'Signed Up', properties: { plan: 'pro' } });
     const [message] = prepareMessages([raw]);
     expect(message).toMatchObject({ type: 'track', userId: 'u1', event: 'Signed Up' });
@@ -68,11 +73,16 @@ describe('CLI helpers', () => {
 
   it('checks the 32 KB per-event limit before sending, naming the message', () => {
     const big = { type: 'track', userId: 'u1', event: 'E', properties: { blob: 'x'.repeat(33_000) } };
-    expect(() => prepareMessages([{ type: 'identify', userId: 'a' }, big])).toThrow(/message 2: the message is \d+ bytes; Segment refuses events over \d+ bytes \(32 KB\)/);
+    expect(() => prepareMessages([{ type: 'identify', userId: 'a' }, big])).toThrow(
+      /message 2: the message is \d+ bytes; Segment refuses events over \d+ bytes \(32 KB\)/,
+    );
   });
 
   it('gives the same input the same messageIds, so a re-run is deduplicated by Segment', () => {
-    const raw = () => [buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' }), buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' })];
+    const raw = () => [
+      buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' }),
+      buildCallFromFlags('track', { userId: 'u1', event: 'Signed Up' }),
+    ];
     const first = prepareMessages(raw(), new Date('2024-01-01T00:00:00Z'), 'web');
     const again = prepareMessages(raw(), new Date('2024-06-01T00:00:00Z'), 'web');
     expect(again.map((m) => m.messageId)).toEqual(first.map((m) => m.messageId));
@@ -174,7 +184,9 @@ describe('CLI commands against the doubles', () => {
     expect(await run('source', 'warehouses', 'src_web')).toBe(0);
     expect(output).toMatch(/wh_1\s+pg\s+Postgres\s+yes/);
     expect(await run('--json', 'source', 'destinations', 'src_web')).toBe(0);
-    expect(JSON.parse(output)).toEqual([{ id: 'dst_1', name: 'Webhook', enabled: true, sourceId: 'src_web', type: 'Webhooks', metadataId: 'meta-webhooks' }]);
+    expect(JSON.parse(output)).toEqual([
+      { id: 'dst_1', name: 'Webhook', enabled: true, sourceId: 'src_web', type: 'Webhooks', metadataId: 'meta-webhooks' },
+    ]);
     expect(await run('source', 'schema-settings', 'src_web')).toBe(0);
     expect(output).toMatch(/track\s+allowUnplannedEvents\s+true/);
     expect(await run('destination', 'get', 'dst_1')).toBe(0);
@@ -214,7 +226,10 @@ describe('CLI commands against the doubles', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'segflow-send-'));
     const file = join(dir, 'batch.ndjson');
-    writeFileSync(file, '{"type":"identify","userId":"u2","traits":{"plan":"pro"}}\n{"type":"alias","userId":"u2","previousId":"anon-9","messageId":"fixed-id"}\n');
+    writeFileSync(
+      file,
+      '{"type":"identify","userId":"u2","traits":{"plan":"pro"}}\n{"type":"alias","userId":"u2","previousId":"anon-9","messageId":"fixed-id"}\n',
+    );
     const before = tracking.stats().accepted;
     expect(await run('send', 'batch', file)).toBe(0);
     expect(output).toMatch(/^Sent 2 message\(s\) to source "default": [0-9a-f-]{36}, fixed-id\n$/);

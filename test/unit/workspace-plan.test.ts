@@ -46,7 +46,8 @@ function spec(steps: unknown[], top: Record<string, unknown> = {}): JobSpec {
 }
 
 const plan = (steps: unknown[], st: WorkspaceState, top: Record<string, unknown> = {}) => buildWorkspacePlan(spec(steps, top), 'job-1', st, 'run-1');
-const briefItems = (items: PlanItem[]) => items.map((item) => ({ id: item.id, impact: item.impact, unchanged: item.unchanged, changes: item.changes }));
+const briefItems = (items: PlanItem[]) =>
+  items.map((item) => ({ id: item.id, impact: item.impact, unchanged: item.unchanged, changes: item.changes }));
 
 describe('helpers', () => {
   it.each([
@@ -70,12 +71,28 @@ describe('helpers', () => {
   const pool = [
     source('src_a', { name: 'web-legacy', labels: [{ key: 'env', value: 'prod' }] }),
     source('src_b', { name: 'web-new', slug: 'web-new', labels: [{ key: 'env', value: 'dev' }] }),
-    source('src_c', { name: null, slug: 'web-legacy-2', labels: [{ key: 'env', value: 'prod' }, { key: 'team', value: 'x' }] }),
+    source('src_c', {
+      name: null,
+      slug: 'web-legacy-2',
+      labels: [
+        { key: 'env', value: 'prod' },
+        { key: 'team', value: 'x' },
+      ],
+    }),
   ];
   it.each([
     ['ids keep file order, deduplicated', { sourceIds: ['src_c', 'src_a', 'src_c'] }, ['src_c', 'src_a']],
     ['label selector', { labels: [{ key: 'env', value: 'prod' }] }, ['src_a', 'src_c']],
-    ['two labels must all match', { labels: [{ key: 'env', value: 'prod' }, { key: 'team', value: 'x' }] }, ['src_c']],
+    [
+      'two labels must all match',
+      {
+        labels: [
+          { key: 'env', value: 'prod' },
+          { key: 'team', value: 'x' },
+        ],
+      },
+      ['src_c'],
+    ],
     ['name glob matches name or slug', { name: 'web-legacy*' }, ['src_a', 'src_c']],
     ['labels AND name', { labels: [{ key: 'env', value: 'prod' }], name: 'web-legacy' }, ['src_a']],
     ['no match', { name: 'nothing-*' }, []],
@@ -84,13 +101,32 @@ describe('helpers', () => {
   });
 
   it('previewNeeds says what to fetch', () => {
-    expect(previewNeeds(spec([{ op: 'get-source', targets: ['a'] }, { op: 'delete-source', targets: ['b'] }]))).toEqual({
+    expect(
+      previewNeeds(
+        spec([
+          { op: 'get-source', targets: ['a'] },
+          { op: 'delete-source', targets: ['b'] },
+        ]),
+      ),
+    ).toEqual({
       listAllSources: false,
       explicitSourceIds: ['a', 'b'],
       labels: false,
     });
-    expect(previewNeeds(spec([{ op: 'add-labels', targets: { name: 'x*' }, labels: ['a:b'] }]))).toEqual({ listAllSources: true, explicitSourceIds: [], labels: true });
-    expect(targetedSourceIds(spec([{ op: 'get-source', targets: { name: 'web-new' } }, { op: 'get-source', targets: ['src_a', 'gone'] }]), pool)).toEqual(['src_b', 'src_a']);
+    expect(previewNeeds(spec([{ op: 'add-labels', targets: { name: 'x*' }, labels: ['a:b'] }]))).toEqual({
+      listAllSources: true,
+      explicitSourceIds: [],
+      labels: true,
+    });
+    expect(
+      targetedSourceIds(
+        spec([
+          { op: 'get-source', targets: { name: 'web-new' } },
+          { op: 'get-source', targets: ['src_a', 'gone'] },
+        ]),
+        pool,
+      ),
+    ).toEqual(['src_b', 'src_a']);
   });
 
   it('fingerprints and message ids are stable and do not reveal the input', () => {
@@ -99,7 +135,9 @@ describe('helpers', () => {
     expect(writeKeyFingerprint('secret-key')).not.toBe(writeKeyFingerprint('secret-kez'));
     expect(jobMessageId('job-1', 1, 0)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(jobMessageId('job-1', 1, 0)).toBe(jobMessageId('job-1', 1, 0));
-    expect(new Set([jobMessageId('job-1', 1, 0), jobMessageId('job-1', 1, 1), jobMessageId('job-1', 2, 0), jobMessageId('job-2', 1, 0)]).size).toBe(4);
+    expect(new Set([jobMessageId('job-1', 1, 0), jobMessageId('job-1', 1, 1), jobMessageId('job-1', 2, 0), jobMessageId('job-2', 1, 0)]).size).toBe(
+      4,
+    );
   });
 });
 
@@ -213,13 +251,26 @@ describe('buildWorkspacePlan: what changes, from what to what', () => {
 
   it('send: assigns deterministic messageIds and keeps given ones', () => {
     const p = plan(
-      [{ op: 'send', source: 'web', messages: [{ type: 'track', userId: 'u', event: 'E' }, { type: 'identify', userId: 'u', messageId: 'mine' }] }],
+      [
+        {
+          op: 'send',
+          source: 'web',
+          messages: [
+            { type: 'track', userId: 'u', event: 'E' },
+            { type: 'identify', userId: 'u', messageId: 'mine' },
+          ],
+        },
+      ],
       state([]),
     );
     const [item] = p.items;
     if (item?.op !== 'send') throw new Error('expected a send item');
     expect(item.messages.map((m) => m.messageId)).toEqual([jobMessageId('job-1', 1, 0), 'mine']);
-    expect(item).toMatchObject({ impact: 'write', target: { kind: 'tracking', id: 'web' }, changes: [{ field: 'events', from: null, to: '1 track, 1 identify' }] });
+    expect(item).toMatchObject({
+      impact: 'write',
+      target: { kind: 'tracking', id: 'web' },
+      changes: [{ field: 'events', from: null, to: '1 track, 1 identify' }],
+    });
   });
 
   it('the same op on the same target twice gets distinct ids', () => {
@@ -248,28 +299,84 @@ describe('buildWorkspacePlan: guard rails', () => {
   });
   const cases: Array<[string, unknown[], SourceState[], string[] | 'ok']> = [
     ['unknown source', [{ op: 'get-source', targets: ['src_x'] }], [], ['unknown-source']],
-    ['source deleted by an earlier step', [{ op: 'delete-source', targets: ['src_d'], force: true }, { op: 'get-source', targets: ['src_d'] }], [source('src_d')], ['unknown-source']],
-    ['last write key of an enabled source', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })], ['last-write-key']],
-    ['last write key with force', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })], 'ok'],
+    [
+      'source deleted by an earlier step',
+      [
+        { op: 'delete-source', targets: ['src_d'], force: true },
+        { op: 'get-source', targets: ['src_d'] },
+      ],
+      [source('src_d')],
+      ['unknown-source'],
+    ],
+    [
+      'last write key of an enabled source',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }],
+      [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })],
+      ['last-write-key'],
+    ],
+    [
+      'last write key with force',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }],
+      [source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })],
+      'ok',
+    ],
     // A later step (or a person) can enable it again: it would have no key.
-    ['last write key of a disabled source', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })], ['last-write-key']],
-    ['last write key of a disabled source, forced', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })], 'ok'],
+    [
+      'last write key of a disabled source',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }],
+      [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })],
+      ['last-write-key'],
+    ],
+    [
+      'last write key of a disabled source, forced',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }],
+      [source('src_a', { enabled: false, writeKeyFingerprints: ['aaaaaaaaaaaa'] })],
+      'ok',
+    ],
     ['fingerprint prefix matches', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'bbbbbbbb' } }], [source('src_a')], 'ok'],
-    ['unknown fingerprint', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'cccccccc' } }], [source('src_a')], ['unknown-write-key']],
+    [
+      'unknown fingerprint',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'cccccccc' } }],
+      [source('src_a')],
+      ['unknown-write-key'],
+    ],
     ['index out of range', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 5 } }], [source('src_a')], ['unknown-write-key']],
-    ['token sees no keys', [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }], [source('src_a', { writeKeyFingerprints: [] })], ['unknown-write-key']],
+    [
+      'token sees no keys',
+      [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 } }],
+      [source('src_a', { writeKeyFingerprints: [] })],
+      ['unknown-write-key'],
+    ],
     [
       'key created by the same job',
-      [{ op: 'create-write-key', targets: ['src_a'] }, { op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 2 } }],
+      [
+        { op: 'create-write-key', targets: ['src_a'] },
+        { op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 2 } },
+      ],
       [source('src_a')],
       ['new-write-key'],
     ],
     ['delete an enabled source', [{ op: 'delete-source', targets: ['src_a'] }], [source('src_a')], ['delete-enabled']],
     ['delete a connected source', [{ op: 'delete-source', targets: ['src_c'] }], [connected], ['delete-connected']],
-    ['delete enabled and connected', [{ op: 'delete-source', targets: ['src_c'] }], [{ ...connected, enabled: true }], ['delete-enabled', 'delete-connected']],
+    [
+      'delete enabled and connected',
+      [{ op: 'delete-source', targets: ['src_c'] }],
+      [{ ...connected, enabled: true }],
+      ['delete-enabled', 'delete-connected'],
+    ],
     ['delete with force', [{ op: 'delete-source', targets: ['src_c'], force: true }], [{ ...connected, enabled: true }], 'ok'],
-    ['destructive step by selector', [{ op: 'delete-source', targets: { name: 'src*' } }], [source('src_a', { enabled: false })], ['destructive-selector']],
-    ['destructive step by selector with force', [{ op: 'delete-source', targets: { name: 'Source*' }, force: true }], [source('src_a', { enabled: false })], 'ok'],
+    [
+      'destructive step by selector',
+      [{ op: 'delete-source', targets: { name: 'src*' } }],
+      [source('src_a', { enabled: false })],
+      ['destructive-selector'],
+    ],
+    [
+      'destructive step by selector with force',
+      [{ op: 'delete-source', targets: { name: 'Source*' }, force: true }],
+      [source('src_a', { enabled: false })],
+      'ok',
+    ],
   ];
   it.each(cases)('%s', (_name, steps, sources, expected) => {
     const p = plan(steps, state(sources));
@@ -283,7 +390,9 @@ describe('buildWorkspacePlan: guard rails', () => {
 
   it('refusals name the step and the source', () => {
     const p = plan([{ op: 'delete-source', name: 'drop it', targets: ['src_a'] }], state([source('src_a')]));
-    expect(p.refusals).toEqual([{ step: 1, stepName: 'drop it', target: 'src_a', rule: 'delete-enabled', message: expect.stringContaining('src_a is enabled') }]);
+    expect(p.refusals).toEqual([
+      { step: 1, stepName: 'drop it', target: 'src_a', rule: 'delete-enabled', message: expect.stringContaining('src_a is enabled') },
+    ]);
   });
 });
 
@@ -297,7 +406,11 @@ describe('planHash', () => {
       Array.isArray(value)
         ? value.map(reverseKeys)
         : value !== null && typeof value === 'object'
-          ? Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverseKeys(v)]))
+          ? Object.fromEntries(
+              Object.entries(value)
+                .reverse()
+                .map(([k, v]) => [k, reverseKeys(v)]),
+            )
           : value;
     const reordered = reverseKeys(a) as typeof a;
     expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(a));
@@ -326,11 +439,18 @@ describe('recheckItem: idempotency and drift right before a write', () => {
     state([source('src_a', { name: 'Old' })]),
   );
   const [addLabels, update, createKey] = base.items as [PlanItem, PlanItem, PlanItem];
-  const removeKey = plan([{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'aaaaaaaaaaaa' } }], state([source('src_a')])).items[0]!;
-  const removeLastForced = plan([{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }], state([source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })])).items[0]!;
+  const removeKey = plan([{ op: 'remove-write-key', targets: ['src_a'], writeKey: { fingerprint: 'aaaaaaaaaaaa' } }], state([source('src_a')]))
+    .items[0]!;
+  const removeLastForced = plan(
+    [{ op: 'remove-write-key', targets: ['src_a'], writeKey: { index: 0 }, force: true }],
+    state([source('src_a', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })]),
+  ).items[0]!;
   const deletePlan = plan([{ op: 'delete-source', targets: ['src_d'] }], state([source('src_d', { enabled: false })]));
   const deleteForced = plan([{ op: 'delete-source', targets: ['src_d'], force: true }], state([source('src_d', { enabled: false })]));
-  const deleteForcedLive = plan([{ op: 'delete-source', targets: ['src_e'], force: true }], state([source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] })]));
+  const deleteForcedLive = plan(
+    [{ op: 'delete-source', targets: ['src_e'], force: true }],
+    state([source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] })]),
+  );
   const live = (overrides: Partial<LiveSource> = {}): LiveSource => ({ ...source('src_a', { name: 'Old' }), ...overrides });
 
   const cases: Array<[string, PlanItem, LiveSource | null, string]> = [
@@ -342,7 +462,12 @@ describe('recheckItem: idempotency and drift right before a write', () => {
     ['update, half applied', update, live({ name: 'New' }), 'apply'],
     ['update, changed by someone else', update, live({ name: 'Other' }), 'drift'],
     ['create key, count as previewed', createKey, live(), 'apply'],
-    ['create key, one more key exists', createKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'cccccccccccc'] }), 'already-applied'],
+    [
+      'create key, one more key exists',
+      createKey,
+      live({ writeKeyFingerprints: ['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'cccccccccccc'] }),
+      'already-applied',
+    ],
     ['create key, keys removed meanwhile', createKey, live({ writeKeyFingerprints: ['aaaaaaaaaaaa'] }), 'drift'],
     ['remove key, key present', removeKey, live(), 'apply'],
     ['remove key, key gone', removeKey, live({ writeKeyFingerprints: ['bbbbbbbbbbbb'] }), 'already-applied'],
@@ -354,16 +479,34 @@ describe('recheckItem: idempotency and drift right before a write', () => {
     ['delete, source present', deletePlan.items[0]!, { ...source('src_d', { enabled: false }) }, 'apply'],
     ['delete, source gone', deletePlan.items[0]!, null, 'already-applied'],
     ['delete, enabled again', deletePlan.items[0]!, { ...source('src_d') }, 'drift'],
-    ['delete, connected meanwhile', deletePlan.items[0]!, { ...source('src_d', { enabled: false, destinations: [{ id: 'd', name: null, enabled: true }] }) }, 'drift'],
+    [
+      'delete, connected meanwhile',
+      deletePlan.items[0]!,
+      { ...source('src_d', { enabled: false, destinations: [{ id: 'd', name: null, enabled: true }] }) },
+      'drift',
+    ],
     // force lifts the preview's guard rails only: the approved "(disabled, 0 destinations)" must still hold.
     ['delete with force, enabled again', deleteForced.items[0]!, { ...source('src_d') }, 'drift'],
-    ['delete with force, reconnected', deleteForced.items[0]!, { ...source('src_d', { enabled: false, warehouses: [{ id: 'w', name: null, enabled: true }] }) }, 'drift'],
-    ['delete with force of an enabled, connected source, as approved', deleteForcedLive.items[0]!, { ...source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] }) }, 'apply'],
+    [
+      'delete with force, reconnected',
+      deleteForced.items[0]!,
+      { ...source('src_d', { enabled: false, warehouses: [{ id: 'w', name: null, enabled: true }] }) },
+      'drift',
+    ],
+    [
+      'delete with force of an enabled, connected source, as approved',
+      deleteForcedLive.items[0]!,
+      { ...source('src_e', { destinations: [{ id: 'd', name: null, enabled: true }] }) },
+      'apply',
+    ],
     ['delete with force of an enabled source, disconnected meanwhile', deleteForcedLive.items[0]!, { ...source('src_e') }, 'drift'],
   ];
-  it.each(cases.map(([name, item, liveSource, expected]) => [`${name} -> ${expected}`, item, liveSource, expected] as const))('%s', (_name, item, liveSource, expected) => {
-    expect(recheckItem(item, liveSource).kind).toBe(expected);
-  });
+  it.each(cases.map(([name, item, liveSource, expected]) => [`${name} -> ${expected}`, item, liveSource, expected] as const))(
+    '%s',
+    (_name, item, liveSource, expected) => {
+      expect(recheckItem(item, liveSource).kind).toBe(expected);
+    },
+  );
 
   it('create-label checks the workspace labels', () => {
     const p = plan([{ op: 'add-labels', targets: ['src_a'], labels: ['team:x'], createMissingLabels: true }], state([source('src_a')]));
@@ -375,7 +518,10 @@ describe('recheckItem: idempotency and drift right before a write', () => {
   it('pendingUpdate sends only what is still missing', () => {
     if (update.op !== 'update-source') throw new Error('unreachable');
     expect(pendingUpdate(update, live({ name: 'New' })).patch).toEqual({ enabled: false });
-    const withSettings = plan([{ op: 'update-source', targets: ['src_a'], set: { settings: { a: 1, b: 2 } } }], state([source('src_a', { settings: { a: 0 } })])).items[0]!;
+    const withSettings = plan(
+      [{ op: 'update-source', targets: ['src_a'], set: { settings: { a: 1, b: 2 } } }],
+      state([source('src_a', { settings: { a: 0 } })]),
+    ).items[0]!;
     if (withSettings.op !== 'update-source') throw new Error('unreachable');
     expect(pendingUpdate(withSettings, live({ settings: { a: 1 } })).patch).toEqual({ settings: { b: 2 } });
   });
@@ -415,7 +561,12 @@ describe('the approval view is hostile-text safe and never cut', () => {
     buildWorkspacePlan(
       spec([{ op: 'update-source', name: sneaky, targets: ['src_a'], set: { enabled: false } }]),
       'job-1',
-      state([source('src_a', { name: 'web\n| delete-source:src_x | 9. fake | src_x | **DESTRUCTIVE** | gone |\n## Approved', labels: [{ key: `team${ESC}]8;;http://evil${ESC}\\`, value: 'x' }] })]),
+      state([
+        source('src_a', {
+          name: 'web\n| delete-source:src_x | 9. fake | src_x | **DESTRUCTIVE** | gone |\n## Approved',
+          labels: [{ key: `team${ESC}]8;;http://evil${ESC}\\`, value: 'x' }],
+        }),
+      ]),
       'run-1',
     );
 
@@ -444,7 +595,10 @@ describe('the approval view is hostile-text safe and never cut', () => {
     expect(markdownText('[click](http://x) <b>&#124;</b> `c`')).toBe('\\[click\\](http://x) \\<b\\>\\&#124;\\</b\\> \\`c\\`');
   });
 
-  const many = (n: number) => Array.from({ length: n }, (_, i) => source(`src_${String(i).padStart(3, '0')}`, { enabled: false, name: `legacy source number ${i} with a long name` }));
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      source(`src_${String(i).padStart(3, '0')}`, { enabled: false, name: `legacy source number ${i} with a long name` }),
+    );
 
   it('a plan too long for the UI shows a complete summary there: counts per step, every destructive item, the hash', () => {
     const sources = many(120);
@@ -485,7 +639,10 @@ describe('the approval view is hostile-text safe and never cut', () => {
         { op: 'remove-write-key', targets: ['src_b'], writeKey: { index: 0 }, force: true },
       ]),
       'job-1',
-      state([source('src_a', { destinations: [{ id: 'd1', name: null, enabled: true }] }), source('src_b', { writeKeyFingerprints: ['aaaaaaaaaaaa'] })]),
+      state([
+        source('src_a', { destinations: [{ id: 'd1', name: null, enabled: true }] }),
+        source('src_b', { writeKeyFingerprints: ['aaaaaaaaaaaa'] }),
+      ]),
       'run-1',
     );
     expect(p.items.map((item) => item.forced)).toEqual([['delete-enabled', 'delete-connected'], ['last-write-key']]);
@@ -494,7 +651,12 @@ describe('the approval view is hostile-text safe and never cut', () => {
     expect(renderPlanMarkdown(p, hash)).toContain('FORCE lifts last-write-key');
     expect(renderPlanSummaryMarkdown(p, hash)).toContain('lifts delete-enabled, delete-connected');
     // A force that lifts nothing is not advertised.
-    const quiet = buildWorkspacePlan(spec([{ op: 'delete-source', targets: ['src_a'], force: true }]), 'job-1', state([source('src_a', { enabled: false })]), 'run-1');
+    const quiet = buildWorkspacePlan(
+      spec([{ op: 'delete-source', targets: ['src_a'], force: true }]),
+      'job-1',
+      state([source('src_a', { enabled: false })]),
+      'run-1',
+    );
     expect(quiet.items[0]!.forced).toBeUndefined();
   });
 

@@ -42,17 +42,29 @@ export function confirmationProblem(highImpact: string[], confirmed: string[]): 
 export async function approvalView(handle: WorkflowHandle, request: ApprovalRequestView): Promise<string> {
   const status = (await handle.query(workspaceJobStatusQuery).catch(() => undefined)) as WorkspaceJobStatus | undefined;
   if (status?.kind === 'workspace') {
-    if (!status.plan || status.planHash !== request.planHash) throw new UsageError('The plan changed while it was being read; run the command again.');
+    if (!status.plan || status.planHash !== request.planHash)
+      throw new UsageError('The plan changed while it was being read; run the command again.');
     return renderPlanText(status.plan, status.planHash);
   }
-  return [`Plan ${request.planHash ?? '—'}`, plainText(request.summary ?? ''), '', ...(request.details ?? '').split('\n').map((line) => plainText(line))].join('\n');
+  return [
+    `Plan ${request.planHash ?? '—'}`,
+    plainText(request.summary ?? ''),
+    '',
+    ...(request.details ?? '').split('\n').map((line) => plainText(line)),
+  ].join('\n');
 }
 
-
 /** Shows what awaits approval and sends `decide` with the hash of exactly what was shown. */
-export async function approveFlow(sc: SegflowClient, handle: WorkflowHandle, opts: ApproveOptions, json: boolean, followAfter = false): Promise<number> {
+export async function approveFlow(
+  sc: SegflowClient,
+  handle: WorkflowHandle,
+  opts: ApproveOptions,
+  json: boolean,
+  followAfter = false,
+): Promise<number> {
   const request: ApprovalRequestView = await handle.query(approvalRequestQuery);
-  if (request.state !== 'awaiting' || !request.planHash) throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
+  if (request.state !== 'awaiting' || !request.planHash)
+    throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
   if (!json) showLong(await approvalView(handle, request));
 
   let confirmed = opts.confirm ?? [];
@@ -60,7 +72,9 @@ export async function approveFlow(sc: SegflowClient, handle: WorkflowHandle, opt
   if (request.highImpact.length) {
     if (opts.confirm === undefined) {
       if (!interactive) {
-        throw new UsageError(`This plan has destructive items; approve them by id: --confirm ${request.highImpact.join(' ')} (--yes alone is not enough).`);
+        throw new UsageError(
+          `This plan has destructive items; approve them by id: --confirm ${request.highImpact.join(' ')} (--yes alone is not enough).`,
+        );
       }
       note(`${request.highImpact.length} destructive item(s). Type each id to confirm it (anything else aborts):`);
       confirmed = [];
@@ -87,20 +101,38 @@ export async function approveFlow(sc: SegflowClient, handle: WorkflowHandle, opt
   const signed = opts.key
     ? await signDecision(
         opts.key,
-        { jobId: handle.workflowId, runId: request.runId ?? '', planHash: request.planHash, decision: 'approve', confirmHighImpact: confirmed, ...(opts.comment ? { comment: opts.comment } : {}) },
+        {
+          jobId: handle.workflowId,
+          runId: request.runId ?? '',
+          planHash: request.planHash,
+          decision: 'approve',
+          confirmHighImpact: confirmed,
+          ...(opts.comment ? { comment: opts.comment } : {}),
+        },
         opts.approver,
       )
     : undefined;
   try {
     const decided = await handle.executeUpdate(decideUpdate, {
-      args: [{ decision: 'approve', planHash: request.planHash, ...(signed ? { signed } : { by: opts.by ?? defaultBy() }), comment: opts.comment, confirmHighImpact: confirmed }],
+      args: [
+        {
+          decision: 'approve',
+          planHash: request.planHash,
+          ...(signed ? { signed } : { by: opts.by ?? defaultBy() }),
+          comment: opts.comment,
+          confirmHighImpact: confirmed,
+        },
+      ],
     });
     if (json && !followAfter) printJson(decided);
     else if (decided.state === 'awaiting') {
-      note(`Approval of plan ${decided.planHash.slice(0, 12)} by ${plainText(decided.by)} recorded: ${decided.approvals?.length ?? 1} of ${decided.needed ?? '?'} approvers; the plan runs once enough different approvers have signed.`);
+      note(
+        `Approval of plan ${decided.planHash.slice(0, 12)} by ${plainText(decided.by)} recorded: ${decided.approvals?.length ?? 1} of ${decided.needed ?? '?'} approvers; the plan runs once enough different approvers have signed.`,
+      );
     } else note(`Approved plan ${decided.planHash.slice(0, 12)} as ${plainText(decided.by)}.`);
   } catch (error) {
-    if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`Approval refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+    if (error instanceof WorkflowUpdateFailedError)
+      throw new UsageError(`Approval refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
     throw error;
   }
   return followAfter ? followWorkspaceJob(sc, handle.workflowId, json) : EXIT.ok;
@@ -118,15 +150,30 @@ export async function rejectFlow(handle: WorkflowHandle, opts: RejectOptions, js
   let signed;
   if (opts.key) {
     const request = await handle.query(approvalRequestQuery);
-    if (request.state !== 'awaiting' || !request.planHash) throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
-    signed = await signDecision(opts.key, { jobId: handle.workflowId, runId: request.runId ?? '', planHash: request.planHash, decision: 'reject', confirmHighImpact: [], reason: opts.reason }, opts.approver);
+    if (request.state !== 'awaiting' || !request.planHash)
+      throw new UsageError(`Job ${handle.workflowId} has nothing awaiting approval (state: ${request.state}).`);
+    signed = await signDecision(
+      opts.key,
+      {
+        jobId: handle.workflowId,
+        runId: request.runId ?? '',
+        planHash: request.planHash,
+        decision: 'reject',
+        confirmHighImpact: [],
+        reason: opts.reason,
+      },
+      opts.approver,
+    );
   }
   try {
-    const decided = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', reason: opts.reason, ...(signed ? { signed } : { by: opts.by }) }] });
+    const decided = await handle.executeUpdate(decideUpdate, {
+      args: [{ decision: 'reject', reason: opts.reason, ...(signed ? { signed } : { by: opts.by }) }],
+    });
     if (json) printJson(decided);
     else out(`Rejected ${handle.workflowId} as ${plainText(decided.by)}: nothing was changed.`);
   } catch (error) {
-    if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`Reject refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+    if (error instanceof WorkflowUpdateFailedError)
+      throw new UsageError(`Reject refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
     throw error;
   }
   return EXIT.ok;

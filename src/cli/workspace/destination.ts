@@ -18,11 +18,21 @@ export function registerDestinationCommands(program: Command): void {
     .description('Show one destination (settings are not shown: they hold third-party credentials)')
     .argument('<destinationId>')
     .addHelpText('after', examples('segflow destination get dst_1'))
-    .action(apiAction(async (destinationId: string, _opts: unknown, command: Command) => {
-      const view = destinationView(await publicApi().getDestination(destinationId));
-      if (isJson(command)) return printJson(view);
-      out([`id:       ${view.id}`, `name:     ${view.name ?? ''}`, `type:     ${view.type} (${view.metadataId})`, `enabled:  ${yesNo(view.enabled)}`, `sourceId: ${view.sourceId}`].join('\n'));
-    }));
+    .action(
+      apiAction(async (destinationId: string, _opts: unknown, command: Command) => {
+        const view = destinationView(await publicApi().getDestination(destinationId));
+        if (isJson(command)) return printJson(view);
+        out(
+          [
+            `id:       ${view.id}`,
+            `name:     ${view.name ?? ''}`,
+            `type:     ${view.type} (${view.metadataId})`,
+            `enabled:  ${yesNo(view.enabled)}`,
+            `sourceId: ${view.sourceId}`,
+          ].join('\n'),
+        );
+      }),
+    );
 
   destination
     .command('metrics')
@@ -33,9 +43,25 @@ export function registerDestinationCommands(program: Command): void {
     .option('--end <iso>', 'window end (ISO-8601, default now)')
     .addOption(new Option('--granularity <g>', 'bucket size').choices(['MINUTE', 'HOUR', 'DAY']))
     .addHelpText('after', examples('segflow destination metrics dst_1 --source src_1 --granularity HOUR'))
-    .action(apiAction(async (destinationId: string, opts: { source: string; start?: string; end?: string; granularity?: Granularity }, command: Command) => {
-      const summary = await publicApi().getDeliveryMetrics(destinationId, { sourceId: opts.source, startTime: opts.start, endTime: opts.end, granularity: opts.granularity });
-      if (isJson(command)) return printJson(summary);
-      out(summary.metrics.length ? formatTable(summary.metrics.map((m) => [m.metricName, String(m.total)]), ['METRIC', 'TOTAL']) : 'No metrics in this window.');
-    }));
+    .action(
+      apiAction(
+        async (destinationId: string, opts: { source: string; start?: string; end?: string; granularity?: Granularity }, command: Command) => {
+          const summary = await publicApi().getDeliveryMetrics(destinationId, {
+            sourceId: opts.source,
+            startTime: opts.start,
+            endTime: opts.end,
+            granularity: opts.granularity,
+          });
+          if (isJson(command)) return printJson(summary);
+          out(
+            summary.metrics.length
+              ? formatTable(
+                  summary.metrics.map((m) => [m.metricName, String(m.total)]),
+                  ['METRIC', 'TOTAL'],
+                )
+              : 'No metrics in this window.',
+          );
+        },
+      ),
+    );
 }

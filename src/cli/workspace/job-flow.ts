@@ -30,7 +30,8 @@ export interface JobFlowOptions extends ApproveOptions {
 export function startAndShow(spec: JobSpec, idBase: string, opts: JobFlowOptions, command: Command, link: boolean): Promise<number> {
   return withClient(async (sc) => {
     const handle = await startWorkspaceJob(sc, spec, opts.id ?? workspaceJobId(idBase), opts.approvalTimeout);
-    if (!isJson(command)) note(link ? `Started job ${handle.workflowId}\n${workflowUiLink(sc.settings, handle.workflowId)}` : `Started job ${handle.workflowId}`);
+    if (!isJson(command))
+      note(link ? `Started job ${handle.workflowId}\n${workflowUiLink(sc.settings, handle.workflowId)}` : `Started job ${handle.workflowId}`);
     return afterStart(sc, handle, opts, isJson(command));
   });
 }
@@ -42,7 +43,8 @@ async function afterStart(sc: SegflowClient, handle: WorkflowHandle<typeof works
   const status = await waitForPreview(handle);
   if (status.state === 'awaiting_approval') {
     if (opts.approve) return approveFlow(sc, handle, opts, json, opts.wait ?? true);
-    if (json) printJson({ jobId, link, state: status.state, planHash: status.planHash, summary: status.summary, highImpact: status.plan?.highImpact ?? [] });
+    if (json)
+      printJson({ jobId, link, state: status.state, planHash: status.planHash, summary: status.summary, highImpact: status.plan?.highImpact ?? [] });
     else {
       const request = await handle.query(approvalRequestQuery);
       out(`Job ${plainText(jobId)} awaits approval\n${plainText(link)}\n`);

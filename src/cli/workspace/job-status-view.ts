@@ -15,7 +15,13 @@ export function formatWorkspaceStatus(status: WorkspaceJobStatus): string {
   if (status.planHash) lines.push(`Plan hash ${t(status.planHash)}`);
   if (status.approval) {
     const a = status.approval;
-    lines.push(a.outcome === 'approved' ? `Approved by ${t(a.by)} at ${a.at}` : a.outcome === 'rejected' ? `Rejected by ${t(a.by)}: ${t(a.reason)}` : `Approval expired at ${a.at}`);
+    lines.push(
+      a.outcome === 'approved'
+        ? `Approved by ${t(a.by)} at ${a.at}`
+        : a.outcome === 'rejected'
+          ? `Rejected by ${t(a.by)}: ${t(a.reason)}`
+          : `Approval expired at ${a.at}`,
+    );
   }
   if (status.error) lines.push(`Error: ${t(status.error)}`);
   const rows = status.steps.flatMap((step) =>
@@ -26,7 +32,6 @@ export function formatWorkspaceStatus(status: WorkspaceJobStatus): string {
   if (rows.length) lines.push('', formatTable(rows, ['STEP', 'ITEM', 'IMPACT', 'STATUS', 'MESSAGE']).trimEnd());
   return lines.join('\n') + '\n';
 }
-
 
 /** Follows a workspace job to its end: one note per state change, then its status (or the final JSON). */
 export function followWorkspaceJob(sc: SegflowClient, jobId: string, json: boolean): Promise<number> {

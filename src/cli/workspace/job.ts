@@ -25,38 +25,49 @@ export function registerJobCommands(program: Command): void {
       .description('Validate a job file (YAML or JSON) and start it; it previews, then waits for approval before any write')
       .argument('<file>'),
   )
-    .addHelpText('after', examples('segflow job run cleanup.yaml', 'segflow job run cleanup.yaml --wait', 'segflow job run rotate.yaml --approve --confirm remove-write-key:src_1:ab12cd34ef56'))
-    .action(action(async (file: string, opts: JobFlowOptions, command: Command) => {
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch {
-        throw new UsageError(`Cannot read job file ${file}.`);
-      }
-      let spec: JobSpec;
-      try {
-        spec = parseJobSpecText(text, file);
-      } catch (error) {
-        if (error instanceof JobSpecError) throw new UsageError(error.message);
-        throw error;
-      }
-      return startAndShow(spec, spec.name ?? basename(file, extname(file)), opts, command, true);
-    }));
+    .addHelpText(
+      'after',
+      examples(
+        'segflow job run cleanup.yaml',
+        'segflow job run cleanup.yaml --wait',
+        'segflow job run rotate.yaml --approve --confirm remove-write-key:src_1:ab12cd34ef56',
+      ),
+    )
+    .action(
+      action(async (file: string, opts: JobFlowOptions, command: Command) => {
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch {
+          throw new UsageError(`Cannot read job file ${file}.`);
+        }
+        let spec: JobSpec;
+        try {
+          spec = parseJobSpecText(text, file);
+        } catch (error) {
+          if (error instanceof JobSpecError) throw new UsageError(error.message);
+          throw error;
+        }
+        return startAndShow(spec, spec.name ?? basename(file, extname(file)), opts, command, true);
+      }),
+    );
 
   job
     .command('status')
     .description('Plan, approval and per-item outcomes of a workspace job')
     .argument('<jobId>')
     .addHelpText('after', examples('segflow job status workspace-cleanup-20240501-101500-ab12 --json'))
-    .action(action(async (jobId: string, _opts: unknown, command: Command) =>
-      withClient(async (sc) => {
-        const handle = await resolveJob(sc, jobId);
-        const status = await handle.query(workspaceJobStatusQuery);
-        if (isJson(command)) printJson(status);
-        else out(formatWorkspaceStatus(status));
-        return EXIT.ok;
-      }),
-    ));
+    .action(
+      action(async (jobId: string, _opts: unknown, command: Command) =>
+        withClient(async (sc) => {
+          const handle = await resolveJob(sc, jobId);
+          const status = await handle.query(workspaceJobStatusQuery);
+          if (isJson(command)) printJson(status);
+          else out(formatWorkspaceStatus(status));
+          return EXIT.ok;
+        }),
+      ),
+    );
 
   program
     .command('approve')
@@ -69,10 +80,19 @@ export function registerJobCommands(program: Command): void {
     .option('--key <file>', 'sign the approval with this private key (segflow approver keygen); required when the workers list approvers')
     .option('--approver <name>', 'the approver name the key is listed under (default: the key file name, alice.pem -> alice)')
     .option('--wait', 'follow the job until it ends')
-    .addHelpText('after', examples('segflow approve workspace-cleanup-20240501-101500-ab12', 'segflow approve <id> --yes --confirm delete-source:src_1 --comment "ticket OPS-42"', 'segflow approve <id> --key ~/.segflow/alice.pem'))
-    .action(action(async (jobId: string, opts: JobFlowOptions, command: Command) =>
-      withClient(async (sc) => approveFlow(sc, await resolveJob(sc, jobId), opts, isJson(command), Boolean(opts.wait))),
-    ));
+    .addHelpText(
+      'after',
+      examples(
+        'segflow approve workspace-cleanup-20240501-101500-ab12',
+        'segflow approve <id> --yes --confirm delete-source:src_1 --comment "ticket OPS-42"',
+        'segflow approve <id> --key ~/.segflow/alice.pem',
+      ),
+    )
+    .action(
+      action(async (jobId: string, opts: JobFlowOptions, command: Command) =>
+        withClient(async (sc) => approveFlow(sc, await resolveJob(sc, jobId), opts, isJson(command), Boolean(opts.wait))),
+      ),
+    );
 
   program
     .command('reject')
@@ -83,7 +103,9 @@ export function registerJobCommands(program: Command): void {
     .option('--key <file>', 'sign the rejection with this private key; required when the workers list approvers')
     .option('--approver <name>', 'the approver name the key is listed under (default: the key file name)')
     .addHelpText('after', examples("segflow reject <job id> --reason 'wrong sources'"))
-    .action(action(async (jobId: string, opts: RejectOptions, command: Command) =>
-      withClient(async (sc) => rejectFlow(await resolveJob(sc, jobId), opts, isJson(command))),
-    ));
+    .action(
+      action(async (jobId: string, opts: RejectOptions, command: Command) =>
+        withClient(async (sc) => rejectFlow(await resolveJob(sc, jobId), opts, isJson(command))),
+      ),
+    );
 }

@@ -74,7 +74,8 @@ export function prepareMessages(raw: unknown[], now = new Date(), sourceName = '
     const result = validateMessage(item, { allowMissingTimestamp: true, now });
     const where = raw.length > 1 ? `message ${index + 1}: ` : '';
     if (!result.ok) throw new UsageError(`${where}${result.field}: ${result.reason}`);
-    const messageId = result.message.messageId ?? uuidV5(`${sourceName}\n${index}\n${canonicalJson(result.message)}`, messageIdNamespace('segflow-send'));
+    const messageId =
+      result.message.messageId ?? uuidV5(`${sourceName}\n${index}\n${canonicalJson(result.message)}`, messageIdNamespace('segflow-send'));
     const message = { ...result.message, messageId } as SegmentMessage;
     const eventBytes = Buffer.byteLength(JSON.stringify(message));
     if (eventBytes > SEGMENT_LIMITS.maxEventBytes) {

@@ -13,7 +13,8 @@ export function publicApi(): PublicApiClient {
   try {
     return new PublicApiClient({ baseUrl: publicApiRoot(process.env), token: resolveApiToken(process.env) });
   } catch (error) {
-    if (error instanceof MissingSecretError) throw new UsageError('SEGMENT_API_TOKEN is not set in this shell (direct reads use the Public API token of the shell; jobs use the worker\'s).');
+    if (error instanceof MissingSecretError)
+      throw new UsageError("SEGMENT_API_TOKEN is not set in this shell (direct reads use the Public API token of the shell; jobs use the worker's).");
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }

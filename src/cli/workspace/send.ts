@@ -17,8 +17,8 @@ import { out, readStdin } from '../terminal';
 import { buildCallFromFlags, parseMessagesFile, prepareMessages, type CallFlags } from './messages';
 
 const CALL_EXAMPLES: Record<CallType, string> = {
-  track: "segflow send track --user-id u1 --event 'Signed Up' --properties '{\"plan\":\"pro\"}'",
-  identify: "segflow send identify --user-id u1 --traits '{\"email\":\"a@example.com\"}'",
+  track: 'segflow send track --user-id u1 --event \'Signed Up\' --properties \'{"plan":"pro"}\'',
+  identify: 'segflow send identify --user-id u1 --traits \'{"email":"a@example.com"}\'',
   page: 'segflow send page --anonymous-id a1 --name Pricing',
   screen: 'segflow send screen --user-id u1 --name Settings',
   group: 'segflow send group --user-id u1 --group-id org_9',
@@ -26,7 +26,9 @@ const CALL_EXAMPLES: Record<CallType, string> = {
 };
 
 export function registerSendCommands(program: Command): void {
-  const send = program.command('send').description('Send a few events to the Tracking API, checked with the importer\'s rules (use `segflow import` for volume)');
+  const send = program
+    .command('send')
+    .description("Send a few events to the Tracking API, checked with the importer's rules (use `segflow import` for volume)");
 
   const post = async (messages: SegmentMessage[], sourceName: string, command: Command): Promise<number> => {
     if (!SOURCE_NAME_PATTERN.test(sourceName)) throw new UsageError(`Invalid --source "${sourceName}".`);
@@ -34,7 +36,8 @@ export function registerSendCommands(program: Command): void {
     try {
       writeKey = resolveWriteKey(sourceName, process.env);
     } catch (error) {
-      if (error instanceof MissingSecretError) throw new UsageError(`${error.variable} is not set in this shell: it holds the write key of source "${sourceName}".`);
+      if (error instanceof MissingSecretError)
+        throw new UsageError(`${error.variable} is not set in this shell: it holds the write key of source "${sourceName}".`);
       throw error;
     }
     let apiRoot: string;
@@ -83,7 +86,11 @@ export function registerSendCommands(program: Command): void {
       .option('--message-id <id>', 'dedupe key (default: a new UUID, printed)')
       .option('--data <json>', 'the whole message as JSON; flags override its fields')
       .addHelpText('after', examples(CALL_EXAMPLES[type]))
-      .action(action(async (opts: CallFlags & { source: string }, command: Command) => post(prepareMessages([buildCallFromFlags(type, opts)], new Date(), opts.source), opts.source, command)));
+      .action(
+        action(async (opts: CallFlags & { source: string }, command: Command) =>
+          post(prepareMessages([buildCallFromFlags(type, opts)], new Date(), opts.source), opts.source, command),
+        ),
+      );
   }
 
   send
@@ -92,8 +99,10 @@ export function registerSendCommands(program: Command): void {
     .argument('<file>', 'file with the messages, or - for stdin')
     .option('--source <name>', 'source name; its write key comes from SEGMENT_WRITE_KEY[_<NAME>]', 'default')
     .addHelpText('after', examples('segflow send batch messages.ndjson', 'cat messages.ndjson | segflow send batch -'))
-    .action(action(async (file: string, opts: { source: string }, command: Command) => {
-      const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-      return post(prepareMessages(parseMessagesFile(text), new Date(), opts.source), opts.source, command);
-    }));
+    .action(
+      action(async (file: string, opts: { source: string }, command: Command) => {
+        const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+        return post(prepareMessages(parseMessagesFile(text), new Date(), opts.source), opts.source, command);
+      }),
+    );
 }

@@ -16,17 +16,35 @@ export function registerUsageCommands(program: Command): void {
     .requiredOption('--period <yyyy-mm-01>', 'the usage month, as its first day')
     .option('--source <sourceId>', 'only this source')
     .option('--workspace', 'whole-workspace totals instead of per source')
-    .addHelpText('after', examples('segflow usage api-calls --period 2024-05-01', 'segflow usage api-calls --period 2024-05-01 --source src_1 --json'))
-    .action(apiAction(async (opts: { period: string; source?: string; workspace?: boolean }, command: Command) => {
-      if (!/^\d{4}-(0[1-9]|1[0-2])-01$/.test(opts.period)) throw new UsageError(`--period is the first day of a month, e.g. 2024-05-01; got "${opts.period}".`);
-      const api = publicApi();
-      if (opts.workspace) {
-        const entries = await api.getDailyWorkspaceApiCalls(opts.period);
+    .addHelpText(
+      'after',
+      examples('segflow usage api-calls --period 2024-05-01', 'segflow usage api-calls --period 2024-05-01 --source src_1 --json'),
+    )
+    .action(
+      apiAction(async (opts: { period: string; source?: string; workspace?: boolean }, command: Command) => {
+        if (!/^\d{4}-(0[1-9]|1[0-2])-01$/.test(opts.period))
+          throw new UsageError(`--period is the first day of a month, e.g. 2024-05-01; got "${opts.period}".`);
+        const api = publicApi();
+        if (opts.workspace) {
+          const entries = await api.getDailyWorkspaceApiCalls(opts.period);
+          if (isJson(command)) return printJson(entries);
+          return void out(
+            formatTable(
+              entries.map((e) => [e.timestamp.slice(0, 10), e.apiCalls]),
+              ['DAY', 'API CALLS (CUMULATIVE)'],
+            ),
+          );
+        }
+        const entries = (await api.getDailySourceApiCalls(opts.period)).filter((e) => !opts.source || e.sourceId === opts.source);
         if (isJson(command)) return printJson(entries);
-        return void out(formatTable(entries.map((e) => [e.timestamp.slice(0, 10), e.apiCalls]), ['DAY', 'API CALLS (CUMULATIVE)']));
-      }
-      const entries = (await api.getDailySourceApiCalls(opts.period)).filter((e) => !opts.source || e.sourceId === opts.source);
-      if (isJson(command)) return printJson(entries);
-      out(entries.length ? formatTable(entries.map((e) => [e.timestamp.slice(0, 10), e.sourceId, e.apiCalls]), ['DAY', 'SOURCE', 'API CALLS (CUMULATIVE)']) : 'No usage in this period.');
-    }));
+        out(
+          entries.length
+            ? formatTable(
+                entries.map((e) => [e.timestamp.slice(0, 10), e.sourceId, e.apiCalls]),
+                ['DAY', 'SOURCE', 'API CALLS (CUMULATIVE)'],
+              )
+            : 'No usage in this period.',
+        );
+      }),
+    );
 }

@@ -103,23 +103,38 @@ class Planner {
       });
     };
     const stepForced: GuardRule[] = [];
-    const refuse = (rule: GuardRule, message: string, target?: string) => this.refusals.push({ step: stepNo, stepName: step.name, target, rule, message });
+    const refuse = (rule: GuardRule, message: string, target?: string) =>
+      this.refusals.push({ step: stepNo, stepName: step.name, target, rule, message });
 
     switch (step.op) {
       case 'list-sources':
         return add({ op: 'list-sources' }, { kind: 'workspace', id: 'workspace' }, [], false, `step${stepNo}`);
       case 'get-destination':
-        return add({ op: 'get-destination', destinationId: step.destinationId }, { kind: 'destination', id: step.destinationId }, [], false, step.destinationId);
+        return add(
+          { op: 'get-destination', destinationId: step.destinationId },
+          { kind: 'destination', id: step.destinationId },
+          [],
+          false,
+          step.destinationId,
+        );
       case 'delivery-metrics': {
         const { op, destinationId, sourceId, startTime, endTime, granularity } = step;
-        return add({ op, destinationId, sourceId, startTime, endTime, granularity }, { kind: 'destination', id: destinationId }, [], false, `${destinationId}:${sourceId}`);
+        return add(
+          { op, destinationId, sourceId, startTime, endTime, granularity },
+          { kind: 'destination', id: destinationId },
+          [],
+          false,
+          `${destinationId}:${sourceId}`,
+        );
       }
       case 'api-calls-usage': {
         const sourceIds = step.sourceIds ?? (step.sourceId ? [step.sourceId] : undefined);
         const one = sourceIds?.length === 1 ? sourceIds[0]! : undefined;
         return add(
           { op: 'api-calls-usage', period: step.period, scope: step.scope, ...(sourceIds ? { sourceIds } : {}) },
-          one ? { kind: 'source', id: one, name: this.sim.get(one)?.name ?? null } : { kind: 'workspace', id: step.scope === 'workspace' ? 'workspace' : 'sources' },
+          one
+            ? { kind: 'source', id: one, name: this.sim.get(one)?.name ?? null }
+            : { kind: 'workspace', id: step.scope === 'workspace' ? 'workspace' : 'sources' },
           [],
           false,
           one ?? (step.scope === 'workspace' ? `workspace:${step.period}` : step.period),
@@ -140,7 +155,10 @@ class Planner {
       }
       stepForced.push('destructive-selector');
     }
-    const ids = resolveTargets(targets, [...this.sim.values()].filter((source) => source.deletedAtStep === undefined));
+    const ids = resolveTargets(
+      targets,
+      [...this.sim.values()].filter((source) => source.deletedAtStep === undefined),
+    );
     if (!targets.sourceIds && ids.length === 0) this.warnings.push(`step ${stepNo} ("${step.name}"): the selector matched no source`);
     if (step.op === 'add-labels') this.planMissingLabels(step, add, refuse);
 
@@ -169,7 +187,13 @@ class Planner {
           break;
         case 'create-write-key': {
           const before = source.writeKeyFingerprints.length;
-          add({ op: 'create-write-key', sourceId: id, keyCountBefore: before }, target, [{ field: 'writeKeys.count', from: before, to: before + 1 }], false, id);
+          add(
+            { op: 'create-write-key', sourceId: id, keyCountBefore: before },
+            target,
+            [{ field: 'writeKeys.count', from: before, to: before + 1 }],
+            false,
+            id,
+          );
           source.writeKeyFingerprints.push(NEW_WRITE_KEY);
           break;
         }
@@ -191,7 +215,13 @@ class Planner {
     const counts = new Map<string, number>();
     for (const message of messages) counts.set(message.type, (counts.get(message.type) ?? 0) + 1);
     const described = [...counts].map(([type, n]) => `${n} ${type}`).join(', ');
-    add({ op: 'send', source: step.source, messages }, { kind: 'tracking', id: step.source }, [{ field: 'events', from: null, to: described }], false, `${step.source}`);
+    add(
+      { op: 'send', source: step.source, messages },
+      { kind: 'tracking', id: step.source },
+      [{ field: 'events', from: null, to: described }],
+      false,
+      `${step.source}`,
+    );
   }
 
   private planMissingLabels(step: StepOf<'add-labels'>, add: AddItem, refuse: Refuse): void {
@@ -202,7 +232,13 @@ class Planner {
         refuse('missing-label', `label ${formatLabel(label)} does not exist in the workspace; create it or set createMissingLabels: true`);
         continue;
       }
-      add({ op: 'create-label', label }, { kind: 'workspace', id: 'labels' }, [{ field: 'workspace.labels', from: null, to: formatLabel(label) }], false, formatLabel(label));
+      add(
+        { op: 'create-label', label },
+        { kind: 'workspace', id: 'labels' },
+        [{ field: 'workspace.labels', from: null, to: formatLabel(label) }],
+        false,
+        formatLabel(label),
+      );
       this.workspaceLabels.push({ ...label });
     }
   }
@@ -269,7 +305,11 @@ class Planner {
     // Enabled or not: a later step (or a person) can enable the source again, and it would have no key.
     const last = keys.length === 1;
     if (last && !step.force) {
-      refuse('last-write-key', `${fingerprint} is the only write key of ${source.id}: senders would stop working (also once it is enabled again); add a key first or set force: true`, source.id);
+      refuse(
+        'last-write-key',
+        `${fingerprint} is the only write key of ${source.id}: senders would stop working (also once it is enabled again); add a key first or set force: true`,
+        source.id,
+      );
       return;
     }
     add(
@@ -295,7 +335,11 @@ class Planner {
     if (!step.force) {
       let refused = false;
       if (source.enabled) {
-        refuse('delete-enabled', `${source.id} is enabled; disable it first (update-source set.enabled: false in an earlier step) or set force: true`, source.id);
+        refuse(
+          'delete-enabled',
+          `${source.id} is enabled; disable it first (update-source set.enabled: false in an earlier step) or set force: true`,
+          source.id,
+        );
         refused = true;
       }
       if (destinations.length || warehouses.length) {
@@ -309,8 +353,19 @@ class Planner {
       if (refused) return;
     }
     const described = `${source.name ?? source.slug} (${source.enabled ? 'enabled' : 'disabled'}, ${destinations.length} destination(s), ${warehouses.length} warehouse(s))`;
-    const approved = { enabled: source.enabled, destinationIds: destinations.map((d) => d.id).sort(), warehouseIds: warehouses.map((w) => w.id).sort() };
-    add({ op: 'delete-source', sourceId: source.id, force: step.force, approved }, target, [{ field: 'source', from: described, to: null }], false, source.id, lifted);
+    const approved = {
+      enabled: source.enabled,
+      destinationIds: destinations.map((d) => d.id).sort(),
+      warehouseIds: warehouses.map((w) => w.id).sort(),
+    };
+    add(
+      { op: 'delete-source', sourceId: source.id, force: step.force, approved },
+      target,
+      [{ field: 'source', from: described, to: null }],
+      false,
+      source.id,
+      lifted,
+    );
     source.deletedAtStep = stepNo;
   }
 

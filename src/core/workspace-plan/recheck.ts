@@ -17,12 +17,18 @@ export type Recheck =
   | { kind: 'drift'; message: string };
 
 /** Live state of the item's source (null when it is gone), with details when the item is a delete. */
-export type LiveSource = Pick<SourceState, 'id' | 'enabled' | 'labels' | 'writeKeyFingerprints' | 'settings' | 'name' | 'slug' | 'destinations' | 'warehouses'>;
+export type LiveSource = Pick<
+  SourceState,
+  'id' | 'enabled' | 'labels' | 'writeKeyFingerprints' | 'settings' | 'name' | 'slug' | 'destinations' | 'warehouses'
+>;
 
 type UpdateField = 'name' | 'enabled' | 'slug';
 
 /** For update-source: the fields still to write, once those already at their target are dropped. */
-export function pendingUpdate(item: Extract<PlanItem, { op: 'update-source' }>, live: LiveSource): { recheck: Recheck; patch: Extract<PlanAction, { op: 'update-source' }>['set'] } {
+export function pendingUpdate(
+  item: Extract<PlanItem, { op: 'update-source' }>,
+  live: LiveSource,
+): { recheck: Recheck; patch: Extract<PlanAction, { op: 'update-source' }>['set'] } {
   const patch: Extract<PlanAction, { op: 'update-source' }>['set'] = {};
   for (const change of item.changes) {
     const settingKey = change.field.startsWith('settings.') ? change.field.slice('settings.'.length) : undefined;
@@ -30,7 +36,10 @@ export function pendingUpdate(item: Extract<PlanItem, { op: 'update-source' }>, 
     if (sameValue(current, change.to)) continue;
     if (!sameValue(current, change.from)) {
       return {
-        recheck: { kind: 'drift', message: `${item.sourceId} ${change.field} is now ${JSON.stringify(current ?? null)}, the approved plan expected ${JSON.stringify(change.from)}` },
+        recheck: {
+          kind: 'drift',
+          message: `${item.sourceId} ${change.field} is now ${JSON.stringify(current ?? null)}, the approved plan expected ${JSON.stringify(change.from)}`,
+        },
         patch: {},
       };
     }
@@ -70,12 +79,18 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
       if (!keys.includes(item.fingerprint)) {
         // Gone with exactly one key fewer than approved: our own earlier attempt removed it. Anything else is drift.
         if (keys.length === expected - 1) return { kind: 'already-applied', message: `write key ${item.fingerprint} is not on the source` };
-        return { kind: 'drift', message: `write key ${item.fingerprint} is gone and ${item.sourceId} has ${keys.length} write key(s); the approved plan expected ${expected} before the removal` };
+        return {
+          kind: 'drift',
+          message: `write key ${item.fingerprint} is gone and ${item.sourceId} has ${keys.length} write key(s); the approved plan expected ${expected} before the removal`,
+        };
       }
       // Force lifts the preview's guard rail only: the approved "N keys → N-1" must still hold.
       const missing = item.keysBefore.filter((fingerprint) => fingerprint !== NEW_WRITE_KEY && !keys.includes(fingerprint));
       if (keys.length !== expected || missing.length) {
-        return { kind: 'drift', message: `${item.sourceId} has ${keys.length} write key(s)${missing.length ? ` (${missing.join(', ')} removed meanwhile)` : ''}; the approved plan expected ${expected} → ${expected - 1}` };
+        return {
+          kind: 'drift',
+          message: `${item.sourceId} has ${keys.length} write key(s)${missing.length ? ` (${missing.join(', ')} removed meanwhile)` : ''}; the approved plan expected ${expected} → ${expected - 1}`,
+        };
       }
       if (keys.length === 1 && !item.force) {
         return { kind: 'refuse', rule: 'last-write-key', message: `${item.fingerprint} is now the only write key of ${item.sourceId}` };
@@ -89,7 +104,10 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
       const destinationIds = (live.destinations ?? []).map((d) => d.id).sort();
       const warehouseIds = (live.warehouses ?? []).map((w) => w.id).sort();
       if (live.enabled !== approved.enabled) {
-        return { kind: 'drift', message: `${item.sourceId} is ${live.enabled ? 'enabled' : 'disabled'} now; it was approved for deletion while ${approved.enabled ? 'enabled' : 'disabled'}` };
+        return {
+          kind: 'drift',
+          message: `${item.sourceId} is ${live.enabled ? 'enabled' : 'disabled'} now; it was approved for deletion while ${approved.enabled ? 'enabled' : 'disabled'}`,
+        };
       }
       if (!sameValue(destinationIds, approved.destinationIds) || !sameValue(warehouseIds, approved.warehouseIds)) {
         return {
@@ -99,7 +117,8 @@ export function recheckItem(item: PlanItem, live: LiveSource | null, workspaceLa
       }
       if (!item.force && live.enabled) return { kind: 'refuse', rule: 'delete-enabled', message: `${item.sourceId} is enabled again` };
       const connected = destinationIds.length + warehouseIds.length;
-      if (!item.force && connected > 0) return { kind: 'refuse', rule: 'delete-connected', message: `${item.sourceId} now has ${connected} connection(s)` };
+      if (!item.force && connected > 0)
+        return { kind: 'refuse', rule: 'delete-connected', message: `${item.sourceId} now has ${connected} connection(s)` };
       return { kind: 'apply' };
     }
     default:

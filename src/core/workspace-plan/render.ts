@@ -60,12 +60,21 @@ export function sendDigest(item: Extract<PlanItem, { op: 'send' }>): string {
 
 const forceNote = (item: PlanItem) => (item.forced?.length ? `FORCE lifts ${item.forced.join(', ')}` : '');
 const impactText = (item: PlanItem) => (item.unchanged ? 'none' : item.impact === 'destructive' ? 'DESTRUCTIVE' : item.impact);
-const targetText = (item: PlanItem) => (item.target.kind === 'source' && item.target.name ? `${item.target.id} (${item.target.name})` : item.target.id);
+const targetText = (item: PlanItem) =>
+  item.target.kind === 'source' && item.target.name ? `${item.target.id} (${item.target.name})` : item.target.id;
 
-function stepCounts(plan: WorkspacePlan): Array<{ step: number; name: string; op: string; counts: Record<Impact | 'unchanged', number>; forced: string[] }> {
+function stepCounts(
+  plan: WorkspacePlan,
+): Array<{ step: number; name: string; op: string; counts: Record<Impact | 'unchanged', number>; forced: string[] }> {
   const rows = new Map<number, { step: number; name: string; op: string; counts: Record<Impact | 'unchanged', number>; forced: Set<string> }>();
   for (const item of plan.items) {
-    const row = rows.get(item.step) ?? { step: item.step, name: item.stepName, op: item.op, counts: { read: 0, write: 0, destructive: 0, unchanged: 0 }, forced: new Set<string>() };
+    const row = rows.get(item.step) ?? {
+      step: item.step,
+      name: item.stepName,
+      op: item.op,
+      counts: { read: 0, write: 0, destructive: 0, unchanged: 0 },
+      forced: new Set<string>(),
+    };
     row.counts[item.unchanged ? 'unchanged' : item.impact] += 1;
     item.forced?.forEach((rule) => row.forced.add(rule));
     rows.set(item.step, row);
@@ -75,7 +84,8 @@ function stepCounts(plan: WorkspacePlan): Array<{ step: number; name: string; op
 
 function sendPreviewLines(item: Extract<PlanItem, { op: 'send' }>, shown: number, render: (text: string) => string): string[] {
   const lines = item.messages.slice(0, shown).map((message, index) => `  ${index + 1}. ${render(JSON.stringify(message))}`);
-  if (item.messages.length > shown) lines.push(`  … ${item.messages.length - shown} more (digest ${sendDigest(item)}; \`segflow approve\` shows every message)`);
+  if (item.messages.length > shown)
+    lines.push(`  … ${item.messages.length - shown} more (digest ${sendDigest(item)}; \`segflow approve\` shows every message)`);
   return lines;
 }
 
@@ -83,7 +93,8 @@ function refusalAndWarningLines(plan: WorkspacePlan): string[] {
   const lines: string[] = [];
   if (plan.refusals.length) {
     lines.push('', '**Refused by guard rails (nothing will run):**');
-    for (const refusal of plan.refusals) lines.push(`- step ${refusal.step} (${md(refusal.stepName, 200)}), ${refusal.rule}: ${md(refusal.message, 500)}`);
+    for (const refusal of plan.refusals)
+      lines.push(`- step ${refusal.step} (${md(refusal.stepName, 200)}), ${refusal.rule}: ${md(refusal.message, 500)}`);
   }
   if (plan.warnings.length) lines.push('', '**Warnings:**', ...plan.warnings.map((warning) => `- ${md(warning, 500)}`));
   return lines;
@@ -102,14 +113,24 @@ export function renderPlanMarkdown(plan: WorkspacePlan, hash: string): string {
   }
   for (const item of plan.items) {
     if (item.op !== 'send' || item.unchanged) continue;
-    lines.push('', `Messages of ${md(item.id)} (digest ${sendDigest(item)}):`, ...sendPreviewLines(item, SEND_PREVIEW_MESSAGES, (text) => md(text, 300)));
+    lines.push(
+      '',
+      `Messages of ${md(item.id)} (digest ${sendDigest(item)}):`,
+      ...sendPreviewLines(item, SEND_PREVIEW_MESSAGES, (text) => md(text, 300)),
+    );
   }
   lines.push(...refusalAndWarningLines(plan));
   if (plan.highImpact.length) {
     lines.push('', '**High impact: the approval must list every one of these ids:** ' + plan.highImpact.map((id) => md(id)).join(' '));
   }
   if (plan.targets.length) {
-    lines.push('', 'Sources as seen by the preview:', '', '| source | name | slug | enabled | labels | write keys | destinations | warehouses | API calls this month |', '|---|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      'Sources as seen by the preview:',
+      '',
+      '| source | name | slug | enabled | labels | write keys | destinations | warehouses | API calls this month |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
     for (const t of plan.targets) {
       const apiCalls = t.apiCalls ? `${t.apiCalls.total}${t.apiCalls.lastDay ? ` (last day ${t.apiCalls.lastDay})` : ''}` : 'n/a';
       lines.push(
@@ -128,17 +149,33 @@ export function renderPlanMarkdown(plan: WorkspacePlan, hash: string): string {
 export function renderPlanSummaryMarkdown(plan: WorkspacePlan, hash: string): string {
   const lines: string[] = [];
   lines.push(`### Plan ${hash}${plan.jobName ? ` — ${md(plan.jobName, 100)}` : ''}`);
-  lines.push('', md(summarizePlan(plan)), '', '| step | op | reads | writes | destructive | unchanged | force |', '|---|---|---:|---:|---:|---:|---|');
+  lines.push(
+    '',
+    md(summarizePlan(plan)),
+    '',
+    '| step | op | reads | writes | destructive | unchanged | force |',
+    '|---|---|---:|---:|---:|---:|---|',
+  );
   for (const row of stepCounts(plan)) {
-    lines.push(`| ${row.step}\\. ${md(row.name, 60)} | ${row.op} | ${row.counts.read} | ${row.counts.write} | ${row.counts.destructive} | ${row.counts.unchanged} | ${row.forced.length ? `**lifts ${row.forced.join(', ')}**` : ''} |`);
+    lines.push(
+      `| ${row.step}\\. ${md(row.name, 60)} | ${row.op} | ${row.counts.read} | ${row.counts.write} | ${row.counts.destructive} | ${row.counts.unchanged} | ${row.forced.length ? `**lifts ${row.forced.join(', ')}**` : ''} |`,
+    );
   }
   const destructive = plan.items.filter((item) => item.impact === 'destructive' && !item.unchanged);
   if (destructive.length) {
     lines.push('', `**Every destructive item (${destructive.length}); the approval must list each id:**`);
-    for (const item of destructive) lines.push(`- ${md(item.id)}: ${md(targetText(item), 120)}, ${md(describeItem(item), 300)}${item.forced?.length ? ` **${forceNote(item)}**` : ''}`);
+    for (const item of destructive)
+      lines.push(
+        `- ${md(item.id)}: ${md(targetText(item), 120)}, ${md(describeItem(item), 300)}${item.forced?.length ? ` **${forceNote(item)}**` : ''}`,
+      );
   }
   const sends = plan.items.filter((item): item is Extract<PlanItem, { op: 'send' }> => item.op === 'send' && !item.unchanged);
-  for (const item of sends) lines.push('', `Send ${md(item.id)}: ${item.messages.length} message(s), digest ${sendDigest(item)}`, ...sendPreviewLines(item, 1, (text) => md(text, 200)));
+  for (const item of sends)
+    lines.push(
+      '',
+      `Send ${md(item.id)}: ${item.messages.length} message(s), digest ${sendDigest(item)}`,
+      ...sendPreviewLines(item, 1, (text) => md(text, 200)),
+    );
   lines.push(...refusalAndWarningLines(plan));
   return lines.join('\n');
 }
@@ -160,7 +197,8 @@ export function renderPlanText(plan: WorkspacePlan, hash: string): string {
     lines.push(`    target: ${t(targetText(item))}`);
     lines.push(`    impact: ${impactText(item)}${item.forced?.length ? `   ${forceNote(item)}` : ''}`);
     lines.push(`    change: ${t(describeItem(item))}`);
-    if (item.op === 'send' && !item.unchanged) item.messages.forEach((message, index) => lines.push(`    message ${index + 1}: ${t(JSON.stringify(message))}`));
+    if (item.op === 'send' && !item.unchanged)
+      item.messages.forEach((message, index) => lines.push(`    message ${index + 1}: ${t(JSON.stringify(message))}`));
   }
   if (plan.refusals.length) {
     lines.push('', 'Refused by guard rails (nothing will run):');

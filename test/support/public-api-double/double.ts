@@ -170,7 +170,11 @@ export class PublicApiDouble {
       const match = route.pattern.exec(path);
       if (!match || route.method !== method) continue;
       if (version !== undefined && !SERVED_FOR[route.version].has(version)) {
-        throw new ApiError(404, 'not-found', `${method} ${path.replace(/\/writekey\/[^/]+$/, '/writekey/{writeKey}')} does not exist in API version ${version}`);
+        throw new ApiError(
+          404,
+          'not-found',
+          `${method} ${path.replace(/\/writekey\/[^/]+$/, '/writekey/{writeKey}')} does not exist in API version ${version}`,
+        );
       }
       return { route, params: match.slice(1).map((part) => decodeURIComponent(part)) };
     }

@@ -6,7 +6,19 @@ import type { ApiVersion } from './versions';
 import { paginate, paginationParam } from './pagination';
 import { DEFAULT_SCHEMA_SETTINGS, DEFAULT_SOURCE_METADATA, sourceView, warehouseView } from './state';
 import type { LabelRecord, PublicApiDoubleOptions, PublicApiDoubleState, SourceRecord, UsageRecord } from './types';
-import { ApiError, asObject, HOUR, invalid, METRIC_WINDOWS, notFound, parseLabel, parsePeriod, parseTime, rejectUnknownFields, sameLabel } from './validation';
+import {
+  ApiError,
+  asObject,
+  HOUR,
+  invalid,
+  METRIC_WINDOWS,
+  notFound,
+  parseLabel,
+  parsePeriod,
+  parseTime,
+  rejectUnknownFields,
+  sameLabel,
+} from './validation';
 
 export interface RouteContext {
   params: string[];
@@ -73,12 +85,13 @@ export function buildRoutes(deps: RouteDeps): Route[] {
   }
 
   const s = deps.state;
-  const route = (
-    method: string,
-    pattern: RegExp,
-    handle: (ctx: RouteContext) => RouteResult,
-    version: ApiVersion = 'stable',
-  ): Route => ({ method, pattern, handle, version, write: method !== 'GET' });
+  const route = (method: string, pattern: RegExp, handle: (ctx: RouteContext) => RouteResult, version: ApiVersion = 'stable'): Route => ({
+    method,
+    pattern,
+    handle,
+    version,
+    write: method !== 'GET',
+  });
   const ok = (data: unknown, status = 200): RouteResult => ({ status, data });
   const SEG = '([^/]+)';
 
@@ -119,9 +132,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     }),
 
     // #2 Get Source
-    route('GET', new RegExp(`^/sources/${SEG}$`), ({ params }) =>
-      ok({ source: sourceView(requireSource(params[0]!)), trackingPlanId: null }),
-    ),
+    route('GET', new RegExp(`^/sources/${SEG}$`), ({ params }) => ok({ source: sourceView(requireSource(params[0]!)), trackingPlanId: null })),
 
     // #3 Update Source
     route('PATCH', new RegExp(`^/sources/${SEG}$`), ({ params, body }) => {
@@ -254,8 +265,10 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const end = parseTime(query.get('endTime'), 'endTime') ?? now;
         const start = parseTime(query.get('startTime'), 'startTime') ?? end - window.defaultBackMs;
         if (start >= end) throw invalid('startTime', 'startTime must be before endTime');
-        if (end - start > window.maxRangeMs) throw invalid('endTime', `the ${granularity} granularity allows at most ${window.maxRangeMs / HOUR} hours`);
-        if (start < now - window.oldestMs) throw invalid('startTime', `the ${granularity} granularity reaches back at most ${window.oldestMs / HOUR} hours`);
+        if (end - start > window.maxRangeMs)
+          throw invalid('endTime', `the ${granularity} granularity allows at most ${window.maxRangeMs / HOUR} hours`);
+        if (start < now - window.oldestMs)
+          throw invalid('startTime', `the ${granularity} granularity reaches back at most ${window.oldestMs / HOUR} hours`);
         const seeded = s.deliveryMetrics.find((m) => m.destinationId === destination.id && m.sourceId === sourceId);
         return ok({
           deliveryMetricsSummary: {
