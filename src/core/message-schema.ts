@@ -71,9 +71,10 @@ export type ValidationResult =
 /** Clock skew tolerated between the machine that produced the data and this one. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 
-/** Known Segment message fields, so "belongs to another call type" can be told apart from "unknown". */
-const ALL_MESSAGE_FIELDS = new Set([
+/** Output key order: fixed, so the same row always serializes to the same bytes. */
+const OUTPUT_ORDER = [
   'type',
+  'messageId',
   'userId',
   'anonymousId',
   'previousId',
@@ -81,13 +82,15 @@ const ALL_MESSAGE_FIELDS = new Set([
   'event',
   'name',
   'category',
-  'messageId',
   'timestamp',
   'properties',
   'traits',
   'context',
   'integrations',
-]);
+] as const;
+
+/** Known Segment message fields (every output field), so "belongs to another call type" can be told apart from "unknown". */
+const ALL_MESSAGE_FIELDS: ReadonlySet<string> = new Set(OUTPUT_ORDER);
 
 // ---------------------------------------------------------------------------------------------
 // Field schemas
@@ -235,24 +238,6 @@ export const messageSchema = z.discriminatedUnion('type', [trackSchema, identify
 // ---------------------------------------------------------------------------------------------
 // validateMessage
 // ---------------------------------------------------------------------------------------------
-
-/** Output key order: fixed, so the same row always serializes to the same bytes. */
-const OUTPUT_ORDER = [
-  'type',
-  'messageId',
-  'userId',
-  'anonymousId',
-  'previousId',
-  'groupId',
-  'event',
-  'name',
-  'category',
-  'timestamp',
-  'properties',
-  'traits',
-  'context',
-  'integrations',
-] as const;
 
 /**
  * Validates one raw message (parsed NDJSON object or mapped CSV row).
