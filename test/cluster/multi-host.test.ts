@@ -19,7 +19,7 @@ import { chmodSync, closeSync, createWriteStream, mkdirSync, mkdtempSync, openSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getJobStatus, type JobStatus, type SegflowClient } from '../../src/client';
 import { quietBundlerLogger } from '../../src/dev/dev-server';
@@ -27,6 +27,7 @@ import { parseJobSpecText } from '../../src/core/job-spec';
 import { approvalRequestQuery, approveSignal } from '../../src/contracts/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { workflowsPath } from '../../src/worker';
+import { launchChromium } from '../support/chromium';
 import { labUnavailableReason, namespacePids, NetworkLab } from '../support/netns';
 import { PublicApiDouble } from '../support/public-api-double';
 
@@ -584,19 +585,7 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
 }, 2_400_000);
 
 async function checkWebUi(jobId: string): Promise<void> {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   try {
     // Current details come from a worker through the UI's metadata query. Right after the server restart and the

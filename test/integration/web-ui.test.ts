@@ -4,9 +4,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { getJobStatus, startImport } from '../../src/client';
+import { launchChromium } from '../support/chromium';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents, waitFor } from '../support/wait';
 
@@ -15,21 +16,7 @@ let h: ImportHarness;
 let browser: Browser;
 
 beforeAll(async () => {
-  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // This machine's network is closed: keep Chromium from trying to reach anything but loopback.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   h = await startImportHarness();
 });
 
