@@ -13,7 +13,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** The fields each call type's strict schema (src/core/message-schema.ts) allows. */
+/**
+ * The fields each call type's strict schema (src/core/message-schema.ts) allows. No server-set field is among them:
+ * validateMessage relies on that to skip looking for fields to strip in every row this path accepts.
+ */
 const COMMON_FIELDS = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'context', 'integrations'];
 const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
   track: new Set([...COMMON_FIELDS, 'event', 'properties']),
@@ -48,7 +51,8 @@ function acceptOptionalText(value: unknown): string | undefined | typeof UNSURE 
 /**
  * The normalised message the schema would produce for `raw` (same keys, same order, same values), when every rule
  * of the schema is plainly met; undefined when in any doubt, so that only the schema ever rejects a row and words
- * why. Runs once per row: it reads the row's fields once and builds only the output object.
+ * why, and undefined for a row holding a server-set field (SERVER_SET_FIELDS or context.library), which validateMessage
+ * strips before asking again. Runs once per row: it reads the row's fields once and builds only the output object.
  */
 export function acceptValidMessage(raw: unknown): Record<string, unknown> | undefined {
   if (!isPlainObject(raw)) return undefined;
@@ -56,6 +60,9 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
   const allowed = typeof type === 'string' ? FIELDS_BY_TYPE[type] : undefined;
   if (allowed === undefined) return undefined;
   for (const key in raw) if (!allowed.has(key)) return undefined;
+  // context.library is server-set too (an export's sending library): validateMessage must drop it and name it.
+  const contextValue = raw['context'];
+  if (isPlainObject(contextValue) && Object.hasOwn(contextValue, 'library')) return undefined;
 
   const userId = acceptId(raw['userId']);
   const anonymousId = acceptId(raw['anonymousId']);
@@ -94,7 +101,7 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
 
   const properties = acceptObject(raw['properties']);
   const traits = acceptObject(raw['traits']);
-  const context = acceptObject(raw['context']);
+  const context = acceptObject(contextValue);
   const integrations = acceptObject(raw['integrations']);
   if (properties === UNSURE || traits === UNSURE || context === UNSURE || integrations === UNSURE) return undefined;
 

@@ -244,11 +244,19 @@ export const messageSchema = z.discriminatedUnion('type', [trackSchema, identify
  * Returns the first problem only: rejects carry one field, and the others usually share the cause.
  */
 export function validateMessage(input: unknown, opts: ValidateOptions = {}): ValidationResult {
+  // Most rows of a real import are valid: acceptValidMessage says so without zod's intermediate objects. It refuses
+  // any row with a server-set field, so a row it accepts as it is has nothing to strip, and the search for such
+  // fields is paid only by the rows it refused.
+  const accepted = acceptValidMessage(input);
+  if (accepted !== undefined) return finishValidated(accepted, undefined, opts);
   const stripped = stripServerSetFields(input);
-  const raw = stripped === undefined ? input : stripped.raw;
-  // Most rows of a real import are valid: acceptValidMessage says so without zod's intermediate objects, and
-  // anything it is not sure of goes through the schema, which alone words the problems.
-  const message = acceptValidMessage(raw) ?? validateWithSchema(raw, stripped?.timestampFromOriginal === true);
+  if (stripped === undefined) {
+    const message = validateWithSchema(input, false);
+    if ('ok' in message) return message as ValidationResult;
+    return finishValidated(message, undefined, opts);
+  }
+  // Anything the fast path is not sure of goes through the schema, which alone words the problems.
+  const message = acceptValidMessage(stripped.raw) ?? validateWithSchema(stripped.raw, stripped.timestampFromOriginal);
   if ('ok' in message) return message as ValidationResult;
   return finishValidated(message, stripped, opts);
 }
@@ -305,8 +313,8 @@ function finishValidated(message: Record<string, unknown>, stripped: { fields: s
 }
 
 /**
- * A copy of `raw` without its server-set fields, or undefined when it has none (the common case costs a few
- * own-property checks and no copy). Without a `timestamp`, `originalTimestamp` becomes the event time.
+ * A copy of `raw` without its server-set fields, or undefined when it has none. Without a `timestamp`,
+ * `originalTimestamp` becomes the event time.
  */
 function stripServerSetFields(raw: unknown): { raw: Record<string, unknown>; fields: string[]; timestampFromOriginal: boolean } | undefined {
   if (!isPlainObject(raw)) return undefined;

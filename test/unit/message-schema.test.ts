@@ -1,4 +1,4 @@
-import { describe, it, expect, vi } from 'vitest';
+import { describe, it, expect, onTestFinished, vi } from 'vitest';
 import { acceptValidMessage } from '../../src/core/message-fast-path';
 import { messageSchema, validateMessage, validateMessageWithSchema } from '../../src/core/message-schema';
 import { parseTimestamp } from '../../src/core/timestamp';
@@ -410,11 +410,16 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
     ],
     properties: [{ revenue: 9.5 }, {}, null, [], 'x'],
     traits: [{ email: 'a@b.c' }, null, 3],
-    context: [{ ip: '1.2.3.4' }, { library: { name: 'analytics.js' }, ip: '1.2.3.4' }, { library: 'x' }, null, []],
+    context: [{ ip: '1.2.3.4' }, { library: { name: 'analytics.js' }, ip: '1.2.3.4' }, { library: 'x' }, { library: null }, null, []],
     integrations: [{ All: false }, null, 'all'],
     receivedAt: ['2024-01-02T03:04:06.000Z'],
-    originalTimestamp: ['2024-01-02T03:04:04.000Z', 'not a time'],
+    sentAt: ['2024-01-02T03:04:05.500Z', null],
+    originalTimestamp: ['2024-01-02T03:04:04.000Z', 'not a time', null],
+    version: [2],
+    channel: ['server'],
+    projectId: ['proj-1'],
     writeKey: ['secret-key'],
+    _metadata: [{ bundled: ['Segment.io'] }],
     extra: [1],
     __proto__: ['polluted'],
   };
@@ -457,6 +462,48 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
     // The comparison means something only if both paths ran often.
     expect(fast).toBeGreaterThan(2_500);
     expect(fast).toBeLessThan(9_500);
+  });
+
+  it('strips server-set fields and context.library on both paths, for valid and invalid rows alike', () => {
+    // Export-shaped rows: a valid row (or one with a single mutation) plus some server-set fields. validateMessage
+    // accepts rows without such fields as they are, so this is where skipping the stripping would show.
+    const random = seededRandom(20261128);
+    const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+    const serverSet = ['receivedAt', 'sentAt', 'originalTimestamp', 'version', 'channel', 'projectId', 'writeKey', '_metadata'];
+    const contexts = [undefined, { ip: '1.2.3.4' }, { library: { name: 'analytics.js' } }, { library: { name: 'a' }, ip: '1.2.3.4', locale: 'de' }];
+    const seen = { fastAfterStripping: 0, contextLibraryOnly: 0, rejected: 0 };
+    const schemaRuns = vi.spyOn(messageSchema, 'safeParse');
+    onTestFinished(() => schemaRuns.mockRestore());
+    for (let i = 0; i < 3_000; i++) {
+      const row = randomRow(random);
+      for (const field of serverSet) if (random() < 0.15) row[field] = pick(pools[field]!);
+      const context = pick(contexts);
+      if (context !== undefined) row['context'] = context;
+      if (random() < 0.3) delete row['timestamp'];
+      const hasServerFields = serverSet.some((field) => Object.hasOwn(row, field)) || (context !== undefined && 'library' in context);
+      if (!hasServerFields) continue;
+
+      const opts = { now, allowMissingTimestamp: random() < 0.5 };
+      const expected = validateMessageWithSchema(structuredClone(row), opts);
+      const schemaRunsBefore = schemaRuns.mock.calls.length;
+      const actual = validateMessage(structuredClone(row), opts);
+      expect(actual, JSON.stringify(row)).toEqual(expected);
+      if (!actual.ok || !expected.ok) {
+        seen.rejected += 1;
+        continue;
+      }
+      expect(JSON.stringify(actual.message)).toBe(JSON.stringify(expected.message));
+      // What the stripping must achieve, whichever path ran: nothing server-set is sent, and all of it is named.
+      expect(actual.serverFields?.length).toBeGreaterThan(0);
+      for (const field of serverSet) expect(actual.message).not.toHaveProperty(field);
+      expect(actual.message.context ?? {}).not.toHaveProperty('library');
+      if (actual.serverFields?.length === 1 && actual.serverFields[0] === 'context.library') seen.contextLibraryOnly += 1;
+      if (schemaRuns.mock.calls.length === schemaRunsBefore) seen.fastAfterStripping += 1;
+    }
+    // Every kind of row must have come up often enough for the comparison to mean something.
+    expect(seen.fastAfterStripping).toBeGreaterThan(300);
+    expect(seen.contextLibraryOnly).toBeGreaterThan(50);
+    expect(seen.rejected).toBeGreaterThan(300);
   });
 
   it('accepts a typical valid row without running the zod schema, and leaves every invalid row to it', () => {
