@@ -36,35 +36,57 @@ function namespaceBytes(namespace: string): Buffer {
   return cachedNamespaceBytes;
 }
 
-const HEX = '0123456789abcdef';
-
 /**
  * The SHA-1 input (namespace bytes, then the name's UTF-8) is written into one reused buffer and hashed in one call:
  * a Hash object per id (createHash, two update() calls) cost more than the hashing itself for rows of a few hundred
- * bytes. Grown when a name does not fit; names are at most a record's length.
+ * bytes. Grown when a name does not fit; names are at most a record's length. The digest comes back as hex text:
+ * on Node 20 hash(..., 'buffer') costs more per call than hex encoding, and the UUID text is cut from it.
  */
 let scratch = Buffer.allocUnsafe(4096);
 
-function sha1Hex(namespace: Buffer, prefix: string, name: string): string {
-  // UTF-8 needs at most 3 bytes per UTF-16 code unit; the prefix is ASCII.
-  const most = 16 + prefix.length + name.length * 3;
+/** A row's line number as the `<line>\n` name prefix takes at most this many bytes (a safe integer has 16 digits). */
+const MOST_LINE_PREFIX_BYTES = 17;
+
+function sha1Hex(namespace: Buffer, line: number | undefined, name: string): string {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+  const most = 16 + MOST_LINE_PREFIX_BYTES + name.length * 3;
   if (most > scratch.length) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
   namespace.copy(scratch, 0, 0, 16);
-  let length = 16 + scratch.write(prefix, 16, 'latin1');
+  let length = line === undefined ? 16 : writeLinePrefix(scratch, 16, line);
   length += scratch.write(name, length, 'utf8');
   return hash('sha1', scratch.subarray(0, length), 'hex');
 }
 
-/** The canonical UUIDv5 text of a SHA-1 digest (hex). */
+/** Writes `${line}\n` (a safe non-negative integer) at `offset` without building that string; returns the offset after it. */
+function writeLinePrefix(buffer: Buffer, offset: number, line: number): number {
+  let digits = 1;
+  for (let bound = 10; line >= bound; bound *= 10) digits += 1;
+  let position = offset + digits;
+  buffer[position] = 0x0a; // \n
+  for (let rest = line; position > offset;) {
+    const digit = rest % 10;
+    buffer[--position] = 0x30 + digit;
+    rest = (rest - digit) / 10;
+  }
+  return offset + digits + 1;
+}
+
+/** By the char code of a digest's hex digit 16: that digit with its top two bits set to the RFC 4122 variant 10. */
+const VARIANT_DIGIT_BY_CODE: readonly string[] = (() => {
+  const digits = '0123456789abcdef';
+  const table: string[] = [];
+  for (let value = 0; value < 16; value++) table[digits.charCodeAt(value)] = digits[(value & 0x3) | 0x8]!;
+  return table;
+})();
+
+/** The canonical UUIDv5 text of a SHA-1 digest (hex): version nibble (hex digit 12) 5, variant bits 10. */
 function uuidFromSha1Hex(hex: string): string {
-  // Version nibble (hex digit 12) becomes 5; the top two bits of hex digit 16 become the RFC 4122 variant 10.
-  const variant = HEX[(parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8] ?? '8';
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${VARIANT_DIGIT_BY_CODE[hex.charCodeAt(16)]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** UUIDv5 of `name` (UTF-8) in `namespace`, lower-case canonical text. */
 export function uuidV5(name: string, namespace: string): string {
-  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), '', name));
+  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), undefined, name));
 }
 
 /**
@@ -81,6 +103,8 @@ export function messageIdNamespace(sourceKey: string): string {
  * collapse into one.
  */
 export function deriveMessageId(namespace: string, line: number, raw: string): string {
+  // Line numbers are 1-based integers; anything else takes the definition as it is written.
+  if (!Number.isSafeInteger(line) || line < 0) return uuidV5(`${line}\n${raw}`, namespace);
   // uuidV5(`${line}\n${raw}`, namespace), without building that string.
-  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), `${line}\n`, raw));
+  return uuidFromSha1Hex(sha1Hex(namespaceBytes(namespace), line, raw));
 }

@@ -1,10 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { DNS_NAMESPACE, SEGFLOW_ROOT_NAMESPACE, deriveMessageId, messageIdNamespace, uuidV5 } from '../../src/core/message-id';
+import { seededRandom } from '../support/seeded-random';
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** Straightforward byte-level RFC 4122 §4.3 reference, to cross-check the string-slicing implementation. */
+/** Straightforward byte-level RFC 4122 §4.3 reference, to cross-check the hot-path implementation. */
 function referenceUuidV5(name: string, namespace: string): string {
   const bytes = createHash('sha1')
     .update(Buffer.concat([Buffer.from(namespace.replace(/-/g, ''), 'hex'), Buffer.from(name, 'utf8')]))
@@ -114,5 +115,45 @@ describe('one-shot hashing into a reused buffer (the hot path) gives the referen
       const line = 10 ** i + 7;
       expect(deriveMessageId(namespace, line, raw)).toBe(referenceUuidV5(`${line}\n${raw}`, namespace));
     });
+  });
+});
+
+describe('ids agree with the byte-level reference on generated names and line numbers', () => {
+  const random = seededRandom(20261128);
+  const below = (n: number) => Math.floor(random() * n);
+  // ASCII, Latin-1, the rest of the BMP (incl. lone surrogates), and astral characters.
+  const ranges: readonly [number, number][] = [
+    [0x20, 0x7f],
+    [0x00, 0x20],
+    [0x80, 0x100],
+    [0x100, 0x10000],
+    [0x10000, 0x110000],
+  ];
+  function randomName(): string {
+    const length = random() < 0.05 ? 4_000 + below(20_000) : below(400);
+    const range = ranges[below(ranges.length)]!;
+    const mixed = random() < 0.5;
+    let name = '';
+    while (name.length < length) {
+      const [low, high] = mixed ? ranges[below(ranges.length)]! : range;
+      name += String.fromCodePoint(low + below(high - low));
+    }
+    return name;
+  }
+  const lines = [0, 1, 9, 10, 99, 100, 999_999, 1_000_000, 2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER, -0, -1, 1.5, 2 ** 53, NaN, Infinity];
+
+  it('uuidV5 and deriveMessageId on 2,000 random names', () => {
+    const namespace = messageIdNamespace('generated');
+    for (let i = 0; i < 2_000; i++) {
+      const name = randomName();
+      expect(uuidV5(name, namespace)).toBe(referenceUuidV5(name, namespace));
+      const line = random() < 0.5 ? lines[below(lines.length)]! : 1 + below(10_000_000);
+      expect(deriveMessageId(namespace, line, name), `line ${line}`).toBe(referenceUuidV5(`${line}\n${name}`, namespace));
+    }
+  });
+
+  it.each(lines)('deriveMessageId writes line %d as `${line}` does', (line) => {
+    const namespace = messageIdNamespace('lines');
+    expect(deriveMessageId(namespace, line, '{"a":1}')).toBe(referenceUuidV5(`${line}\n{"a":1}`, namespace));
   });
 });
