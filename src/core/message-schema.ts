@@ -327,17 +327,37 @@ function stripServerSetFields(raw: unknown): { raw: Record<string, unknown>; fie
   if (libraryInContext) (fields ??= []).push(SERVER_SET_CONTEXT_FIELD);
   if (fields === undefined) return undefined;
 
-  const copy: Record<string, unknown> = { ...raw };
-  for (const key of SERVER_SET_FIELDS) delete copy[key];
-  if (libraryInContext) {
-    const { library: _library, ...rest } = context as Record<string, unknown>;
-    if (Object.keys(rest).length > 0) copy['context'] = rest;
-    else delete copy['context'];
+  // Built key by key rather than spread and `delete`d: deleting turns the copy into a slow dictionary object, and
+  // the rest-spread of context is a runtime call; these rows are every row of a Segment export.
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(raw)) {
+    if (SERVER_SET_FIELD_SET.has(key)) continue;
+    let value = raw[key];
+    if (key === 'context' && libraryInContext) {
+      value = copyWithoutKey(context as Record<string, unknown>, 'library');
+      if (value === undefined) continue;
+    }
+    setOwn(copy, key, value);
   }
   const original = raw['originalTimestamp'];
   const timestampFromOriginal = (raw['timestamp'] === undefined || raw['timestamp'] === null) && original !== undefined && original !== null;
   if (timestampFromOriginal) copy['timestamp'] = original;
   return { raw: copy, fields, timestampFromOriginal };
+}
+
+const SERVER_SET_FIELD_SET: ReadonlySet<string> = new Set(SERVER_SET_FIELDS);
+
+/** `{ [without]: _, ...rest } = source`, or undefined when that leaves nothing. */
+function copyWithoutKey(source: Record<string, unknown>, without: string): Record<string, unknown> | undefined {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(source)) if (key !== without) setOwn((copy ??= {}), key, source[key]);
+  return copy;
+}
+
+/** `target[key] = value` as spreading does it: an own `__proto__` key of parsed JSON stays a key, not a prototype. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, configurable: true, writable: true });
+  else target[key] = value;
 }
 
 let cachedNow: Date | undefined;

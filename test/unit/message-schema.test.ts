@@ -506,6 +506,32 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
     expect(seen.rejected).toBeGreaterThan(300);
   });
 
+  it('keeps an own __proto__ key of parsed JSON a key when stripping, on both paths', () => {
+    const rows = [
+      '{"type":"track","userId":"u","event":"E","timestamp":"2024-01-02T03:04:05.678Z","sentAt":"x","__proto__":{"a":1}}',
+      '{"type":"track","userId":"u","event":"E","timestamp":"2024-01-02T03:04:05.678Z","context":{"library":{},"__proto__":{"a":1}}}',
+      '{"type":"track","userId":"u","event":"E","timestamp":"2024-01-02T03:04:05.678Z","context":{"__proto__":{"a":1},"library":{}}}',
+      '{"type":"track","userId":"u","event":"E","timestamp":"2024-01-02T03:04:05.678Z","writeKey":"k","__proto__":"polluted"}',
+    ];
+    for (const text of rows) {
+      const expected = validateMessageWithSchema(JSON.parse(text), { now });
+      const actual = validateMessage(JSON.parse(text), { now });
+      expect(actual, text).toEqual(expected);
+      if (actual.ok && expected.ok) {
+        expect(JSON.stringify(actual.message)).toBe(JSON.stringify(expected.message));
+        expect(Object.getPrototypeOf(actual.message.context)).toBe(Object.prototype);
+      }
+    }
+    const sent = (text: string) => {
+      const result = validateMessage(JSON.parse(text), { now });
+      return result.ok ? JSON.stringify(result.message.context) : result.reason;
+    };
+    expect(sent(rows[1]!)).toBe('{"__proto__":{"a":1}}');
+    expect(sent(rows[2]!)).toBe('{"__proto__":{"a":1}}');
+    expect(validateMessage(JSON.parse(rows[0]!), { now })).toMatchObject({ ok: false, field: '__proto__' });
+    expect(validateMessage(JSON.parse(rows[3]!), { now })).toMatchObject({ ok: false, field: '__proto__' });
+  });
+
   it('accepts a typical valid row without running the zod schema, and leaves every invalid row to it', () => {
     const safeParse = vi.spyOn(messageSchema, 'safeParse');
     try {
