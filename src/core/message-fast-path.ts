@@ -5,7 +5,7 @@
  * rejects and words why; test/unit/message-schema.test.ts checks that both paths agree.
  */
 import { SEGMENT_LIMITS } from '../shared/limits';
-import { parseTimestamp } from './timestamp';
+import { isCanonicalTimestamp, parseTimestamp } from './timestamp';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -94,9 +94,13 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
   let timestamp: string | undefined;
   if (timestampValue !== undefined && timestampValue !== null) {
     if (typeof timestampValue !== 'string') return undefined;
-    const parsed = parseTimestamp(timestampValue);
-    if (!parsed.ok) return undefined;
-    timestamp = parsed.iso;
+    // Most exports already hold the canonical form, which parseTimestamp would return as it is.
+    if (isCanonicalTimestamp(timestampValue)) timestamp = timestampValue;
+    else {
+      const parsed = parseTimestamp(timestampValue);
+      if (!parsed.ok) return undefined;
+      timestamp = parsed.iso;
+    }
   }
 
   const properties = acceptObject(raw['properties']);

@@ -75,8 +75,11 @@ function digitsAt(text: string, start: number, count: number): number {
   return value;
 }
 
-/** Epoch ms of a valid `YYYY-MM-DDTHH:MM:SS.mmmZ` from 1970 on, else undefined. */
-function parseCanonicalTimestamp(text: string): number | undefined {
+/**
+ * Whether `text` is a valid `YYYY-MM-DDTHH:MM:SS.mmmZ` from 1970 on, which parseTimestamp accepts as its own canonical
+ * form. Checked by character codes without allocating; the fast path of row validation needs no more than this.
+ */
+export function isCanonicalTimestamp(text: string): boolean {
   if (
     text.length !== 24 ||
     text.charCodeAt(4) !== 45 /* - */ ||
@@ -87,20 +90,37 @@ function parseCanonicalTimestamp(text: string): number | undefined {
     text.charCodeAt(19) !== 46 /* . */ ||
     text.charCodeAt(23) !== 90 /* Z */
   ) {
-    return undefined;
+    return false;
   }
   for (const i of CANONICAL_DIGIT_POSITIONS) {
     const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
+    if (c < 48 || c > 57) return false;
   }
   const year = digitsAt(text, 0, 4);
   const month = digitsAt(text, 5, 2);
   const day = digitsAt(text, 8, 2);
-  const hour = digitsAt(text, 11, 2);
-  const minute = digitsAt(text, 14, 2);
-  const second = digitsAt(text, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
-    return undefined;
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second, digitsAt(text, 20, 3));
+  return (
+    year >= 1970 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth(year, month) &&
+    digitsAt(text, 11, 2) <= 23 &&
+    digitsAt(text, 14, 2) <= 59 &&
+    digitsAt(text, 17, 2) <= 59
+  );
+}
+
+/** Epoch ms of a canonical timestamp (isCanonicalTimestamp), else undefined. */
+function parseCanonicalTimestamp(text: string): number | undefined {
+  if (!isCanonicalTimestamp(text)) return undefined;
+  return Date.UTC(
+    digitsAt(text, 0, 4),
+    digitsAt(text, 5, 2) - 1,
+    digitsAt(text, 8, 2),
+    digitsAt(text, 11, 2),
+    digitsAt(text, 14, 2),
+    digitsAt(text, 17, 2),
+    digitsAt(text, 20, 3),
+  );
 }

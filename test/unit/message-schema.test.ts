@@ -1,7 +1,7 @@
 import { describe, it, expect, onTestFinished, vi } from 'vitest';
 import { acceptValidMessage } from '../../src/core/message-fast-path';
 import { messageSchema, validateMessage, validateMessageWithSchema } from '../../src/core/message-schema';
-import { parseTimestamp } from '../../src/core/timestamp';
+import { isCanonicalTimestamp, parseTimestamp } from '../../src/core/timestamp';
 import { seededRandom } from '../support/seeded-random';
 
 const now = new Date('2024-06-01T00:00:00.000Z');
@@ -286,7 +286,7 @@ describe('parseTimestamp', () => {
 
   it('agrees with Date on canonical toISOString() text, including near-misses (fast path vs Date)', () => {
     // Deterministic pseudo-random instants and single-character mutations of their text: the fast path
-    // must accept exactly the strings Date round-trips (from 1970 on) and nothing else.
+    // (isCanonicalTimestamp) must accept exactly the strings Date round-trips (from 1970 on) and nothing else.
     let seed = 12345;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const alphabet = '0123456789-:.TZ x';
@@ -298,6 +298,7 @@ describe('parseTimestamp', () => {
         const ms = Date.parse(candidate);
         const roundTrips = ms >= 0 && new Date(ms).toISOString() === candidate;
         const parsed = parseTimestamp(candidate);
+        expect(isCanonicalTimestamp(candidate), candidate).toBe(roundTrips);
         if (roundTrips) expect(parsed).toEqual({ ok: true, iso: candidate, epochMs: ms });
         else if (parsed.ok) expect(parsed.iso).not.toBe(candidate);
       }
