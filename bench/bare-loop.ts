@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Agent, request } from 'undici';
-import { BatchBuilder, renderBatchBody, type BatchLimits } from '../src/core/batch-builder';
+import { BatchBuffer, type BatchLimits } from '../src/core/batch-builder';
 import { splitCsvFields } from '../src/io/chunk-planner';
 import { WRITE_KEY, type SendRun } from './common';
 import type { BenchFormat } from './generate';
@@ -57,7 +57,7 @@ export async function* bareRows(file: string, format: BenchFormat): AsyncGenerat
 }
 
 /**
- * Reads the file, builds batches with the same BatchBuilder limits as segflow, and keeps `concurrency` requests in
+ * Reads the file, builds batches with segflow's own BatchBuffer and limits, and keeps `concurrency` requests in
  * flight (segflow runs `concurrency` chunks, each with one request at a time). No Temporal, no validation,
  * no retries, no reject report. A missing messageId gets a random UUID, as every Segment library does, which
  * also keeps each event the same size as segflow's (a 36-character UUID) and so the batches the same.
@@ -74,11 +74,13 @@ export async function runBareLoop(
   const authorization = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
   const batchUrl = `${url}/v1/batch`;
   const inFlight = new Set<Promise<void>>();
-  const builder = new BatchBuilder(limits);
+  // One buffer fills while up to `concurrency` others are being posted (a buffer is reused once its post is answered).
+  const free = Array.from({ length: concurrency + 1 }, () => new BatchBuffer(limits));
+  let filling = free.pop()!;
   let events = 0;
   let batches = 0;
 
-  const post = async (body: string, count: number): Promise<void> => {
+  const post = async (body: string | Uint8Array, count: number): Promise<void> => {
     const response = await request(batchUrl, {
       method: 'POST',
       dispatcher: agent,
@@ -91,11 +93,16 @@ export async function runBareLoop(
     batches += 1;
   };
   const flush = async (): Promise<void> => {
-    const batch = builder.takeEvents();
-    if (batch.length === 0) return;
+    const full = filling;
+    if (full.size === 0) return;
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
-    const sending = post(renderBatchBody(batch, new Date().toISOString()), batch.length);
-    const tracked = sending.finally(() => inFlight.delete(tracked));
+    filling = free.pop()!;
+    const sending = post(full.batch().renderBody(new Date().toISOString()), full.size);
+    const tracked = sending.finally(() => {
+      inFlight.delete(tracked);
+      full.clear();
+      free.push(full);
+    });
     inFlight.add(tracked);
   };
 
@@ -105,9 +112,9 @@ export async function runBareLoop(
     if (typeof row.messageId !== 'string') row.messageId = randomUUID();
     const serialized = JSON.stringify(row);
     const bytes = Buffer.byteLength(serialized);
-    if (!builder.tryAdd(serialized, bytes)) {
+    if (!filling.tryAdd(serialized, bytes, 0, '')) {
       await flush();
-      if (!builder.tryAdd(serialized, bytes)) throw new Error('bare loop: an event does not fit an empty batch');
+      if (!filling.tryAdd(serialized, bytes, 0, '')) throw new Error('bare loop: an event does not fit an empty batch');
     }
   }
   await flush();

@@ -20,7 +20,7 @@ import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError } from '../config';
 import type { ChunkResult, ProcessChunkInput } from '../contracts/import-job';
-import { BatchBuilder } from '../core/batch-builder';
+import { BatchBuffer, type BufferedEvent, type OutgoingBatch } from '../core/batch-builder';
 import { displayLocation } from '../shared/location';
 import { pacedBatchEvents } from '../shared/pacer';
 import type { RejectedRow } from '../core/types';
@@ -50,12 +50,6 @@ export interface ChunkSenderDeps {
   tracking: (source: string) => TrackingSender;
   /** The clock that dates acknowledgements (`sentByDay`). */
   now: () => Date;
-}
-
-interface PendingEvent {
-  line: number;
-  raw: string;
-  serialized: string;
 }
 
 export class ChunkSender {
@@ -100,7 +94,7 @@ export class ChunkSender {
       : undefined;
 
     const pacing = this.sending && input.rateLimit ? new ChunkPacing(input, info, this.ctx) : undefined;
-    const builder = new BatchBuilder({
+    const batch = new BatchBuffer({
       maxBatchBytes: input.maxBatchBytes,
       // Under a rate cap a request carries about two seconds of this chunk's share, so no single request owes a long
       // pacing wait and events arrive as a steady stream (src/shared/pacer.ts).
@@ -109,7 +103,6 @@ export class ChunkSender {
           ? pacedBatchEvents(input.maxEventsPerBatch, input.rateLimit!.perSecond)
           : input.maxEventsPerBatch,
     });
-    let pending: PendingEvent[] = [];
     const result: ChunkResult = (this.result = {
       index: input.chunk.index,
       rowsRead: 0,
@@ -127,7 +120,7 @@ export class ChunkSender {
     const keepAlive = () => this.keepAlive();
 
     /** Sends one batch through the one sender (src/segment/tracking-client.ts); Temporal does the retrying. */
-    const sendEvents = async (events: PendingEvent[]): Promise<void> => {
+    const sendEvents = async (events: OutgoingBatch<BufferedEvent>): Promise<void> => {
       // The request itself is not aborted on cancellation (only bounded by its timeout): an aborted request may or may
       // not have reached Segment, and the chunk could not say truthfully what it sent. Heartbeats go on meanwhile, so
       // a slow answer is not mistaken for a dead worker.
@@ -163,10 +156,9 @@ export class ChunkSender {
     };
 
     const flush = async (recordsCovered: number) => {
-      if (pending.length > 0) {
-        await sendEvents(pending);
-        pending = [];
-        builder.takeEvents();
+      if (batch.size > 0) {
+        await sendEvents(batch.batch());
+        batch.clear();
       }
       const checkpoint = this.checkpoint;
       checkpoint.recordsAcked = recordsCovered;
@@ -180,7 +172,7 @@ export class ChunkSender {
       heartbeat(checkpoint);
     };
 
-    const seenMessageIds = new Map<string, number>();
+    const rowMessageIds = new Map<string, number>();
     try {
       if (pacing) await pacing.start(keepAlive);
       let position = 0;
@@ -200,12 +192,14 @@ export class ChunkSender {
           }
           if (!reject) {
             // Segment keeps the first event of a messageId and drops the rest (docs/segment-tracking-api.md): a repeat within the
-            // chunk would be counted as sent while never arriving, so it is reported instead.
+            // chunk would be counted as sent while never arriving, so it is reported instead. Only the ids rows bring are
+            // kept: a derived id hashes the row's own line number (src/core/message-id.ts), so no other row of the chunk
+            // derives it, and keeping every id for the whole chunk was most of what the worker's heap grew by.
             const messageId = converted!.message.messageId;
-            const firstLine = seenMessageIds.get(messageId);
+            const firstLine = rowMessageIds.size > 0 ? rowMessageIds.get(messageId) : undefined;
             if (firstLine !== undefined)
               reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
-            else seenMessageIds.set(messageId, record.line);
+            else if (!converted!.idDerived) rowMessageIds.set(messageId, record.line);
           }
           if (reject) {
             result.rowsRejected += 1;
@@ -217,14 +211,13 @@ export class ChunkSender {
           result.eventsValid += 1;
           countEvent(result, message, serverFields);
           if (!this.sending || position < this.checkpoint.recordsAcked) continue;
-          if (!builder.tryAdd(serialized, bytes)) {
+          if (!batch.tryAdd(serialized, bytes, record.line, record.raw)) {
             await flush(position);
-            if (!builder.tryAdd(serialized, bytes)) {
+            if (!batch.tryAdd(serialized, bytes, record.line, record.raw)) {
               // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
               throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, FailureType.BatchLimits);
             }
           }
-          pending.push({ line: record.line, raw: record.raw, serialized });
         }
       }
       if (this.sending) await flush(input.chunk.records);

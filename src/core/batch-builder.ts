@@ -12,7 +12,7 @@
  * "Timestamps and sentAt"); its length is fixed at 24 characters (toISOString() for years 1970-9999), so the size does not depend
  * on when the batch is sent.
  *
- * Pure: no I/O, safe anywhere.
+ * No I/O; uses Buffer, so Node-side only (not workflow code).
  */
 
 const BODY_PREFIX = '{"batch":[';
@@ -49,47 +49,185 @@ export function renderBatchBody(events: readonly string[], sentAt: string): stri
   return `${BODY_PREFIX}${events.join(',')}${BODY_INFIX}${sentAt}${BODY_SUFFIX}`;
 }
 
-/** Collects serialized events until the next one would break a limit. */
-export class BatchBuilder {
-  private events: string[] = [];
+/**
+ * A batch TrackingClient.send (src/segment/tracking-client.ts) can deliver: it renders its own body and halves itself,
+ * so the sender's rules (fresh sentAt, halving on 400/413, retries) stay in one place whatever holds the events.
+ */
+export interface OutgoingBatch<E> {
+  readonly length: number;
+  /** The exact request body for this sentAt (24 characters, Date.toISOString()). */
+  renderBody(sentAt: string): string | Uint8Array;
+  /** The first and the second half (a batch of two or more), to isolate an event Segment refuses. */
+  halves(): [OutgoingBatch<E>, OutgoingBatch<E>];
+  /** Event `index` (0-based), e.g. the one event of a refused batch of one. */
+  event(index: number): E;
+}
+
+/** Events already serialized one by one, e.g. a workspace job's `send` step or `segflow send`. */
+export class EventList<E extends { serialized: string }> implements OutgoingBatch<E> {
+  constructor(readonly events: readonly E[]) {}
+
+  get length(): number {
+    return this.events.length;
+  }
+
+  renderBody(sentAt: string): string {
+    return renderBatchBody(
+      this.events.map((e) => e.serialized),
+      sentAt,
+    );
+  }
+
+  halves(): [EventList<E>, EventList<E>] {
+    const middle = Math.ceil(this.events.length / 2);
+    return [new EventList(this.events.slice(0, middle)), new EventList(this.events.slice(middle))];
+  }
+
+  event(index: number): E {
+    const event = this.events[index];
+    if (event === undefined) throw new RangeError(`no event ${index} in a batch of ${this.events.length}`);
+    return event;
+  }
+}
+
+/** One event of a BatchBuffer, as a refusal reports it: the source line and the row's own text. */
+export interface BufferedEvent {
+  line: number;
+  raw: string;
+}
+
+const BODY_PREFIX_BYTES = Buffer.from(BODY_PREFIX);
+const COMMA = 0x2c;
+
+/**
+ * The import's batch, kept outside the JavaScript heap: the events' JSON is written as UTF-8 straight into one request
+ * body that is reused for every batch of a chunk, and each event's source line and row text (for a refusal's reject
+ * report) into typed arrays and a second reused buffer. A batch lives until Segment answers, long enough for the
+ * garbage collector to move strings and objects kept for it into the old generation, which then grows until a full
+ * collection; written here, a row's strings die young and the worker's memory stays flat (docs/footprint.md).
+ * The body is sent as it is (no join, no copy); only a halved batch, after a 400, copies its part.
+ */
+export class BatchBuffer {
+  private readonly body: Buffer;
+  private end = BODY_PREFIX_BYTES.length;
+  private count = 0;
   private eventBytes = 0;
+  /** Where each event's JSON starts in `body`. */
+  private readonly starts: Float64Array;
+  private readonly lines: Float64Array;
+  private raw: Buffer;
+  /** Where each event's row text ends in `raw` (it starts where the previous one ends). */
+  private readonly rawEnds: Float64Array;
 
   constructor(private readonly limits: BatchLimits) {
     if (limits.maxEventsPerBatch < 1) throw new RangeError('maxEventsPerBatch must be at least 1');
     if (limits.maxBatchBytes <= EMPTY_BATCH_BODY_BYTES) {
       throw new RangeError(`maxBatchBytes must be above ${EMPTY_BATCH_BODY_BYTES}, the size of an empty batch body`);
     }
+    // Exactly the largest body: events are written only once they are known to fit (their byte length is given).
+    this.body = Buffer.allocUnsafe(limits.maxBatchBytes);
+    BODY_PREFIX_BYTES.copy(this.body, 0);
+    this.starts = new Float64Array(limits.maxEventsPerBatch);
+    this.lines = new Float64Array(limits.maxEventsPerBatch);
+    this.rawEnds = new Float64Array(limits.maxEventsPerBatch);
+    this.raw = Buffer.allocUnsafe(64 * 1024);
   }
 
   /**
-   * Adds the event if the batch stays within both limits; false means "full: flush, then add again".
-   * `eventBytes` must be Buffer.byteLength(serializedEvent) (the caller has it already from its size check).
-   * False on an *empty* builder means the event can never fit: callers reject such events with
-   * eventTooLarge() first, and treat a second false after a flush as a configuration error.
+   * Adds the event if the batch stays within both limits; false means "full: send, clear(), then add again" (on an
+   * empty buffer: the event can never fit). `eventBytes` must be Buffer.byteLength(serialized).
    */
-  tryAdd(serializedEvent: string, eventBytes: number): boolean {
-    if (this.events.length >= this.limits.maxEventsPerBatch) return false;
-    if (batchBodyBytes(this.events.length + 1, this.eventBytes + eventBytes) > this.limits.maxBatchBytes) return false;
-    this.events.push(serializedEvent);
+  tryAdd(serialized: string, eventBytes: number, line: number, raw: string): boolean {
+    const index = this.count;
+    if (index >= this.limits.maxEventsPerBatch) return false;
+    if (batchBodyBytes(index + 1, this.eventBytes + eventBytes) > this.limits.maxBatchBytes) return false;
+    if (index > 0) this.body[this.end++] = COMMA;
+    this.starts[index] = this.end;
+    const written = this.body.write(serialized, this.end, 'utf8');
+    if (written !== eventBytes) throw new RangeError(`BatchBuffer.tryAdd: eventBytes is ${eventBytes}, the event has ${written} bytes`);
+    this.end += written;
     this.eventBytes += eventBytes;
+    this.lines[index] = line;
+    const rawStart = index === 0 ? 0 : this.rawEnds[index - 1]!;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const rawMost = rawStart + raw.length * 3;
+    if (rawMost > this.raw.length) {
+      const grown = Buffer.allocUnsafe(Math.max(rawMost, this.raw.length * 2));
+      this.raw.copy(grown, 0, 0, rawStart);
+      this.raw = grown;
+    }
+    this.rawEnds[index] = rawStart + this.raw.write(raw, rawStart, 'utf8');
+    this.count = index + 1;
     return true;
   }
 
   /** Number of events in the batch. */
   get size(): number {
-    return this.events.length;
+    return this.count;
   }
 
-  /** Exact byte size of the body renderBatchBody() would produce for the current events. */
+  /** Exact byte size of the body the batch renders. */
   get bytes(): number {
-    return batchBodyBytes(this.events.length, this.eventBytes);
+    return batchBodyBytes(this.count, this.eventBytes);
   }
 
-  /** Hands over the events and starts an empty batch. */
-  takeEvents(): string[] {
-    const events = this.events;
-    this.events = [];
+  /** The events added since the last clear(), to send; valid until the next clear(). */
+  batch(): OutgoingBatch<BufferedEvent> {
+    return new BufferedBatch(this, 0, this.count);
+  }
+
+  /** Starts an empty batch (after the last one was answered). */
+  clear(): void {
+    this.end = BODY_PREFIX_BYTES.length;
+    this.count = 0;
     this.eventBytes = 0;
-    return events;
+  }
+
+  /** @internal The body of events [from, to): the whole batch in place, a part of it as a copy. */
+  renderRange(from: number, to: number, sentAt: string): Buffer {
+    if (sentAt.length !== SENT_AT_LENGTH) {
+      throw new RangeError(`sentAt must be a ${SENT_AT_LENGTH}-character ISO timestamp (Date.toISOString()), got "${sentAt}"`);
+    }
+    const tail = `${BODY_INFIX}${sentAt}${BODY_SUFFIX}`;
+    if (from === 0 && to === this.count) {
+      const length = this.end + this.body.write(tail, this.end, 'latin1');
+      return this.body.subarray(0, length);
+    }
+    const eventsEnd = to < this.count ? this.starts[to]! - 1 : this.end;
+    const events = to > from ? this.body.subarray(this.starts[from]!, eventsEnd) : Buffer.alloc(0);
+    return Buffer.concat([BODY_PREFIX_BYTES, events, Buffer.from(tail, 'latin1')]);
+  }
+
+  /** @internal Event `index` as a refusal reports it. */
+  eventAt(index: number): BufferedEvent {
+    if (index < 0 || index >= this.count) throw new RangeError(`no event ${index} in a batch of ${this.count}`);
+    const rawStart = index === 0 ? 0 : this.rawEnds[index - 1]!;
+    return { line: this.lines[index]!, raw: this.raw.toString('utf8', rawStart, this.rawEnds[index]!) };
+  }
+}
+
+class BufferedBatch implements OutgoingBatch<BufferedEvent> {
+  constructor(
+    private readonly buffer: BatchBuffer,
+    private readonly from: number,
+    private readonly to: number,
+  ) {}
+
+  get length(): number {
+    return this.to - this.from;
+  }
+
+  renderBody(sentAt: string): Buffer {
+    return this.buffer.renderRange(this.from, this.to, sentAt);
+  }
+
+  halves(): [BufferedBatch, BufferedBatch] {
+    const middle = this.from + Math.ceil(this.length / 2);
+    return [new BufferedBatch(this.buffer, this.from, middle), new BufferedBatch(this.buffer, middle, this.to)];
+  }
+
+  event(index: number): BufferedEvent {
+    if (index < 0 || index >= this.length) throw new RangeError(`no event ${index} in a batch of ${this.length}`);
+    return this.buffer.eventAt(this.from + index);
   }
 }

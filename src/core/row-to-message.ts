@@ -38,7 +38,16 @@ export interface RowConverterOptions {
 }
 
 export type ConvertResult =
-  { ok: true; message: SegmentMessage; serialized: string; bytes: number; serverFields?: string[] } | { ok: false; reject: RejectedRow };
+  | {
+      ok: true;
+      message: SegmentMessage;
+      serialized: string;
+      bytes: number;
+      /** The messageId was derived here (the row brought none): unique to this row's line by construction. */
+      idDerived: boolean;
+      serverFields?: string[];
+    }
+  | { ok: false; reject: RejectedRow };
 
 /** Thrown by the RowConverter constructor when a CSV header cannot be imported; `column` names the culprit. */
 export class CsvHeaderError extends Error {
@@ -107,7 +116,8 @@ export class RowConverter {
 
     // zod's output is a fresh object, so completing it in place is safe.
     const message = validated.message as SegmentMessage;
-    if (message.messageId === undefined) message.messageId = deriveMessageId(this.options.namespace, line, raw);
+    const idDerived = message.messageId === undefined;
+    if (idDerived) message.messageId = deriveMessageId(this.options.namespace, line, raw);
     const serialized = JSON.stringify(message);
     const bytes = Buffer.byteLength(serialized, 'utf8');
     if (eventTooLarge(bytes, this.options.maxEventBytes)) {
@@ -118,8 +128,8 @@ export class RowConverter {
         `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
       );
     }
-    if (validated.serverFields !== undefined) return { ok: true, message, serialized, bytes, serverFields: validated.serverFields };
-    return { ok: true, message, serialized, bytes };
+    if (validated.serverFields !== undefined) return { ok: true, message, serialized, bytes, idDerived, serverFields: validated.serverFields };
+    return { ok: true, message, serialized, bytes, idDerived };
   }
 }
 

@@ -6,7 +6,7 @@
  * Whether a retry happens in this process or as a new Temporal attempt is the caller's choice (`retries`).
  */
 import { Agent, request } from 'undici';
-import { renderBatchBody } from '../core/batch-builder';
+import { EventList, type OutgoingBatch } from '../core/batch-builder';
 import { backoffDelayMs, classifyTrackingResponse, type TrackingOutcome as ClassifiedOutcome } from '../core/retry-policy';
 
 /** What retry-policy classifies, plus the start of the response body for error messages. */
@@ -25,7 +25,7 @@ export interface OutgoingEvent {
   serialized: string;
 }
 
-export interface SendOptions<E extends OutgoingEvent> {
+export interface SendOptions<E> {
   signal?: AbortSignal;
   /** Attempts already made for these events (sent as X-Retry-Count, as analytics-node does). */
   retryCount?: number;
@@ -35,9 +35,9 @@ export interface SendOptions<E extends OutgoingEvent> {
    */
   retries?: number;
   /** Before every POST, e.g. the import's rate cap. */
-  beforePost?: (events: E[]) => Promise<void>;
+  beforePost?: (batch: OutgoingBatch<E>) => Promise<void>;
   /** A batch Segment acknowledged (2xx). */
-  onAccepted?: (events: E[]) => void | Promise<void>;
+  onAccepted?: (batch: OutgoingBatch<E>) => void | Promise<void>;
   /** An event Segment refused on its own (a 400/413 for a batch of one): it will never be accepted. */
   onRefused?: (event: E, reason: string) => void | Promise<void>;
   sleep?: (ms: number) => Promise<void>;
@@ -91,22 +91,22 @@ export class TrackingClient {
     this.userAgent = options.userAgent ?? 'segflow/0.1';
   }
 
-  /** Delivers `events` (at most one batch's worth); see the file comment. */
-  async send<E extends OutgoingEvent>(events: E[], options: SendOptions<E> = {}): Promise<SendResult> {
+  /**
+   * Delivers `events` (at most one batch's worth): a list of serialized events, or a batch that renders its own body
+   * (the import's BatchBuffer, src/core/batch-builder.ts); see the file comment.
+   */
+  async send<E>(events: readonly (E & OutgoingEvent)[] | OutgoingBatch<E>, options: SendOptions<E> = {}): Promise<SendResult> {
     const result: SendResult = { accepted: 0, refused: 0, batches: 0 };
     let retryCount = options.retryCount ?? 0;
     let retriesLeft = options.retries ?? 0;
     const sleep = options.sleep ?? defaultSleep;
 
-    const deliver = async (batch: E[]): Promise<void> => {
+    const deliver = async (batch: OutgoingBatch<E>): Promise<void> => {
       for (;;) {
         await options.beforePost?.(batch);
         // sentAt is the real send time of *this* post: a stale one would shift every event's time
         // (docs/segment-tracking-api.md, "Timestamps and sentAt").
-        const body = renderBatchBody(
-          batch.map((e) => e.serialized),
-          new Date().toISOString(),
-        );
+        const body = batch.renderBody(new Date().toISOString());
         const outcome = await this.post(body, options.signal, retryCount);
         options.onResponse?.(outcome);
         const decision = classifyTrackingResponse(outcome);
@@ -123,12 +123,12 @@ export class TrackingClient {
           case 'split': {
             if (batch.length === 1) {
               result.refused += 1;
-              await options.onRefused?.(batch[0]!, `Segment refused this event: ${decision.reason}${said}`);
+              await options.onRefused?.(batch.event(0), `Segment refused this event: ${decision.reason}${said}`);
               return;
             }
-            const middle = Math.ceil(batch.length / 2);
-            await deliver(batch.slice(0, middle));
-            await deliver(batch.slice(middle));
+            const [first, second] = batch.halves();
+            await deliver(first);
+            await deliver(second);
             return;
           }
           case 'retry':
@@ -143,12 +143,13 @@ export class TrackingClient {
       }
     };
 
-    if (events.length > 0) await deliver(events);
+    const batch = Array.isArray(events) ? new EventList(events as readonly (E & OutgoingEvent)[]) : (events as OutgoingBatch<E>);
+    if (batch.length > 0) await deliver(batch);
     return result;
   }
 
   /** One POST; reports what happened (status + headers, or a network error) for retry-policy to judge. */
-  private async post(body: string, signal: AbortSignal | undefined, retryCount: number): Promise<TrackingOutcome> {
+  private async post(body: string | Uint8Array, signal: AbortSignal | undefined, retryCount: number): Promise<TrackingOutcome> {
     try {
       const response = await request(this.batchUrl, {
         method: 'POST',

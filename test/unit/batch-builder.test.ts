@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { BatchBuilder, EMPTY_BATCH_BODY_BYTES, batchBodyBytes, eventTooLarge, renderBatchBody } from '../../src/core/batch-builder';
+import {
+  BatchBuffer,
+  EMPTY_BATCH_BODY_BYTES,
+  batchBodyBytes,
+  eventTooLarge,
+  renderBatchBody,
+  type BufferedEvent,
+  type OutgoingBatch,
+} from '../../src/core/batch-builder';
 
 const sentAt = '2024-05-01T08:00:00.123Z';
 
@@ -30,26 +38,62 @@ describe('renderBatchBody', () => {
   });
 });
 
-describe('BatchBuilder byte accounting', () => {
+describe('BatchBuffer byte accounting', () => {
   const payloads: Record<string, unknown>[] = [
     { type: 'track', userId: 'u1', event: 'Order Completed', properties: { revenue: 9.5 } },
     { type: 'identify', userId: 'ü', traits: { name: 'Zoë', city: '東京', emoji: '😀🎉' } },
     { type: 'track', userId: 'u2', event: 'quote " and \\ backslash \n newline', properties: { s: '\u2028\u0000' } },
     { type: 'page', anonymousId: 'a', name: 'Ελληνικά' },
   ];
+  const bodyOf = (batch: OutgoingBatch<BufferedEvent>, at = sentAt) => Buffer.from(batch.renderBody(at)).toString('utf8');
+  const eventsOf = <E>(batch: OutgoingBatch<E>): E[] => Array.from({ length: batch.length }, (_, i) => batch.event(i));
+  const add = (buffer: BatchBuffer, payload: Record<string, unknown>, line = 1, raw = JSON.stringify(payload)) => {
+    const [serialized, bytes] = event(payload);
+    return buffer.tryAdd(serialized, bytes, line, raw);
+  };
 
-  it('predicts the exact UTF-8 size of the rendered body after every add, with multibyte text', () => {
-    const builder = new BatchBuilder({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 100 });
-    expect(builder.bytes).toBe(Buffer.byteLength(renderBatchBody([], sentAt)));
+  it('renders the very body renderBatchBody would, and predicts its UTF-8 size after every add, with multibyte text', () => {
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 100 });
+    expect(buffer.bytes).toBe(Buffer.byteLength(renderBatchBody([], sentAt)));
     const added: string[] = [];
     for (const payload of payloads) {
-      const [serialized, bytes] = event(payload);
-      expect(builder.tryAdd(serialized, bytes)).toBe(true);
-      added.push(serialized);
-      expect(builder.size).toBe(added.length);
-      expect(builder.bytes).toBe(Buffer.byteLength(renderBatchBody(added, sentAt), 'utf8'));
+      expect(add(buffer, payload)).toBe(true);
+      added.push(JSON.stringify(payload));
+      expect(buffer.size).toBe(added.length);
+      expect(bodyOf(buffer.batch())).toBe(renderBatchBody(added, sentAt));
+      expect(buffer.bytes).toBe(Buffer.byteLength(renderBatchBody(added, sentAt), 'utf8'));
     }
-    expect(builder.takeEvents()).toEqual(added);
+    // A retry renders the same batch again with its own sentAt.
+    expect(bodyOf(buffer.batch(), '2030-01-01T00:00:00.000Z')).toBe(renderBatchBody(added, '2030-01-01T00:00:00.000Z'));
+  });
+
+  it('halves into the bodies of each half, down to single events that give back their line and row text', () => {
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 100 });
+    const raws = payloads.map((p, i) => `  ${JSON.stringify(p)} // row ${i} ü`);
+    payloads.forEach((payload, i) => add(buffer, payload, 10 + i, raws[i]));
+    const serialized = payloads.map((p) => JSON.stringify(p));
+    const [first, second] = buffer.batch().halves();
+    expect(bodyOf(first)).toBe(renderBatchBody(serialized.slice(0, 2), sentAt));
+    expect(bodyOf(second)).toBe(renderBatchBody(serialized.slice(2), sentAt));
+    const [third, fourth] = second.halves();
+    expect(bodyOf(fourth)).toBe(renderBatchBody(serialized.slice(3), sentAt));
+    expect(third.event(0)).toEqual({ line: 12, raw: raws[2] });
+    expect(eventsOf(buffer.batch())).toEqual(raws.map((raw, i) => ({ line: 10 + i, raw })));
+    // Rendering a half did not disturb the whole.
+    expect(bodyOf(buffer.batch())).toBe(renderBatchBody(serialized, sentAt));
+  });
+
+  it('keeps row texts of any size (its row buffer grows)', () => {
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 100 });
+    const long = 'ü'.repeat(50_000);
+    for (let i = 0; i < 5; i++) expect(add(buffer, { type: 'track', i }, i + 1, `${i}${long}`)).toBe(true);
+    expect(eventsOf(buffer.batch()).map((e) => e.raw)).toEqual([0, 1, 2, 3, 4].map((i) => `${i}${long}`));
+  });
+
+  it('refuses an event whose given byte length is wrong', () => {
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000, maxEventsPerBatch: 10 });
+    const serialized = JSON.stringify({ name: 'é' });
+    expect(() => buffer.tryAdd(serialized, serialized.length, 1, serialized)).toThrow(/eventBytes/);
   });
 
   it('batchBodyBytes agrees with rendering for 0..n events', () => {
@@ -62,71 +106,79 @@ describe('BatchBuilder byte accounting', () => {
   });
 
   it('accepts an event that lands exactly on maxBatchBytes and refuses one byte more', () => {
-    const [first, firstBytes] = event({ type: 'track', event: 'a' });
+    const first = { type: 'track', event: 'a' };
+    const [, firstBytes] = event(first);
     const exact = batchBodyBytes(1, firstBytes);
-    const atLimit = new BatchBuilder({ maxBatchBytes: exact, maxEventsPerBatch: 10 });
-    expect(atLimit.tryAdd(first, firstBytes)).toBe(true);
+    const atLimit = new BatchBuffer({ maxBatchBytes: exact, maxEventsPerBatch: 10 });
+    expect(add(atLimit, first)).toBe(true);
     expect(atLimit.bytes).toBe(exact);
+    expect(Buffer.from(atLimit.batch().renderBody(sentAt)).length).toBe(exact);
 
-    const [second, secondBytes] = event({ type: 'track', event: 'b' });
-    const room = batchBodyBytes(2, firstBytes + secondBytes);
-    const full = new BatchBuilder({ maxBatchBytes: room - 1, maxEventsPerBatch: 10 });
-    expect(full.tryAdd(first, firstBytes)).toBe(true);
-    expect(full.tryAdd(second, secondBytes)).toBe(false);
+    const second = { type: 'track', event: 'b' };
+    const room = batchBodyBytes(2, firstBytes + event(second)[1]);
+    const full = new BatchBuffer({ maxBatchBytes: room - 1, maxEventsPerBatch: 10 });
+    expect(add(full, first)).toBe(true);
+    expect(add(full, second)).toBe(false);
     expect(full.size).toBe(1);
     expect(full.bytes).toBe(exact);
+    expect(bodyOf(full.batch())).toBe(renderBatchBody([JSON.stringify(first)], sentAt));
   });
 
   it('stops at maxEventsPerBatch', () => {
-    const builder = new BatchBuilder({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 3 });
-    const [e, bytes] = event({ type: 'track' });
-    expect([1, 2, 3, 4].map(() => builder.tryAdd(e, bytes))).toEqual([true, true, true, false]);
-    expect(builder.size).toBe(3);
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 3 });
+    expect([1, 2, 3, 4].map(() => add(buffer, { type: 'track' }))).toEqual([true, true, true, false]);
+    expect(buffer.size).toBe(3);
   });
 
-  it('takeEvents hands over the batch and resets size and bytes', () => {
-    const builder = new BatchBuilder({ maxBatchBytes: 1_000, maxEventsPerBatch: 2 });
-    const [e, bytes] = event({ type: 'track' });
-    builder.tryAdd(e, bytes);
-    builder.tryAdd(e, bytes);
-    expect(builder.tryAdd(e, bytes)).toBe(false);
-    expect(builder.takeEvents()).toEqual([e, e]);
-    expect(builder.size).toBe(0);
-    expect(builder.bytes).toBe(EMPTY_BATCH_BODY_BYTES);
-    expect(builder.takeEvents()).toEqual([]);
-    expect(builder.tryAdd(e, bytes)).toBe(true);
+  it('clear() starts an empty batch', () => {
+    const buffer = new BatchBuffer({ maxBatchBytes: 1_000, maxEventsPerBatch: 2 });
+    add(buffer, { type: 'track' });
+    add(buffer, { type: 'track' });
+    expect(add(buffer, { type: 'track' })).toBe(false);
+    buffer.clear();
+    expect(buffer.size).toBe(0);
+    expect(buffer.bytes).toBe(EMPTY_BATCH_BODY_BYTES);
+    expect(bodyOf(buffer.batch())).toBe(renderBatchBody([], sentAt));
+    expect(add(buffer, { type: 'identify' }, 7, 'row')).toBe(true);
+    expect(bodyOf(buffer.batch())).toBe(renderBatchBody([JSON.stringify({ type: 'identify' })], sentAt));
+    expect(buffer.batch().event(0)).toEqual({ line: 7, raw: 'row' });
   });
 
   it('returns false even when empty if the event can never fit', () => {
-    const builder = new BatchBuilder({ maxBatchBytes: 100, maxEventsPerBatch: 10 });
-    const [big, bytes] = event({ type: 'track', properties: { s: 'x'.repeat(100) } });
-    expect(builder.tryAdd(big, bytes)).toBe(false);
-    expect(builder.size).toBe(0);
+    const buffer = new BatchBuffer({ maxBatchBytes: 100, maxEventsPerBatch: 10 });
+    expect(add(buffer, { type: 'track', properties: { s: 'x'.repeat(100) } })).toBe(false);
+    expect(buffer.size).toBe(0);
   });
 
-  it('fills a realistic batch without ever exceeding the byte limit', () => {
+  it('fills realistic batches without ever exceeding the byte limit', () => {
     const limits = { maxBatchBytes: 20_000, maxEventsPerBatch: 2_500 };
-    const builder = new BatchBuilder(limits);
-    const batches: string[][] = [];
+    const buffer = new BatchBuffer(limits);
+    const bodies: string[] = [];
+    let sent = 0;
+    const take = () => {
+      const body = bodyOf(buffer.batch());
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(limits.maxBatchBytes);
+      sent += (JSON.parse(body) as { batch: unknown[] }).batch.length;
+      bodies.push(body);
+      buffer.clear();
+    };
     for (let i = 0; i < 1_000; i++) {
-      const [e, bytes] = event({ type: 'track', userId: `user-${i}`, event: 'Viewed 商品', properties: { i, pad: 'é'.repeat(i % 50) } });
-      if (!builder.tryAdd(e, bytes)) {
-        batches.push(builder.takeEvents());
-        expect(builder.tryAdd(e, bytes)).toBe(true);
+      const payload = { type: 'track', userId: `user-${i}`, event: 'Viewed 商品', properties: { i, pad: 'é'.repeat(i % 50) } };
+      if (!add(buffer, payload)) {
+        take();
+        expect(add(buffer, payload)).toBe(true);
       }
     }
-    batches.push(builder.takeEvents());
-    expect(batches.flat()).toHaveLength(1_000);
-    for (const batch of batches) {
-      expect(Buffer.byteLength(renderBatchBody(batch, sentAt))).toBeLessThanOrEqual(limits.maxBatchBytes);
-    }
+    take();
+    expect(sent).toBe(1_000);
+    expect(bodies.length).toBeGreaterThan(1);
   });
 
   it.each([
     [{ maxBatchBytes: 48, maxEventsPerBatch: 10 }, /maxBatchBytes must be above 48/],
     [{ maxBatchBytes: 1_000, maxEventsPerBatch: 0 }, /maxEventsPerBatch must be at least 1/],
   ])('refuses unusable limits %j', (limits, message) => {
-    expect(() => new BatchBuilder(limits)).toThrow(message);
+    expect(() => new BatchBuffer(limits)).toThrow(message);
   });
 });
 

@@ -15,10 +15,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FailureType } from '../../src/contracts/failures';
 import { ChunkSender, type ChunkSenderDeps, type TrackingSender } from '../../src/activities/chunk-sender';
 import type { ChunkResult, ProcessChunkInput } from '../../src/contracts/import-job';
+import type { OutgoingBatch } from '../../src/core/batch-builder';
 import { chunkMetricsInterceptor } from '../../src/activities/metrics';
 import { ChunkCheckpointWriter, readChunkCheckpoint, type ChunkProgress } from '../../src/io/chunk-checkpoint';
-import { chunkCheckpointPath, serverRejectsPath } from '../../src/io/reject-report';
-import { TrackingClient, TrackingRetryableError } from '../../src/segment/tracking-client';
+import { chunkCheckpointPath, localRejectsPath, serverRejectsPath } from '../../src/io/reject-report';
+import { deriveMessageId, messageIdNamespace } from '../../src/core/message-id';
+import { TrackingClient, TrackingRetryableError, type SendOptions } from '../../src/segment/tracking-client';
 import { MemoryByteSource } from '../support/memory-byte-source';
 import { SegmentDouble } from '../support/segment-double';
 import { ndjsonEvents } from '../support/wait';
@@ -114,13 +116,16 @@ function scriptedSender(onBatch: (batchNumber: number) => Promise<void> | void =
   const posted: string[][] = [];
   const sender = {
     posted,
-    async send(events, options = {}) {
+    async send<E>(events: readonly E[] | OutgoingBatch<E>, options: SendOptions<E> = {}) {
+      // The chunk hands over its BatchBuffer (src/core/batch-builder.ts): read the body it would post.
+      const batch = events as OutgoingBatch<E>;
       await onBatch(posted.length + 1);
-      await options.beforePost?.(events);
-      posted.push(events.map((e) => String((JSON.parse(e.serialized) as { userId: string }).userId)));
+      await options.beforePost?.(batch);
+      const body = JSON.parse(Buffer.from(batch.renderBody(new Date().toISOString())).toString('utf8')) as { batch: Array<{ userId: string }> };
+      posted.push(body.batch.map((e) => String(e.userId)));
       options.onResponse?.({ status: 200 });
-      await options.onAccepted?.(events);
-      return { accepted: events.length, refused: 0, batches: 1 };
+      await options.onAccepted?.(batch);
+      return { accepted: batch.length, refused: 0, batches: 1 };
     },
   } as TrackingSender & { posted: string[][] };
   return sender;
@@ -213,8 +218,31 @@ describe('ChunkSender', () => {
     const reported = readFileSync(serverRejectsPath(reports, input.jobId, 0), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { line: number; field: string });
-    expect(reported).toEqual([expect.objectContaining({ line: 18, field: '(message)' })]);
+      .map((l) => JSON.parse(l) as { line: number; field: string; raw: string });
+    // The row's own text, kept for the report beside the batch (src/core/batch-builder.ts BatchBuffer).
+    expect(reported).toEqual([expect.objectContaining({ line: 18, field: '(message)', raw: lines[17] })]);
+  });
+
+  it('reports a messageId the chunk already sent: an id a row brings, repeated; and the id derived for a later row, brought earlier', async () => {
+    const lines = DATA.split('\n');
+    const withId = (i: number, messageId: string) => JSON.stringify({ ...(JSON.parse(lines[i]!) as object), messageId });
+    lines[3] = withId(3, 'own-id');
+    lines[8] = withId(8, 'own-id');
+    // Line 31 brings no id: it gets the one derived from its line and text, which line 21 already brought.
+    lines[20] = withId(20, deriveMessageId(messageIdNamespace('web'), 31, lines[30]!));
+    const data = lines.join('\n');
+    const input = chunkInput(data);
+    const result = await runChunk(activityEnv(), input, deps(data));
+    expect(result).toMatchObject({ rowsRead: EVENTS, rowsRejected: 2, eventsValid: EVENTS - 2, eventsSent: EVENTS - 2 });
+    const reported = readFileSync(localRejectsPath(reports, input.jobId, 0), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; field: string; reason: string });
+    expect(reported.map(({ line, field, reason }) => ({ line, field, reason }))).toEqual([
+      { line: 9, field: 'messageId', reason: 'duplicate of line 4' },
+      { line: 31, field: 'messageId', reason: 'duplicate of line 21' },
+    ]);
+    expect(double.duplicateCount()).toBe(0);
   });
 
   it('stops before its next request once a later attempt has taken the chunk over (ChunkSuperseded)', async () => {

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrackingClient, TrackingFatalError, TrackingRetryableError } from '../../src/segment/tracking-client';
 import { classifyTrackingResponse, rateLimitDelayMs } from '../../src/core/retry-policy';
+import type { OutgoingBatch } from '../../src/core/batch-builder';
 import { classifyFailure } from '../../src/segment/public-api-errors';
 import { trackingApiRoot, publicApiRoot } from '../../src/config';
 
@@ -40,12 +41,14 @@ async function serve(handler: Handler): Promise<string> {
 const events = (n: number) =>
   Array.from({ length: n }, (_, i) => ({ serialized: JSON.stringify({ type: 'track', event: 'E', userId: 'u', messageId: `m${i}` }), id: `m${i}` }));
 
+const eventsOf = <E>(batch: OutgoingBatch<E>): E[] => Array.from({ length: batch.length }, (_, i) => batch.event(i));
+
 describe('TrackingClient.send', () => {
   it('fails at once on a redirect, naming SEGMENT_TRACKING_URL and where it pointed; nothing counts as sent', async () => {
     const root = await serve(() => ({ status: 301, headers: { location: 'https://api.segment.io/v1/batch?token=secret' } }));
     const client = new TrackingClient({ apiRoot: root, writeKey: 'wk' });
     const accepted: unknown[] = [];
-    const error = await client.send(events(3), { onAccepted: (e) => void accepted.push(...e) }).catch((e: unknown) => e);
+    const error = await client.send(events(3), { onAccepted: (batch) => void accepted.push(...eventsOf(batch)) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackingFatalError);
     expect((error as Error).message).toMatch(/SEGMENT_TRACKING_URL/);
     expect((error as Error).message).toContain('https://api.segment.io/v1/batch');
@@ -63,7 +66,7 @@ describe('TrackingClient.send', () => {
     const accepted: string[] = [];
     const refused: Array<[string, string]> = [];
     const result = await client.send(events(4), {
-      onAccepted: (batch) => void accepted.push(...batch.map((e) => e.id)),
+      onAccepted: (batch) => void accepted.push(...eventsOf(batch).map((e) => e.id)),
       onRefused: (event, reason) => void refused.push([event.id, reason]),
     });
     expect(accepted.sort()).toEqual(['m0', 'm1', 'm3']);
