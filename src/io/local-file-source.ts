@@ -1,11 +1,13 @@
 /** A local path (or one on a shared mount) as a ByteSource; its version is the inode and modification time. */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { assertValidRange, type ByteSource } from './byte-source';
 
 /**
  * 64 KiB reads (Node's default). 1 MiB reads planned faster but made a record-reading process peak far higher, and
- * both sizes keep planning well ahead of sending (bench/README.md, "Design measurements").
+ * both sizes keep planning well ahead of sending (bench/README.md, "Design measurements"). One buffer per open range is
+ * refilled for every piece, as the ByteSource contract allows (src/io/byte-source.ts): a read stream allocates a new
+ * buffer per read, and planning a large file that way left tens of MB of garbage buffers at the start of every import
+ * (docs/footprint.md, "Memory").
  */
 const LOCAL_READ_BYTES = 64 * 1024;
 
@@ -30,10 +32,23 @@ export class LocalFileSource implements ByteSource {
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
     assertValidRange(start, endExclusive, this.description);
-    // fs.createReadStream rejects end < start, so an empty range must not reach it.
-    if (endExclusive === start) return emptyIterable();
-    return createReadStream(this.path, { start, end: endExclusive - 1, highWaterMark: LOCAL_READ_BYTES });
+    return readRange(this.path, start, endExclusive);
   }
 }
 
-async function* emptyIterable(): AsyncGenerator<Buffer> {}
+async function* readRange(path: string, start: number, endExclusive: number): AsyncGenerator<Buffer> {
+  if (endExclusive === start) return;
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(LOCAL_READ_BYTES, endExclusive - start));
+    for (let position = start; position < endExclusive;) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, endExclusive - position), position);
+      // A file shorter than the range ends the pieces early; every reader checks it got the bytes it planned for.
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}

@@ -124,7 +124,8 @@ export async function stageInputs(options: {
         (async function* hashed() {
           for await (const piece of source.openRange(0, size)) {
             hash.update(piece);
-            yield piece;
+            // Copied: the stream reads ahead, and a source refills its Buffer for the next piece (src/io/byte-source.ts).
+            yield Buffer.from(piece);
           }
         })(),
       );

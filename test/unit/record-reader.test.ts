@@ -218,6 +218,26 @@ describe('byte sources', () => {
     expect(() => source.openRange(5, 4)).toThrow(RangeError);
   });
 
+  it('LocalFileSource refills one buffer for every piece of a long range, and stops where a shorter file ends', async () => {
+    const long = join(dir, 'long.ndjson');
+    const text = Array.from({ length: 6_000 }, (_, i) => `{"n":${i},"pad":"${'é'.repeat(i % 40)}"}`).join('\n');
+    await writeFile(long, text);
+    const size = Buffer.byteLength(text);
+    const source = new LocalFileSource(long);
+    const pieces: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const piece of source.openRange(5, size)) {
+      buffers.add(piece.buffer);
+      pieces.push(Buffer.from(piece));
+    }
+    expect(pieces.length).toBeGreaterThan(3);
+    // No new buffer per read: reading a file leaves no garbage behind (src/io/local-file-source.ts).
+    expect(buffers.size).toBe(1);
+    expect(Buffer.concat(pieces).equals(Buffer.from(text).subarray(5))).toBe(true);
+    // Asked past the end (the file shrank since planning): the pieces stop at its end; readers then fail on the shortfall.
+    expect(await readRange(source, size - 4, size + 100)).toBe(Buffer.from(text).subarray(size - 4).toString());
+  });
+
   it('a local NDJSON file plans and reads end to end, BOM skipped', async () => {
     expect(await readThroughChunks(new LocalFileSource(path), 'ndjson', 1)).toEqual([
       { line: 1, recordIndex: 0, raw: '{"a":1}' },

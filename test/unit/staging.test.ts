@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { matchGlob, matchSegment } from '../../src/core/glob';
 import { expandInputSet } from '../../src/io/input-set';
 import { digestInput, inputSetDigest, locateLine, stageInputs, type StageCheckpoint } from '../../src/io/staging';
+import { seededRandom } from '../support/seeded-random';
 
 function workDir(): string {
   return mkdtempSync(join(tmpdir(), 'segflow-staging-'));
@@ -48,6 +49,28 @@ describe('stageInputs', () => {
     // The digest the CLI computes from the files as stored is the one staging finds.
     const expected = inputSetDigest(await Promise.all(entries.map(async (e) => ({ name: e.name, sha256: await digestInput(e.location) }))));
     expect(staged.digest).toBe(expected);
+  });
+
+  it('stages a gzip file of many read pieces intact (the source refills its buffer; the decompressor reads ahead)', async () => {
+    const dir = workDir();
+    const random = seededRandom(7);
+    // Text that hardly compresses, so the .gz itself spans many 64 KiB reads.
+    const lines = Array.from({ length: 4_000 }, (_, i) =>
+      JSON.stringify({ n: i, noise: Array.from({ length: 60 }, () => Math.floor(random() * 36).toString(36)).join('') }),
+    );
+    const text = `${lines.join('\n')}\n`;
+    const gz = gzipSync(text);
+    expect(gz.length).toBeGreaterThan(2 * 64 * 1024);
+    writeFileSync(join(dir, 'big.ndjson.gz'), gz);
+    const entries = await expandInputSet('directory', dir, 'ndjson');
+    await stageInputs({
+      entries,
+      format: 'ndjson',
+      stagedPath: join(dir, 's/input.ndjson'),
+      mapPath: join(dir, 's/files.ndjson'),
+      onProgress: () => undefined,
+    });
+    expect(readFileSync(join(dir, 's/input.ndjson'), 'utf8') === text).toBe(true);
   });
 
   it('resumes after the last complete file, dropping what a dead attempt wrote after it', async () => {
