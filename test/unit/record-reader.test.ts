@@ -235,7 +235,11 @@ describe('byte sources', () => {
     expect(buffers.size).toBe(1);
     expect(Buffer.concat(pieces).equals(Buffer.from(text).subarray(5))).toBe(true);
     // Asked past the end (the file shrank since planning): the pieces stop at its end; readers then fail on the shortfall.
-    expect(await readRange(source, size - 4, size + 100)).toBe(Buffer.from(text).subarray(size - 4).toString());
+    expect(await readRange(source, size - 4, size + 100)).toBe(
+      Buffer.from(text)
+        .subarray(size - 4)
+        .toString(),
+    );
   });
 
   it('a local NDJSON file plans and reads end to end, BOM skipped', async () => {
