@@ -9,7 +9,10 @@
  * sizes the heap, so a running process can set it: the young generation stays at half its default ceiling and the old
  * generation grows in smaller steps and is collected sooner. An import allocates fast and keeps little (a chunk's rows
  * are parsed, validated, serialized, sent and dropped), so nearly all the memory it saves was garbage.
- * Cost, measured on the hot path alone (bench/README.md): about +17 % CPU, for half the peak heap.
+ * Cost: small since an import's batches live outside the heap (src/core/batch-builder.ts BatchBuffer): over 1,000,000
+ * events 12.82 µs of CPU per event with it and 12.91 µs without (separate runs), for a 245.5 MB instead of a 263.2 MB
+ * peak; +13 % in a 200,000-event pair (bench/README.md, "Measured (2026-11-28, batches outside the heap)"). While
+ * batches were heap strings it cost +17 % everywhere.
  * `--semi-space-growth-factor=1` was tried too: +10 % CPU and no lower peak, so it is not used.
  */
 import { setFlagsFromString } from 'node:v8';
