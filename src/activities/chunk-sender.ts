@@ -194,7 +194,9 @@ export class ChunkSender {
             // Segment keeps the first event of a messageId and drops the rest (docs/segment-tracking-api.md): a repeat within the
             // chunk would be counted as sent while never arriving, so it is reported instead. Only the ids rows bring are
             // kept: a derived id hashes the row's own line number (src/core/message-id.ts), so no other row of the chunk
-            // derives it, and keeping every id for the whole chunk was most of what the worker's heap grew by.
+            // derives it, and keeping every id for the whole chunk was most of what the worker's heap grew by. What this
+            // no longer catches is a row bringing, after it, the id derived for an earlier row: it would have to carry the
+            // UUIDv5 of this source's namespace, that row's line number and its exact text.
             const messageId = converted!.message.messageId;
             const firstLine = rowMessageIds.size > 0 ? rowMessageIds.get(messageId) : undefined;
             if (firstLine !== undefined)
