@@ -111,10 +111,9 @@ export async function runBareLoop(
   for await (const row of bareRows(file, format)) {
     if (typeof row.messageId !== 'string') row.messageId = randomUUID();
     const serialized = JSON.stringify(row);
-    const bytes = Buffer.byteLength(serialized);
-    if (!filling.tryAdd(serialized, bytes, 0, '')) {
+    if (!filling.tryAdd(serialized, 0, '')) {
       await flush();
-      if (!filling.tryAdd(serialized, bytes, 0, '')) throw new Error('bare loop: an event does not fit an empty batch');
+      if (!filling.tryAdd(serialized, 0, '')) throw new Error('bare loop: an event does not fit an empty batch');
     }
   }
   await flush();

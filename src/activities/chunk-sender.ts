@@ -209,13 +209,13 @@ export class ChunkSender {
             await localRejects.write(reject);
             continue;
           }
-          const { message, serialized, bytes, serverFields } = converted!;
+          const { message, serialized, serverFields } = converted!;
           result.eventsValid += 1;
           countEvent(result, message, serverFields);
           if (!this.sending || position < this.checkpoint.recordsAcked) continue;
-          if (!batch.tryAdd(serialized, bytes, record.line, record.raw)) {
+          if (!batch.tryAdd(serialized, record.line, record.raw)) {
             await flush(position);
-            if (!batch.tryAdd(serialized, bytes, record.line, record.raw)) {
+            if (!batch.tryAdd(serialized, record.line, record.raw)) {
               // RowConverter already rejects events over the per-event limit, so this means limits are misconfigured.
               throw ApplicationFailure.nonRetryable(`Event on line ${record.line} does not fit an empty batch`, FailureType.BatchLimits);
             }

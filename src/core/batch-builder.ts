@@ -97,6 +97,8 @@ export interface BufferedEvent {
 }
 
 const BODY_PREFIX_BYTES = Buffer.from(BODY_PREFIX);
+/** `],"sentAt":"<24 characters>"}` */
+const BODY_TAIL_BYTES = BODY_INFIX.length + SENT_AT_LENGTH + BODY_SUFFIX.length;
 const COMMA = 0x2c;
 
 /**
@@ -135,17 +137,26 @@ export class BatchBuffer {
 
   /**
    * Adds the event if the batch stays within both limits; false means "full: send, clear(), then add again" (on an
-   * empty buffer: the event can never fit). `eventBytes` must be Buffer.byteLength(serialized).
+   * empty buffer: the event can never fit). The event's UTF-8 bytes are counted as they are written.
    */
-  tryAdd(serialized: string, eventBytes: number, line: number, raw: string): boolean {
+  tryAdd(serialized: string, line: number, raw: string): boolean {
     const index = this.count;
     if (index >= this.limits.maxEventsPerBatch) return false;
-    if (batchBodyBytes(index + 1, this.eventBytes + eventBytes) > this.limits.maxBatchBytes) return false;
-    if (index > 0) this.body[this.end++] = COMMA;
-    this.starts[index] = this.end;
-    const written = this.body.write(serialized, this.end, 'utf8');
-    if (written !== eventBytes) throw new RangeError(`BatchBuffer.tryAdd: eventBytes is ${eventBytes}, the event has ${written} bytes`);
-    this.end += written;
+    const start = index > 0 ? this.end + 1 : this.end;
+    let eventBytes: number;
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes: while that much room is left (all but the last few events of a
+    // batch), the event is written first and its length is what the write returns; the body's closing text always fits
+    // behind it, because the capacity is the byte limit, which counts that text.
+    if (start + serialized.length * 3 + BODY_TAIL_BYTES <= this.body.length) {
+      eventBytes = this.body.write(serialized, start, 'utf8');
+    } else {
+      eventBytes = Buffer.byteLength(serialized, 'utf8');
+      if (batchBodyBytes(index + 1, this.eventBytes + eventBytes) > this.limits.maxBatchBytes) return false;
+      this.body.write(serialized, start, 'utf8');
+    }
+    if (index > 0) this.body[this.end] = COMMA;
+    this.starts[index] = start;
+    this.end = start + eventBytes;
     this.eventBytes += eventBytes;
     this.lines[index] = line;
     const rawStart = index === 0 ? 0 : this.rawEnds[index - 1]!;

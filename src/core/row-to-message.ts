@@ -42,7 +42,6 @@ export type ConvertResult =
       ok: true;
       message: SegmentMessage;
       serialized: string;
-      bytes: number;
       /** The messageId was derived here (the row brought none): unique to this row's line by construction. */
       idDerived: boolean;
       serverFields?: string[];
@@ -119,17 +118,21 @@ export class RowConverter {
     const idDerived = message.messageId === undefined;
     if (idDerived) message.messageId = deriveMessageId(this.options.namespace, line, raw);
     const serialized = JSON.stringify(message);
-    const bytes = Buffer.byteLength(serialized, 'utf8');
-    if (eventTooLarge(bytes, this.options.maxEventBytes)) {
-      return reject(
-        line,
-        maskWriteKey(raw, object['writeKey']),
-        '(message)',
-        `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
-      );
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes, so most events are plainly under the limit without counting
+    // (the batch counts each event's bytes as it writes them, src/core/batch-builder.ts).
+    if (serialized.length * 3 > this.options.maxEventBytes) {
+      const bytes = Buffer.byteLength(serialized, 'utf8');
+      if (eventTooLarge(bytes, this.options.maxEventBytes)) {
+        return reject(
+          line,
+          maskWriteKey(raw, object['writeKey']),
+          '(message)',
+          `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
+        );
+      }
     }
-    if (validated.serverFields !== undefined) return { ok: true, message, serialized, bytes, idDerived, serverFields: validated.serverFields };
-    return { ok: true, message, serialized, bytes, idDerived };
+    if (validated.serverFields !== undefined) return { ok: true, message, serialized, idDerived, serverFields: validated.serverFields };
+    return { ok: true, message, serialized, idDerived };
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type BufferedEvent,
   type OutgoingBatch,
 } from '../../src/core/batch-builder';
+import { seededRandom } from '../support/seeded-random';
 
 const sentAt = '2024-05-01T08:00:00.123Z';
 
@@ -47,10 +48,8 @@ describe('BatchBuffer byte accounting', () => {
   ];
   const bodyOf = (batch: OutgoingBatch<BufferedEvent>, at = sentAt) => Buffer.from(batch.renderBody(at)).toString('utf8');
   const eventsOf = <E>(batch: OutgoingBatch<E>): E[] => Array.from({ length: batch.length }, (_, i) => batch.event(i));
-  const add = (buffer: BatchBuffer, payload: Record<string, unknown>, line = 1, raw = JSON.stringify(payload)) => {
-    const [serialized, bytes] = event(payload);
-    return buffer.tryAdd(serialized, bytes, line, raw);
-  };
+  const add = (buffer: BatchBuffer, payload: Record<string, unknown>, line = 1, raw = JSON.stringify(payload)) =>
+    buffer.tryAdd(JSON.stringify(payload), line, raw);
 
   it('renders the very body renderBatchBody would, and predicts its UTF-8 size after every add, with multibyte text', () => {
     const buffer = new BatchBuffer({ maxBatchBytes: 1_000_000, maxEventsPerBatch: 100 });
@@ -90,10 +89,38 @@ describe('BatchBuffer byte accounting', () => {
     expect(eventsOf(buffer.batch()).map((e) => e.raw)).toEqual([0, 1, 2, 3, 4].map((i) => `${i}${long}`));
   });
 
-  it('refuses an event whose given byte length is wrong', () => {
-    const buffer = new BatchBuffer({ maxBatchBytes: 1_000, maxEventsPerBatch: 10 });
-    const serialized = JSON.stringify({ name: 'é' });
-    expect(() => buffer.tryAdd(serialized, serialized.length, 1, serialized)).toThrow(/eventBytes/);
+  it('fills every batch to exactly what fits, whether an event is written first (room left) or measured first (near the limit)', () => {
+    const random = seededRandom(11);
+    const alphabet = ['a', 'é', '東', '😀', '"', '\\'];
+    for (const maxBatchBytes of [300, 1_000, 4_096, 4_097, 4_099]) {
+      const buffer = new BatchBuffer({ maxBatchBytes, maxEventsPerBatch: 1_000 });
+      let added: string[] = [];
+      for (let i = 0; i < 2_000; i++) {
+        // Mostly one kind of character per event, so some events take exactly 3 bytes per UTF-16 unit (the most there is).
+        const kind = alphabet[Math.floor(random() * alphabet.length)]!;
+        const text = Array.from({ length: 1 + Math.floor(random() * 80) }, () =>
+          random() < 0.9 ? kind : alphabet[Math.floor(random() * alphabet.length)],
+        ).join('');
+        // Bare JSON strings too: almost no ASCII, so nearly 3 bytes per unit (the batch does not read what it holds).
+        const serialized = i % 2 === 0 ? JSON.stringify({ type: 'track', i, text }) : JSON.stringify(text);
+        if (buffer.tryAdd(serialized, i, text)) {
+          added.push(serialized);
+          continue;
+        }
+        // Refused only when it really does not fit, and the batch so far is byte for byte what renderBatchBody makes.
+        const total = added.reduce((sum, e) => sum + Buffer.byteLength(e), 0);
+        expect(batchBodyBytes(added.length + 1, total + Buffer.byteLength(serialized))).toBeGreaterThan(maxBatchBytes);
+        expect(bodyOf(buffer.batch())).toBe(renderBatchBody(added, sentAt));
+        expect(buffer.bytes).toBe(Buffer.byteLength(renderBatchBody(added, sentAt)));
+        buffer.clear();
+        added = [];
+        // An event too large for any batch is refused by an empty one too.
+        const fitsAlone = batchBodyBytes(1, Buffer.byteLength(serialized)) <= maxBatchBytes;
+        expect(buffer.tryAdd(serialized, i, text)).toBe(fitsAlone);
+        if (fitsAlone) added.push(serialized);
+      }
+      expect(bodyOf(buffer.batch())).toBe(renderBatchBody(added, sentAt));
+    }
   });
 
   it('batchBodyBytes agrees with rendering for 0..n events', () => {
