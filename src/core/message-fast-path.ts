@@ -6,6 +6,7 @@
  */
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { isCanonicalTimestamp, parseTimestamp } from './timestamp';
+import { SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS } from './types';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -13,10 +14,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/**
- * The fields each call type's strict schema (src/core/message-schema.ts) allows. No server-set field is among them:
- * validateMessage relies on that to skip looking for fields to strip in every row this path accepts.
- */
+/** The fields each call type's strict schema (src/core/message-schema.ts) allows. No server-set field is among them. */
 const COMMON_FIELDS = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'context', 'integrations'];
 const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
   track: new Set([...COMMON_FIELDS, 'event', 'properties']),
@@ -26,6 +24,33 @@ const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
   group: new Set([...COMMON_FIELDS, 'groupId', 'traits']),
   alias: new Set([...COMMON_FIELDS, 'previousId']),
 };
+
+/**
+ * One bit per SERVER_SET_FIELDS entry, by position: the row's keys come in any order, and the names must be reported
+ * in SERVER_SET_FIELDS order (as stripServerSetFields in src/core/message-schema.ts reports them).
+ */
+const SERVER_SET_FIELD_BITS: ReadonlyMap<string, number> = new Map(SERVER_SET_FIELDS.map((field, index) => [field, 1 << index]));
+
+/** The names of the server-set fields a row had: SERVER_SET_FIELDS order, then context.library. A new array each time: callers may sort it. */
+function serverFieldNames(fieldBits: number, libraryInContext: boolean): string[] {
+  const names: string[] = [];
+  for (let index = 0; index < SERVER_SET_FIELDS.length; index++) if ((fieldBits & (1 << index)) !== 0) names.push(SERVER_SET_FIELDS[index]!);
+  if (libraryInContext) names.push(SERVER_SET_CONTEXT_FIELD);
+  return names;
+}
+
+/** `{ [without]: _, ...rest } = source`, or undefined when that leaves nothing. */
+export function copyWithoutKey(source: Record<string, unknown>, without: string): Record<string, unknown> | undefined {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(source)) if (key !== without) setOwn((copy ??= {}), key, source[key]);
+  return copy;
+}
+
+/** `target[key] = value` as spreading does it: an own `__proto__` key of parsed JSON stays a key, not a prototype. */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, configurable: true, writable: true });
+  else target[key] = value;
+}
 
 /** Marks a value the fast path cannot judge: the row goes through the schema. */
 const UNSURE = Symbol('unsure');
@@ -48,21 +73,40 @@ function acceptOptionalText(value: unknown): string | undefined | typeof UNSURE 
   return typeof value === 'string' ? value : UNSURE;
 }
 
+/** What acceptValidMessage accepted: the normalised message, and the server-set fields the row had (undefined when none). */
+export interface AcceptedMessage {
+  message: Record<string, unknown>;
+  serverFields: string[] | undefined;
+}
+
 /**
  * The normalised message the schema would produce for `raw` (same keys, same order, same values), when every rule
  * of the schema is plainly met; undefined when in any doubt, so that only the schema ever rejects a row and words
- * why, and undefined for a row holding a server-set field (SERVER_SET_FIELDS or context.library), which validateMessage
- * strips before asking again. Runs once per row: it reads the row's fields once and builds only the output object.
+ * why. Runs once per row: it reads the row's fields once and builds only the output object.
+ *
+ * A row with server-set fields (a Segment export's row) is judged as validateMessage judges the copy that
+ * stripServerSetFields (src/core/message-schema.ts) makes of it, without making that copy: the server-set keys are
+ * skipped while reading, originalTimestamp stands in for a missing timestamp under the same rule, and only a context
+ * holding library is copied (library must not be sent, and the row must not be modified).
  */
-export function acceptValidMessage(raw: unknown): Record<string, unknown> | undefined {
+export function acceptValidMessage(raw: unknown): AcceptedMessage | undefined {
   if (!isPlainObject(raw)) return undefined;
   const type = raw['type'];
   const allowed = typeof type === 'string' ? FIELDS_BY_TYPE[type] : undefined;
   if (allowed === undefined) return undefined;
-  for (const key in raw) if (!allowed.has(key)) return undefined;
-  // context.library is server-set too (an export's sending library): validateMessage must drop it and name it.
-  const contextValue = raw['context'];
-  if (isPlainObject(contextValue) && Object.hasOwn(contextValue, 'library')) return undefined;
+  let serverFieldBits = 0;
+  for (const key in raw) {
+    if (allowed.has(key)) continue;
+    const bit = SERVER_SET_FIELD_BITS.get(key);
+    // An inherited key is one stripServerSetFields (which asks Object.hasOwn) would not name: left to that path.
+    if (bit === undefined || !Object.hasOwn(raw, key)) return undefined;
+    serverFieldBits |= bit;
+  }
+
+  const context = acceptObject(raw['context']);
+  if (context === UNSURE) return undefined;
+  const libraryInContext = context !== undefined && Object.hasOwn(context, 'library');
+  const hasServerFields = serverFieldBits !== 0 || libraryInContext;
 
   const userId = acceptId(raw['userId']);
   const anonymousId = acceptId(raw['anonymousId']);
@@ -90,7 +134,12 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
   const category = acceptOptionalText(raw['category']);
   if (name === UNSURE || category === UNSURE) return undefined;
 
-  const timestampValue = raw['timestamp'];
+  let timestampValue = raw['timestamp'];
+  // stripServerSetFields' rule, read the same way: a row with a server-set field and no timestamp takes originalTimestamp.
+  if (hasServerFields && (timestampValue === undefined || timestampValue === null)) {
+    const original = raw['originalTimestamp'];
+    if (original !== undefined && original !== null) timestampValue = original;
+  }
   let timestamp: string | undefined;
   if (timestampValue !== undefined && timestampValue !== null) {
     if (typeof timestampValue !== 'string') return undefined;
@@ -105,9 +154,8 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
 
   const properties = acceptObject(raw['properties']);
   const traits = acceptObject(raw['traits']);
-  const context = acceptObject(contextValue);
   const integrations = acceptObject(raw['integrations']);
-  if (properties === UNSURE || traits === UNSURE || context === UNSURE || integrations === UNSURE) return undefined;
+  if (properties === UNSURE || traits === UNSURE || integrations === UNSURE) return undefined;
 
   // OUTPUT_ORDER, spelled out: the same key order the schema path builds, so the same bytes are sent.
   const message: Record<string, unknown> = { type };
@@ -122,7 +170,9 @@ export function acceptValidMessage(raw: unknown): Record<string, unknown> | unde
   if (timestamp !== undefined) message['timestamp'] = timestamp;
   if (properties !== undefined) message['properties'] = properties;
   if (traits !== undefined) message['traits'] = traits;
-  if (context !== undefined) message['context'] = context;
+  // Copied only now that the row is accepted; a context of nothing but library is left out, as stripServerSetFields leaves it out.
+  const sentContext = libraryInContext ? copyWithoutKey(context!, 'library') : context;
+  if (sentContext !== undefined) message['context'] = sentContext;
   if (integrations !== undefined) message['integrations'] = integrations;
-  return message;
+  return { message, serverFields: hasServerFields ? serverFieldNames(serverFieldBits, libraryInContext) : undefined };
 }

@@ -49,7 +49,7 @@
  */
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from '../shared/limits';
-import { acceptValidMessage, isPlainObject } from './message-fast-path';
+import { acceptValidMessage, copyWithoutKey, isPlainObject, setOwn } from './message-fast-path';
 import { parseTimestamp } from './timestamp';
 import { CALL_TYPES, SERVER_SET_CONTEXT_FIELD, SERVER_SET_FIELDS, type CallType, type SegmentMessage } from './types';
 
@@ -244,21 +244,12 @@ export const messageSchema = z.discriminatedUnion('type', [trackSchema, identify
  * Returns the first problem only: rejects carry one field, and the others usually share the cause.
  */
 export function validateMessage(input: unknown, opts: ValidateOptions = {}): ValidationResult {
-  // Most rows of a real import are valid: acceptValidMessage says so without zod's intermediate objects. It refuses
-  // any row with a server-set field, so a row it accepts as it is has nothing to strip, and the search for such
-  // fields is paid only by the rows it refused.
+  // Most rows of a real import are valid: acceptValidMessage says so without zod's intermediate objects, and for a
+  // Segment export's row (every row of one has server-set fields) without stripServerSetFields' copy either.
   const accepted = acceptValidMessage(input);
-  if (accepted !== undefined) return finishValidated(accepted, undefined, opts);
-  const stripped = stripServerSetFields(input);
-  if (stripped === undefined) {
-    const message = validateWithSchema(input, false);
-    if ('ok' in message) return message as ValidationResult;
-    return finishValidated(message, undefined, opts);
-  }
+  if (accepted !== undefined) return finishValidated(accepted.message, accepted.serverFields, opts);
   // Anything the fast path is not sure of goes through the schema, which alone words the problems.
-  const message = acceptValidMessage(stripped.raw) ?? validateWithSchema(stripped.raw, stripped.timestampFromOriginal);
-  if ('ok' in message) return message as ValidationResult;
-  return finishValidated(message, stripped, opts);
+  return validateMessageWithSchema(input, opts);
 }
 
 /** validateMessage without the fast path: every row through the zod schema (test/unit/message-schema.test.ts compares the two). */
@@ -267,7 +258,7 @@ export function validateMessageWithSchema(input: unknown, opts: ValidateOptions 
   const raw = stripped === undefined ? input : stripped.raw;
   const message = validateWithSchema(raw, stripped?.timestampFromOriginal === true);
   if ('ok' in message) return message as ValidationResult;
-  return finishValidated(message, stripped, opts);
+  return finishValidated(message, stripped?.fields, opts);
 }
 
 /** The schema's verdict: the normalised message (OUTPUT_ORDER, no null/undefined values), or the first problem. */
@@ -290,7 +281,7 @@ function validateWithSchema(raw: unknown, timestampFromOriginal: boolean): Recor
 }
 
 /** The rules no schema states (timestamp required, not in the future), then the result. */
-function finishValidated(message: Record<string, unknown>, stripped: { fields: string[] } | undefined, opts: ValidateOptions): ValidationResult {
+function finishValidated(message: Record<string, unknown>, serverFields: string[] | undefined, opts: ValidateOptions): ValidationResult {
   const timestamp = message['timestamp'] as string | undefined;
   if (timestamp === undefined) {
     if (opts.allowMissingTimestamp !== true) {
@@ -308,7 +299,7 @@ function finishValidated(message: Record<string, unknown>, stripped: { fields: s
       reason: `timestamp ${timestamp} is in the future (more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes after ${(opts.now ?? new Date()).toISOString()}); check the timezone of the source data`,
     };
   }
-  if (stripped !== undefined) return { ok: true, message: message as ValidatedMessage, serverFields: stripped.fields };
+  if (serverFields !== undefined) return { ok: true, message: message as ValidatedMessage, serverFields };
   return { ok: true, message: message as ValidatedMessage };
 }
 
@@ -346,19 +337,6 @@ function stripServerSetFields(raw: unknown): { raw: Record<string, unknown>; fie
 }
 
 const SERVER_SET_FIELD_SET: ReadonlySet<string> = new Set(SERVER_SET_FIELDS);
-
-/** `{ [without]: _, ...rest } = source`, or undefined when that leaves nothing. */
-function copyWithoutKey(source: Record<string, unknown>, without: string): Record<string, unknown> | undefined {
-  let copy: Record<string, unknown> | undefined;
-  for (const key of Object.keys(source)) if (key !== without) setOwn((copy ??= {}), key, source[key]);
-  return copy;
-}
-
-/** `target[key] = value` as spreading does it: an own `__proto__` key of parsed JSON stays a key, not a prototype. */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, configurable: true, writable: true });
-  else target[key] = value;
-}
 
 let cachedNow: Date | undefined;
 let cachedLatest = '';

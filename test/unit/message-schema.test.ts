@@ -533,6 +533,171 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
     expect(validateMessage(JSON.parse(rows[3]!), { now })).toMatchObject({ ok: false, field: '__proto__' });
   });
 
+  describe('export rows the fast path judges itself: exactly what stripping and the schema give', () => {
+    const time = '2024-01-02T03:04:05.000Z';
+    const original = '2024-01-02T03:04:04.000Z';
+    const allServerFields = [
+      'receivedAt',
+      'sentAt',
+      'originalTimestamp',
+      'version',
+      'channel',
+      'projectId',
+      'writeKey',
+      '_metadata',
+      'context.library',
+    ];
+    type Expected = { ok: true; message: string; serverFields: string[] } | { ok: false; field: string; reason: RegExp };
+    // Rows as JSON text (parsed JSON is what the importer validates), then the result stated outright: agreement with
+    // the schema path alone would pass if the fast path refused them all, so valid rows must also skip the schema.
+    const cases: Array<[string, string, { allowMissingTimestamp?: boolean }, Expected]> = [
+      [
+        'server-set fields in reverse order, context first: named in SERVER_SET_FIELDS order, context.library last',
+        `{"context":{"library":{"name":"x"},"ip":"1.2.3.4"},"_metadata":{},"writeKey":"k","projectId":"p","channel":"server","version":2,` +
+          `"originalTimestamp":"${original}","sentAt":"${time}","receivedAt":"${time}","type":"track","userId":"u","event":"E","timestamp":"${time}"}`,
+        {},
+        {
+          ok: true,
+          message: `{"type":"track","userId":"u","event":"E","timestamp":"${time}","context":{"ip":"1.2.3.4"}}`,
+          serverFields: allServerFields,
+        },
+      ],
+      [
+        'context.library before a server-set field in the row: still named last',
+        `{"type":"identify","userId":"u","context":{"library":{}},"channel":"server","receivedAt":"${time}","timestamp":"${time}"}`,
+        {},
+        { ok: true, message: `{"type":"identify","userId":"u","timestamp":"${time}"}`, serverFields: ['receivedAt', 'channel', 'context.library'] },
+      ],
+      [
+        'no timestamp: originalTimestamp is the event time, normalised',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":"2024-01-02T05:04:04+02:00"}`,
+        {},
+        { ok: true, message: `{"type":"track","userId":"u","event":"E","timestamp":"${original}"}`, serverFields: ['originalTimestamp'] },
+      ],
+      [
+        'null timestamp: originalTimestamp is the event time',
+        `{"type":"track","userId":"u","event":"E","timestamp":null,"sentAt":"${time}","originalTimestamp":"${original}"}`,
+        {},
+        { ok: true, message: `{"type":"track","userId":"u","event":"E","timestamp":"${original}"}`, serverFields: ['sentAt', 'originalTimestamp'] },
+      ],
+      [
+        'both: timestamp wins',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":"${original}","timestamp":"${time}"}`,
+        {},
+        { ok: true, message: `{"type":"track","userId":"u","event":"E","timestamp":"${time}"}`, serverFields: ['originalTimestamp'] },
+      ],
+      [
+        'both, originalTimestamp invalid: timestamp wins and originalTimestamp is only dropped',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":"yesterday","timestamp":"${time}"}`,
+        {},
+        { ok: true, message: `{"type":"track","userId":"u","event":"E","timestamp":"${time}"}`, serverFields: ['originalTimestamp'] },
+      ],
+      [
+        'invalid originalTimestamp standing in for timestamp: rejected under that name',
+        `{"type":"track","userId":"u","event":"E","receivedAt":"${time}","originalTimestamp":"yesterday"}`,
+        {},
+        { ok: false, field: 'originalTimestamp', reason: /is not an ISO-8601/ },
+      ],
+      [
+        'invalid originalTimestamp standing in for timestamp, missing timestamps allowed: still rejected',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":"2024-01-02T03:04:05"}`,
+        { allowMissingTimestamp: true },
+        { ok: false, field: 'originalTimestamp', reason: /has no timezone/ },
+      ],
+      [
+        'numeric originalTimestamp standing in for a null timestamp',
+        `{"type":"track","userId":"u","event":"E","timestamp":null,"originalTimestamp":1700000000}`,
+        {},
+        { ok: false, field: 'originalTimestamp', reason: /must be an ISO-8601 string, got a number/ },
+      ],
+      [
+        'invalid timestamp beside a valid originalTimestamp: the timestamp is rejected',
+        `{"type":"track","userId":"u","event":"E","timestamp":"soon","originalTimestamp":"${original}"}`,
+        {},
+        { ok: false, field: 'timestamp', reason: /is not an ISO-8601/ },
+      ],
+      [
+        'null originalTimestamp and no timestamp: the timestamp is missing',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":null}`,
+        {},
+        { ok: false, field: 'timestamp', reason: /timestamp is required/ },
+      ],
+      [
+        'null originalTimestamp and no timestamp, missing timestamps allowed',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":null}`,
+        { allowMissingTimestamp: true },
+        { ok: true, message: `{"type":"track","userId":"u","event":"E"}`, serverFields: ['originalTimestamp'] },
+      ],
+      [
+        'originalTimestamp in the future: reported as the timestamp, as finishValidated words it',
+        `{"type":"track","userId":"u","event":"E","originalTimestamp":"2030-01-01T00:00:00.000Z"}`,
+        {},
+        { ok: false, field: 'timestamp', reason: /is in the future/ },
+      ],
+      [
+        'context.library among other context keys: the rest kept in order',
+        `{"type":"track","userId":"u","event":"E","timestamp":"${time}","context":{"ip":"1.2.3.4","library":{"name":"x"},"locale":"de"}}`,
+        {},
+        {
+          ok: true,
+          message: `{"type":"track","userId":"u","event":"E","timestamp":"${time}","context":{"ip":"1.2.3.4","locale":"de"}}`,
+          serverFields: ['context.library'],
+        },
+      ],
+      [
+        'context of nothing but a null library: context left out',
+        `{"type":"page","userId":"u","timestamp":"${time}","context":{"library":null},"version":2}`,
+        {},
+        { ok: true, message: `{"type":"page","userId":"u","timestamp":"${time}"}`, serverFields: ['version', 'context.library'] },
+      ],
+      [
+        'empty context without library beside a server-set field: kept as it is',
+        `{"type":"page","userId":"u","timestamp":"${time}","context":{},"writeKey":"k"}`,
+        {},
+        { ok: true, message: `{"type":"page","userId":"u","timestamp":"${time}","context":{}}`, serverFields: ['writeKey'] },
+      ],
+      [
+        'context __proto__ key beside library stays a key',
+        `{"type":"track","userId":"u","event":"E","timestamp":"${time}","sentAt":"${time}","context":{"__proto__":{"a":1},"library":{}}}`,
+        {},
+        {
+          ok: true,
+          message: `{"type":"track","userId":"u","event":"E","timestamp":"${time}","context":{"__proto__":{"a":1}}}`,
+          serverFields: ['sentAt', 'context.library'],
+        },
+      ],
+      [
+        'top-level __proto__ key beside server-set fields: rejected by name',
+        `{"type":"track","userId":"u","event":"E","timestamp":"${time}","receivedAt":"${time}","__proto__":{"a":1},"context":{"library":{}}}`,
+        {},
+        { ok: false, field: '__proto__', reason: /unknown field "__proto__"/ },
+      ],
+    ];
+    it.each(cases)('%s', (_label, text, options, expected) => {
+      const opts = { now, ...options };
+      const schemaOnly = validateMessageWithSchema(JSON.parse(text), opts);
+      const row = JSON.parse(text) as Record<string, unknown>;
+      const safeParse = vi.spyOn(messageSchema, 'safeParse');
+      onTestFinished(() => safeParse.mockRestore());
+      const actual = validateMessage(row, opts);
+      expect(actual).toEqual(schemaOnly);
+      if (expected.ok) {
+        expect(actual.ok).toBe(true);
+        if (!actual.ok || !schemaOnly.ok) return;
+        expect(safeParse).not.toHaveBeenCalled();
+        expect(JSON.stringify(actual.message)).toBe(expected.message);
+        expect(JSON.stringify(schemaOnly.message)).toBe(expected.message);
+        expect(actual.serverFields).toEqual(expected.serverFields);
+        if (actual.message.context !== undefined) expect(Object.getPrototypeOf(actual.message.context)).toBe(Object.prototype);
+      } else {
+        expect(actual).toMatchObject({ ok: false, field: expected.field });
+        if (!actual.ok) expect(actual.reason).toMatch(expected.reason);
+      }
+      // The row itself is not modified (its context.library in particular).
+      expect(JSON.stringify(row)).toBe(JSON.stringify(JSON.parse(text)));
+    });
+  });
+
   it('accepts a typical valid row without running the zod schema, and leaves every invalid row to it', () => {
     const safeParse = vi.spyOn(messageSchema, 'safeParse');
     try {
