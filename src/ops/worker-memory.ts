@@ -10,7 +10,7 @@
  * generation grows in smaller steps and is collected sooner. An import allocates fast and keeps little (a chunk's rows
  * are parsed, validated, serialized, sent and dropped), so nearly all the memory it saves was garbage.
  * Cost: small since an import's batches live outside the heap (src/core/batch-builder.ts BatchBuffer): over 1,000,000
- * events 12.82 µs of CPU per event with it and 12.91 µs without (separate runs), for a 245.5 MB instead of a 263.2 MB
+ * events 11.81 µs of CPU per event with it and 12.37 µs without (separate runs), for a 242.7 MB instead of a 257.3 MB
  * peak; +13 % in a 200,000-event pair (bench/README.md, "Measured (2026-11-28, batches outside the heap)"). While
  * batches were heap strings it cost +17 % everywhere.
  * `--semi-space-growth-factor=1` was tried too: +10 % CPU and no lower peak, so it is not used.
