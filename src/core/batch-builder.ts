@@ -126,7 +126,7 @@ export class BatchBuffer {
     if (limits.maxBatchBytes <= EMPTY_BATCH_BODY_BYTES) {
       throw new RangeError(`maxBatchBytes must be above ${EMPTY_BATCH_BODY_BYTES}, the size of an empty batch body`);
     }
-    // Exactly the largest body: events are written only once they are known to fit (their byte length is given).
+    // Exactly the largest body: tryAdd writes an event only where it is sure to fit (see there).
     this.body = Buffer.allocUnsafe(limits.maxBatchBytes);
     BODY_PREFIX_BYTES.copy(this.body, 0);
     this.starts = new Float64Array(limits.maxEventsPerBatch);
