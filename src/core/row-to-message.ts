@@ -14,6 +14,7 @@
  * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
  */
 import { eventTooLarge } from './batch-builder';
+import { topLevelMemberCount } from './json-text';
 import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
 import { deriveMessageId } from './message-id';
 import { validateMessage } from './message-schema';
@@ -106,10 +107,16 @@ export class RowConverter {
     }
 
     const object = candidate as Record<string, unknown>;
-    for (const field of this.ignoreFields) delete object[field];
+    let ignoredFieldRemoved = false;
+    for (const field of this.ignoreFields) {
+      if (!Object.hasOwn(object, field)) continue;
+      delete object[field];
+      ignoredFieldRemoved = true;
+    }
     const validated = validateMessage(object, {
       allowMissingTimestamp: this.options.allowMissingTimestamp,
       now: this.now,
+      reportExact: this.csv === undefined,
     });
     if (!validated.ok) return reject(line, maskWriteKey(raw, object['writeKey']), validated.field, validated.reason);
 
@@ -117,11 +124,24 @@ export class RowConverter {
     const message = validated.message as SegmentMessage;
     const idDerived = message.messageId === undefined;
     if (idDerived) message.messageId = deriveMessageId(this.options.namespace, line, raw);
-    const serialized = JSON.stringify(message);
+    // An NDJSON row that already is its message goes out as its own text, with a derived messageId put in front: no
+    // re-serialization, and the customer's numbers keep every digit (JSON.parse rounds integers past 2^53).
+    const ownText =
+      this.csv === undefined &&
+      validated.exact === true &&
+      !ignoredFieldRemoved &&
+      raw.charCodeAt(0) !== 0xfeff &&
+      topLevelMemberCount(raw) === ownKeyCount(object);
+    let serialized = ownText ? rowText(raw, idDerived ? message.messageId! : undefined) : JSON.stringify(message);
     // A UTF-16 code unit takes at most 3 UTF-8 bytes, so most events are plainly under the limit without counting
     // (the batch counts each event's bytes as it writes them, src/core/batch-builder.ts).
     if (serialized.length * 3 > this.options.maxEventBytes) {
-      const bytes = Buffer.byteLength(serialized, 'utf8');
+      let bytes = Buffer.byteLength(serialized, 'utf8');
+      // A row's own text may hold whitespace the serialized message would not: the message is judged, not the layout.
+      if (ownText && eventTooLarge(bytes, this.options.maxEventBytes)) {
+        serialized = JSON.stringify(message);
+        bytes = Buffer.byteLength(serialized, 'utf8');
+      }
       if (eventTooLarge(bytes, this.options.maxEventBytes)) {
         return reject(
           line,
@@ -134,6 +154,26 @@ export class RowConverter {
     if (validated.serverFields !== undefined) return { ok: true, message, serialized, idDerived, serverFields: validated.serverFields };
     return { ok: true, message, serialized, idDerived };
   }
+}
+
+/** The object's own keys, counted without building their array. */
+function ownKeyCount(object: Record<string, unknown>): number {
+  let count = 0;
+  for (const key in object) if (Object.hasOwn(object, key)) count += 1;
+  return count;
+}
+
+/**
+ * The wire text of a row that already is its message (ValidationResult.exact, src/core/message-schema.ts): the row
+ * itself, or with `"messageId":"<derived>",` as its first member. The row parsed as an object with a `type`, so its
+ * first non-blank character is `{` and a member follows it. The caller has checked that no member is repeated: JSON
+ * leaves a repeated name to each reader, so a row could show the validation one value and Segment another
+ * (docs/segment-tracking-api.md, "Events sent as written").
+ */
+function rowText(raw: string, derivedMessageId: string | undefined): string {
+  if (derivedMessageId === undefined) return raw;
+  const brace = raw.indexOf('{') + 1;
+  return `${raw.slice(0, brace)}"messageId":"${derivedMessageId}",${raw.slice(brace)}`;
 }
 
 /** A row's write key must not reach the reject report: it is the source's credential (docs/segment-tracking-api.md, "Authentication"). */

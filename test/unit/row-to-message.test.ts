@@ -49,7 +49,7 @@ function expectOk(result: ConvertResult) {
 }
 
 describe('NDJSON rows', () => {
-  it('converts a valid row, derives a deterministic messageId, and serializes exactly once', () => {
+  it('converts a valid row, derives a deterministic messageId, and sends exactly that message', () => {
     const raw = `{"type":"track","userId":"u1","event":"Order Completed","timestamp":"${ts}","properties":{"revenue":9.5,"name":"Zoë 😀"}}`;
     const result = expectOk(ndjson().convert(12, raw));
     expect(result.message).toEqual({
@@ -60,7 +60,7 @@ describe('NDJSON rows', () => {
       properties: { revenue: 9.5, name: 'Zoë 😀' },
       messageId: deriveMessageId(namespace, 12, raw),
     });
-    expect(result.serialized).toBe(JSON.stringify(result.message));
+    expect(JSON.parse(result.serialized)).toEqual(result.message);
     expect(ndjson().convert(12, raw)).toEqual(result);
   });
 
@@ -149,6 +149,63 @@ describe('NDJSON rows', () => {
       ok: false,
       reject: { field: 'timestamp' },
     });
+  });
+});
+
+describe('NDJSON rows that already are their message go out as written', () => {
+  const converter = ndjson();
+  const sent = (raw: string, line = 7) => expectOk(converter.convert(line, raw)).serialized;
+  const row = `{"type":"track","userId":"u1","event":"Order Completed","timestamp":"${ts}","properties":{"revenue":9.50,"name":"Zo\\u00eb"}}`;
+
+  it('puts only the derived messageId in front of the row', () => {
+    const id = deriveMessageId(namespace, 7, row);
+    expect(sent(row)).toBe(`{"messageId":"${id}",${row.slice(1)}`);
+    expect(JSON.parse(sent(row))).toEqual(expectOk(converter.convert(7, row)).message);
+  });
+
+  it('sends a row with its own messageId as it is, spacing included', () => {
+    const spaced = `  { "type" : "identify", "messageId" : "m-1", "userId" : "u", "timestamp" : "${ts}" }  `;
+    expect(sent(spaced)).toBe(spaced);
+  });
+
+  it('keeps every digit of integers past 2^53, which JSON.parse rounds', () => {
+    const big = `{"type":"track","userId":"u","event":"Paid","timestamp":"${ts}","properties":{"orderId":12345678901234567891}}`;
+    expect(sent(big)).toContain('"orderId":12345678901234567891}');
+  });
+
+  // Each of these differs from its message, or could read differently elsewhere: the message is serialized instead.
+  const rewritten: Array<[string, string]> = [
+    [
+      'a repeated member (JSON.parse keeps the last; another reader may keep the first)',
+      `{"type":"identify","userId":"u","timestamp":"bad","timestamp":"${ts}"}`,
+    ],
+    ['a repeated member spelled with an escape', `{"type":"identify","userId":"u","timestamp":"bad","time\\u0073tamp":"${ts}"}`],
+    ['a null field', `{"type":"identify","userId":"u","anonymousId":null,"timestamp":"${ts}"}`],
+    ['a number id', `{"type":"identify","userId":42,"timestamp":"${ts}"}`],
+    ['a timestamp to normalise', '{"type":"identify","userId":"u","timestamp":"2024-01-02T05:04:05+02:00"}'],
+    ['a server-set field', `{"type":"identify","userId":"u","timestamp":"${ts}","receivedAt":"${ts}"}`],
+    ['context.library', `{"type":"identify","userId":"u","timestamp":"${ts}","context":{"ip":"1.2.3.4","library":{"name":"x"}}}`],
+    ['a byte order mark', `\uFEFF{"type":"identify","userId":"u","timestamp":"${ts}"}`],
+  ];
+  it.each(rewritten)('serializes the message for %s', (_label, raw) => {
+    const result = expectOk(converter.convert(3, raw));
+    expect(result.serialized).toBe(JSON.stringify(result.message));
+  });
+
+  it('serializes the message when a field it was told to ignore is removed', () => {
+    const raw = `{"type":"identify","userId":"u","timestamp":"${ts}","reason":"late"}`;
+    const result = expectOk(ndjson({ ignoreFields: ['reason'] }).convert(3, raw));
+    expect(result.serialized).toBe(JSON.stringify(result.message));
+    expect(expectOk(ndjson({ ignoreFields: ['reason'] }).convert(3, row)).serialized).toBe(sent(row, 3));
+  });
+
+  it('judges the size of the message, not of the spacing around it', () => {
+    const spaced = `{"type":"identify",${' '.repeat(400)}"userId":"u","timestamp":"${ts}"}`;
+    const message = expectOk(converter.convert(1, spaced)).message;
+    const limit = Buffer.byteLength(JSON.stringify(message));
+    const result = expectOk(ndjson({ maxEventBytes: limit }).convert(1, spaced));
+    expect(result.serialized).toBe(JSON.stringify(message));
+    expect(sent(spaced, 1).length).toBeGreaterThan(limit);
   });
 });
 
