@@ -197,7 +197,7 @@ export class ChunkSender {
             // derives it, and keeping every id for the whole chunk was most of what the worker's heap grew by. What this
             // no longer catches is a row bringing, after it, the id derived for an earlier row: it would have to carry the
             // UUIDv5 of this source's namespace, that row's line number and its exact text.
-            const messageId = converted!.message.messageId;
+            const messageId = converted!.event.messageId!;
             const firstLine = rowMessageIds.size > 0 ? rowMessageIds.get(messageId) : undefined;
             if (firstLine !== undefined)
               reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
@@ -209,9 +209,9 @@ export class ChunkSender {
             await localRejects.write(reject);
             continue;
           }
-          const { message, serialized, serverFields } = converted!;
+          const { event, serialized, serverFields } = converted!;
           result.eventsValid += 1;
-          countEvent(result, message, serverFields);
+          countEvent(result, event, serverFields);
           if (!this.sending || position < this.checkpoint.recordsAcked) continue;
           if (!batch.tryAdd(serialized, record.line, record.raw)) {
             await flush(position);

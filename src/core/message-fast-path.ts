@@ -32,7 +32,7 @@ const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
 const SERVER_SET_FIELD_BITS: ReadonlyMap<string, number> = new Map(SERVER_SET_FIELDS.map((field, index) => [field, 1 << index]));
 
 /** The names of the server-set fields a row had: SERVER_SET_FIELDS order, then context.library. A new array each time: callers may sort it. */
-function serverFieldNames(fieldBits: number, libraryInContext: boolean): string[] {
+export function serverFieldNames(fieldBits: number, libraryInContext: boolean): string[] {
   const names: string[] = [];
   for (let index = 0; index < SERVER_SET_FIELDS.length; index++) if ((fieldBits & (1 << index)) !== 0) names.push(SERVER_SET_FIELDS[index]!);
   if (libraryInContext) names.push(SERVER_SET_CONTEXT_FIELD);
@@ -77,17 +77,6 @@ function acceptOptionalText(value: unknown): string | undefined | typeof UNSURE 
 export interface AcceptedMessage {
   message: Record<string, unknown>;
   serverFields: string[] | undefined;
-  /**
-   * The row already holds exactly the message's fields and values, in its own key order: nothing was dropped (no
-   * null, no server-set field) and nothing rewritten (no number id, no timestamp to normalise). Such a row's own text
-   * is the message (src/core/row-to-message.ts sends it as it is).
-   */
-  exact: boolean;
-}
-
-/** An id field the message takes as it is: absent, or a string (a number is written as text, null is dropped). */
-function idKeptAsIs(value: unknown): boolean {
-  return value === undefined || typeof value === 'string';
 }
 
 /**
@@ -168,22 +157,6 @@ export function acceptValidMessage(raw: unknown): AcceptedMessage | undefined {
   const integrations = acceptObject(raw['integrations']);
   if (properties === UNSURE || traits === UNSURE || integrations === UNSURE) return undefined;
 
-  // Every field this call type allows was read above, so these are all the ways the message can differ from the row.
-  const exact =
-    !hasServerFields &&
-    timestamp === timestampValue &&
-    idKeptAsIs(raw['userId']) &&
-    idKeptAsIs(raw['anonymousId']) &&
-    idKeptAsIs(raw['previousId']) &&
-    idKeptAsIs(raw['groupId']) &&
-    messageIdValue !== null &&
-    raw['context'] !== null &&
-    raw['name'] !== null &&
-    raw['category'] !== null &&
-    raw['properties'] !== null &&
-    raw['traits'] !== null &&
-    raw['integrations'] !== null;
-
   // OUTPUT_ORDER, spelled out: the same key order the schema path builds, so the same bytes are sent.
   const message: Record<string, unknown> = { type };
   if (messageId !== undefined) message['messageId'] = messageId;
@@ -201,5 +174,5 @@ export function acceptValidMessage(raw: unknown): AcceptedMessage | undefined {
   const sentContext = libraryInContext ? copyWithoutKey(context!, 'library') : context;
   if (sentContext !== undefined) message['context'] = sentContext;
   if (integrations !== undefined) message['integrations'] = integrations;
-  return { message, serverFields: hasServerFields ? serverFieldNames(serverFieldBits, libraryInContext) : undefined, exact };
+  return { message, serverFields: hasServerFields ? serverFieldNames(serverFieldBits, libraryInContext) : undefined };
 }

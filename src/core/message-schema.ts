@@ -62,17 +62,11 @@ export interface ValidateOptions {
   allowMissingTimestamp?: boolean;
   /** Reference clock for the future-timestamp rule; injected so results are reproducible. */
   now?: Date;
-  /** Also say when the input already is the message (`exact` in the result), for a caller that may send its text. */
-  reportExact?: boolean;
 }
 
 export type ValidationResult =
-  /**
-   * `serverFields`: the server-set fields the row had (and that were dropped), when it had any. `exact`: the input, as
-   * given, already holds exactly the message's fields and values in some key order (AcceptedMessage in
-   * src/core/message-fast-path.ts); said only when asked (`reportExact`), and only by the fast path.
-   */
-  { ok: true; message: ValidatedMessage; serverFields?: string[]; exact?: true } | { ok: false; field: string; reason: string };
+  /** `serverFields`: the server-set fields the row had (and that were dropped), when it had any. */
+  { ok: true; message: ValidatedMessage; serverFields?: string[] } | { ok: false; field: string; reason: string };
 
 /** Clock skew tolerated between the machine that produced the data and this one. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
@@ -253,7 +247,7 @@ export function validateMessage(input: unknown, opts: ValidateOptions = {}): Val
   // Most rows of a real import are valid: acceptValidMessage says so without zod's intermediate objects, and for a
   // Segment export's row (every row of one has server-set fields) without stripServerSetFields' copy either.
   const accepted = acceptValidMessage(input);
-  if (accepted !== undefined) return finishValidated(accepted.message, accepted.serverFields, opts, accepted.exact && opts.reportExact === true);
+  if (accepted !== undefined) return finishValidated(accepted.message, accepted.serverFields, opts);
   // Anything the fast path is not sure of goes through the schema, which alone words the problems.
   return validateMessageWithSchema(input, opts);
 }
@@ -287,12 +281,7 @@ function validateWithSchema(raw: unknown, timestampFromOriginal: boolean): Recor
 }
 
 /** The rules no schema states (timestamp required, not in the future), then the result. */
-function finishValidated(
-  message: Record<string, unknown>,
-  serverFields: string[] | undefined,
-  opts: ValidateOptions,
-  exact = false,
-): ValidationResult {
+function finishValidated(message: Record<string, unknown>, serverFields: string[] | undefined, opts: ValidateOptions): ValidationResult {
   const timestamp = message['timestamp'] as string | undefined;
   if (timestamp === undefined) {
     if (opts.allowMissingTimestamp !== true) {
@@ -311,7 +300,6 @@ function finishValidated(
     };
   }
   if (serverFields !== undefined) return { ok: true, message: message as ValidatedMessage, serverFields };
-  if (exact) return { ok: true, message: message as ValidatedMessage, exact };
   return { ok: true, message: message as ValidatedMessage };
 }
 
@@ -358,7 +346,7 @@ let cachedLatest = '';
  * like the instants they name, so the hot path compares strings; the value is cached per `now` object
  * because a RowConverter passes the same one for a whole chunk.
  */
-function latestAcceptedTimestamp(now: Date | undefined): string {
+export function latestAcceptedTimestamp(now: Date | undefined): string {
   if (now === undefined) return new Date(Date.now() + MAX_FUTURE_SKEW_MS).toISOString();
   if (now !== cachedNow) {
     cachedLatest = new Date(now.getTime() + MAX_FUTURE_SKEW_MS).toISOString();

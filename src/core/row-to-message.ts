@@ -1,6 +1,10 @@
 /**
  * One input row in, one wire-ready Segment message (or one rejection) out.
  *
+ * An NDJSON row that is plainly a valid message is judged on its text and sent as written, less any server-set
+ * members (src/core/message-text.ts): no JSON.parse, no JSON.stringify, and the customer's numbers keep every digit
+ * (JSON.parse rounds integers past 2^53). Every other row takes the path below, which alone rejects and words why.
+ *
  * Order of checks: parse (NDJSON JSON.parse, or the compiled CSV header) -> validateMessage ->
  * messageId (the row's own, else a deterministic UUIDv5 of namespace + line + raw text, so a retried or
  * resumed import re-sends identical ids that Segment dedupes, docs/segment-tracking-api.md, "Deduplication") ->
@@ -14,10 +18,10 @@
  * No I/O, but uses node:crypto through message-id: activities only, not workflow code.
  */
 import { eventTooLarge } from './batch-builder';
-import { topLevelMemberCount } from './json-text';
 import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
 import { deriveMessageId } from './message-id';
-import { validateMessage } from './message-schema';
+import { latestAcceptedTimestamp, validateMessage } from './message-schema';
+import { MessageTextReader, type EventSummary, type TextMessage } from './message-text';
 import type { InputFormat, RejectedRow, SegmentMessage } from './types';
 
 export interface RowConverterOptions {
@@ -41,7 +45,9 @@ export interface RowConverterOptions {
 export type ConvertResult =
   | {
       ok: true;
-      message: SegmentMessage;
+      /** What the import counts of the event (its type, own messageId and timestamp); the event itself is `serialized`. */
+      event: EventSummary;
+      /** The event as sent: JSON text of the message, the messageId included. */
       serialized: string;
       /** The messageId was derived here (the row brought none): unique to this row's line by construction. */
       idDerived: boolean;
@@ -62,6 +68,8 @@ export class CsvHeaderError extends Error {
 
 export class RowConverter {
   private readonly csv: CompiledCsvHeader | undefined;
+  /** For NDJSON rows, unless fields are to be ignored (a row holding one is not sent as written). */
+  private readonly textReader: MessageTextReader | undefined;
   private readonly now: Date;
   private readonly ignoreFields: readonly string[];
 
@@ -76,6 +84,7 @@ export class RowConverter {
       if (isCsvHeaderError(compiled)) throw new CsvHeaderError(compiled.column, compiled.error);
       this.csv = compiled;
     }
+    this.textReader = options.format === 'ndjson' && this.ignoreFields.length === 0 ? new MessageTextReader() : undefined;
   }
 
   /**
@@ -86,6 +95,10 @@ export class RowConverter {
   convert(line: number, raw: string, csvValues?: readonly string[]): ConvertResult {
     // Runs once per row (millions per import): no per-call closures, no copies of the validated object.
     const reject = rejectRow;
+    if (this.textReader !== undefined) {
+      const sent = this.sendAsWritten(line, raw, this.textReader.accept(raw));
+      if (sent !== undefined) return sent;
+    }
 
     let candidate: unknown;
     if (this.csv !== undefined) {
@@ -107,16 +120,10 @@ export class RowConverter {
     }
 
     const object = candidate as Record<string, unknown>;
-    let ignoredFieldRemoved = false;
-    for (const field of this.ignoreFields) {
-      if (!Object.hasOwn(object, field)) continue;
-      delete object[field];
-      ignoredFieldRemoved = true;
-    }
+    for (const field of this.ignoreFields) delete object[field];
     const validated = validateMessage(object, {
       allowMissingTimestamp: this.options.allowMissingTimestamp,
       now: this.now,
-      reportExact: this.csv === undefined,
     });
     if (!validated.ok) return reject(line, maskWriteKey(raw, object['writeKey']), validated.field, validated.reason);
 
@@ -124,56 +131,52 @@ export class RowConverter {
     const message = validated.message as SegmentMessage;
     const idDerived = message.messageId === undefined;
     if (idDerived) message.messageId = deriveMessageId(this.options.namespace, line, raw);
-    // An NDJSON row that already is its message goes out as its own text, with a derived messageId put in front: no
-    // re-serialization, and the customer's numbers keep every digit (JSON.parse rounds integers past 2^53).
-    const ownText =
-      this.csv === undefined &&
-      validated.exact === true &&
-      !ignoredFieldRemoved &&
-      raw.charCodeAt(0) !== 0xfeff &&
-      topLevelMemberCount(raw) === ownKeyCount(object);
-    let serialized = ownText ? rowText(raw, idDerived ? message.messageId! : undefined) : JSON.stringify(message);
+    const serialized = JSON.stringify(message);
+    const bytes = this.serializedBytesIfOver(serialized);
+    if (bytes !== undefined) {
+      return reject(
+        line,
+        maskWriteKey(raw, object['writeKey']),
+        '(message)',
+        `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
+      );
+    }
+    if (validated.serverFields !== undefined) return { ok: true, event: message, serialized, idDerived, serverFields: validated.serverFields };
+    return { ok: true, event: message, serialized, idDerived };
+  }
+
+  /**
+   * The result for a row the text path accepted (src/core/message-text.ts), or undefined to take JSON.parse's path:
+   * that path words the rejection of a row without a timestamp or with one in the future, and judges the size of the
+   * serialized message rather than of the row's own spacing.
+   */
+  private sendAsWritten(line: number, raw: string, accepted: TextMessage | undefined): ConvertResult | undefined {
+    if (accepted === undefined) return undefined;
+    const { event, serverFields } = accepted;
+    const { timestamp } = event;
+    if (timestamp === undefined ? !this.options.allowMissingTimestamp : timestamp > latestAcceptedTimestamp(this.now)) return undefined;
+    const idDerived = event.messageId === undefined;
+    let serialized = accepted.text;
+    if (idDerived) {
+      // Derived from the row as read, like every other derived id; put first, so the row's text needs no other change.
+      const messageId = deriveMessageId(this.options.namespace, line, raw);
+      const brace = serialized.indexOf('{') + 1;
+      serialized = `${serialized.slice(0, brace)}"messageId":"${messageId}",${serialized.slice(brace)}`;
+      event.messageId = messageId;
+    }
+    if (this.serializedBytesIfOver(serialized) !== undefined) return undefined;
+    if (serverFields !== undefined) return { ok: true, event, serialized, idDerived, serverFields };
+    return { ok: true, event, serialized, idDerived };
+  }
+
+  /** The event's UTF-8 size when it is over the per-event limit, else undefined. */
+  private serializedBytesIfOver(serialized: string): number | undefined {
     // A UTF-16 code unit takes at most 3 UTF-8 bytes, so most events are plainly under the limit without counting
     // (the batch counts each event's bytes as it writes them, src/core/batch-builder.ts).
-    if (serialized.length * 3 > this.options.maxEventBytes) {
-      let bytes = Buffer.byteLength(serialized, 'utf8');
-      // A row's own text may hold whitespace the serialized message would not: the message is judged, not the layout.
-      if (ownText && eventTooLarge(bytes, this.options.maxEventBytes)) {
-        serialized = JSON.stringify(message);
-        bytes = Buffer.byteLength(serialized, 'utf8');
-      }
-      if (eventTooLarge(bytes, this.options.maxEventBytes)) {
-        return reject(
-          line,
-          maskWriteKey(raw, object['writeKey']),
-          '(message)',
-          `serialized event is ${bytes} bytes, above the limit of ${this.options.maxEventBytes} bytes per event (Segment rejects the whole batch with 400)`,
-        );
-      }
-    }
-    if (validated.serverFields !== undefined) return { ok: true, message, serialized, idDerived, serverFields: validated.serverFields };
-    return { ok: true, message, serialized, idDerived };
+    if (serialized.length * 3 <= this.options.maxEventBytes) return undefined;
+    const bytes = Buffer.byteLength(serialized, 'utf8');
+    return eventTooLarge(bytes, this.options.maxEventBytes) ? bytes : undefined;
   }
-}
-
-/** The object's own keys, counted without building their array. */
-function ownKeyCount(object: Record<string, unknown>): number {
-  let count = 0;
-  for (const key in object) if (Object.hasOwn(object, key)) count += 1;
-  return count;
-}
-
-/**
- * The wire text of a row that already is its message (ValidationResult.exact, src/core/message-schema.ts): the row
- * itself, or with `"messageId":"<derived>",` as its first member. The row parsed as an object with a `type`, so its
- * first non-blank character is `{` and a member follows it. The caller has checked that no member is repeated: JSON
- * leaves a repeated name to each reader, so a row could show the validation one value and Segment another
- * (docs/segment-tracking-api.md, "Events sent as written").
- */
-function rowText(raw: string, derivedMessageId: string | undefined): string {
-  if (derivedMessageId === undefined) return raw;
-  const brace = raw.indexOf('{') + 1;
-  return `${raw.slice(0, brace)}"messageId":"${derivedMessageId}",${raw.slice(brace)}`;
 }
 
 /** A row's write key must not reach the reject report: it is the source's credential (docs/segment-tracking-api.md, "Authentication"). */

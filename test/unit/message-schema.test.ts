@@ -449,7 +449,6 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
   it('gives the same result, key order included, for 10,000 generated and mutated rows', () => {
     const random = seededRandom(20261127);
     let fast = 0;
-    let exact = 0;
     for (let i = 0; i < 10_000; i++) {
       const row = randomRow(random);
       for (const allowMissingTimestamp of [false, true]) {
@@ -458,21 +457,12 @@ describe('validateMessage fast path (acceptValidMessage) agrees with the schema'
         const actual = validateMessage(structuredClone(row), opts);
         expect(actual, JSON.stringify(row)).toEqual(expected);
         if (actual.ok && expected.ok) expect(JSON.stringify(actual.message)).toBe(JSON.stringify(expected.message));
-        // A row said to be its message must be it, member for member, whatever the key order (src/core/row-to-message.ts sends its text).
-        const judged = validateMessage(structuredClone(row), { ...opts, reportExact: true });
-        if (judged.ok && judged.exact) {
-          exact += 1;
-          expect(row, JSON.stringify(row)).toEqual(judged.message);
-          expect(judged.serverFields).toBeUndefined();
-        }
       }
       if (acceptValidMessage(row) !== undefined) fast += 1;
     }
     // The comparison means something only if both paths ran often.
     expect(fast).toBeGreaterThan(2_500);
     expect(fast).toBeLessThan(9_500);
-    expect(exact).toBeGreaterThan(1_000);
-    expect(exact).toBeLessThan(2 * fast);
   });
 
   it('strips server-set fields and context.library on both paths, for valid and invalid rows alike', () => {

@@ -48,11 +48,16 @@ function expectOk(result: ConvertResult) {
   return result;
 }
 
+/** The message a converted row sends. */
+function sentMessage(result: ConvertResult): Record<string, unknown> {
+  return JSON.parse(expectOk(result).serialized) as Record<string, unknown>;
+}
+
 describe('NDJSON rows', () => {
   it('converts a valid row, derives a deterministic messageId, and sends exactly that message', () => {
     const raw = `{"type":"track","userId":"u1","event":"Order Completed","timestamp":"${ts}","properties":{"revenue":9.5,"name":"Zoë 😀"}}`;
     const result = expectOk(ndjson().convert(12, raw));
-    expect(result.message).toEqual({
+    expect(sentMessage(result)).toEqual({
       type: 'track',
       userId: 'u1',
       event: 'Order Completed',
@@ -60,7 +65,7 @@ describe('NDJSON rows', () => {
       properties: { revenue: 9.5, name: 'Zoë 😀' },
       messageId: deriveMessageId(namespace, 12, raw),
     });
-    expect(JSON.parse(result.serialized)).toEqual(result.message);
+    expect(result.event).toMatchObject({ type: 'track', messageId: deriveMessageId(namespace, 12, raw), timestamp: ts });
     expect(ndjson().convert(12, raw)).toEqual(result);
   });
 
@@ -68,12 +73,12 @@ describe('NDJSON rows', () => {
     const raw = `{"type":"identify","userId":"u","timestamp":"${ts}"}`;
     const a = expectOk(ndjson().convert(1, raw));
     const b = expectOk(ndjson().convert(2, raw));
-    expect(a.message.messageId).not.toBe(b.message.messageId);
+    expect(a.event.messageId).not.toBe(b.event.messageId);
   });
 
   it("keeps the row's own messageId", () => {
     const result = expectOk(ndjson().convert(1, `{"type":"identify","userId":"u","timestamp":"${ts}","messageId":"mine-1"}`));
-    expect(result.message.messageId).toBe('mine-1');
+    expect(result.event.messageId).toBe('mine-1');
   });
 
   it('never puts sentAt on an event', () => {
@@ -83,7 +88,7 @@ describe('NDJSON rows', () => {
 
   it('coerces numeric ids to strings', () => {
     const result = expectOk(ndjson().convert(1, `{"type":"identify","userId":12345,"timestamp":"${ts}"}`));
-    expect(result.message.userId).toBe('12345');
+    expect(sentMessage(result).userId).toBe('12345');
     expect(result.serialized).toContain('"userId":"12345"');
   });
 
@@ -94,7 +99,7 @@ describe('NDJSON rows', () => {
   it('sends a row without timestamp only when allowed', () => {
     const raw = '{"type":"identify","userId":"u"}';
     expect(ndjson().convert(1, raw)).toMatchObject({ ok: false, reject: { field: 'timestamp' } });
-    expect(expectOk(ndjson({ allowMissingTimestamp: true }).convert(1, raw)).message).not.toHaveProperty('timestamp');
+    expect(sentMessage(ndjson({ allowMissingTimestamp: true }).convert(1, raw))).not.toHaveProperty('timestamp');
   });
 
   const rejects: Array<[string, string, string, RegExp]> = [
@@ -152,20 +157,25 @@ describe('NDJSON rows', () => {
   });
 });
 
-describe('NDJSON rows that already are their message go out as written', () => {
+describe('NDJSON rows that are plainly valid go out as written', () => {
   const converter = ndjson();
   const sent = (raw: string, line = 7) => expectOk(converter.convert(line, raw)).serialized;
   const row = `{"type":"track","userId":"u1","event":"Order Completed","timestamp":"${ts}","properties":{"revenue":9.50,"name":"Zo\\u00eb"}}`;
+  /** What JSON.parse's path sends: the message, compact, type first and messageId second. */
+  const isSerializedMessage = (serialized: string) => serialized.startsWith('{"type":') && JSON.stringify(JSON.parse(serialized)) === serialized;
 
-  it('puts only the derived messageId in front of the row', () => {
+  it('puts only the derived messageId in front of the row, and counts what it sends', () => {
     const id = deriveMessageId(namespace, 7, row);
-    expect(sent(row)).toBe(`{"messageId":"${id}",${row.slice(1)}`);
-    expect(JSON.parse(sent(row))).toEqual(expectOk(converter.convert(7, row)).message);
+    const result = expectOk(converter.convert(7, row));
+    expect(result.serialized).toBe(`{"messageId":"${id}",${row.slice(1)}`);
+    expect(result).toMatchObject({ idDerived: true, event: { type: 'track', messageId: id, timestamp: ts } });
+    expect(result.serverFields).toBeUndefined();
   });
 
   it('sends a row with its own messageId as it is, spacing included', () => {
     const spaced = `  { "type" : "identify", "messageId" : "m-1", "userId" : "u", "timestamp" : "${ts}" }  `;
     expect(sent(spaced)).toBe(spaced);
+    expect(expectOk(converter.convert(1, spaced))).toMatchObject({ idDerived: false, event: { messageId: 'm-1' } });
   });
 
   it('keeps every digit of integers past 2^53, which JSON.parse rounds', () => {
@@ -173,39 +183,68 @@ describe('NDJSON rows that already are their message go out as written', () => {
     expect(sent(big)).toContain('"orderId":12345678901234567891}');
   });
 
-  // Each of these differs from its message, or could read differently elsewhere: the message is serialized instead.
+  it('cuts the server-set members and context.library out of an exported row, with their commas', () => {
+    const exported =
+      `{"receivedAt":"${ts}","type":"track","sentAt":null,"userId":"u","event":"E","context":{"library":{"name":"analytics.js"},` +
+      `"ip":"1.2.3.4","page":{"path":"/"}},"timestamp":"${ts}","writeKey":"secret","_metadata":{"bundled":["Segment.io"]}}`;
+    const result = expectOk(converter.convert(2, exported));
+    const id = deriveMessageId(namespace, 2, exported);
+    expect(result.serialized).toBe(
+      `{"messageId":"${id}","type":"track","userId":"u","event":"E","context":{"ip":"1.2.3.4","page":{"path":"/"}},"timestamp":"${ts}"}`,
+    );
+    expect(result.serverFields).toEqual(['receivedAt', 'sentAt', 'writeKey', '_metadata', 'context.library']);
+    const middle = `{"type":"identify","userId":"u","context":{"ip":"1.2.3.4", "library" : "x" ,"locale":"en"},"channel":"server","timestamp":"${ts}"}`;
+    expect(JSON.parse(sent(middle))).toEqual({
+      messageId: deriveMessageId(namespace, 7, middle),
+      type: 'identify',
+      userId: 'u',
+      context: { ip: '1.2.3.4', locale: 'en' },
+      timestamp: ts,
+    });
+  });
+
+  // Each of these differs from its message in a way a cut cannot mend, or could read differently elsewhere: JSON.parse's
+  // path builds the message and serializes it.
   const rewritten: Array<[string, string]> = [
     [
       'a repeated member (JSON.parse keeps the last; another reader may keep the first)',
       `{"type":"identify","userId":"u","timestamp":"bad","timestamp":"${ts}"}`,
     ],
     ['a repeated member spelled with an escape', `{"type":"identify","userId":"u","timestamp":"bad","time\\u0073tamp":"${ts}"}`],
+    ['a context.library spelled with an escape', `{"type":"identify","userId":"u","timestamp":"${ts}","context":{"ip":"1","librar\\u0079":"x"}}`],
     ['a null field', `{"type":"identify","userId":"u","anonymousId":null,"timestamp":"${ts}"}`],
     ['a number id', `{"type":"identify","userId":42,"timestamp":"${ts}"}`],
     ['a timestamp to normalise', '{"type":"identify","userId":"u","timestamp":"2024-01-02T05:04:05+02:00"}'],
-    ['a server-set field', `{"type":"identify","userId":"u","timestamp":"${ts}","receivedAt":"${ts}"}`],
-    ['context.library', `{"type":"identify","userId":"u","timestamp":"${ts}","context":{"ip":"1.2.3.4","library":{"name":"x"}}}`],
+    ['the event time taken from originalTimestamp', `{"type":"identify","userId":"u","originalTimestamp":"${ts}"}`],
+    ['a context of nothing but library', `{"type":"identify","userId":"u","timestamp":"${ts}","context":{"library":{"name":"x"}}}`],
     ['a byte order mark', `\uFEFF{"type":"identify","userId":"u","timestamp":"${ts}"}`],
   ];
   it.each(rewritten)('serializes the message for %s', (_label, raw) => {
-    const result = expectOk(converter.convert(3, raw));
-    expect(result.serialized).toBe(JSON.stringify(result.message));
+    expect(isSerializedMessage(sent(raw, 3))).toBe(true);
   });
 
-  it('serializes the message when a field it was told to ignore is removed', () => {
+  it('serializes every row when fields are to be ignored', () => {
     const raw = `{"type":"identify","userId":"u","timestamp":"${ts}","reason":"late"}`;
-    const result = expectOk(ndjson({ ignoreFields: ['reason'] }).convert(3, raw));
-    expect(result.serialized).toBe(JSON.stringify(result.message));
-    expect(expectOk(ndjson({ ignoreFields: ['reason'] }).convert(3, row)).serialized).toBe(sent(row, 3));
+    const ignoring = ndjson({ ignoreFields: ['reason'] });
+    expect(isSerializedMessage(expectOk(ignoring.convert(3, raw)).serialized)).toBe(true);
+    expect(expectOk(ignoring.convert(3, raw)).serialized).not.toContain('reason');
+    expect(isSerializedMessage(expectOk(ignoring.convert(3, row)).serialized)).toBe(true);
   });
 
   it('judges the size of the message, not of the spacing around it', () => {
     const spaced = `{"type":"identify",${' '.repeat(400)}"userId":"u","timestamp":"${ts}"}`;
-    const message = expectOk(converter.convert(1, spaced)).message;
-    const limit = Buffer.byteLength(JSON.stringify(message));
-    const result = expectOk(ndjson({ maxEventBytes: limit }).convert(1, spaced));
-    expect(result.serialized).toBe(JSON.stringify(message));
+    const compact = expectOk(ndjson({ ignoreFields: ['none'] }).convert(1, spaced)).serialized;
+    const limit = Buffer.byteLength(compact);
+    expect(expectOk(ndjson({ maxEventBytes: limit }).convert(1, spaced)).serialized).toBe(compact);
     expect(sent(spaced, 1).length).toBeGreaterThan(limit);
+  });
+
+  it('leaves rows without a timestamp, or with one in the future, to the path that words their rejection', () => {
+    expect(converter.convert(1, '{"type":"identify","userId":"u"}')).toMatchObject({ ok: false, reject: { field: 'timestamp' } });
+    expect(converter.convert(1, '{"type":"identify","userId":"u","timestamp":"2024-07-01T00:00:00.000Z"}')).toMatchObject({
+      ok: false,
+      reject: { field: 'timestamp' },
+    });
   });
 });
 
@@ -220,7 +259,7 @@ describe('CSV rows', () => {
       'context.ip': '1.2.3.4',
     });
     const result = expectOk(csv().convert(3, raw, values));
-    expect(result.message).toEqual({
+    expect(sentMessage(result)).toEqual({
       type: 'track',
       userId: 'u1',
       event: 'Order Completed',
@@ -229,12 +268,12 @@ describe('CSV rows', () => {
       context: { ip: '1.2.3.4' },
       messageId: deriveMessageId(namespace, 3, raw),
     });
-    expect(result.serialized).toBe(JSON.stringify(result.message));
+    expect(result.serialized).toBe(JSON.stringify(sentMessage(result)));
   });
 
   it('keeps the messageId column when filled', () => {
     const [raw, values] = csvRow({ type: 'identify', userId: 'u', timestamp: ts, messageId: 'csv-1' });
-    expect(expectOk(csv().convert(2, raw, values)).message.messageId).toBe('csv-1');
+    expect(expectOk(csv().convert(2, raw, values)).event.messageId).toBe('csv-1');
   });
 
   const rejects: Array<[string, Record<string, string>, string, RegExp]> = [
@@ -335,7 +374,7 @@ describe('Segment export rows', () => {
     });
     const values = ['track', 'u', 'E', ts, ts, ts, key, 'analytics-ruby', 'm-1'];
     const result = expectOk(converter.convert(2, values.join(','), values));
-    expect(result.message).toEqual({ type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts });
+    expect(sentMessage(result)).toEqual({ type: 'track', messageId: 'm-1', userId: 'u', event: 'E', timestamp: ts });
     expect(result.serverFields).toContain('writeKey');
   });
 
@@ -357,6 +396,6 @@ describe('Segment export rows', () => {
       ignoreFields: ['reason'],
     });
     const values = ['identify', 'u', ts, 'fixed'];
-    expect(expectOk(csvConverter.convert(2, values.join(','), values)).message).toMatchObject({ type: 'identify', userId: 'u' });
+    expect(sentMessage(csvConverter.convert(2, values.join(','), values))).toMatchObject({ type: 'identify', userId: 'u' });
   });
 });

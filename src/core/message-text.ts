@@ -1,0 +1,526 @@
+/**
+ * The text path of row validation: an NDJSON row that is plainly a valid message, exactly as written, is judged on
+ * its text, without JSON.parse building an object graph that is thrown away once the row is sent as written
+ * (src/core/row-to-message.ts). Most rows of an import are such rows; the per-row cost is in docs/footprint.md.
+ *
+ * It accepts a row only when all of this holds, and otherwise says nothing (undefined) and the row goes through
+ * JSON.parse and validateMessage (src/core/message-schema.ts), which alone reject rows and word why:
+ * - the text is one JSON object by RFC 8259, checked character by character as strictly as JSON.parse;
+ * - every member name is written without escapes, is a field its call type allows, and appears once;
+ * - `type`, the ids, `event`, `name`, `category`, `messageId` and `timestamp` are strings without escapes, and
+ *   `properties`, `traits`, `context` and `integrations` are objects; nothing is null;
+ * - the rules of acceptValidMessage (src/core/message-fast-path.ts) for a row that is exactly its message: an id the
+ *   call type needs, no blank id or event, a messageId of 1-100 characters, a canonical timestamp, and no server-set
+ *   field, `context.library` included (no name in `context` may be escaped either, or `library` could hide).
+ * test/unit/message-text.test.ts checks that every row accepted here is accepted by the other path as exactly its
+ * message, with the same summary.
+ *
+ * No Node imports: plain string work. Linear in the row's length; nesting deeper than MAX_DEPTH is left to JSON.parse.
+ */
+import { SEGMENT_LIMITS } from '../shared/limits';
+import { serverFieldNames } from './message-fast-path';
+import { isCanonicalTimestamp } from './timestamp';
+import { SERVER_SET_FIELDS } from './types';
+
+/** What the import counts of a valid row: its call type, its own messageId (if it brought one) and its timestamp. */
+export interface EventSummary {
+  type: string;
+  messageId?: string;
+  timestamp?: string;
+}
+
+const MAX_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
+
+/** The fields of a message, by bit. Any other member name (a server-set one included) is not this path's to judge. */
+const TYPE = 1 << 0;
+const USER_ID = 1 << 1;
+const ANONYMOUS_ID = 1 << 2;
+const PREVIOUS_ID = 1 << 3;
+const GROUP_ID = 1 << 4;
+const MESSAGE_ID = 1 << 5;
+const EVENT = 1 << 6;
+const NAME = 1 << 7;
+const CATEGORY = 1 << 8;
+const TIMESTAMP = 1 << 9;
+const PROPERTIES = 1 << 10;
+const TRAITS = 1 << 11;
+const CONTEXT = 1 << 12;
+const INTEGRATIONS = 1 << 13;
+const FIELD_COUNT = 14;
+
+const STRING_FIELDS = TYPE | USER_ID | ANONYMOUS_ID | PREVIOUS_ID | GROUP_ID | MESSAGE_ID | EVENT | NAME | CATEGORY | TIMESTAMP;
+const COMMON = TYPE | USER_ID | ANONYMOUS_ID | MESSAGE_ID | TIMESTAMP | CONTEXT | INTEGRATIONS;
+
+/** The call types and the fields each allows: the strict schemas of src/core/message-schema.ts. */
+const CALL_TYPES: ReadonlyArray<{ type: string; fields: number }> = [
+  { type: 'track', fields: COMMON | EVENT | PROPERTIES },
+  { type: 'identify', fields: COMMON | TRAITS },
+  { type: 'page', fields: COMMON | NAME | CATEGORY | PROPERTIES },
+  { type: 'screen', fields: COMMON | NAME | CATEGORY | PROPERTIES },
+  { type: 'group', fields: COMMON | GROUP_ID | TRAITS },
+  { type: 'alias', fields: COMMON | PREVIOUS_ID },
+];
+
+/** A member name this path knows: a message field (`field` bit) or a server-set one (`server` bit, by SERVER_SET_FIELDS position). */
+interface KnownName {
+  name: string;
+  field: number;
+  server: number;
+}
+
+/** Known names by length, so a member name is told apart with one or two startsWith calls and no new string. */
+const NAMES_BY_LENGTH: ReadonlyArray<readonly KnownName[]> = (() => {
+  const fields: Array<[string, number]> = [
+    ['type', TYPE],
+    ['userId', USER_ID],
+    ['anonymousId', ANONYMOUS_ID],
+    ['previousId', PREVIOUS_ID],
+    ['groupId', GROUP_ID],
+    ['messageId', MESSAGE_ID],
+    ['event', EVENT],
+    ['name', NAME],
+    ['category', CATEGORY],
+    ['timestamp', TIMESTAMP],
+    ['properties', PROPERTIES],
+    ['traits', TRAITS],
+    ['context', CONTEXT],
+    ['integrations', INTEGRATIONS],
+  ];
+  const table: KnownName[][] = [];
+  for (const [name, field] of fields) (table[name.length] ??= []).push({ name, field, server: 0 });
+  SERVER_SET_FIELDS.forEach((name, index) => (table[name.length] ??= []).push({ name, field: 0, server: 1 << index }));
+  return table;
+})();
+
+const ORIGINAL_TIMESTAMP = 1 << SERVER_SET_FIELDS.indexOf('originalTimestamp');
+/** Server-set members cut from a row, plus context.library: each named at most once, so this bounds the cuts. */
+const MAX_CUTS = SERVER_SET_FIELDS.length + 1;
+
+/** Characters String.prototype.trim removes, beyond ASCII (which a row's unescaped string holds only as a space). */
+function isUnicodeSpace(code: number): boolean {
+  return (
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
+}
+
+/** What the text path accepted: the summary, the server-set fields the row had, and the text to send. */
+export interface TextMessage {
+  event: EventSummary;
+  /** As validateMessage reports them (serverFieldNames in src/core/message-fast-path.ts); undefined when none. */
+  serverFields: string[] | undefined;
+  /** The row as written, less its server-set members and `context.library` (with the comma that set each apart). */
+  text: string;
+}
+
+/**
+ * Judges rows by their text. One per RowConverter: it keeps where each field's value was found, and what to cut, in
+ * reused arrays, so judging a row allocates only the strings it returns.
+ */
+export class MessageTextReader {
+  private text = '';
+  /** Where each string field's value (between its quotes) starts and ends, by field bit index. */
+  private readonly fieldStart = new Int32Array(FIELD_COUNT);
+  private readonly fieldEnd = new Int32Array(FIELD_COUNT);
+  private serverFields = 0;
+  private libraryInContext = false;
+  /** Ranges of the text to leave out, in order and apart: [start, end) pairs. */
+  private readonly cuts = new Int32Array(2 * MAX_CUTS);
+  private cutCount = 0;
+
+  /**
+   * The row's summary and text when the row is plainly a valid message (see the top of this file); undefined when in
+   * any doubt. The timestamp is only checked to be canonical: whether it may be missing, or is in the future, is the
+   * caller's rule (src/core/row-to-message.ts).
+   */
+  accept(text: string): TextMessage | undefined {
+    this.text = text;
+    this.serverFields = 0;
+    this.libraryInContext = false;
+    this.cutCount = 0;
+    const seen = this.readMembers();
+    if (seen < 0) return undefined;
+    const event = this.judge(seen);
+    if (event === undefined) return undefined;
+    const hasServerFields = this.serverFields !== 0 || this.libraryInContext;
+    // Without a timestamp, a row with server-set fields takes originalTimestamp as its event time: a member to write, not
+    // to cut, so JSON.parse's path builds that message.
+    if (hasServerFields && (seen & TIMESTAMP) === 0 && (this.serverFields & ORIGINAL_TIMESTAMP) !== 0) return undefined;
+    return {
+      event,
+      serverFields: hasServerFields ? serverFieldNames(this.serverFields, this.libraryInContext) : undefined,
+      text: this.cutCount === 0 ? text : this.textWithoutCuts(),
+    };
+  }
+
+  /**
+   * Reads the outer object: the fields seen (bits), with each string field's value position and the members to cut;
+   * -1 for anything this path leaves to JSON.parse (text that is not JSON, or JSON it does not read). Every -1 below
+   * means the same.
+   */
+  private readMembers(): number {
+    const text = this.text;
+    let at = skipSpace(text, 0);
+    if (text.charCodeAt(at) !== OPEN_OBJECT) return -1;
+    at = skipSpace(text, at + 1);
+    if (text.charCodeAt(at) === CLOSE_OBJECT) return -1;
+    let seen = 0;
+    const cuts = new MemberCuts(this);
+    for (;;) {
+      const memberStart = at;
+      if (text.charCodeAt(at) !== QUOTE) return -1;
+      const nameEnd = this.stringEnd(at);
+      if (nameEnd < 0) return -1;
+      const known = this.nameAt(at + 1, nameEnd - 1);
+      if (known === undefined) return -1;
+      at = skipSpace(text, nameEnd);
+      if (text.charCodeAt(at) !== COLON) return -1;
+      at = skipSpace(text, at + 1);
+      const code = text.charCodeAt(at);
+      if (known.server !== 0) {
+        // Dropped whatever it holds, as stripServerSetFields drops it (src/core/message-schema.ts).
+        if ((this.serverFields & known.server) !== 0) return -1;
+        this.serverFields |= known.server;
+        at = this.valueEnd(at, 1);
+        if (at < 0) return -1;
+        cuts.cut(memberStart, at);
+      } else {
+        const bit = known.field;
+        if ((seen & bit) !== 0) return -1;
+        seen |= bit;
+        cuts.keep(memberStart);
+        if ((bit & STRING_FIELDS) !== 0) {
+          if (code !== QUOTE) return -1;
+          const end = this.stringEnd(at);
+          if (end < 0) return -1;
+          const index = 31 - Math.clz32(bit);
+          this.fieldStart[index] = at + 1;
+          this.fieldEnd[index] = end - 1;
+          at = end;
+        } else {
+          if (code !== OPEN_OBJECT) return -1;
+          at = bit === CONTEXT ? this.contextEnd(at) : this.objectEnd(at, 1);
+          if (at < 0) return -1;
+        }
+        cuts.kept(at);
+      }
+      at = skipSpace(text, at);
+      const next = text.charCodeAt(at);
+      if (next === CLOSE_OBJECT) break;
+      if (next !== COMMA) return -1;
+      at = skipSpace(text, at + 1);
+    }
+    // Only spacing may follow the object, as JSON.parse requires.
+    if (skipSpace(text, at + 1) !== text.length || cuts.allCut()) return -1;
+    return seen;
+  }
+
+  private judge(seen: number): EventSummary | undefined {
+    const text = this.text;
+    if ((seen & TYPE) === 0) return undefined;
+    const typeStart = this.fieldStart[0]!;
+    const typeLength = this.fieldEnd[0]! - typeStart;
+    let callType: { type: string; fields: number } | undefined;
+    for (const candidate of CALL_TYPES) {
+      if (candidate.type.length === typeLength && text.startsWith(candidate.type, typeStart)) callType = candidate;
+    }
+    if (callType === undefined || (seen & ~callType.fields) !== 0) return undefined;
+    const { type } = callType;
+
+    if (this.isBlankIfSeen(seen, USER_ID) || this.isBlankIfSeen(seen, ANONYMOUS_ID)) return undefined;
+    if (this.isBlankIfSeen(seen, PREVIOUS_ID) || this.isBlankIfSeen(seen, GROUP_ID)) return undefined;
+    if (type === 'alias' ? (seen & USER_ID) === 0 || (seen & PREVIOUS_ID) === 0 : (seen & (USER_ID | ANONYMOUS_ID)) === 0) return undefined;
+    if (type === 'group' && (seen & GROUP_ID) === 0) return undefined;
+    if (type === 'track' && ((seen & EVENT) === 0 || this.isBlank(EVENT))) return undefined;
+
+    const summary: EventSummary = { type };
+    if ((seen & MESSAGE_ID) !== 0) {
+      const messageId = this.value(MESSAGE_ID);
+      if (messageId.length < 1 || messageId.length > SEGMENT_LIMITS.maxMessageIdLength) return undefined;
+      summary.messageId = messageId;
+    }
+    if ((seen & TIMESTAMP) !== 0) {
+      const timestamp = this.value(TIMESTAMP);
+      if (!isCanonicalTimestamp(timestamp)) return undefined;
+      summary.timestamp = timestamp;
+    }
+    return summary;
+  }
+
+  /** @internal MemberCuts records a range to leave out. */
+  addCut(start: number, end: number): void {
+    const at = 2 * this.cutCount++;
+    this.cuts[at] = start;
+    this.cuts[at + 1] = end;
+  }
+
+  private textWithoutCuts(): string {
+    const text = this.text;
+    let result = '';
+    let from = 0;
+    for (let index = 0; index < 2 * this.cutCount; index += 2) {
+      result += text.slice(from, this.cuts[index]!);
+      from = this.cuts[index + 1]!;
+    }
+    return result + text.slice(from);
+  }
+
+  private value(bit: number): string {
+    const index = 31 - Math.clz32(bit);
+    return this.text.slice(this.fieldStart[index]!, this.fieldEnd[index]!);
+  }
+
+  private isBlankIfSeen(seen: number, bit: number): boolean {
+    return (seen & bit) !== 0 && this.isBlank(bit);
+  }
+
+  /** As `value(bit).trim() === ''`, without the strings. */
+  private isBlank(bit: number): boolean {
+    const index = 31 - Math.clz32(bit);
+    const text = this.text;
+    for (let at = this.fieldStart[index]!; at < this.fieldEnd[index]!; at++) {
+      const code = text.charCodeAt(at);
+      if (code === 0x20 || (code >= 0x80 && isUnicodeSpace(code))) continue;
+      return false;
+    }
+    return true;
+  }
+
+  /** The known name written at text[start, end) (no escapes there), or undefined for any other name. */
+  private nameAt(start: number, end: number): KnownName | undefined {
+    const candidates = NAMES_BY_LENGTH[end - start];
+    if (candidates === undefined) return undefined;
+    for (const candidate of candidates) if (this.text.startsWith(candidate.name, start)) return candidate;
+    return undefined;
+  }
+
+  /**
+   * The index after the string opening at `at`, or -1. This path reads only names and fields written without
+   * escapes (a name with one could spell any field); inside values, escapes are checked as JSON.parse checks them
+   * (`allowEscapes`).
+   */
+  private stringEnd(at: number, allowEscapes = false): number {
+    const text = this.text;
+    const length = text.length;
+    for (let i = at + 1; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code === QUOTE) return i + 1;
+      if (code < 0x20) return -1;
+      if (code === BACKSLASH) {
+        if (!allowEscapes) return -1;
+        const escaped = text.charCodeAt(i + 1);
+        if (escaped === 0x75 /* u */) {
+          for (let k = i + 2; k < i + 6; k++) if (!isHexDigit(text.charCodeAt(k))) return -1;
+          i += 5;
+        } else if (isSimpleEscape(escaped)) {
+          i += 1;
+        } else {
+          return -1;
+        }
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * The index after the `context` object opening at `at`, or -1, with its `library` member cut. Its names must be
+   * written without escapes (one could spell `library`), and something other than `library` must be left in it (a
+   * context of nothing else is dropped whole, which JSON.parse's path does).
+   */
+  private contextEnd(at: number): number {
+    const text = this.text;
+    at = skipSpace(text, at + 1);
+    if (text.charCodeAt(at) === CLOSE_OBJECT) return at + 1;
+    const cuts = new MemberCuts(this);
+    for (;;) {
+      const memberStart = at;
+      if (text.charCodeAt(at) !== QUOTE) return -1;
+      const nameEnd = this.stringEnd(at);
+      if (nameEnd < 0) return -1;
+      const isLibrary = nameEnd - at === 9 && text.startsWith('library', at + 1);
+      if (isLibrary) {
+        if (this.libraryInContext) return -1;
+        this.libraryInContext = true;
+      } else {
+        cuts.keep(memberStart);
+      }
+      at = skipSpace(text, nameEnd);
+      if (text.charCodeAt(at) !== COLON) return -1;
+      at = this.valueEnd(skipSpace(text, at + 1), 1);
+      if (at < 0) return -1;
+      if (isLibrary) cuts.cut(memberStart, at);
+      else cuts.kept(at);
+      at = skipSpace(text, at);
+      const next = text.charCodeAt(at);
+      if (next === CLOSE_OBJECT) return cuts.allCut() ? -1 : at + 1;
+      if (next !== COMMA) return -1;
+      at = skipSpace(text, at + 1);
+    }
+  }
+
+  /** The index after the object opening at `at` (at `depth`), or -1. */
+  private objectEnd(at: number, depth: number): number {
+    const text = this.text;
+    if (depth > MAX_DEPTH) return -1;
+    at = skipSpace(text, at + 1);
+    if (text.charCodeAt(at) === CLOSE_OBJECT) return at + 1;
+    for (;;) {
+      if (text.charCodeAt(at) !== QUOTE) return -1;
+      const nameEnd = this.stringEnd(at, true);
+      if (nameEnd < 0) return -1;
+      at = skipSpace(text, nameEnd);
+      if (text.charCodeAt(at) !== COLON) return -1;
+      at = this.valueEnd(skipSpace(text, at + 1), depth);
+      if (at < 0) return -1;
+      at = skipSpace(text, at);
+      const next = text.charCodeAt(at);
+      if (next === CLOSE_OBJECT) return at + 1;
+      if (next !== COMMA) return -1;
+      at = skipSpace(text, at + 1);
+    }
+  }
+
+  private arrayEnd(at: number, depth: number): number {
+    const text = this.text;
+    if (depth > MAX_DEPTH) return -1;
+    at = skipSpace(text, at + 1);
+    if (text.charCodeAt(at) === CLOSE_ARRAY) return at + 1;
+    for (;;) {
+      at = this.valueEnd(at, depth);
+      if (at < 0) return -1;
+      at = skipSpace(text, at);
+      const next = text.charCodeAt(at);
+      if (next === CLOSE_ARRAY) return at + 1;
+      if (next !== COMMA) return -1;
+      at = skipSpace(text, at + 1);
+    }
+  }
+
+  /** The index after the JSON value at `at` (inside an object or array at `depth`), or -1. */
+  private valueEnd(at: number, depth: number): number {
+    const text = this.text;
+    const code = text.charCodeAt(at);
+    if (code === QUOTE) return this.stringEnd(at, true);
+    if (code === OPEN_OBJECT) return this.objectEnd(at, depth + 1);
+    if (code === OPEN_ARRAY) return this.arrayEnd(at, depth + 1);
+    if (code === MINUS || (code >= ZERO && code <= NINE)) return numberEnd(text, at);
+    if (code === 0x74 /* t */) return text.startsWith('true', at) ? at + 4 : -1;
+    if (code === 0x66 /* f */) return text.startsWith('false', at) ? at + 5 : -1;
+    if (code === 0x6e /* n */) return text.startsWith('null', at) ? at + 4 : -1;
+    return -1;
+  }
+}
+
+/**
+ * Which text to cut for the members left out of one object, so that what is left is that object without them: a cut
+ * member goes with the comma before it (from the end of the member before it), and members cut before the first kept
+ * one go with the comma after them (up to where that member starts). Cuts come in text order, never overlapping.
+ */
+class MemberCuts {
+  /** Where the next cut after a kept member starts: the end of that member, or of the cut that followed it. */
+  private cutFrom = -1;
+  private pendingStart = -1;
+  private keptAny = false;
+
+  constructor(private readonly reader: MessageTextReader) {}
+
+  /** A member to keep starts at `start` (called before its value is read, so any cuts inside it come after). */
+  keep(start: number): void {
+    if (this.pendingStart >= 0) {
+      this.reader.addCut(this.pendingStart, start);
+      this.pendingStart = -1;
+    }
+    this.keptAny = true;
+  }
+
+  kept(end: number): void {
+    this.cutFrom = end;
+  }
+
+  cut(start: number, end: number): void {
+    if (this.cutFrom >= 0) {
+      this.reader.addCut(this.cutFrom, end);
+      this.cutFrom = end;
+    } else if (this.pendingStart < 0) {
+      this.pendingStart = start;
+    }
+  }
+
+  /** Every member was cut (this object had members, none kept). */
+  allCut(): boolean {
+    return !this.keptAny && this.pendingStart >= 0;
+  }
+}
+
+/** After JSON whitespace (space, tab, LF, CR) from `at`. */
+function skipSpace(text: string, at: number): number {
+  for (;;) {
+    const code = text.charCodeAt(at);
+    if (code !== 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return at;
+    at++;
+  }
+}
+
+/** The index after the number at `at` (RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or -1. */
+function numberEnd(text: string, at: number): number {
+  if (text.charCodeAt(at) === MINUS) at++;
+  const first = text.charCodeAt(at);
+  if (first === ZERO) at++;
+  else if (first > ZERO && first <= NINE) at = digitsEnd(text, at + 1);
+  else return -1;
+  if (text.charCodeAt(at) === DOT) {
+    const fractionStart = at + 1;
+    at = digitsEnd(text, fractionStart);
+    if (at === fractionStart) return -1;
+  }
+  const exponent = text.charCodeAt(at);
+  if (exponent === LOWER_E || exponent === UPPER_E) {
+    at++;
+    const sign = text.charCodeAt(at);
+    if (sign === PLUS || sign === MINUS) at++;
+    const digitsStart = at;
+    at = digitsEnd(text, digitsStart);
+    if (at === digitsStart) return -1;
+  }
+  return at;
+}
+
+function digitsEnd(text: string, at: number): number {
+  for (;;) {
+    const code = text.charCodeAt(at);
+    if (code < ZERO || code > NINE) return at;
+    at++;
+  }
+}
+
+function isHexDigit(code: number): boolean {
+  return (code >= ZERO && code <= NINE) || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
+}
+
+/** `"`, `\`, `/`, b, f, n, r, t: the one-character escapes of RFC 8259. */
+function isSimpleEscape(code: number): boolean {
+  return code === QUOTE || code === BACKSLASH || code === 0x2f || code === 0x62 || code === 0x66 || code === 0x6e || code === 0x72 || code === 0x74;
+}
