@@ -150,6 +150,9 @@ export class MessageTextReader {
   /** Ranges of the text to leave out, in order and apart: [start, end) pairs. */
   private readonly cuts = new Int32Array(2 * MAX_CUTS);
   private cutCount = 0;
+  /** The bookkeeping of the outer object's cuts and of `context`'s, reused for every row. */
+  private readonly topCuts = new MemberCuts(this);
+  private readonly contextCuts = new MemberCuts(this);
 
   /**
    * The row's summary and text when the row is plainly a valid message (see the top of this file); undefined when in
@@ -188,7 +191,7 @@ export class MessageTextReader {
     at = skipSpace(text, at + 1);
     if (text.charCodeAt(at) === CLOSE_OBJECT) return -1;
     let seen = 0;
-    const cuts = new MemberCuts(this);
+    const cuts = this.topCuts.reset();
     for (;;) {
       const memberStart = at;
       if (text.charCodeAt(at) !== QUOTE) return -1;
@@ -354,7 +357,7 @@ export class MessageTextReader {
     const text = this.text;
     at = skipSpace(text, at + 1);
     if (text.charCodeAt(at) === CLOSE_OBJECT) return at + 1;
-    const cuts = new MemberCuts(this);
+    const cuts = this.contextCuts.reset();
     for (;;) {
       const memberStart = at;
       if (text.charCodeAt(at) !== QUOTE) return -1;
@@ -446,6 +449,14 @@ class MemberCuts {
   private keptAny = false;
 
   constructor(private readonly reader: MessageTextReader) {}
+
+  /** Ready for the next object. */
+  reset(): this {
+    this.cutFrom = -1;
+    this.pendingStart = -1;
+    this.keptAny = false;
+    return this;
+  }
 
   /** A member to keep starts at `start` (called before its value is read, so any cuts inside it come after). */
   keep(start: number): void {

@@ -3,13 +3,15 @@ import { open, stat } from 'node:fs/promises';
 import { assertValidRange, type ByteSource } from './byte-source';
 
 /**
- * 64 KiB reads (Node's default). 1 MiB reads planned faster but made a record-reading process peak far higher, and
- * both sizes keep planning well ahead of sending (bench/README.md, "Design measurements"). One buffer per open range is
+ * 256 KiB reads. Each read costs the main thread ~55 µs whatever its size up to here (a 1M-event file, 234 MB, took
+ * 202 ms of CPU to read in 64 KiB reads, 74 ms in 256 KiB reads, 51 ms in 1 MiB ones, and every import reads its
+ * file twice: planning, then the chunks). 1 MiB reads made a record-reading process peak far higher, because each
+ * piece becomes one array of records (bench/README.md, "Design measurements"). One buffer per open range is
  * refilled for every piece, as the ByteSource contract allows (src/io/byte-source.ts): a read stream allocates a new
  * buffer per read, and planning a large file that way left tens of MB of garbage buffers at the start of every import
  * (docs/footprint.md, "Memory").
  */
-const LOCAL_READ_BYTES = 64 * 1024;
+const LOCAL_READ_BYTES = 256 * 1024;
 
 export class LocalFileSource implements ByteSource {
   readonly description: string;
