@@ -127,15 +127,6 @@ function isUnicodeSpace(code: number): boolean {
   );
 }
 
-/** What the text path accepted: the summary, the server-set fields the row had, and the text to send. */
-export interface TextMessage {
-  event: EventSummary;
-  /** As validateMessage reports them (serverFieldNames in src/core/message-fast-path.ts); undefined when none. */
-  serverFields: string[] | undefined;
-  /** The row as written, less its server-set members and `context.library` (with the comma that set each apart). */
-  text: string;
-}
-
 /**
  * Judges rows by their text. One per RowConverter: it keeps where each field's value was found, and what to cut, in
  * reused arrays, so judging a row allocates only the strings it returns.
@@ -153,30 +144,59 @@ export class MessageTextReader {
   /** The bookkeeping of the outer object's cuts and of `context`'s, reused for every row. */
   private readonly topCuts = new MemberCuts(this);
   private readonly contextCuts = new MemberCuts(this);
+  /** Where the outer object's `{` is. */
+  private openBrace = 0;
+  /** serverFieldNames' answers, by the bits they were made from: a few combinations recur for a whole import. */
+  private readonly serverFieldLists = new Map<number, readonly string[]>();
 
   /**
-   * The row's summary and text when the row is plainly a valid message (see the top of this file); undefined when in
-   * any doubt. The timestamp is only checked to be canonical: whether it may be missing, or is in the future, is the
-   * caller's rule (src/core/row-to-message.ts).
+   * The row's summary when the row is plainly a valid message (see the top of this file); undefined when in any doubt.
+   * The timestamp is only checked to be canonical: whether it may be missing, or is in the future, is the caller's
+   * rule (src/core/row-to-message.ts). What to send and the server-set fields found are asked next, before the next
+   * row is read.
    */
-  accept(text: string): TextMessage | undefined {
+  accept(text: string): EventSummary | undefined {
     this.text = text;
     this.serverFields = 0;
     this.libraryInContext = false;
     this.cutCount = 0;
     const seen = this.readMembers();
     if (seen < 0) return undefined;
-    const event = this.judge(seen);
-    if (event === undefined) return undefined;
-    const hasServerFields = this.serverFields !== 0 || this.libraryInContext;
     // Without a timestamp, a row with server-set fields takes originalTimestamp as its event time: a member to write, not
     // to cut, so JSON.parse's path builds that message.
-    if (hasServerFields && (seen & TIMESTAMP) === 0 && (this.serverFields & ORIGINAL_TIMESTAMP) !== 0) return undefined;
-    return {
-      event,
-      serverFields: hasServerFields ? serverFieldNames(this.serverFields, this.libraryInContext) : undefined,
-      text: this.cutCount === 0 ? text : this.textWithoutCuts(),
-    };
+    if ((seen & TIMESTAMP) === 0 && (this.serverFields & ORIGINAL_TIMESTAMP) !== 0) return undefined;
+    return this.judge(seen);
+  }
+
+  /**
+   * The accepted row's text less its server-set members and `context.library` (with the comma that set each apart),
+   * with `firstMember` (`"name":value,`) put first when given.
+   */
+  textToSend(firstMember?: string): string {
+    const text = this.text;
+    let result = '';
+    let from = 0;
+    if (firstMember !== undefined) {
+      from = this.openBrace + 1;
+      result = text.slice(0, from) + firstMember;
+    }
+    for (let index = 0; index < 2 * this.cutCount; index += 2) {
+      result += text.slice(from, this.cuts[index]!);
+      from = this.cuts[index + 1]!;
+    }
+    return from === 0 ? text : result + text.slice(from);
+  }
+
+  /** The accepted row's server-set fields as validateMessage names them (serverFieldNames), or undefined when none. */
+  serverFieldsFound(): readonly string[] | undefined {
+    if (this.serverFields === 0 && !this.libraryInContext) return undefined;
+    const key = this.libraryInContext ? -1 - this.serverFields : this.serverFields;
+    let names = this.serverFieldLists.get(key);
+    if (names === undefined) {
+      names = Object.freeze(serverFieldNames(this.serverFields, this.libraryInContext));
+      this.serverFieldLists.set(key, names);
+    }
+    return names;
   }
 
   /**
@@ -188,6 +208,7 @@ export class MessageTextReader {
     const text = this.text;
     let at = skipSpace(text, 0);
     if (text.charCodeAt(at) !== OPEN_OBJECT) return -1;
+    this.openBrace = at;
     at = skipSpace(text, at + 1);
     if (text.charCodeAt(at) === CLOSE_OBJECT) return -1;
     let seen = 0;
@@ -278,17 +299,6 @@ export class MessageTextReader {
     const at = 2 * this.cutCount++;
     this.cuts[at] = start;
     this.cuts[at + 1] = end;
-  }
-
-  private textWithoutCuts(): string {
-    const text = this.text;
-    let result = '';
-    let from = 0;
-    for (let index = 0; index < 2 * this.cutCount; index += 2) {
-      result += text.slice(from, this.cuts[index]!);
-      from = this.cuts[index + 1]!;
-    }
-    return result + text.slice(from);
   }
 
   private value(bit: number): string {

@@ -21,7 +21,7 @@ import { eventTooLarge } from './batch-builder';
 import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
 import { deriveMessageId } from './message-id';
 import { latestAcceptedTimestamp, validateMessage } from './message-schema';
-import { MessageTextReader, type EventSummary, type TextMessage } from './message-text';
+import { MessageTextReader, type EventSummary } from './message-text';
 import type { InputFormat, RejectedRow, SegmentMessage } from './types';
 
 export interface RowConverterOptions {
@@ -51,7 +51,7 @@ export type ConvertResult =
       serialized: string;
       /** The messageId was derived here (the row brought none): unique to this row's line by construction. */
       idDerived: boolean;
-      serverFields?: string[];
+      serverFields?: readonly string[];
     }
   | { ok: false; reject: RejectedRow };
 
@@ -96,7 +96,7 @@ export class RowConverter {
     // Runs once per row (millions per import): no per-call closures, no copies of the validated object.
     const reject = rejectRow;
     if (this.textReader !== undefined) {
-      const sent = this.sendAsWritten(line, raw, this.textReader.accept(raw));
+      const sent = this.sendAsWritten(this.textReader, line, raw);
       if (sent !== undefined) return sent;
     }
 
@@ -146,25 +146,21 @@ export class RowConverter {
   }
 
   /**
-   * The result for a row the text path accepted (src/core/message-text.ts), or undefined to take JSON.parse's path:
+   * The result for a row the text path accepts (src/core/message-text.ts), or undefined to take JSON.parse's path:
    * that path words the rejection of a row without a timestamp or with one in the future, and judges the size of the
    * serialized message rather than of the row's own spacing.
    */
-  private sendAsWritten(line: number, raw: string, accepted: TextMessage | undefined): ConvertResult | undefined {
-    if (accepted === undefined) return undefined;
-    const { event, serverFields } = accepted;
+  private sendAsWritten(reader: MessageTextReader, line: number, raw: string): ConvertResult | undefined {
+    const event = reader.accept(raw);
+    if (event === undefined) return undefined;
     const { timestamp } = event;
     if (timestamp === undefined ? !this.options.allowMissingTimestamp : timestamp > latestAcceptedTimestamp(this.now)) return undefined;
     const idDerived = event.messageId === undefined;
-    let serialized = accepted.text;
-    if (idDerived) {
-      // Derived from the row as read, like every other derived id; put first, so the row's text needs no other change.
-      const messageId = deriveMessageId(this.options.namespace, line, raw);
-      const brace = serialized.indexOf('{') + 1;
-      serialized = `${serialized.slice(0, brace)}"messageId":"${messageId}",${serialized.slice(brace)}`;
-      event.messageId = messageId;
-    }
+    // A derived id goes first, so the row's text needs no other change; it is derived from the row as read, like every other.
+    if (idDerived) event.messageId = deriveMessageId(this.options.namespace, line, raw);
+    const serialized = reader.textToSend(idDerived ? `"messageId":"${event.messageId}",` : undefined);
     if (this.serializedBytesIfOver(serialized) !== undefined) return undefined;
+    const serverFields = reader.serverFieldsFound();
     if (serverFields !== undefined) return { ok: true, event, serialized, idDerived, serverFields };
     return { ok: true, event, serialized, idDerived };
   }

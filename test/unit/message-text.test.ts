@@ -13,8 +13,9 @@ const ts = '2024-01-02T03:04:05.678Z';
  * message with the same summary and server-set fields.
  */
 function expectAgreement(reader: MessageTextReader, raw: string): boolean {
-  const accepted = reader.accept(raw);
-  if (accepted === undefined) return false;
+  const event = reader.accept(raw);
+  if (event === undefined) return false;
+  const accepted = { event, text: reader.textToSend(), serverFields: reader.serverFieldsFound() };
   let parsed: unknown;
   expect(() => (parsed = JSON.parse(raw)), raw).not.toThrow();
   const validated = validateMessage(parsed, { now, allowMissingTimestamp: true });
