@@ -29,6 +29,7 @@ import { ChunkCheckpointWriter, ChunkSupersededError, readChunkCheckpoint, type 
 import { readRecordBatches } from '../io/record-reader';
 import { chunkCheckpointPath, localRejectsPath, RejectWriter, serverRejectsPath } from '../io/reject-report';
 import { TrackingFatalError, TrackingRetryableError, type TrackingClient } from '../segment/tracking-client';
+import { mayBeDerivedMessageId } from '../core/message-id';
 import { addCount, countEvent } from '../shared/import-stats';
 import { chunkConverter } from './chunk-converter';
 import { ChunkPacing, heartbeatSliceMs } from './chunk-pacing';
@@ -173,6 +174,7 @@ export class ChunkSender {
     };
 
     const rowMessageIds = new Map<string, number>();
+    let broughtIdsLikeDerived = 0;
     try {
       if (pacing) await pacing.start(keepAlive);
       let position = 0;
@@ -197,11 +199,17 @@ export class ChunkSender {
             // derives it, and keeping every id for the whole chunk was most of what the worker's heap grew by. What this
             // no longer catches is a row bringing, after it, the id derived for an earlier row: it would have to carry the
             // UUIDv5 of this source's namespace, that row's line number and its exact text.
+            // A derived id is looked up only once some row brought an id of its shape: most imports have none, and the
+            // lookup cost a hash of every derived id.
             const messageId = converted!.event.messageId!;
-            const firstLine = rowMessageIds.size > 0 ? rowMessageIds.get(messageId) : undefined;
+            const derived = converted!.idDerived;
+            const firstLine = rowMessageIds.size > 0 && (!derived || broughtIdsLikeDerived > 0) ? rowMessageIds.get(messageId) : undefined;
             if (firstLine !== undefined)
               reject = { line: record.line, field: 'messageId', reason: `duplicate of line ${firstLine}`, raw: record.raw };
-            else if (!converted!.idDerived) rowMessageIds.set(messageId, record.line);
+            else if (!derived) {
+              rowMessageIds.set(messageId, record.line);
+              if (mayBeDerivedMessageId(messageId)) broughtIdsLikeDerived += 1;
+            }
           }
           if (reject) {
             result.rowsRejected += 1;

@@ -43,6 +43,12 @@ function namespaceBytes(namespace: string): Buffer {
  * on Node 20 hash(..., 'buffer') costs more per call than hex encoding, and the UUID text is cut from it.
  */
 let scratch = Buffer.allocUnsafe(4096);
+/**
+ * Views of `scratch` by length, for inputs of up to 4 KiB: a new Buffer view per id cost about a quarter of what
+ * hashing a bench row costs (docs/footprint.md, "CPU"). Longer inputs take a view each; a grown `scratch` drops them.
+ */
+const CACHED_VIEW_LENGTHS = 4096;
+let scratchViews: Buffer[] = [];
 
 /** A row's line number as the `<line>\n` name prefix takes at most this many bytes (a safe integer has 16 digits). */
 const MOST_LINE_PREFIX_BYTES = 17;
@@ -50,11 +56,15 @@ const MOST_LINE_PREFIX_BYTES = 17;
 function sha1Hex(namespace: Buffer, line: number | undefined, name: string): string {
   // UTF-8 needs at most 3 bytes per UTF-16 code unit.
   const most = 16 + MOST_LINE_PREFIX_BYTES + name.length * 3;
-  if (most > scratch.length) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+  if (most > scratch.length) {
+    scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+    scratchViews = [];
+  }
   namespace.copy(scratch, 0, 0, 16);
   let length = line === undefined ? 16 : writeLinePrefix(scratch, 16, line);
   length += scratch.write(name, length, 'utf8');
-  return hash('sha1', scratch.subarray(0, length), 'hex');
+  const input = length < CACHED_VIEW_LENGTHS ? (scratchViews[length] ??= scratch.subarray(0, length)) : scratch.subarray(0, length);
+  return hash('sha1', input, 'hex');
 }
 
 /** Writes `${line}\n` (a safe non-negative integer) at `offset` without building that string; returns the offset after it. */
@@ -95,6 +105,14 @@ export function uuidV5(name: string, namespace: string): string {
  */
 export function messageIdNamespace(sourceKey: string): string {
   return uuidV5(`segflow:${sourceKey}`, SEGFLOW_ROOT_NAMESPACE);
+}
+
+/**
+ * Whether `id` could be one deriveMessageId made: canonical UUID text of version 5. A chunk compares ids it derives
+ * with the ids rows brought only when some brought id has this shape (src/activities/chunk-sender.ts).
+ */
+export function mayBeDerivedMessageId(id: string): boolean {
+  return id.length === 36 && id.charCodeAt(14) === 0x35 /* 5 */ && id.charCodeAt(8) === 0x2d; /* - */
 }
 
 /**

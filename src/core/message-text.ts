@@ -284,7 +284,9 @@ export class MessageTextReader {
     if ((seen & MESSAGE_ID) !== 0) {
       const messageId = this.value(MESSAGE_ID);
       if (messageId.length < 1 || messageId.length > SEGMENT_LIMITS.maxMessageIdLength) return undefined;
-      summary.messageId = messageId;
+      // A chunk keeps the ids rows bring for its duplicate check (src/activities/chunk-sender.ts): a copy, because a
+      // slice of the row would keep the whole row alive with it (docs/footprint.md, "Memory").
+      summary.messageId = detachedCopy(messageId);
     }
     if ((seen & TIMESTAMP) !== 0) {
       const timestamp = this.value(TIMESTAMP);
@@ -494,6 +496,15 @@ class MemberCuts {
   allCut(): boolean {
     return !this.keptAny && this.pendingStart >= 0;
   }
+}
+
+/**
+ * The same text, not sharing memory with the string it was sliced from. V8 makes a slice of 13 characters or more a
+ * view of its parent; a slice of a concatenation is taken from a new flat copy of it instead, so the result's parent
+ * is that copy.
+ */
+function detachedCopy(text: string): string {
+  return `${text} `.slice(0, -1);
 }
 
 /** After JSON whitespace (space, tab, LF, CR) from `at`. */

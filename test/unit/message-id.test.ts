@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { DNS_NAMESPACE, SEGFLOW_ROOT_NAMESPACE, deriveMessageId, messageIdNamespace, uuidV5 } from '../../src/core/message-id';
+import { DNS_NAMESPACE, SEGFLOW_ROOT_NAMESPACE, deriveMessageId, messageIdNamespace, uuidV5, mayBeDerivedMessageId } from '../../src/core/message-id';
 import { seededRandom } from '../support/seeded-random';
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -155,5 +155,20 @@ describe('ids agree with the byte-level reference on generated names and line nu
   it.each(lines)('deriveMessageId writes line %d as `${line}` does', (line) => {
     const namespace = messageIdNamespace('lines');
     expect(deriveMessageId(namespace, line, '{"a":1}')).toBe(referenceUuidV5(`${line}\n{"a":1}`, namespace));
+  });
+});
+
+describe('mayBeDerivedMessageId', () => {
+  it('is true of every id deriveMessageId makes, so a chunk never skips a lookup it needs', () => {
+    const namespace = messageIdNamespace('shape');
+    for (let line = 1; line <= 2_000; line++) {
+      expect(mayBeDerivedMessageId(deriveMessageId(namespace, line, `{"n":${line * 7919}}`))).toBe(true);
+    }
+  });
+
+  it('is false of the ids rows usually bring', () => {
+    for (const id of ['hist-0-8042c6', '', 'x'.repeat(36), '0612ff93-e977-47fe-ad0e-0b3feba0106c', '6ba7b810-9dad-11d1-80b4-00c04fd430c8']) {
+      expect(mayBeDerivedMessageId(id), id).toBe(false);
+    }
   });
 });
