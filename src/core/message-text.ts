@@ -6,12 +6,15 @@
  * It accepts a row only when all of this holds, and otherwise says nothing (undefined) and the row goes through
  * JSON.parse and validateMessage (src/core/message-schema.ts), which alone reject rows and word why:
  * - the text is one JSON object by RFC 8259, checked character by character as strictly as JSON.parse;
- * - every member name is written without escapes, is a field its call type allows, and appears once;
+ * - every member name is written without escapes, is a field its call type allows or a server-set one, and appears
+ *   once;
  * - `type`, the ids, `event`, `name`, `category`, `messageId` and `timestamp` are strings without escapes, and
  *   `properties`, `traits`, `context` and `integrations` are objects; nothing is null;
- * - the rules of acceptValidMessage (src/core/message-fast-path.ts) for a row that is exactly its message: an id the
- *   call type needs, no blank id or event, a messageId of 1-100 characters, a canonical timestamp, and no server-set
- *   field, `context.library` included (no name in `context` may be escaped either, or `library` could hide).
+ * - the rules of acceptValidMessage (src/core/message-fast-path.ts) for a valid row: an id the
+ *   call type needs, no blank id or event, a messageId of 1-100 characters, and a timestamp parseTimestamp reads
+ *   (written back in canonical form when it was not).
+ * Server-set members and `context.library` are cut from the text sent (no name in `context` may be escaped, or
+ * `library` could hide), as validateMessage drops them.
  * test/unit/message-text.test.ts checks that every row accepted here is accepted by the other path as exactly its
  * message, with the same summary.
  *
@@ -19,7 +22,7 @@
  */
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { serverFieldNames } from './message-fast-path';
-import { isCanonicalTimestamp } from './timestamp';
+import { isCanonicalTimestamp, parseTimestamp } from './timestamp';
 import { SERVER_SET_FIELDS } from './types';
 
 /** What the import counts of a valid row: its call type, its own messageId (if it brought one) and its timestamp. */
@@ -109,8 +112,8 @@ const NAMES_BY_LENGTH: ReadonlyArray<readonly KnownName[]> = (() => {
 })();
 
 const ORIGINAL_TIMESTAMP = 1 << SERVER_SET_FIELDS.indexOf('originalTimestamp');
-/** Server-set members cut from a row, plus context.library: each named at most once, so this bounds the cuts. */
-const MAX_CUTS = SERVER_SET_FIELDS.length + 1;
+/** Server-set members cut from a row, context.library and a timestamp rewritten: each at most once, so this bounds the cuts. */
+const MAX_CUTS = SERVER_SET_FIELDS.length + 2;
 
 /** Characters String.prototype.trim removes, beyond ASCII (which a row's unescaped string holds only as a space). */
 function isUnicodeSpace(code: number): boolean {
@@ -140,7 +143,11 @@ export class MessageTextReader {
   private libraryInContext = false;
   /** Ranges of the text to leave out, in order and apart: [start, end) pairs. */
   private readonly cuts = new Int32Array(2 * MAX_CUTS);
+  /** What to write in place of each cut, if anything (a normalised timestamp). */
+  private readonly replacements: Array<string | undefined> = new Array<string | undefined>(MAX_CUTS).fill(undefined);
   private cutCount = 0;
+  /** The accepted row's timestamp in canonical form. */
+  private timestamp = '';
   /** The bookkeeping of the outer object's cuts and of `context`'s, reused for every row. */
   private readonly topCuts = new MemberCuts(this);
   private readonly contextCuts = new MemberCuts(this);
@@ -180,9 +187,11 @@ export class MessageTextReader {
       from = this.openBrace + 1;
       result = text.slice(0, from) + firstMember;
     }
-    for (let index = 0; index < 2 * this.cutCount; index += 2) {
-      result += text.slice(from, this.cuts[index]!);
-      from = this.cuts[index + 1]!;
+    for (let index = 0; index < this.cutCount; index++) {
+      result += text.slice(from, this.cuts[2 * index]!);
+      const replacement = this.replacements[index];
+      if (replacement !== undefined) result += replacement;
+      from = this.cuts[2 * index + 1]!;
     }
     return from === 0 ? text : result + text.slice(from);
   }
@@ -243,6 +252,7 @@ export class MessageTextReader {
           const index = 31 - Math.clz32(bit);
           this.fieldStart[index] = at + 1;
           this.fieldEnd[index] = end - 1;
+          if (bit === TIMESTAMP && !this.readTimestamp(at + 1, end - 1)) return -1;
           at = end;
         } else {
           if (code !== OPEN_OBJECT) return -1;
@@ -288,17 +298,31 @@ export class MessageTextReader {
       // slice of the row would keep the whole row alive with it (docs/footprint.md, "Memory").
       summary.messageId = detachedCopy(messageId);
     }
-    if ((seen & TIMESTAMP) !== 0) {
-      const timestamp = this.value(TIMESTAMP);
-      if (!isCanonicalTimestamp(timestamp)) return undefined;
-      summary.timestamp = timestamp;
-    }
+    if ((seen & TIMESTAMP) !== 0) summary.timestamp = this.timestamp;
     return summary;
   }
 
-  /** @internal MemberCuts records a range to leave out. */
-  addCut(start: number, end: number): void {
-    const at = 2 * this.cutCount++;
+  /**
+   * The timestamp written at text[start, end): kept when canonical, else replaced by the canonical text parseTimestamp
+   * makes of it, as the fast path normalises it (src/core/message-fast-path.ts). False when it is not a time.
+   */
+  private readTimestamp(start: number, end: number): boolean {
+    const written = this.text.slice(start, end);
+    if (isCanonicalTimestamp(written)) {
+      this.timestamp = written;
+      return true;
+    }
+    const parsed = parseTimestamp(written);
+    if (!parsed.ok) return false;
+    this.timestamp = parsed.iso;
+    this.addCut(start, end, parsed.iso);
+    return true;
+  }
+
+  /** @internal MemberCuts records a range to leave out; readTimestamp one to write `replacement` in place of. */
+  addCut(start: number, end: number, replacement?: string): void {
+    const at = 2 * this.cutCount;
+    this.replacements[this.cutCount++] = replacement;
     this.cuts[at] = start;
     this.cuts[at + 1] = end;
   }

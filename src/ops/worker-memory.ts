@@ -9,10 +9,10 @@
  * sizes the heap, so a running process can set it: the young generation stays at half its default ceiling and the old
  * generation grows in smaller steps and is collected sooner. An import allocates fast and keeps little (a chunk's rows
  * are parsed, validated, serialized, sent and dropped), so nearly all the memory it saves was garbage.
- * Cost: small since an import's batches live outside the heap (src/core/batch-builder.ts BatchBuffer): over 1,000,000
- * events 11.81 µs of CPU per event with it and 12.37 µs without (separate runs), for a 242.7 MB instead of a 257.3 MB
- * peak; +13 % in a 200,000-event pair (bench/README.md, "Measured (2026-11-28, batches outside the heap)"). While
- * batches were heap strings it cost +17 % everywhere.
+ * Cost: over 1,000,000 events 9.61 µs of CPU per event with it and 8.54 µs without (separate runs, 2026-12-07), for a
+ * 246.3 MB instead of a 270.6 MB peak (docs/footprint.md, "CPU"); without it the worker misses the 256 MB target.
+ * While batches were heap strings it cost +17 % everywhere (bench/README.md, "Measured (2026-11-28, batches outside
+ * the heap)").
  * `--semi-space-growth-factor=1` was tried too: +10 % CPU and no lower peak, so it is not used.
  */
 import { setFlagsFromString } from 'node:v8';
