@@ -128,6 +128,9 @@ export async function stageInputs(options: {
             yield Buffer.from(piece);
           }
         })(),
+        // One piece ahead, not Readable.from's sixteen: a local piece is 256 KiB (src/io/local-file-source.ts), and the
+        // decompressor gains nothing from 4 MB of compressed input waiting for it.
+        { highWaterMark: 1 },
       );
       const stream = entry.gzip ? raw.pipe(createGunzip()) : raw;
       raw.on('error', (error) => stream.destroy(error));
