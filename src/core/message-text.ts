@@ -50,7 +50,7 @@ const NINE = 0x39;
 const LOWER_E = 0x65;
 const UPPER_E = 0x45;
 
-/** The fields of a message, by bit. Any other member name (a server-set one included) is not this path's to judge. */
+/** The fields of a message, by bit. A member named anything else than these or a server-set field is JSON.parse's to judge. */
 const TYPE = 1 << 0;
 const USER_ID = 1 << 1;
 const ANONYMOUS_ID = 1 << 2;
@@ -158,7 +158,7 @@ export class MessageTextReader {
 
   /**
    * The row's summary when the row is plainly a valid message (see the top of this file); undefined when in any doubt.
-   * The timestamp is only checked to be canonical: whether it may be missing, or is in the future, is the caller's
+   * The timestamp is read as the fast path reads it: whether it may be missing, or is in the future, is the caller's
    * rule (src/core/row-to-message.ts). What to send and the server-set fields found are asked next, before the next
    * row is read.
    */
@@ -177,7 +177,7 @@ export class MessageTextReader {
 
   /**
    * The accepted row's text less its server-set members and `context.library` (with the comma that set each apart),
-   * with `firstMember` (`"name":value,`) put first when given.
+   * its timestamp in canonical form, and `firstMember` (`"name":value,`) put first when given.
    */
   textToSend(firstMember?: string): string {
     const text = this.text;
