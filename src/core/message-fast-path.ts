@@ -14,9 +14,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** The fields each call type's strict schema (src/core/message-schema.ts) allows. No server-set field is among them. */
+/**
+ * The fields each call type's strict schema (src/core/message-schema.ts) allows. No server-set field is among them.
+ * The text path reads the same table (src/core/message-text.ts).
+ */
 const COMMON_FIELDS = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'context', 'integrations'];
-const FIELDS_BY_TYPE: Record<string, ReadonlySet<string>> = {
+export const FIELDS_BY_TYPE: Readonly<Record<string, ReadonlySet<string>>> = {
   track: new Set([...COMMON_FIELDS, 'event', 'properties']),
   identify: new Set([...COMMON_FIELDS, 'traits']),
   page: new Set([...COMMON_FIELDS, 'name', 'category', 'properties']),

@@ -283,8 +283,8 @@ function validateWithSchema(raw: unknown, timestampFromOriginal: boolean): Recor
 /** The rules no schema states (timestamp required, not in the future), then the result. */
 function finishValidated(message: Record<string, unknown>, serverFields: string[] | undefined, opts: ValidateOptions): ValidationResult {
   const timestamp = message['timestamp'] as string | undefined;
-  if (timestamp === undefined) {
-    if (opts.allowMissingTimestamp !== true) {
+  if (!isTimestampAccepted(timestamp, opts)) {
+    if (timestamp === undefined) {
       return {
         ok: false,
         field: 'timestamp',
@@ -292,7 +292,6 @@ function finishValidated(message: Record<string, unknown>, serverFields: string[
           'timestamp is required for historical imports (without it Segment records the import time); allow missing timestamps explicitly to send such rows anyway',
       };
     }
-  } else if (timestamp > latestAcceptedTimestamp(opts.now)) {
     return {
       ok: false,
       field: 'timestamp',
@@ -346,7 +345,15 @@ let cachedLatest = '';
  * like the instants they name, so the hot path compares strings; the value is cached per `now` object
  * because a RowConverter passes the same one for a whole chunk.
  */
-export function latestAcceptedTimestamp(now: Date | undefined): string {
+/**
+ * The rules no schema states, for a valid message's canonical timestamp: present unless missing ones are allowed, and
+ * not in the future. validateMessage words why a row breaks them; the text path (src/core/row-to-message.ts) only asks.
+ */
+export function isTimestampAccepted(timestamp: string | undefined, opts: ValidateOptions): boolean {
+  return timestamp === undefined ? opts.allowMissingTimestamp === true : timestamp <= latestAcceptedTimestamp(opts.now);
+}
+
+function latestAcceptedTimestamp(now: Date | undefined): string {
   if (now === undefined) return new Date(Date.now() + MAX_FUTURE_SKEW_MS).toISOString();
   if (now !== cachedNow) {
     cachedLatest = new Date(now.getTime() + MAX_FUTURE_SKEW_MS).toISOString();

@@ -21,7 +21,7 @@
  * No Node imports: plain string work. Linear in the row's length; nesting deeper than MAX_DEPTH is left to JSON.parse.
  */
 import { SEGMENT_LIMITS } from '../shared/limits';
-import { serverFieldNames } from './message-fast-path';
+import { FIELDS_BY_TYPE, serverFieldNames } from './message-fast-path';
 import { isCanonicalTimestamp, parseTimestamp } from './timestamp';
 import { SERVER_SET_FIELDS } from './types';
 
@@ -68,17 +68,6 @@ const INTEGRATIONS = 1 << 13;
 const FIELD_COUNT = 14;
 
 const STRING_FIELDS = TYPE | USER_ID | ANONYMOUS_ID | PREVIOUS_ID | GROUP_ID | MESSAGE_ID | EVENT | NAME | CATEGORY | TIMESTAMP;
-const COMMON = TYPE | USER_ID | ANONYMOUS_ID | MESSAGE_ID | TIMESTAMP | CONTEXT | INTEGRATIONS;
-
-/** The call types and the fields each allows: the strict schemas of src/core/message-schema.ts. */
-const CALL_TYPES: ReadonlyArray<{ type: string; fields: number }> = [
-  { type: 'track', fields: COMMON | EVENT | PROPERTIES },
-  { type: 'identify', fields: COMMON | TRAITS },
-  { type: 'page', fields: COMMON | NAME | CATEGORY | PROPERTIES },
-  { type: 'screen', fields: COMMON | NAME | CATEGORY | PROPERTIES },
-  { type: 'group', fields: COMMON | GROUP_ID | TRAITS },
-  { type: 'alias', fields: COMMON | PREVIOUS_ID },
-];
 
 /** A member name this path knows: a message field (`field` bit) or a server-set one (`server` bit, by SERVER_SET_FIELDS position). */
 interface KnownName {
@@ -87,26 +76,39 @@ interface KnownName {
   server: number;
 }
 
+const FIELD_BITS: ReadonlyArray<[string, number]> = [
+  ['type', TYPE],
+  ['userId', USER_ID],
+  ['anonymousId', ANONYMOUS_ID],
+  ['previousId', PREVIOUS_ID],
+  ['groupId', GROUP_ID],
+  ['messageId', MESSAGE_ID],
+  ['event', EVENT],
+  ['name', NAME],
+  ['category', CATEGORY],
+  ['timestamp', TIMESTAMP],
+  ['properties', PROPERTIES],
+  ['traits', TRAITS],
+  ['context', CONTEXT],
+  ['integrations', INTEGRATIONS],
+];
+
+/** The call types and the fields each allows, as bits: the fast path's table (FIELDS_BY_TYPE), so the two never differ. */
+const CALL_TYPES: ReadonlyArray<{ type: string; fields: number }> = Object.entries(FIELDS_BY_TYPE).map(([type, names]) => {
+  let fields = 0;
+  for (const name of names) {
+    const bit = FIELD_BITS.find(([known]) => known === name)?.[1];
+    // A field the schema gains must get a bit here, and a reading rule (string or object) in readMembers.
+    if (bit === undefined) throw new Error(`src/core/message-text.ts has no bit for the ${type} field ${name}`);
+    fields |= bit;
+  }
+  return { type, fields };
+});
+
 /** Known names by length, so a member name is told apart with one or two startsWith calls and no new string. */
 const NAMES_BY_LENGTH: ReadonlyArray<readonly KnownName[]> = (() => {
-  const fields: Array<[string, number]> = [
-    ['type', TYPE],
-    ['userId', USER_ID],
-    ['anonymousId', ANONYMOUS_ID],
-    ['previousId', PREVIOUS_ID],
-    ['groupId', GROUP_ID],
-    ['messageId', MESSAGE_ID],
-    ['event', EVENT],
-    ['name', NAME],
-    ['category', CATEGORY],
-    ['timestamp', TIMESTAMP],
-    ['properties', PROPERTIES],
-    ['traits', TRAITS],
-    ['context', CONTEXT],
-    ['integrations', INTEGRATIONS],
-  ];
   const table: KnownName[][] = [];
-  for (const [name, field] of fields) (table[name.length] ??= []).push({ name, field, server: 0 });
+  for (const [name, field] of FIELD_BITS) (table[name.length] ??= []).push({ name, field, server: 0 });
   SERVER_SET_FIELDS.forEach((name, index) => (table[name.length] ??= []).push({ name, field: 0, server: 1 << index }));
   return table;
 })();

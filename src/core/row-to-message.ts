@@ -20,7 +20,7 @@
 import { eventTooLarge } from './batch-builder';
 import { compileCsvHeader, isCsvHeaderError, type CompiledCsvHeader } from './csv-mapping';
 import { deriveMessageId } from './message-id';
-import { latestAcceptedTimestamp, validateMessage } from './message-schema';
+import { isTimestampAccepted, validateMessage, type ValidateOptions } from './message-schema';
 import { MessageTextReader, type EventSummary } from './message-text';
 import type { InputFormat, RejectedRow, SegmentMessage } from './types';
 
@@ -70,13 +70,14 @@ export class RowConverter {
   private readonly csv: CompiledCsvHeader | undefined;
   /** For NDJSON rows, unless fields are to be ignored (a row holding one is not sent as written). */
   private readonly textReader: MessageTextReader | undefined;
-  private readonly now: Date;
+  /** The clock and the missing-timestamp choice, for both paths of validation. */
+  private readonly validateOptions: ValidateOptions;
   private readonly ignoreFields: readonly string[];
 
   constructor(private readonly options: RowConverterOptions) {
     // One clock for the whole converter: the future-timestamp rule gives the same answer for a row
     // whether the chunk is processed now or on a retry a minute later (within the skew).
-    this.now = options.now ?? new Date();
+    this.validateOptions = { allowMissingTimestamp: options.allowMissingTimestamp, now: options.now ?? new Date() };
     this.ignoreFields = options.ignoreFields ?? [];
     if (options.format === 'csv') {
       if (options.csvHeader === undefined) throw new TypeError('RowConverter: csvHeader is required for CSV input');
@@ -121,10 +122,7 @@ export class RowConverter {
 
     const object = candidate as Record<string, unknown>;
     for (const field of this.ignoreFields) delete object[field];
-    const validated = validateMessage(object, {
-      allowMissingTimestamp: this.options.allowMissingTimestamp,
-      now: this.now,
-    });
+    const validated = validateMessage(object, this.validateOptions);
     if (!validated.ok) return reject(line, maskWriteKey(raw, object['writeKey']), validated.field, validated.reason);
 
     // zod's output is a fresh object, so completing it in place is safe.
@@ -154,7 +152,7 @@ export class RowConverter {
     const event = reader.accept(raw);
     if (event === undefined) return undefined;
     const { timestamp } = event;
-    if (timestamp === undefined ? !this.options.allowMissingTimestamp : timestamp > latestAcceptedTimestamp(this.now)) return undefined;
+    if (!isTimestampAccepted(timestamp, this.validateOptions)) return undefined;
     const idDerived = event.messageId === undefined;
     // A derived id goes first, so the row's text needs no other change; it is derived from the row as read, like every other.
     if (idDerived) event.messageId = deriveMessageId(this.options.namespace, line, raw);
