@@ -60,14 +60,24 @@ function downwardImports(folders, higher) {
 export default tseslint.config(
   {
     // Generated, installed or recorded files; test/fixtures holds recorded workflow histories.
-    ignores: ['dist/', 'node_modules/', '.cache/', 'test-artifacts/', 'test/fixtures/', 'segflow-reports/', 'data/'],
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.cache/',
+      'test-artifacts/',
+      'test/fixtures/',
+      'segflow-reports/',
+      'data/',
+      'reports/mutation/',
+      '.stryker-tmp/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['vitest.config.ts'] },
+        projectService: { allowDefaultProject: ['vitest.config.ts', 'vitest.stryker.config.ts'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
