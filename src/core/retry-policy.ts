@@ -127,7 +127,7 @@ function rateLimited(headers: Headers, now: Date): RetryDecision {
 function redirectTarget(headers: Headers): string {
   const location = header(headers, 'location');
   if (!location) return 'no Location given';
-  return redactUrl(location.slice(0, 200));
+  return redactUrl(location).slice(0, 200);
 }
 
 /** Classifies one HTTP response or network failure of POST /v1/batch. */

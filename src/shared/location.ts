@@ -4,10 +4,12 @@
  * logs) goes through this file. Pure string work: the workflow sandbox uses it too.
  */
 
-/** Scheme, then user info (dropped), then the rest up to a query or fragment (dropped). Bounded: linear time. */
-const URL_PARTS = /^([a-z][a-z0-9+.-]{0,20}:\/\/)(?:[^@/?#]*@)?([^?#]*)/i;
-// `scheme://user:password@` anywhere in a text: bounded, linear pieces (no nested quantifiers).
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^\s/@:]{0,256}(:[^\s/@]{0,256})?@/gi;
+/** A location that names a scheme (`https://`, `s3://`, ...): shown only through the URL parser, never as typed. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]{0,30}:\/\//i;
+// `scheme://authority` anywhere in a text; the authority's user info ends at its last `@` (WHATWG URL does the same).
+const URL_AUTHORITIES = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)([^\s/?#]*)/gi;
+/** What a URL the parser refuses is shown as: its text may hold a credential the parser could not locate. */
+export const UNPARSABLE_URL = '(unparsable URL)';
 
 /**
  * Whether a location is read over http(s). Schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://host/x` is a
@@ -23,12 +25,20 @@ export function locationName(location: string): string {
 }
 
 /**
- * A URL without what can carry a credential: user info, query and fragment dropped, the scheme lower-cased. A
- * reference without a scheme (a redirect's `/path?query`) loses its query and fragment.
+ * A URL without what can carry a credential: user info, query and fragment dropped, through `new URL()` so `@` in a
+ * password or a userinfo of any length is cut where the fetch would cut it. A URL the parser refuses is shown as
+ * UNPARSABLE_URL. A reference without a scheme (a redirect's `/path?query`) loses its query and fragment.
  */
 export function redactUrl(url: string): string {
-  const match = URL_PARTS.exec(url);
-  if (match) return `${match[1]!.toLowerCase()}${match[2]}`;
+  if (URL_SCHEME.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return UNPARSABLE_URL;
+    }
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  }
   const cut = url.search(/[?#]/);
   return cut < 0 ? url : url.slice(0, cut);
 }
@@ -39,11 +49,14 @@ export function redactUrl(url: string): string {
  * characters.
  */
 export function displayLocation(location: string): string {
-  const shown = URL_PARTS.test(location) ? redactUrl(location) : location;
+  const shown = URL_SCHEME.test(location) ? redactUrl(location) : location;
   return shown.length > 500 ? `${shown.slice(0, 497)}...` : shown;
 }
 
 /** Free text (a log line, an error message) with the user info of every URL in it replaced by `***`. */
 export function scrubUrlCredentials(text: string): string {
-  return text.replace(URL_CREDENTIALS, '$1***@');
+  return text.replace(URL_AUTHORITIES, (whole, scheme: string, authority: string) => {
+    const at = authority.lastIndexOf('@');
+    return at < 0 ? whole : `${scheme}***@${authority.slice(at + 1)}`;
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkImportRequest } from '../../src/client';
-import { displayLocation, isHttpLocation, locationName, redactUrl, scrubUrlCredentials } from '../../src/shared/location';
+import { displayLocation, isHttpLocation, locationName, redactUrl, scrubUrlCredentials, UNPARSABLE_URL } from '../../src/shared/location';
 
 describe('isHttpLocation: the one http(s) test', () => {
   it.each([
@@ -53,6 +53,26 @@ describe('redactUrl: the one URL redaction', () => {
     expect(displayLocation('/data/what?.csv')).toBe('/data/what?.csv');
     expect(displayLocation('/d/' + 'x'.repeat(600))).toHaveLength(500);
   });
+
+  it('an @ inside the password: the user info ends at the last @, as the fetch reads it (nothing of the password shows)', () => {
+    expect(redactUrl('https://user:pa@ss@host/x')).toBe('https://host/x');
+    expect(displayLocation('https://user:pa@ss@host/x?sig=1')).toBe('https://host/x');
+    expect(scrubUrlCredentials('GET https://user:pa@ss@host/x failed')).toBe('GET https://***@host/x failed');
+  });
+
+  it('a 300-character password is removed whole, by redactUrl and by scrubUrlCredentials', () => {
+    const url = `https://user:${'p'.repeat(300)}@host/x?X-Amz-Signature=abc`;
+    expect(redactUrl(url)).toBe('https://host/x');
+    expect(scrubUrlCredentials(`fetch ${url} failed`)).toBe('fetch https://***@host/x?X-Amz-Signature=abc failed');
+  });
+
+  it.each(['https://[::1/x?sig=s3cret', 'http://exa mple.com/a?sig=s3cret', 'https://host:99999/x?sig=s3cret', 'https://user:p/ss@host/x'])(
+    'an unparsable URL is shown as a fixed placeholder, never as its text: %s',
+    (url) => {
+      expect(redactUrl(url)).toBe(UNPARSABLE_URL);
+      expect(displayLocation(url)).toBe(UNPARSABLE_URL);
+    },
+  );
 
   it('scrubUrlCredentials masks the user info of every URL inside a text', () => {
     expect(scrubUrlCredentials('fetch https://alice:s3cret@host/x failed; retry s3://k:v@b/y')).toBe(
