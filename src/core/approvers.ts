@@ -69,11 +69,13 @@ function importPublicKey(name: string, text: string): Approver {
 
 /**
  * Reads approvers from text: one `name: <public key>` per line (blank lines and `#` comments ignored), or a JSON
- * object `{"name": "<public key>"}`. Refuses duplicates, bad names and keys that are not Ed25519.
+ * object `{"name": "<public key>"}`. Refuses duplicates, bad names, keys that are not Ed25519, and one key listed
+ * under two names: a quorum counts keys, so two names for one key would let one person meet a quorum of two.
  */
 export function parseApprovers(text: string): Approver[] {
   const trimmed = text.trim();
-  let entries: Array<[string, string]>;
+  /** [name, key, where]: where names the line (or JSON member) in messages. */
+  let entries: Array<[string, string, string]>;
   if (trimmed.startsWith('{')) {
     let parsed: unknown;
     try {
@@ -83,7 +85,7 @@ export function parseApprovers(text: string): Approver[] {
     }
     entries = Object.entries(parsed as Record<string, unknown>).map(([name, key]) => {
       if (typeof key !== 'string') throw new ApproversConfigError(`SEGFLOW_APPROVERS: the key of "${name}" must be a string`);
-      return [name, key];
+      return [name, key, `member "${name.slice(0, 64)}"`];
     });
   } else {
     entries = trimmed
@@ -93,15 +95,21 @@ export function parseApprovers(text: string): Approver[] {
       .map(([line, index]) => {
         const at = line.indexOf(':');
         if (at < 1) throw new ApproversConfigError(`SEGFLOW_APPROVERS line ${index + 1}: write "name: <public key>"`);
-        return [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+        return [line.slice(0, at).trim(), line.slice(at + 1).trim(), `line ${index + 1}`];
       });
   }
   const approvers: Approver[] = [];
-  for (const [name, key] of entries) {
+  for (const [name, key, where] of entries) {
     if (!APPROVER_NAME_PATTERN.test(name))
       throw new ApproversConfigError(`SEGFLOW_APPROVERS: "${name.slice(0, 64)}" is not a valid approver name (letters, digits, . _ - @)`);
     if (approvers.some((approver) => approver.name === name)) throw new ApproversConfigError(`SEGFLOW_APPROVERS lists "${name}" twice`);
-    approvers.push(importPublicKey(name, key));
+    const approver = importPublicKey(name, key);
+    const holder = approvers.find((other) => other.publicKey === approver.publicKey);
+    if (holder)
+      throw new ApproversConfigError(
+        `SEGFLOW_APPROVERS ${where}: "${name}" has the same public key as "${holder.name}" (${approver.fingerprint}); give each approver their own key (segflow approver keygen --name ${name})`,
+      );
+    approvers.push(approver);
   }
   return approvers;
 }

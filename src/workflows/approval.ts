@@ -130,6 +130,23 @@ export function statementProblem(
   return rejectionProblem({ by: statement.approver, reason: statement.reason });
 }
 
+/**
+ * Why a verified approval does not add to the quorum, or undefined when it does. A quorum counts keys, not names:
+ * workers with different SEGFLOW_APPROVERS lists could know one key under two names. Pure; exported for tests.
+ */
+export function repeatedApproval(
+  proofs: ReadonlyArray<Pick<ApprovalProof, 'approver' | 'publicKey' | 'fingerprint'>>,
+  next: Pick<ApprovalProof, 'approver' | 'publicKey' | 'fingerprint'>,
+  needed: number,
+): string | undefined {
+  const sameName = proofs.find((p) => p.approver === next.approver);
+  if (sameName) return `${next.approver} has already approved this plan; the quorum needs ${needed} different approvers`;
+  const sameKey = proofs.find((p) => p.publicKey === next.publicKey);
+  if (sameKey)
+    return `the key of ${next.approver} (${next.fingerprint}) has already approved this plan as ${sameKey.approver}; the quorum needs ${needed} different keys`;
+  return undefined;
+}
+
 const verifyOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: APPROVAL_NON_RETRYABLE },
@@ -312,8 +329,9 @@ export function createApprovalGate(restored?: RestoredApproval): ApprovalGate {
     const problem = notAwaiting() ?? approvalProblem(request!, content);
     if (problem) return problem;
     if (who.proof) {
-      if (proofs.some((p) => p.approver === who.by))
-        return `${who.by} has already approved this plan; the quorum needs ${needed} different approvers`;
+      const repeated = repeatedApproval(proofs, who.proof, needed ?? who.needed);
+      // Histories from before keys were counted replay as they ran: the marker is only written when a key repeats.
+      if (repeated && (proofs.some((p) => p.approver === who.by) || patched('quorum-counts-keys'))) return repeated;
       proofs.push(who.proof);
       needed = who.needed;
       if (proofs.length < who.needed) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalRequest } from '../../src/contracts/approval';
-import { approvalProblem, rejectionProblem } from '../../src/workflows/approval';
+import { approvalProblem, rejectionProblem, repeatedApproval } from '../../src/workflows/approval';
 
 const HASH = 'a'.repeat(64);
 const request: ApprovalRequest = {
@@ -57,5 +57,18 @@ describe('rejectionProblem', () => {
     [{ reason: 'x' }, 'a rejection must say who rejects ("by")'],
   ])('%j', (input, expected) => {
     expect(rejectionProblem(input)).toBe(expected);
+  });
+});
+
+describe('repeatedApproval: a quorum counts keys, not names', () => {
+  const alice = { approver: 'alice', publicKey: 'MCowBQYDK2VwAyEAalice', fingerprint: 'aaaaaaaaaaaa' };
+  it('a quorum of 2 is not met by one key under two names', () => {
+    expect(repeatedApproval([alice], { ...alice, approver: 'alice.ops' }, 2)).toBe(
+      'the key of alice.ops (aaaaaaaaaaaa) has already approved this plan as alice; the quorum needs 2 different keys',
+    );
+  });
+  it('the same name again is refused; another name with another key counts', () => {
+    expect(repeatedApproval([alice], alice, 2)).toBe('alice has already approved this plan; the quorum needs 2 different approvers');
+    expect(repeatedApproval([alice], { approver: 'bob', publicKey: 'MCowBQYDK2VwAyEAbob', fingerprint: 'bbbbbbbbbbbb' }, 2)).toBeUndefined();
   });
 });

@@ -75,6 +75,16 @@ describe('signed approvals: keys, signatures, configuration', () => {
     expect(() => parseApprovers(`al ice: ${alice.publicKey}`)).toThrow(/not a valid approver name/);
   });
 
+  it('one public key under two names is refused when loaded, naming both names and the line', () => {
+    const text = `alice: ${alice.publicKey}\nbob: ${bob.publicKey}\n# ops account\nalice.ops: ${alice.publicKey}\n`;
+    expect(() => parseApprovers(text)).toThrow(
+      `SEGFLOW_APPROVERS line 4: "alice.ops" has the same public key as "alice" (${alice.fingerprint}); give each approver their own key (segflow approver keygen --name alice.ops)`,
+    );
+    expect(() => parseApprovers(JSON.stringify({ alice: alice.publicKey, 'alice.ops': alice.publicKey }))).toThrow(
+      /member "alice.ops": "alice.ops" has the same public key as "alice"/,
+    );
+  });
+
   it('quorum per impact level, 1 by default', () => {
     expect(quorumFromEnv({})).toEqual({ high: 1, normal: 1 });
     expect(quorumFromEnv({ SEGFLOW_APPROVAL_QUORUM_HIGH: '2' })).toEqual({ high: 2, normal: 1 });
