@@ -4,6 +4,9 @@
  * into a `reason` column that `segflow import --ignore-column reason` skips.
  *
  * Reads the job's reject report where the status says it is: the CLI must see the workers' report directory.
+ *
+ * The CSV is meant to be opened in a spreadsheet, so a cell that would start a formula (`=`, `+`, `-`, `@`, tab,
+ * CR) gets a leading `'` unless `--raw-cells` is given (OWASP "CSV Injection"): a rejected row is untrusted input.
  */
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -28,6 +31,8 @@ export interface WriteRejectsOptions {
   format?: InputFormat;
   reasonColumn: boolean;
   force: boolean;
+  /** Keep formula-leading cells as they were instead of neutralising them (`--raw-cells`). */
+  rawCells?: boolean;
 }
 
 export interface WriteRejectsResult {
@@ -41,6 +46,39 @@ export interface WriteRejectsResult {
 /** One CSV field, quoted when RFC 4180 needs it. */
 export function csvField(value: string): string {
   return /[",\r\n]/.test(value) || value !== value.trim() ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** What a spreadsheet reads as the start of a formula (OWASP CSV injection guidance). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** A plain number (`-5`, `+1.5e3`) cannot run anything and keeps its value when re-imported. */
+const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** A cell a spreadsheet would run as a formula, prefixed with `'` so it shows as text; any other cell unchanged. */
+export function neutraliseCell(value: string): string {
+  return FORMULA_START.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
+}
+
+/**
+ * A rejected CSV row as written back: its cells (neutralised unless `raw`), and with `reason` the reason in the
+ * column after the header's last one, whatever the row's own field count (the reason for "too many fields" or "too
+ * few" must not land under a data column). A row that does not split into fields is kept as text, with each cell
+ * start (line start, after a comma) neutralised. Raw cells and no reason: the row exactly as it was read.
+ */
+export function csvRejectRow(raw: string, width: number, options: { raw: boolean; reason?: string }): string {
+  if (options.raw && options.reason === undefined) return raw;
+  const fields = splitCsvFields(raw);
+  const cell = options.raw ? (value: string) => value : neutraliseCell;
+  const reason = options.reason === undefined ? [] : [csvField(cell(options.reason))];
+  if (fields.error !== undefined) {
+    const text = options.raw ? raw : raw.split(',').map(neutraliseCell).join(',');
+    return options.reason === undefined ? text : `${text},${reason[0]}`;
+  }
+  const values = fields.values.map((value) => csvField(cell(value)));
+  if (options.reason === undefined) return values.join(',');
+  // Too few fields: empty cells up to the reason column; too many: the extras after it, in no named column.
+  const inColumns = values.slice(0, width);
+  while (inColumns.length < width) inColumns.push('');
+  return [...inColumns, ...reason, ...values.slice(width)].join(',');
 }
 
 export async function writeRejects(options: WriteRejectsOptions): Promise<WriteRejectsResult> {
@@ -67,7 +105,7 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
       // Written as the input had it, so the fixed file imports with the same columns.
       const header = (info.csvColumns ?? []).map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, '') : name));
       if (options.reasonColumn) header.push(REASON_COLUMN);
-      await write(rowsOut, header.map(csvField).join(',') + '\n');
+      await write(rowsOut, header.map((name) => csvField(options.rawCells ? name : neutraliseCell(name))).join(',') + '\n');
       outLine = 2;
     }
     const lines = createInterface({ input: createReadStream(options.reportPath), crlfDelay: Infinity });
@@ -76,7 +114,15 @@ export async function writeRejects(options: WriteRejectsOptions): Promise<WriteR
       const reject = JSON.parse(text) as RejectedRow & { file?: string };
       const stripped = reject.raw.endsWith('\r') ? reject.raw.slice(0, -1) : reject.raw;
       const raw = toNdjson ? toNdjson(stripped) : stripped;
-      const row = options.reasonColumn ? withReason(format, raw, reject.reason) : raw;
+      const row =
+        format === 'csv'
+          ? csvRejectRow(raw, info.csvColumns?.length ?? 0, {
+              raw: Boolean(options.rawCells),
+              ...(options.reasonColumn ? { reason: reject.reason } : {}),
+            })
+          : options.reasonColumn
+            ? withNdjsonReason(raw, reject.reason)
+            : raw;
       await write(rowsOut, row + '\n');
       if (reasonsOut) {
         const entry = {
@@ -117,8 +163,7 @@ function csvToMessage(columns: readonly string[]): (raw: string) => string {
   };
 }
 
-function withReason(format: InputFormat, raw: string, reason: string): string {
-  if (format === 'csv') return `${raw},${csvField(reason)}`;
+function withNdjsonReason(raw: string, reason: string): string {
   try {
     const parsed = JSON.parse(raw) as unknown;
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return JSON.stringify({ ...parsed, [REASON_COLUMN]: reason });
@@ -156,6 +201,10 @@ export function registerRejectsCommand(program: Command): void {
     .option('--format <format>', "csv or ndjson (default: the input's format); CSV rows can be written as NDJSON messages")
     .option('--reason-column', 'add the reason as a last column / field instead of a side file; import the fixed file with --ignore-column reason')
     .option('--force', 'overwrite --out if it exists')
+    .option(
+      '--raw-cells',
+      "write CSV cells starting with = + - @ tab or CR as they were (by default they get a leading ' so a spreadsheet shows them as text)",
+    )
     .addHelpText(
       'after',
       examples(
@@ -164,35 +213,42 @@ export function registerRejectsCommand(program: Command): void {
       ),
     )
     .action(
-      action(async (jobId: string, opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean }, command: Command) => {
-        if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson')
-          throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
-        const status = await withClient((sc) => getJobStatus(sc, jobId));
-        const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
-        // The path comes from the job; read only a report file of this job.
-        if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {
-          throw new UsageError(`Job ${jobId} has no reject report yet (it is written when the job ends); see \`segflow status ${jobId}\`.`);
-        }
-        if (!(await exists(reportPath)))
-          throw new UsageError(
-            `The reject report ${reportPath} is not readable from here; run rejects where the workers' report directory is mounted.`,
-          );
-        const info = await readReportInputInfo(dirname(reportPath));
-        const format = (opts.format as InputFormat | undefined) ?? info?.format ?? 'ndjson';
-        const result = await writeRejects({
-          reportPath,
-          out: opts.out ?? `${jobId}.rejects.${format}`,
-          format: opts.format as InputFormat | undefined,
-          reasonColumn: Boolean(opts.reasonColumn),
-          force: Boolean(opts.force),
-        });
-        if (globalOptions(command).json) printJson({ jobId, ...result });
-        else {
-          process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
-          if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
-          else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
-        }
-        return EXIT.ok;
-      }),
+      action(
+        async (
+          jobId: string,
+          opts: { out?: string; format?: string; reasonColumn?: boolean; force?: boolean; rawCells?: boolean },
+          command: Command,
+        ) => {
+          if (opts.format !== undefined && opts.format !== 'csv' && opts.format !== 'ndjson')
+            throw new UsageError(`Unknown --format "${opts.format}"; use csv or ndjson.`);
+          const status = await withClient((sc) => getJobStatus(sc, jobId));
+          const reportPath = typeof status.rejectReport === 'string' ? status.rejectReport : undefined;
+          // The path comes from the job; read only a report file of this job.
+          if (!reportPath || basename(reportPath) !== 'rejects.ndjson' || basename(dirname(reportPath)) !== jobId) {
+            throw new UsageError(`Job ${jobId} has no reject report yet (it is written when the job ends); see \`segflow status ${jobId}\`.`);
+          }
+          if (!(await exists(reportPath)))
+            throw new UsageError(
+              `The reject report ${reportPath} is not readable from here; run rejects where the workers' report directory is mounted.`,
+            );
+          const info = await readReportInputInfo(dirname(reportPath));
+          const format = (opts.format as InputFormat | undefined) ?? info?.format ?? 'ndjson';
+          const result = await writeRejects({
+            reportPath,
+            out: opts.out ?? `${jobId}.rejects.${format}`,
+            format: opts.format as InputFormat | undefined,
+            reasonColumn: Boolean(opts.reasonColumn),
+            force: Boolean(opts.force),
+            rawCells: Boolean(opts.rawCells),
+          });
+          if (globalOptions(command).json) printJson({ jobId, ...result });
+          else {
+            process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
+            if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
+            else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
+          }
+          return EXIT.ok;
+        },
+      ),
     );
 }

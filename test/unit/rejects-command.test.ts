@@ -91,6 +91,55 @@ describe('writeRejects', () => {
     ]);
   });
 
+  it('neutralises formula-leading CSV cells (header, rows, unsplittable rows) with a leading quote; --raw-cells keeps them as they were', async () => {
+    const { dir, path } = await report(
+      'csv',
+      [
+        { line: 2, field: 'event', reason: 'no event', raw: 'track,"=HYPERLINK(""http://x.example/"",""fix me"")",@SUM(A1:A9),-5,+cmd|x' },
+        { line: 3, field: 'event', reason: 'no event', raw: '\tcalc,u2,-2.5,"-x"' },
+        { line: 4, field: '(line)', reason: 'field 2 contains a quote', raw: '=1+1,a"b' },
+      ],
+      ['type', 'userId', '=note', 'count'],
+    );
+    const safe = join(dir, 'safe.csv');
+    await writeRejects({ reportPath: path, out: safe, reasonColumn: false, force: false });
+    expect(readFileSync(safe, 'utf8').split('\n')).toEqual([
+      "type,userId,'=note,count",
+      `track,"'=HYPERLINK(""http://x.example/"",""fix me"")",'@SUM(A1:A9),-5,'+cmd|x`,
+      "'\tcalc,u2,-2.5,'-x",
+      `'=1+1,a"b`,
+      '',
+    ]);
+    const raw = join(dir, 'raw.csv');
+    await writeRejects({ reportPath: path, out: raw, reasonColumn: false, force: false, rawCells: true });
+    expect(readFileSync(raw, 'utf8').split('\n')).toEqual([
+      'type,userId,=note,count',
+      'track,"=HYPERLINK(""http://x.example/"",""fix me"")",@SUM(A1:A9),-5,+cmd|x',
+      '\tcalc,u2,-2.5,"-x"',
+      '=1+1,a"b',
+      '',
+    ]);
+  });
+
+  it('the reason lands in the reason column for a row with too many fields (extras after it) and one with too few', async () => {
+    const { dir, path } = await report(
+      'csv',
+      [
+        { line: 2, field: '(line)', reason: 'row has 5 fields, the header 3', raw: 'track,u1,Signed Up,extra1,extra2' },
+        { line: 3, field: '(line)', reason: 'row has 2 fields, the header 3', raw: 'track,u2' },
+      ],
+      ['type', 'userId', 'event'],
+    );
+    const out = join(dir, 'fixed.csv');
+    await writeRejects({ reportPath: path, out, reasonColumn: true, force: false });
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+    expect(lines).toEqual([
+      'type,userId,event,reason',
+      'track,u1,Signed Up,"row has 5 fields, the header 3",extra1,extra2',
+      'track,u2,,"row has 2 fields, the header 3"',
+    ]);
+  });
+
   it('quotes CSV fields only when needed', () => {
     expect(csvField('plain')).toBe('plain');
     expect(csvField('a,b')).toBe('"a,b"');
