@@ -47,7 +47,8 @@ export function createActivities(env: NodeJS.ProcessEnv) {
   return {
     ...createImportActivities({
       env,
-      openSource: openByteSource,
+      // Every URL connection obeys this worker's input policy, checked again at connect time (src/io/input-policy.ts).
+      openSource: (location, options) => openByteSource(location, { ...options, inputPolicy: env }),
       tracking: (source) =>
         new TrackingClient({
           apiRoot: trackingApiRoot(env),

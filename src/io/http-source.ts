@@ -3,11 +3,30 @@
  * way) read with range requests, so each chunk activity fetches only its own byte range, exactly as it would
  * read a local file.
  */
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { ByteSource } from './byte-source';
+import { vettedConnector } from './input-policy';
 import { displayLocation } from '../shared/location';
 
-const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
+const AGENT_OPTIONS = { connections: 16, keepAliveTimeout: 10_000 } as const;
+/** For the CLI, which reads what its own user names; a worker's sources connect through policyAgent. */
+const unrestricted = new Agent(AGENT_OPTIONS);
+const policyAgents = new Map<string, Agent>();
+
+/**
+ * The connection pool a worker reads URLs through: every connection is checked against the worker's input policy
+ * at connect time (src/io/input-policy.ts vettedConnector). One per SEGFLOW_INPUT_HOSTS value, so pooled
+ * connections are reused across sources.
+ */
+export function policyAgent(env: NodeJS.ProcessEnv): Agent {
+  const key = env.SEGFLOW_INPUT_HOSTS ?? '';
+  let agent = policyAgents.get(key);
+  if (agent === undefined) {
+    agent = new Agent({ ...AGENT_OPTIONS, connect: vettedConnector({ SEGFLOW_INPUT_HOSTS: key }) });
+    policyAgents.set(key, agent);
+  }
+  return agent;
+}
 
 /**
  * A range is fetched in windows of at most this many bytes, each read whole before the caller sees any of it.
@@ -28,6 +47,12 @@ export interface HttpRangeSourceOptions {
    * between two reads answers 412 instead of other bytes (docs/input-pinning.md).
    */
   pinnedVersion?: string;
+  /**
+   * What connects: a worker passes policyAgent(env), so an address its input policy refuses is never connected to,
+   * even when DNS answers differently than it did for the activity's check. Redirects are not followed (a 3xx is
+   * refused like any status but 206), so no other host is reached. Default: no policy (the CLI).
+   */
+  dispatcher?: Dispatcher;
 }
 
 export class HttpRangeSource implements ByteSource {
@@ -35,6 +60,7 @@ export class HttpRangeSource implements ByteSource {
   private readonly timeoutMs: number;
   private readonly windowBytes: number;
   private readonly conditions: Record<string, string>;
+  private readonly dispatcher: Dispatcher;
 
   constructor(
     private readonly url: string,
@@ -45,6 +71,7 @@ export class HttpRangeSource implements ByteSource {
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.windowBytes = options.windowBytes ?? HTTP_WINDOW_BYTES;
     this.conditions = conditionalHeaders(options.pinnedVersion);
+    this.dispatcher = options.dispatcher ?? unrestricted;
   }
 
   /**
@@ -63,7 +90,7 @@ export class HttpRangeSource implements ByteSource {
     const response = await request(this.url, {
       method: 'GET',
       headers: { range: 'bytes=0-0', ...this.conditions },
-      dispatcher: agent,
+      dispatcher: this.dispatcher,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
@@ -77,7 +104,7 @@ export class HttpRangeSource implements ByteSource {
   }
 
   openRange(start: number, endExclusive: number): AsyncIterable<Buffer> {
-    const { url, timeoutMs, windowBytes, conditions } = this;
+    const { url, timeoutMs, windowBytes, conditions, dispatcher } = this;
     const describe = (status: number, what: string) => this.refusal(status, what);
     return (async function* rangeBody() {
       for (let from = start; from < endExclusive; from += windowBytes) {
@@ -85,7 +112,7 @@ export class HttpRangeSource implements ByteSource {
         const response = await request(url, {
           method: 'GET',
           headers: { range: `bytes=${from}-${to - 1}`, ...conditions },
-          dispatcher: agent,
+          dispatcher,
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });

@@ -129,6 +129,8 @@ function startWorker(host: string): ChildProcess {
       SEGMENT_API_TOKEN: API_TOKEN,
       // The stand-ins speak plain http on the lab's private network (src/config.ts allows it only when named).
       SEGFLOW_ALLOW_INSECURE_HOSTS: [lab.host('segment').ip, new URL(api!.url).hostname].join(','),
+      // The storage host has a private address, which workers read only from a host the list names.
+      SEGFLOW_INPUT_HOSTS: lab.host('storage').ip,
     },
   });
   workerProcesses.set(host, child);

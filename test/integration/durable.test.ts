@@ -14,7 +14,8 @@ import { causeChain, FailureType } from '../../src/contracts/failures';
 let h: ImportHarness;
 
 beforeAll(async () => {
-  h = await startImportHarness();
+  // The object store stand-in listens on loopback, which a worker reads only when SEGFLOW_INPUT_HOSTS names it.
+  h = await startImportHarness({ extraEnv: { SEGFLOW_INPUT_HOSTS: '127.0.0.1' } });
 });
 
 afterAll(async () => {

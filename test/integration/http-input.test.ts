@@ -12,7 +12,8 @@ let h: ImportHarness;
 let store: RangeServer;
 
 beforeAll(async () => {
-  h = await startImportHarness();
+  // The object store stand-in listens on loopback, which a worker reads only when SEGFLOW_INPUT_HOSTS names it.
+  h = await startImportHarness({ extraEnv: { SEGFLOW_INPUT_HOSTS: '127.0.0.1' } });
   store = await startRangeServer({ requireQuery: '?X-Amz-Signature=s3cr3t-sig' });
 });
 

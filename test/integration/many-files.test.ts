@@ -19,7 +19,8 @@ let replacement: RunningTestWorker | undefined;
 let ownWorkerStopped = false;
 
 beforeAll(async () => {
-  h = await startImportHarness();
+  // The object store stand-in listens on loopback, which a worker reads only when SEGFLOW_INPUT_HOSTS names it.
+  h = await startImportHarness({ extraEnv: { SEGFLOW_INPUT_HOSTS: '127.0.0.1' } });
 });
 
 afterAll(async () => {

@@ -43,7 +43,8 @@ function answer(path: string, range: string | undefined): { status: number; body
 }
 
 beforeAll(async () => {
-  h = await startImportHarness();
+  // The object store stand-in listens on loopback, which a worker reads only when SEGFLOW_INPUT_HOSTS names it.
+  h = await startImportHarness({ extraEnv: { SEGFLOW_INPUT_HOSTS: '127.0.0.1' } });
   await h.worker.stop(); // the worker under test is a separate process, so its log can be read
   store = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
