@@ -5,8 +5,9 @@
  * the name of a source ("default", "web"), never the key itself, so nothing secret reaches Temporal history,
  * memo, search attributes or logs.
  */
-import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL } from './shared/limits';
+import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL, STAGING_LIMITS, type StagingLimits } from './shared/limits';
 import { loadTemporalProfile, type TemporalProfile } from './temporal-connection';
+import type { WorkerApprovalPolicy } from './contracts/import-job';
 
 export const DEFAULT_TASK_QUEUE = 'segflow';
 
@@ -97,8 +98,27 @@ function insecureHostsAllowed(env: NodeJS.ProcessEnv): Set<string> {
   );
 }
 
-/** A source name as used on the command line: letters, digits, `_` and `-`. */
-export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** A source name as used on the command line: letters, digits, `_` and `-` (the rule lives in the contracts). */
+export { SOURCE_NAME_PATTERN } from './contracts/job-input';
+
+/**
+ * SEGFLOW_REQUIRE_APPROVAL, on workers: `imports` makes an approval mandatory for every import that sends, whoever
+ * starts it (a namespace user can start a workflow without the CLI's --require-approval). The workflow asks its worker
+ * at a job's start and takes the validate, approve, send path; every send chunk also refuses to run without an
+ * approved plan (ApprovalRequired). Comma-separated; unset or empty: approval stays per job. An unknown value stops
+ * the worker at start (fail closed), rather than silently running without the gate.
+ */
+export function requiredApprovals(env: NodeJS.ProcessEnv = process.env): WorkerApprovalPolicy {
+  const values = (env.SEGFLOW_REQUIRE_APPROVAL ?? '')
+    .split(',')
+    .map((value) => value.trim().toLowerCase())
+    .filter(Boolean);
+  const unknown = values.filter((value) => value !== 'imports');
+  if (unknown.length > 0) {
+    throw new ConfigError(`SEGFLOW_REQUIRE_APPROVAL "${unknown[0]!.slice(0, 40)}" is not known: set it to "imports" or leave it unset`);
+  }
+  return { imports: values.includes('imports') };
+}
 
 /**
  * One spelling per source: `web-app`, `web_app` and `Web-App` all read SEGMENT_WRITE_KEY_WEB_APP, so they are the
@@ -136,4 +156,24 @@ export function resolveApiToken(env: NodeJS.ProcessEnv = process.env): string {
   const token = env.SEGMENT_API_TOKEN;
   if (!token) throw new MissingSecretError('SEGMENT_API_TOKEN', 'The Segment Public API token');
   return token;
+}
+
+/**
+ * What staging a .gz or many-file input may write on a worker (src/io/staging.ts), defaults in src/shared/limits.ts:
+ * SEGFLOW_STAGING_MAX_BYTES, the decompressed bytes of one job's files together (default 64 GiB), and
+ * SEGFLOW_STAGING_MAX_RATIO, how many times its compressed size a .gz file may grow to (default 100).
+ */
+export function stagingLimits(env: NodeJS.ProcessEnv = process.env): StagingLimits {
+  return {
+    maxBytes: atLeastOne(env, 'SEGFLOW_STAGING_MAX_BYTES', STAGING_LIMITS.maxBytes, 'a number of bytes (137438953472 for 128 GiB)'),
+    maxRatio: atLeastOne(env, 'SEGFLOW_STAGING_MAX_RATIO', STAGING_LIMITS.maxRatio, 'a number of times (200, say)'),
+  };
+}
+
+function atLeastOne(env: NodeJS.ProcessEnv, variable: string, fallback: number, what: string): number {
+  const text = env[variable]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 1) throw new ConfigError(`${variable} must be ${what}, at least 1; got "${text.slice(0, 40)}"`);
+  return value;
 }

@@ -7,11 +7,11 @@
 import { messageIdNamespace } from '../core/message-id';
 import { RowConverter } from '../core/row-to-message';
 import { locateLine, readStagedMap, type StagedFile } from '../io/staging';
-import type { ProcessChunkInput } from '../contracts/import-job';
+import type { ChunkWork } from './chunk-sender';
 
 export type ConvertRecord = RowConverter['convert'];
 
-export async function chunkConverter(input: ProcessChunkInput): Promise<ConvertRecord> {
+export async function chunkConverter(input: ChunkWork): Promise<ConvertRecord> {
   const newConverter = (namespaceKey: string) =>
     new RowConverter({
       format: input.format,

@@ -37,6 +37,12 @@ import { asInputFailure, assertSameVersion, assertUnchanged, chunkDigest, inputS
 import { noteChunkStart, noteRowRejected, noteSegmentResponse } from './metrics';
 import { FailureType } from '../contracts/failures';
 
+/**
+ * A chunk as the worker runs it: for a staged job, `file` and `fileMap` are the staged copy and its map, derived by the
+ * activity from the job id (src/activities/import-activities.ts processChunk), never taken from the workflow.
+ */
+export type ChunkWork = ProcessChunkInput & { fileMap?: string };
+
 /** What a chunk needs of the Tracking API client: delivering one batch's worth of events. */
 export type TrackingSender = Pick<TrackingClient, 'send'>;
 
@@ -65,7 +71,7 @@ export class ChunkSender {
 
   constructor(
     private readonly deps: ChunkSenderDeps,
-    private readonly input: ProcessChunkInput,
+    private readonly input: ChunkWork,
     /** The job's report root (src/activities/input-checks.ts reportRoot): reject reports and the checkpoint file. */
     private readonly reportRoot: string,
   ) {

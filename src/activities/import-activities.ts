@@ -8,27 +8,35 @@
  */
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { basename, dirname, join } from 'node:path';
-import { rm } from 'node:fs/promises';
-import { resolveWriteKey, MissingSecretError, writeKeyVariable } from '../config';
+import { basename } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
+import { resolveWriteKey, MissingSecretError, requiredApprovals, writeKeyVariable } from '../config';
 import { compileCsvHeader } from '../core/csv-mapping';
 import { contentHash } from '../core/plan-hash';
 import { displayLocation, locationName } from '../shared/location';
 import type { RejectedRow } from '../core/types';
 import { planChunks as planFileChunks, readCsvHeader, initialCursor } from '../io/chunk-planner';
 import { expandInputSet, InputSetError, type InputEntry } from '../io/input-set';
-import { locateLine, readStagedMap, stageInputs, StagingInputChangedError, StagingInputError, type StageCheckpoint } from '../io/staging';
+import { locateLine, readStagedMap, stageInputs, StagingError, type StageCheckpoint } from '../io/staging';
 import { mergeRejectReports, removeChunkReports, jobReportDir, writeReportInputInfo } from '../io/reject-report';
 import type { PublicApiClient } from '../segment/public-api-client';
 import { heartbeatSliceMs } from './chunk-pacing';
 import { ChunkSender, type OpenSource, type TrackingSender } from './chunk-sender';
-import { asInputFailure, assertInputAllowed, assertSameVersion, assertUnchanged, reportRoot } from './input-checks';
+import { asInputFailure, assertInputAllowed, assertSameVersion, assertUnchanged, parseActivityInput, reportRoot, stagedInput } from './input-checks';
+import {
+  finalizeReportInputSchema,
+  inspectInputSchema,
+  planChunksInputSchema,
+  processChunkInputSchema,
+  stageInputInputSchema,
+} from '../contracts/job-input';
 import type {
   ChunkResult,
   DeliveryCheck,
   FinalizedReport,
   FinalizeReportInput,
   ImportActivities,
+  InputRef,
   InspectInputInput,
   InspectInputResult,
   PlanChunksInput,
@@ -36,6 +44,7 @@ import type {
   ProcessChunkInput,
   StagedInput,
   StageInputInput,
+  WorkerApprovalPolicy,
 } from '../contracts/import-job';
 import { FailureType } from '../contracts/failures';
 
@@ -55,8 +64,17 @@ export interface ImportActivityDeps {
 export function createImportActivities(deps: ImportActivityDeps): ImportActivities {
   const { env } = deps;
   const allowedInput = (location: string) => assertInputAllowed(location, env);
+  // Read once: a worker started with an unknown SEGFLOW_REQUIRE_APPROVAL value refuses to start (src/config.ts).
+  const approvals = requiredApprovals(env);
 
-  async function inspectInput(input: InspectInputInput): Promise<InspectInputResult> {
+  /** What the activity reads: the input, or for a staged job the staged copy derived from its job id. */
+  function inputFile(ref: InputRef): string {
+    return ref.staged ? stagedInput(env, { jobId: ref.jobId!, reportDir: ref.reportDir, format: ref.format }).file : ref.file;
+  }
+
+  async function inspectInput(raw: InspectInputInput): Promise<InspectInputResult> {
+    const checked = parseActivityInput(inspectInputSchema, 'inspectInput', raw);
+    const input = { ...raw, file: inputFile(checked) };
     await allowedInput(input.file);
     const source = deps.openSource(input.file);
     let fileSize: number;
@@ -85,7 +103,9 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
     return { fileSize, ...pinned, csvColumns: header.columns, start: initialCursor('csv', header) };
   }
 
-  async function planChunks(input: PlanChunksInput): Promise<PlannedChunks> {
+  async function planChunks(raw: PlanChunksInput): Promise<PlannedChunks> {
+    const checked = parseActivityInput(planChunksInputSchema, 'planChunks', raw);
+    const input = { ...raw, file: inputFile(checked) };
     await allowedInput(input.file);
     const source = deps.openSource(input.file, { pinnedVersion: input.expectedFileVersion });
     // Planning scans up to maxChunks × targetChunkBytes; heartbeat while it does, so a slow disk or URL is not
@@ -111,20 +131,34 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
     return { chunks: result.chunks, next: result.next };
   }
 
-  async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
-    const root = reportRoot(env, input.reportDir, input.jobId);
+  async function processChunk(raw: ProcessChunkInput): Promise<ChunkResult> {
+    const checked = parseActivityInput(processChunkInputSchema, 'processChunk', raw);
+    // The last gate before Segment: a worker whose operator requires approval sends only an approved plan's chunks.
+    if (checked.mode === 'send' && approvals.imports && checked.approvedPlanHash === undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `This worker requires an approval before an import sends (SEGFLOW_REQUIRE_APPROVAL=imports) and job ${checked.jobId} has none; start it with --require-approval.`,
+        FailureType.ApprovalRequired,
+      );
+    }
+    const root = reportRoot(env, checked.reportDir, checked.jobId);
+    const staged = checked.staged || checked.fileMap !== undefined ? stagedInput(env, checked) : undefined;
+    const { fileMap: _legacyMap, ...rest } = raw as ProcessChunkInput & { fileMap?: string };
+    const work = { ...rest, ...(staged ? { file: staged.file, fileMap: staged.map } : {}) };
     return new ChunkSender(
       { openSource: deps.openSource, assertInputAllowed: allowedInput, tracking: deps.tracking, now: deps.now },
-      input,
+      work,
       root,
     ).run();
   }
 
-  async function finalizeReport(input: FinalizeReportInput): Promise<FinalizedReport> {
+  async function finalizeReport(raw: FinalizeReportInput): Promise<FinalizedReport> {
+    const input = parseActivityInput(finalizeReportInputSchema, 'finalizeReport', raw);
     const root = reportRoot(env, input.reportDir, input.jobId);
+    // Derived whatever the job's input was: a job that failed while staging leaves a partial copy too.
+    const staged = stagedInput(env, { jobId: input.jobId, reportDir: input.reportDir, format: input.format ?? 'ndjson' });
     let locate: ((row: RejectedRow) => RejectedRow) | undefined;
-    if (input.stagedMap) {
-      const files = await readStagedMap(input.stagedMap);
+    if ((input.staged || input.stagedMap !== undefined) && (await exists(staged.map))) {
+      const files = await readStagedMap(staged.map);
       const named = input.namedFiles === true;
       locate = (row) => {
         const located = locateLine(files, row.line);
@@ -134,8 +168,8 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
     }
     const merged = await mergeRejectReports(root, input.jobId, locate);
     await removeChunkReports(root, input.jobId);
-    // The staged copy is customer data and can be large: it goes once the job has ended.
-    if (input.stagedMap && input.format) await rm(join(dirname(input.stagedMap), `input.${input.format}`), { force: true });
+    // The staged copy is customer data and can be large: it goes once the job has ended, however it ended.
+    await rm(staged.dir, { recursive: true, force: true });
     // `segflow rejects` writes the rows back in the input's own format, with its header.
     if (input.format)
       await writeReportInputInfo(root, input.jobId, { format: input.format, ...(input.csvColumns ? { csvColumns: input.csvColumns } : {}) });
@@ -146,11 +180,10 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
    * Decompresses and concatenates a `.gz` or many-file input into one plain file in the shared report directory
    * (src/io/staging.ts). Heartbeats carry the checkpoint of the last complete file, so a retry continues from there.
    */
-  async function stageInput(input: StageInputInput): Promise<StagedInput> {
+  async function stageInput(raw: StageInputInput): Promise<StagedInput> {
+    const input = parseActivityInput(stageInputInputSchema, 'stageInput', raw);
     const info = activityInfo();
-    const dir = join(jobReportDir(reportRoot(env, input.reportDir, input.jobId), input.jobId), 'staged');
-    const stagedPath = join(dir, `input.${input.format}`);
-    const mapPath = join(dir, 'files.ndjson');
+    const { file: stagedPath, map: mapPath } = stagedInput(env, input);
     let entries: InputEntry[];
     try {
       entries =
@@ -172,6 +205,7 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
         stagedPath,
         mapPath,
         checkpoint: latest,
+        env,
         signal: Context.current().cancellationSignal,
         onProgress: (checkpoint) => {
           latest = checkpoint;
@@ -184,10 +218,9 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
           FailureType.InputChanged,
         );
       }
-      return { file: stagedPath, map: mapPath, files: staged.files.length };
+      return { files: staged.files.length };
     } catch (error) {
-      if (error instanceof StagingInputError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputInvalid);
-      if (error instanceof StagingInputChangedError) throw ApplicationFailure.nonRetryable(error.message, FailureType.InputChanged);
+      if (error instanceof StagingError) throw ApplicationFailure.nonRetryable(error.message, error.failureType);
       throw error;
     } finally {
       clearInterval(timer);
@@ -237,5 +270,17 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
     );
   }
 
-  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput, confirmWriteKey };
+  /** The worker's approval policy, for the workflow to follow at a job's start (workflow code cannot read env). */
+  async function workerApprovalPolicy(): Promise<WorkerApprovalPolicy> {
+    return approvals;
+  }
+
+  return { inspectInput, planChunks, processChunk, finalizeReport, hashImportPlan, stageInput, confirmWriteKey, workerApprovalPolicy };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

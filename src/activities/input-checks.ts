@@ -7,11 +7,14 @@ import { CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { isAbsolute, relative, resolve } from 'node:path';
+import type { z } from 'zod';
 import { displayLocation } from '../shared/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import type { ByteSource } from '../io/byte-source';
 import { checkInputAllowed, InputNotAllowedError } from '../io/input-policy';
-import type { ChunkDescriptor } from '../contracts/import-job';
+import { stagedInputPaths } from '../io/reject-report';
+import type { ChunkDescriptor, InputFormat } from '../contracts/import-job';
+import { inputProblem } from '../contracts/job-input';
 import { FailureType } from '../contracts/failures';
 
 /**
@@ -30,6 +33,40 @@ export function reportRoot(env: NodeJS.ProcessEnv, explicit: string | undefined,
     );
   }
   return root;
+}
+
+/**
+ * An activity's input, parsed with its schema (src/contracts/job-input.ts) before anything is read or written: anyone
+ * who can start a workflow chooses these values, so each activity checks them as if no workflow stood in front of it.
+ */
+export function parseActivityInput<S extends z.ZodType>(schema: S, activity: string, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  // A bad job id or report directory keeps the failure type it had before these schemas (users match on them).
+  const field = parsed.error.issues[0]?.path[0];
+  const type = field === 'jobId' ? FailureType.InvalidJobId : field === 'reportDir' ? FailureType.InvalidReportDir : FailureType.InvalidJobInput;
+  throw ApplicationFailure.nonRetryable(inputProblem(`${activity} input`, parsed.error), type);
+}
+
+/**
+ * A staged job's directory, plain file and map under its report root, derived from the (checked) job id, report
+ * directory and format, and each checked to stay inside the root.
+ */
+export function stagedInput(
+  env: NodeJS.ProcessEnv,
+  ref: { jobId: string; reportDir?: string; format: InputFormat },
+): { dir: string; file: string; map: string } {
+  const root = reportRoot(env, ref.reportDir, ref.jobId);
+  const paths = stagedInputPaths(root, ref.jobId, ref.format);
+  for (const path of Object.values(paths)) {
+    if (!isWithin(root, path) || path === root) {
+      throw ApplicationFailure.nonRetryable(
+        `the staged input path of job ${ref.jobId} is not inside its report directory`,
+        FailureType.InvalidJobInput,
+      );
+    }
+  }
+  return paths;
 }
 
 /** The worker's allow-lists (src/io/input-policy.ts), checked before every read of an input. */

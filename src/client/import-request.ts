@@ -4,9 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { basename, extname, isAbsolute, resolve } from 'node:path';
-import { canonicalSourceName, SOURCE_NAME_PATTERN } from '../config';
-import { isValidJobId, jobIdProblem } from '../core/job-id';
+import { basename, extname, resolve } from 'node:path';
+import { canonicalSourceName } from '../config';
+import { isValidJobId, jobIdProblem } from '../contracts/job-id';
+import { IMPORT_LIMITS, reportDirProblem, SOURCE_NAME_PATTERN } from '../contracts/job-input';
 import { displayLocation, isHttpLocation, locationName } from '../shared/location';
 import type { InputFormat } from '../core/types';
 import type { ImportOptions } from '../contracts/import-job';
@@ -109,7 +110,7 @@ export async function checkImportRequest(request: ImportRequest): Promise<Checke
   if (request.jobId !== undefined && !isValidJobId(request.jobId)) throw new UsageError(`--id: ${jobIdProblem(request.jobId)}.`);
   if (request.reportDir !== undefined) {
     const dir = request.reportDir;
-    if (isAbsolute(dir) || dir.split(/[\\/]/).includes('..') || dir.length > 500) {
+    if (reportDirProblem(dir) !== undefined) {
       throw new UsageError(
         `--report-dir is a sub-directory of the workers' SEGFLOW_REPORT_DIR: give a relative path without "..", not "${dir.slice(0, 80)}".`,
       );
@@ -127,6 +128,8 @@ export async function checkImportRequest(request: ImportRequest): Promise<Checke
     }
   }
   const idNamespace = request.idNamespace ?? source;
+  const maxNamespace = IMPORT_LIMITS.maxIdNamespaceChars;
+  if (idNamespace.length < 1 || idNamespace.length > maxNamespace) throw new UsageError(`--id-namespace must be 1 to ${maxNamespace} characters.`);
   const dryRun = request.dryRun ?? false;
   const jobId =
     request.jobId ?? (set ? inputSetJobId(set.digest, { source, idNamespace, dryRun }) : await defaultJobId(file, source, idNamespace, dryRun));

@@ -11,6 +11,7 @@ import { isValidRate } from '../shared/pacer';
 import { SEGFLOW_KIND, SEGFLOW_SOURCE, SEGFLOW_STATE } from '../contracts/search-attributes';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../contracts/defaults';
 import type { ImportOptions } from '../contracts/import-job';
+import { checkInput, COLUMN_NAME_PATTERN, IMPORT_LIMITS, importOptionsSchema } from '../contracts/job-input';
 import { importJob } from '../workflows/import-workflow';
 import { markdownText, plainText } from '../shared/safe-text';
 import { hasSegflowSearchAttributes, type SegflowClient } from './connection';
@@ -37,8 +38,6 @@ export const IMPORT_DEFAULTS = {
  * share (cap ÷ concurrency): chunks are cut to at most this much sending time.
  */
 const MAX_CHUNK_SECONDS_AT_RATE = 3600;
-/** A chunk heartbeats every third of its heartbeat timeout, at most every second; below this it cannot keep up. */
-const MIN_HEARTBEAT_TIMEOUT_MS = 2000;
 
 /**
  * `--rate` as the CLI reads it and as startImport checks it: the pacer's rule (src/shared/pacer.ts, a positive
@@ -81,10 +80,9 @@ export async function startImport(
     heartbeatTimeoutMs: request.heartbeatTimeoutMs ?? IMPORT_DEFAULTS.heartbeatTimeoutMs,
     searchAttributes: await hasSegflowSearchAttributes(sc),
   };
+  if (set) options.inputSet = { kind: set.kind, digest: set.digest, files: set.files };
   validateImportOptions(options);
   fitChunksToRate(options);
-
-  if (set) options.inputSet = { kind: set.kind, digest: set.digest, files: set.files };
 
   let jobId = checked.jobId;
   // --force re-sends on purpose under a new id; messageIds stay the same, so Segment still drops repeats within ~24 h.
@@ -153,15 +151,21 @@ export function validateImportOptions(options: ImportOptions): void {
   for (const [flag, value] of positive) {
     if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}.`);
   }
-  if (options.concurrency > 200) throw new UsageError('--concurrency above 200 would crowd Temporal with pending activities; use at most 200.');
+  const maxConcurrency = IMPORT_LIMITS.maxConcurrency;
+  if (options.concurrency > maxConcurrency) {
+    throw new UsageError(`--concurrency above ${maxConcurrency} would crowd Temporal with pending activities; use at most ${maxConcurrency}.`);
+  }
   if (options.rateLimit) parseRate(options.rateLimit.perSecond);
   for (const column of options.ignoreColumns ?? []) {
-    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(column))
+    if (!COLUMN_NAME_PATTERN.test(column))
       throw new UsageError(`--ignore-column "${column.slice(0, 100)}" is not a column name (letters, digits, _ . : -).`);
   }
   if (options.maxRejectRate !== undefined && !(options.maxRejectRate >= 0 && options.maxRejectRate <= 1)) {
     throw new UsageError('--max-reject-rate must be a fraction between 0 and 1 (e.g. 0.05).');
   }
+  // Anything else the worker would refuse (src/contracts/job-input.ts) is refused here, before a job starts.
+  const problem = checkInput(importOptionsSchema, 'import options', options);
+  if (problem !== undefined) throw new UsageError(problem);
 }
 
 /**
@@ -170,10 +174,9 @@ export function validateImportOptions(options: ImportOptions): void {
  * even one record per chunk fits.
  */
 function fitChunksToRate(options: ImportOptions): void {
-  if (options.heartbeatTimeoutMs < MIN_HEARTBEAT_TIMEOUT_MS) {
-    throw new UsageError(
-      `heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${MIN_HEARTBEAT_TIMEOUT_MS} ms.`,
-    );
+  const minHeartbeat = IMPORT_LIMITS.minHeartbeatTimeoutMs;
+  if (options.heartbeatTimeoutMs < minHeartbeat) {
+    throw new UsageError(`heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${minHeartbeat} ms.`);
   }
   if (!options.rateLimit) return;
   const { perSecond, unit } = options.rateLimit;

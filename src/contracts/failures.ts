@@ -10,6 +10,13 @@ export const FailureType = {
   ImportFailed: 'ImportFailed',
   TooManyRejects: 'TooManyRejects',
   InvalidJobId: 'InvalidJobId',
+  /**
+   * A workflow or activity input that breaks a rule of src/contracts/job-input.ts (a job started around the CLI):
+   * the job fails at once, naming the field.
+   */
+  InvalidJobInput: 'InvalidJobInput',
+  /** A send on a worker whose SEGFLOW_REQUIRE_APPROVAL covers imports, without an approved plan (src/config.ts). */
+  ApprovalRequired: 'ApprovalRequired',
   /** A --report-dir outside the worker's SEGFLOW_REPORT_DIR. */
   InvalidReportDir: 'InvalidReportDir',
   InputNotAllowed: 'InputNotAllowed',
@@ -18,6 +25,8 @@ export const FailureType = {
   /** The input's content is not what the job inspected, validated or staged (docs/input-pinning.md). */
   InputChanged: 'InputChanged',
   InputInvalid: 'InputInvalid',
+  /** Staging a .gz or many-file input met a full disk or quota (ENOSPC, EDQUOT) in the report directory (src/io/staging.ts). */
+  StagingDiskFull: 'StagingDiskFull',
   /** A write key or API token the worker's environment lacks (src/config.ts MissingSecretError), for both job kinds. */
   MissingSecret: 'MissingSecret',
   InvalidConfig: 'InvalidConfig',

@@ -104,8 +104,11 @@ export interface CarriedImportState {
   startedAt: string;
   runs: number;
   approval?: ApprovalRecord;
-  /** A staged .gz / many-file input: the plain file activities read and its file map (src/io/staging.ts). */
-  staged?: { file: string; map: string; files: number };
+  /**
+   * A staged .gz / many-file input (src/io/staging.ts): activities derive the staged file and its map from the job id
+   * (src/io/reject-report.ts stagedInputDir). `file` and `map` were carried by older runs; they are never read.
+   */
+  staged?: { files: number; file?: string; map?: string };
   /** The write-key check made before the send pass (once per job). */
   delivery?: DeliveryCheck;
 }
@@ -186,9 +189,20 @@ export const rateShareQuery = defineQuery<RateShare | undefined>('rateShare');
 // Activities (src/activities/import-activities.ts implements them): references and counts, never rows
 // ---------------------------------------------------------------------------------------------
 
-export interface InspectInputInput {
+/**
+ * Where an activity reads: the input itself, or with `staged` the job's staged copy, whose path the worker derives from
+ * the job id and report directory (never a path from the workflow: anyone can start one).
+ */
+export interface InputRef {
   file: string;
   format: InputFormat;
+  /** Required with `staged` (absent in runs recorded before staged paths were derived). */
+  jobId?: string;
+  reportDir?: string;
+  staged?: true;
+}
+
+export interface InspectInputInput extends InputRef {
   ignoreColumns?: string[];
 }
 
@@ -200,9 +214,7 @@ export interface InspectInputResult {
   start: PlannerCursor;
 }
 
-export interface PlanChunksInput {
-  file: string;
-  format: InputFormat;
+export interface PlanChunksInput extends InputRef {
   from: PlannerCursor;
   firstIndex: number;
   maxChunks: number;
@@ -246,8 +258,13 @@ export interface ProcessChunkInput {
   referenceTime: string;
   /** Top-level fields / CSV columns the importer skips (`--ignore-column`). */
   ignoreColumns?: string[];
-  /** For a staged input: its map, to name each row's file and line (src/io/staging.ts). */
-  fileMap?: string;
+  /** A staged input: the chunk reads the job's staged copy and its map (to name each row's file and line). */
+  staged?: true;
+  /**
+   * The plan hash the job's approval named, on sends of an approved import: a worker whose SEGFLOW_REQUIRE_APPROVAL
+   * covers imports refuses a send without it (src/config.ts).
+   */
+  approvedPlanHash?: string;
   /** Many-file jobs derive messageIds per file (namespace of the file's name, its own line numbers). */
   perFileIds?: boolean;
 }
@@ -262,10 +279,8 @@ export interface StageInputInput {
   digest: string;
 }
 
+/** Runs recorded before staged paths were derived on the worker also hold the staged `file` and `map` here. */
 export interface StagedInput {
-  /** The plain staged file every later activity reads, and its map. */
-  file: string;
-  map: string;
   files: number;
 }
 
@@ -288,8 +303,11 @@ export interface FinalizeReportInput {
   reportDir?: string;
   format?: InputFormat;
   csvColumns?: string[];
-  /** A staged input's map: report entries then carry each row's own line (and file, with `namedFiles`). */
-  stagedMap?: string;
+  /**
+   * A staged input: report entries carry each row's own line (and file, with `namedFiles`), read from the staged map.
+   * The job's staged directory is removed in any case.
+   */
+  staged?: true;
   namedFiles?: boolean;
 }
 
@@ -308,4 +326,11 @@ export interface ImportActivities {
   hashImportPlan(plan: unknown): Promise<string>;
   stageInput(input: StageInputInput): Promise<StagedInput>;
   confirmWriteKey(input: { source: string }): Promise<DeliveryCheck>;
+  /** The worker's SEGFLOW_REQUIRE_APPROVAL (workflow code cannot read the environment). */
+  workerApprovalPolicy(): Promise<WorkerApprovalPolicy>;
+}
+
+/** What a worker's SEGFLOW_REQUIRE_APPROVAL makes mandatory (src/config.ts requiredApprovals). */
+export interface WorkerApprovalPolicy {
+  imports: boolean;
 }

@@ -1,7 +1,8 @@
 /**
  * A workspace job file after validation: what `segflow job run` starts a workspace job with (its input's `spec`) and
- * what the preview activity plans from. Written out here, not inferred from the zod schema, because the schema
- * (src/core/job-spec.ts) is Node-side code; that file checks at compile time that its output is exactly this type.
+ * what the preview activity plans from. Written out here, not inferred from the zod schema
+ * (src/contracts/job-spec-schema.ts), so it reads as a contract; src/core/job-spec.ts checks at compile time that the
+ * schema's output is exactly this type.
  */
 import type { SegmentMessage } from './segment-message';
 

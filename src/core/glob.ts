@@ -14,8 +14,9 @@
  */
 
 export const MAX_GLOB_LENGTH = 1024;
-/** Longest source name pattern a job file (job-spec.ts) or the CLI may hold. */
-export const MAX_GLOB_CHARS = 200;
+// The longest source name pattern a job file or the CLI may hold is stated with the job file's limits.
+import { MAX_GLOB_CHARS } from '../contracts/job-spec-schema';
+export { MAX_GLOB_CHARS };
 
 export function isGlob(text: string): boolean {
   return text.includes('*') || text.includes('?');

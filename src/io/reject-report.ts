@@ -15,6 +15,19 @@ export function jobReportDir(reportRoot: string, jobId: string): string {
   return join(reportRoot, jobId);
 }
 
+/**
+ * Where a `.gz` or many-file job's staged copy and its map live (src/io/staging.ts). Derived from the job id on the
+ * worker, never taken from a workflow: a path in the input could name any file. Removed when the job ends.
+ */
+export function stagedInputDir(reportRoot: string, jobId: string): string {
+  return join(jobReportDir(reportRoot, jobId), 'staged');
+}
+
+export function stagedInputPaths(reportRoot: string, jobId: string, format: InputFormat): { dir: string; file: string; map: string } {
+  const dir = stagedInputDir(reportRoot, jobId);
+  return { dir, file: join(dir, `input.${format}`), map: join(dir, 'files.ndjson') };
+}
+
 function chunkDir(reportRoot: string, jobId: string): string {
   return join(jobReportDir(reportRoot, jobId), 'chunks');
 }

@@ -42,8 +42,10 @@ import {
   type ImportJobInput,
   type ImportStatus,
   type ImportTotals,
+  type InputRef,
   type ProcessChunkInput,
 } from '../contracts/import-job';
+import { importInputProblem } from '../contracts/job-input';
 import type { JobState } from '../contracts/job-state';
 import { causeChain, FailureType, IMPORT_NON_RETRYABLE, rootCause } from '../contracts/failures';
 import { createApprovalGate } from './approval';
@@ -68,8 +70,12 @@ export function emptyTotals(): ImportTotals {
 }
 
 export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
-  const { jobId, options } = input;
   const info = workflowInfo();
+  // Before anything else: anyone who can start a workflow chooses this input, CLI or not (README "Security model").
+  const problem = importInputProblem(input, info);
+  if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
+  const { jobId } = input;
+  let options = input.options;
   const carried: CarriedImportState = input.carried ?? {
     phase: options.requireApproval || options.dryRun ? 'validate' : 'send',
     fileSize: 0,
@@ -138,9 +144,13 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   const chunkActivities = proxyActivities<ImportActivities>(chunkActivityOptions);
   let sendingInFlight = 0;
 
-  /** What activities read: the staged plain file of a .gz or many-file input, else the input itself. */
-  function dataFile(): string {
-    return carried.staged?.file ?? options.file;
+  /** What activities read: the input, or a staged job's plain copy, whose path each activity derives from the job id. */
+  function inputRef(): InputRef {
+    return {
+      file: options.file,
+      format: options.format,
+      ...(carried.staged ? { jobId, staged: true as const, ...(options.reportDir !== undefined ? { reportDir: options.reportDir } : {}) } : {}),
+    };
   }
 
   function status(): ImportStatus {
@@ -193,9 +203,19 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
 
   try {
     if (fresh) {
+      // A worker's SEGFLOW_REQUIRE_APPROVAL=imports puts every sending import through the approval gate, whoever started
+      // it. Runs recorded before this policy existed (test/fixtures/histories) replay without asking.
+      if (!options.dryRun && !options.requireApproval && patched('worker-approval-policy')) {
+        const policy = await shortActivities.workerApprovalPolicy();
+        if (policy.imports) {
+          // In the options handed to continue-as-new, so every later run of the job keeps the gate.
+          options = { ...options, requireApproval: true };
+          carried.phase = 'validate';
+        }
+      }
       if (options.inputSet) {
         // .gz and many-file inputs are staged to one plain file first (docs/compressed-and-many-files.md).
-        carried.staged = await chunkActivities.stageInput.executeWithOptions(
+        const staged = await chunkActivities.stageInput.executeWithOptions(
           {
             ...chunkActivityOptions,
             summary: `stage ${options.inputSet.kind === 'file' ? 'compressed input' : `files of the ${options.inputSet.kind}`}`,
@@ -211,8 +231,9 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
             },
           ],
         );
+        carried.staged = { files: staged.files };
       }
-      const inspected = await shortActivities.inspectInput({ file: dataFile(), format: options.format, ignoreColumns: options.ignoreColumns });
+      const inspected = await shortActivities.inspectInput({ ...inputRef(), ignoreColumns: options.ignoreColumns });
       carried.fileSize = inspected.fileSize;
       if (inspected.fileVersion !== undefined) carried.fileVersion = inspected.fileVersion;
       carried.csvColumns = inspected.csvColumns;
@@ -332,8 +353,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         const from = carried.cursor;
         planning = planningActivities
           .planChunks({
-            file: dataFile(),
-            format: options.format,
+            ...inputRef(),
             from,
             firstIndex: carried.nextChunkIndex + carried.pending.length,
             maxChunks: chunksPerPlan,
@@ -363,9 +383,8 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
         const sending = mode === 'send';
         if (sending) sendingInFlight += 1;
         const chunkInput: ProcessChunkInput = {
+          ...inputRef(),
           jobId,
-          file: dataFile(),
-          format: options.format,
           csvColumns: carried.csvColumns,
           chunk,
           expectedFileSize: carried.fileSize,
@@ -385,7 +404,9 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
           referenceTime: carried.startedAt,
           ...(options.ignoreColumns ? { ignoreColumns: options.ignoreColumns } : {}),
           ...(sending && carried.chunkDigests?.[chunk.index] !== undefined ? { expectedDigest: carried.chunkDigests[chunk.index] } : {}),
-          ...(carried.staged ? { fileMap: carried.staged.map, perFileIds: options.inputSet?.kind !== 'file' } : {}),
+          ...(carried.staged ? { perFileIds: options.inputSet?.kind !== 'file' } : {}),
+          // A worker that requires approval sends only chunks of an approved plan (src/activities/import-activities.ts).
+          ...(sending && carried.approval ? { approvedPlanHash: carried.approval.planHash } : {}),
         };
         const summary = `${mode === 'send' ? 'send' : 'validate'} chunk ${chunk.index + 1} · lines ${chunk.firstLine}–${chunk.firstLine + chunk.lines - 1} · ${chunk.records} rows`;
         const promise = chunkScope
@@ -463,7 +484,7 @@ export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
       reportDir: options.reportDir,
       format: options.format,
       ...(carried.csvColumns ? { csvColumns: carried.csvColumns } : {}),
-      ...(carried.staged ? { stagedMap: carried.staged.map, namedFiles: options.inputSet?.kind !== 'file' } : {}),
+      ...(carried.staged ? { staged: true as const, namedFiles: options.inputSet?.kind !== 'file' } : {}),
     });
     rejectReport = report.path;
     if (failure !== undefined) error = describeFailure(failure);

@@ -7,6 +7,12 @@
  */
 import { metricMeter } from '@temporalio/workflow';
 import type { JobKind } from '../contracts/job-state';
+import { SOURCE_NAME_PATTERN } from '../contracts/job-input';
+
+/** A source label as the series carries it: a valid source name, else one shared value, so labels stay bounded. */
+export function sourceLabel(source: string): string {
+  return SOURCE_NAME_PATTERN.test(source) ? source : 'invalid';
+}
 
 /**
  * Call on every state change of a job: counts entries into each state. Approvals waiting now is
@@ -15,7 +21,7 @@ import type { JobKind } from '../contracts/job-state';
  */
 export function recordJobState(kind: JobKind, from: string, to: string, source?: string): void {
   if (from === to) return;
-  const tags = { job_kind: kind, ...(source ? { source } : {}) };
+  const tags = { job_kind: kind, ...(source ? { source: sourceLabel(source) } : {}) };
   // A metric must never fail a workflow task.
   try {
     metricMeter.createCounter('segflow_job_transitions', 'jobs', 'Jobs entering each state').add(1, { ...tags, state: to });

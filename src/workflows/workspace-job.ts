@@ -18,6 +18,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -40,6 +41,7 @@ import {
   type WorkspaceJobStatus,
 } from '../contracts/workspace-job';
 import { SEGFLOW_KIND, SEGFLOW_STATE } from '../contracts/search-attributes';
+import { checkInput, jobIdMismatch, workspaceJobInputSchema } from '../contracts/job-input';
 import { createApprovalGate } from './approval';
 import { markdownText } from '../shared/safe-text';
 import { recordJobState } from './metrics';
@@ -103,6 +105,13 @@ function renderProgress(status: WorkspaceJobStatus, done: number, total: number)
 }
 
 export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJobResult> {
+  // Before anything else: anyone who can start a workflow chooses this input, CLI or not (README "Security model").
+  const problem = checkInput(workspaceJobInputSchema, 'workspace job input', input);
+  if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
+  // Recorded runs whose workflow id differed from the job id (test/fixtures/histories) replay without the check.
+  if (input.jobId !== workflowInfo().workflowId && patched('job-id-is-workflow-id')) {
+    throw ApplicationFailure.nonRetryable(jobIdMismatch('workspace job input'), FailureType.InvalidJobInput);
+  }
   // Handlers first, before any await (docs/temporal-notes.md, "Message handlers"): an early approve or status query
   // must find them.
   const gate = createApprovalGate();

@@ -10,6 +10,7 @@ describe('failure types', () => {
     expect(Object.values(FailureType).sort()).toEqual(
       [
         'ApprovalRefused',
+        'ApprovalRequired',
         'ApproversConfigError',
         'BatchLimits',
         'ChunkSuperseded',
@@ -22,6 +23,7 @@ describe('failure types', () => {
         'InvalidConfig',
         'InvalidCsvHeader',
         'InvalidJobId',
+        'InvalidJobInput',
         'InvalidJobSpec',
         'InvalidReportDir',
         'MissingSecret',
@@ -36,6 +38,7 @@ describe('failure types', () => {
         'PublicApiValidationError',
         'SegmentFatal',
         'SegmentRetryable',
+        'StagingDiskFull',
         'TooManyRejects',
         'TrackingRequestFailed',
         'WorkspaceJobFailed',
