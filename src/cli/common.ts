@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../client';
-import { plainText } from '../shared/safe-text';
+import { jsonText, plainText, terminalText } from '../shared/safe-text';
 
 /** Distinct, documented exit codes (README "Exit codes"). */
 export const EXIT = {
@@ -26,8 +26,9 @@ export function globalOptions(command: Command): GlobalOptions {
 
 export const isJson = (command: Command) => Boolean(globalOptions(command).json);
 
+/** JSON with every control and bidi character \u-escaped (src/shared/safe-text.ts jsonText): pipes to a terminal too. */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(jsonText(value, 2) + '\n');
 }
 
 export function exitCodeForState(state: string): number {
@@ -54,8 +55,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     } catch (error) {
       const verbose = globalOptions(command).verbose;
       const message = error instanceof Error ? error.message : String(error);
-      process.stderr.write(`segflow: ${message}\n`);
-      if (verbose && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+      // Failure messages carry job, file and server text (a column name, a rejection reason): never raw.
+      process.stderr.write(`segflow: ${terminalText(message)}\n`);
+      if (verbose && error instanceof Error && error.stack) process.stderr.write(terminalText(error.stack) + '\n');
       else if (!(error instanceof UsageError)) process.stderr.write('(run with --verbose for details)\n');
       process.exitCode = error instanceof UsageError ? EXIT.usage : EXIT.unexpected;
     }

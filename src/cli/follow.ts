@@ -4,6 +4,7 @@
  * text), and the exit code the final state maps to (README "Exit codes").
  */
 import { followJob, type JobStatus, type SegflowClient } from '../client';
+import { terminalText } from '../shared/safe-text';
 import { exitCodeForState, printJson } from './common';
 
 export interface FollowView {
@@ -20,7 +21,7 @@ export interface FollowView {
 export async function followToEnd(sc: SegflowClient, jobId: string, json: boolean, view: FollowView): Promise<number> {
   const final = await followJob(sc, jobId, (status) => view.update?.(status));
   view.done?.();
-  if (!json) process.stdout.write(view.text(final));
+  if (!json) process.stdout.write(terminalText(view.text(final)));
   else if (view.finalJson ?? true) printJson(final);
   return exitCodeForState(String(final.state));
 }

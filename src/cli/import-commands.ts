@@ -34,6 +34,7 @@ import {
 import { examples } from './examples';
 import { followToEnd } from './follow';
 import { createProgressPrinter, describeProgress } from './progress';
+import { terminalText } from '../shared/safe-text';
 
 export function registerImportCommands(program: Command): void {
   program
@@ -66,7 +67,7 @@ export function registerImportCommands(program: Command): void {
           exitAfterImport: Boolean(opts.exit),
           dbFile: opts.dbFile,
           port: opts.port,
-          log: (line) => process.stderr.write(line + '\n'),
+          log: (line) => process.stderr.write(terminalText(line) + '\n'),
           onStatus: (status) => {
             if (!json) printer.update(status);
           },
@@ -150,10 +151,10 @@ export function registerImportCommands(program: Command): void {
           const started = await startImport(sc, request, checked);
           if (!opts.wait) {
             if (json) printJson({ jobId: started.jobId, runId: started.runId, link: started.link });
-            else process.stdout.write(`Started import ${started.jobId}\n${started.link}\n`);
+            else process.stdout.write(terminalText(`Started import ${started.jobId}\n${started.link}\n`));
             return EXIT.ok;
           }
-          if (!json) process.stderr.write(`Started import ${started.jobId}\n${started.link}\n`);
+          if (!json) process.stderr.write(terminalText(`Started import ${started.jobId}\n${started.link}\n`));
           return follow(sc, started.jobId, Boolean(json));
         });
       }),
@@ -297,7 +298,8 @@ export function formatStatus(status: JobStatus, link: string): string {
   retryLines(status, lines);
   if (status.error) lines.push(`error: ${String(status.error)}`);
   lines.push(link);
-  return lines.join('\n') + '\n';
+  // Errors, column names and retry failures come from the job, its input and Temporal: escaped, never obeyed.
+  return terminalText(lines.join('\n')) + '\n';
 }
 
 /** Chunks Temporal is retrying, with their attempt and last failure (from the workflow's pending activities). */

@@ -3,6 +3,7 @@
  * JSON lines with --json.
  */
 import type { JobStatus } from '../client';
+import { jsonText, plainText } from '../shared/safe-text';
 
 export interface ProgressPrinter {
   update(status: JobStatus): void;
@@ -19,7 +20,7 @@ export function createProgressPrinter(mode: { json: boolean; tty: boolean }, str
         // One line per change: updatedAt alone changing is not news.
         const { updatedAt: _ignored, ...rest } = status as JobStatus & { updatedAt?: string };
         const key = JSON.stringify(rest);
-        if (key !== last) process.stdout.write(JSON.stringify(status) + '\n');
+        if (key !== last) process.stdout.write(jsonText(status) + '\n');
         last = key;
         return;
       }
@@ -67,5 +68,6 @@ export function describeProgress(status: JobStatus, timing?: { startedAt: number
       }
     }
   }
-  return parts.join(' · ');
+  // The id and state come from the job (a workflow started around the CLI can name itself anything).
+  return plainText(parts.join(' · '), Infinity);
 }

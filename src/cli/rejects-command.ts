@@ -20,6 +20,7 @@ import { compileCsvHeader, isCsvHeaderError, normaliseCsvHeader } from '../core/
 import { splitCsvFields } from '../io/chunk-planner';
 import { readReportInputInfo } from '../io/reject-report';
 import { action, EXIT, globalOptions, printJson } from './common';
+import { out } from './terminal';
 import { examples } from './examples';
 
 export const REASON_COLUMN = 'reason';
@@ -243,9 +244,9 @@ export function registerRejectsCommand(program: Command): void {
           });
           if (globalOptions(command).json) printJson({ jobId, ...result });
           else {
-            process.stdout.write(`${result.rows} rejected rows of ${jobId} written to ${result.out}\n`);
-            if (result.reasons) process.stdout.write(`reasons (by line of that file): ${result.reasons}\n`);
-            else process.stdout.write(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}\n`);
+            out(`${result.rows} rejected rows of ${jobId} written to ${result.out}`);
+            if (result.reasons) out(`reasons (by line of that file): ${result.reasons}`);
+            else out(`reasons in the last column "${REASON_COLUMN}": import with --ignore-column ${REASON_COLUMN}`);
           }
           return EXIT.ok;
         },

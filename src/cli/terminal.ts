@@ -5,11 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
+import { terminalText } from '../shared/safe-text';
 
-/** A result line (stdout); a trailing newline is added when missing. */
-export const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+/** A result line (stdout); a trailing newline is added when missing. Sanitised: it may quote a job or workspace. */
+export const out = (text: string) => process.stdout.write(terminalText(text.endsWith('\n') ? text : `${text}\n`));
 /** A note for the person, not the result (stderr), so piped output stays clean. */
-export const note = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+export const note = (text: string) => process.stderr.write(terminalText(text.endsWith('\n') ? text : `${text}\n`));
 
 export const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
@@ -34,7 +35,8 @@ export async function ask(question: string): Promise<string> {
 }
 
 /** Long text through the user's pager when it would scroll off a terminal, so nothing is missed; else printed. */
-export function showLong(text: string): void {
+export function showLong(raw: string): void {
+  const text = terminalText(raw);
   const rows = process.stdout.rows ?? 0;
   const pager = process.env.SEGFLOW_PAGER ?? process.env.PAGER ?? 'less -FX';
   if (process.stdout.isTTY && rows > 0 && text.split('\n').length > rows - 2 && pager && pager !== 'cat') {

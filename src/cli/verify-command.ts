@@ -19,6 +19,7 @@ import {
 } from '../core/reconcile';
 import { PublicApiClient } from '../segment/public-api-client';
 import { PublicApiError } from '../segment/public-api-errors';
+import { terminalText } from '../shared/safe-text';
 import { action, EXIT, formatTable, globalOptions, parseFraction, printJson } from './common';
 import { examples } from './examples';
 
@@ -148,7 +149,8 @@ export function formatVerifyReport(report: VerifyReport): string {
   }
   lines.push('', `verdict: ${report.verdict} (tolerance ${(report.tolerance * 100).toFixed(1)}%)`, '', 'What these numbers cannot prove:');
   for (const caveat of report.caveats) lines.push(`- ${caveat}`);
-  return lines.join('\n') + '\n';
+  // Source and destination names come from the workspace.
+  return terminalText(lines.join('\n')) + '\n';
 }
 
 function dayMark(day: DayComparison, tolerance: number): string {

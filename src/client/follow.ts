@@ -6,6 +6,7 @@ import type { SegflowClient } from './connection';
 import { TERMINAL_STATES } from '../contracts/job-state';
 import { getJobStatus, type JobStatus } from './job-status';
 import { UsageError } from './usage-error';
+import { terminalText } from '../shared/safe-text';
 
 /** How long `followJob` lets status queries fail before it looks for the reason. */
 export const DIAGNOSE_AFTER_MS = 10_000;
@@ -20,7 +21,7 @@ export async function followJob(
   jobId: string,
   onUpdate: (status: JobStatus) => void,
   intervalMs = 1000,
-  onProblem: (problem: string) => void = (problem) => process.stderr.write(`segflow: ${problem}\n`),
+  onProblem: (problem: string) => void = (problem) => process.stderr.write(`segflow: ${terminalText(problem)}\n`),
   diagnoseAfterMs = DIAGNOSE_AFTER_MS,
 ): Promise<JobStatus> {
   let failingSince: number | undefined;

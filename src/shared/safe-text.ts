@@ -1,6 +1,7 @@
 /**
- * The one sanitiser for text that reaches a human deciding something: the approval view in a terminal (`segflow
- * approve`, `job run`, `audit`) and the Temporal UI's markdown details.
+ * The one sanitiser for text that reaches a human: everything the CLI prints (status, progress, `import --wait`,
+ * `watch`, `audit`, `approve`, errors; src/cli/terminal.ts and src/cli/common.ts route through here) and the
+ * Temporal UI's markdown details.
  *
  * Everything rendered there may come from a hostile job author or workspace member: step names, source and
  * destination names, ids, label keys, refusal reasons. Without this, an ESC sequence or a `\r` rewrites the
@@ -35,6 +36,29 @@ export function plainText(value: unknown, max = MAX_FIELD_CHARS): string {
   const text = typeof value === 'string' ? value : value === undefined ? '' : (JSON.stringify(value) ?? String(value));
   const safe = text.replace(UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return safe.length > max ? `${safe.slice(0, max)}…(+${safe.length - max} chars)` : safe;
+}
+
+/**
+ * A whole multi-line text safe for a terminal: each line as `plainText` shows it (never cut), newlines kept. What
+ * the CLI writes goes through this or `jsonText`; already-safe text comes out unchanged.
+ */
+export function terminalText(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => plainText(line, Infinity))
+    .join('\n');
+}
+
+/**
+ * JSON for a terminal or a pipe: JSON.stringify escapes C0 controls and lone surrogates but leaves DEL, C1 (0x9B is
+ * a one-byte CSI), bidi and the other unsafe characters raw; they are written as `\u` escapes too, which is still
+ * the same JSON (they can only occur inside strings).
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  // A raw newline here is the indentation's (inside strings JSON.stringify already wrote `\n`).
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE, (char) =>
+    char === '\n' ? char : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Text safe inside markdown (a table cell, a heading, a list item): `plainText`, then markdown escaped. */
