@@ -225,21 +225,7 @@ describe('JSON columns and their merge with dotted columns', () => {
 });
 
 describe('hostile cells and headers', () => {
-  it('answers a 1 MiB :number cell in well under a second (linear-time check, length cap first)', () => {
-    const compiled = compile(['type', 'userId', 'event', 'properties.revenue:number']);
-    for (const cell of ['1'.repeat(1 << 20) + 'a', '1'.repeat(60_000) + 'a', `${'9'.repeat(1 << 20)}`, ` ${'1'.repeat(1 << 20)}.`]) {
-      const started = performance.now();
-      const result = compiled.map(['track', 'u', 'E', cell]);
-      const elapsed = performance.now() - started;
-      expect(result.ok).toBe(false);
-      if (!result.ok) {
-        expect(result.field).toBe('properties.revenue:number');
-        expect(result.reason.length).toBeLessThan(200);
-      }
-      expect(elapsed).toBeLessThan(1000);
-    }
-  }, 10_000);
-
+  // The 1 MiB :number cells are in test/unit/linear-time.test.ts, run in a child process with a deadline.
   it('still accepts ordinary decimals', () => {
     const compiled = compile(['type', 'userId', 'event', 'properties.n:number']);
     for (const [cell, value] of [

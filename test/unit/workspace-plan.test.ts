@@ -684,16 +684,8 @@ describe('plans are bound to the run that asked', () => {
   });
 });
 
-describe('globMatches is linear in practice', () => {
-  it('many stars against a long name that does not match return at once', () => {
-    const started = process.hrtime.bigint();
-    expect(globMatches('*'.repeat(60) + 'x', 'a'.repeat(5000))).toBe(false);
-    expect(globMatches('*a*a*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(5000))).toBe(false);
-    expect(globMatches('*a*a*a*a*a*a*a*a*a*a*a*a*a', 'a'.repeat(5000))).toBe(true);
-    // Generous: the regex translation takes seconds on 24 characters with ten stars; this is microseconds.
-    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
-  });
-
+// Many stars against a long name: test/unit/linear-time.test.ts, in a child process with a deadline.
+describe('globMatches pattern length', () => {
   it('a pattern over the length limit is refused', () => {
     expect(() => globMatches('a'.repeat(201), 'a')).toThrow(/at most 200/);
   });
