@@ -5,7 +5,8 @@
  *
  * Every path is contained: directory and glob walks stay under their base and do not follow symbolic links;
  * manifest paths are relative to the manifest's directory and may not leave it. Sizes are bounded (entries,
- * manifest bytes, line length), and globs match without regular expressions (src/core/glob.ts).
+ * manifest bytes, line length), a manifest names each file once, and globs match without regular expressions
+ * (src/core/glob.ts).
  */
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -115,6 +116,9 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
   if (info.size > MAX_MANIFEST_BYTES) throw new InputSetError(`Manifest ${path} is over ${MAX_MANIFEST_BYTES} bytes.`);
   const base = dirname(path);
   const entries: InputEntry[] = [];
+  // By name (the resolved path under the manifest's directory, or the URL's host and path): a file listed twice would
+  // be staged twice, and its rows would share messageIds, so the second copy's would be dropped as duplicates.
+  const lineOfName = new Map<string, number>();
   const lines = (await readFile(path, 'utf8')).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const text = lines[i]!.replace(/\r$/, '').trim();
@@ -140,6 +144,9 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
       }
       entry = { location: target, name: rel.split(sep).join('/'), gzip: target.toLowerCase().endsWith('.gz') };
     }
+    const listed = lineOfName.get(entry.name);
+    if (listed !== undefined) throw new InputSetError(`${where}: ${entry.name} is already listed on line ${listed}; list each file once.`);
+    lineOfName.set(entry.name, i + 1);
     const kind = formatOfName(entry.location.replace(/[?#].*$/, ''));
     if (kind === undefined) throw new InputSetError(`${where}: ${entry.name} is not a .csv, .ndjson or .jsonl file (optionally .gz).`);
     format ??= kind.format;

@@ -19,3 +19,21 @@ export const SEGMENT_LIMITS = {
 export const DEFAULT_TRACKING_URL = 'https://api.segment.io';
 /** Default Public API root. EU: https://eu1.api.segmentapis.com */
 export const DEFAULT_PUBLIC_API_URL = 'https://api.segmentapis.com';
+
+/**
+ * What staging (src/io/staging.ts) may write for one job. Real NDJSON and CSV exports compress 5-20x; a gzip bomb
+ * (200 MB of newlines in 194 KB) is ~1000x. The ratio is judged only once a file has produced `ratioCheckAfterBytes`,
+ * so small honest files never trip it. Workers raise them with SEGFLOW_STAGING_MAX_BYTES / _MAX_RATIO (src/config.ts).
+ */
+export const STAGING_LIMITS = {
+  /** Decompressed bytes of all of a job's files together. */
+  maxBytes: 64 * 1024 ** 3,
+  /** Decompressed bytes per compressed byte read, per .gz file. */
+  maxRatio: 100,
+  ratioCheckAfterBytes: 8 * 1024 * 1024,
+} as const;
+
+export interface StagingLimits {
+  maxBytes: number;
+  maxRatio: number;
+}
