@@ -9,7 +9,7 @@ import { basename, extname, join } from 'node:path';
 import { auditJob, resolveJob, UsageError, withClient, type AuditReport } from '../client';
 import { APPROVER_NAME_PATTERN, ApproversConfigError, generateApproverKeys, loadPrivateKey, signStatement } from '../core/approvers';
 import type { ApprovalStatement, SignedDecision } from '../contracts/approval';
-import { plainText } from '../shared/safe-text';
+import { plainText, terminalText } from '../shared/safe-text';
 import { action, EXIT, printJson } from './common';
 import { examples } from './examples';
 
@@ -52,12 +52,12 @@ export async function signDecision(
 export function formatAudit(report: AuditReport): string {
   const t = (value: unknown) => plainText(value ?? '—');
   const lines = [`Audit of ${t(report.jobId)} (${report.runs.length} run${report.runs.length === 1 ? '' : 's'})`, ''];
-  lines.push(report.plan ?? 'No plan found in the history.', '');
+  lines.push(report.plan ? terminalText(report.plan) : 'No plan found in the history.', '');
   lines.push('Decision attempts (from history):');
   if (!report.attempts.length) lines.push('  none');
   for (const a of report.attempts) {
     lines.push(
-      `  ${a.at}  ${a.kind} by ${t(a.by)} via ${a.via}, plan ${t(a.planHash?.slice(0, 12))}${a.signed ? ', signed' : ', unsigned'}` +
+      `  ${t(a.at)}  ${a.kind} by ${t(a.by)} via ${a.via}, plan ${t(a.planHash?.slice(0, 12))}${a.signed ? ', signed' : ', unsigned'}` +
         (a.workerVerdict ? `\n      worker: ${t(a.workerVerdict)}` : '') +
         (a.verification ? `\n      audit:  ${t(a.verification)}` : ''),
     );
@@ -65,16 +65,24 @@ export function formatAudit(report: AuditReport): string {
   lines.push('');
   const d = report.decision;
   if (!d) lines.push('Outcome: no decision recorded yet.');
-  else if (d.outcome === 'expired') lines.push(`Outcome: expired at ${d.at}`);
+  else if (d.outcome === 'expired') lines.push(`Outcome: expired at ${t(d.at)}`);
   else {
     lines.push(
-      `Outcome: ${d.outcome} by ${t(d.by)} at ${d.at} (plan ${d.planHash})${d.outcome === 'rejected' ? `: ${t(d.reason)}` : d.comment ? `: ${t(d.comment)}` : ''}`,
+      `Outcome: ${d.outcome} by ${t(d.by)} at ${t(d.at)} (plan ${t(d.planHash)})${d.outcome === 'rejected' ? `: ${t(d.reason)}` : d.comment ? `: ${t(d.comment)}` : ''}`,
     );
-    if (!d.proofs?.length) lines.push('  unsigned: no approvers were configured, so this name is what the caller typed (README "Approvals").');
-    for (const p of report.proofs) lines.push(`  ${p.verified ? 'OK ' : 'BAD'} ${t(p.approver)} key ${p.fingerprint} signed at ${p.at}: ${t(p.how)}`);
+    if (!report.proofs.length)
+      lines.push(
+        report.keysFrom === 'none'
+          ? '  unsigned: no approvers were configured, so this name is what the caller typed (README "Approvals").'
+          : '  unsigned: no signed statement bound to this run backs this decision.',
+      );
+    for (const p of report.proofs)
+      lines.push(`  ${p.verified ? 'OK ' : 'BAD'} ${t(p.approver)} key ${t(p.fingerprint)} signed at ${t(p.at)}: ${t(p.how)}`);
+    if (report.quorum) lines.push(`  quorum: ${report.quorum.verifiedKeys} of ${report.quorum.needed} distinct keys verified`);
   }
   lines.push('', `Keys used: ${report.keysFrom}.`);
-  return lines.join('\n');
+  if (report.problem) lines.push('', `AUDIT FAILED: ${t(report.problem)}`);
+  return terminalText(lines.join('\n'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,8 +139,9 @@ export function registerApprovalCommands(program: Command): void {
           }
           if (command.optsWithGlobals().json) printJson(report);
           else process.stdout.write(`${formatAudit(report)}\n`);
-          // A decision whose signature does not verify is the one thing an audit exists to catch.
-          return report.proofs.some((p) => !p.verified) ? EXIT.failed : EXIT.ok;
+          // A decision whose signatures do not verify, are not bound to this run, or fall short of the quorum is
+          // what an audit exists to catch (judgeAudit in src/client/approval-audit.ts says which).
+          return report.problem ? EXIT.failed : EXIT.ok;
         }),
       ),
     );

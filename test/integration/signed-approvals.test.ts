@@ -45,6 +45,25 @@ const awaiting = (handle: WorkflowHandle) =>
     return view.state === 'awaiting' ? view : undefined;
   });
 
+/** The real CLI (workspace and approval commands) in this process, on the test server, output captured. */
+async function runCli(taskQueue: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  Object.assign(process.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: taskQueue });
+  let out = '';
+  let err = '';
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+  try {
+    const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
+    registerWorkspaceCommands(program);
+    process.exitCode = undefined;
+    await program.parseAsync(['node', 'segflow', ...args]);
+    return { code: Number(process.exitCode ?? 0), out, err };
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  }
+}
+
 async function setup(workerEnv: NodeJS.ProcessEnv) {
   const api = await PublicApiDouble.start({
     token: TOKEN,
@@ -67,23 +86,7 @@ async function setup(workerEnv: NodeJS.ProcessEnv) {
       workflowId: jobId,
       args: [{ jobId, spec: parseJobSpecText(yaml), approvalTimeoutMs: 120_000 }],
     });
-  const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
-    Object.assign(process.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: taskQueue });
-    let out = '';
-    let err = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
-    try {
-      const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
-      registerWorkspaceCommands(program);
-      process.exitCode = undefined;
-      await program.parseAsync(['node', 'segflow', ...args]);
-      return { code: Number(process.exitCode ?? 0), out, err };
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-  };
+  const cli = (...args: string[]) => runCli(taskQueue, ...args);
   return { api, start, cli };
 }
 
@@ -228,5 +231,53 @@ describe('signed approvals', () => {
       [false, null],
       [true, true],
     ]);
+  });
+  it('segflow audit exits 1 on a forged chain: a statement signed for another job is shown as not bound to this run, and an approval without a verified quorum fails the audit', async () => {
+    // A worker without approvers (a rogue or misconfigured one; README "What Temporal access still allows") lets an
+    // unsigned approval through; the auditor, who lists alice's key, must not take the history's word for it.
+    const dir = mkdtempSync(join(tmpdir(), 'segflow-keys-'));
+    const keys = generateApproverKeys();
+    const keyFile = join(dir, 'alice.pem');
+    writeFileSync(keyFile, keys.privateKeyPem);
+    const h = await startImportHarness();
+    running.push(() => h.stop());
+    const file = h.writeInput('forged.ndjson', ndjsonEvents(20, 'forged'));
+    const started = await startImport(h.sc, { file, requireApproval: true, approvalTimeoutMs: 60_000 });
+    await waitFor(async () => (await getJobStatus(h.sc, started.jobId)).state === 'awaiting_approval', 30_000, 'awaiting approval');
+    const handle = h.sc.client.workflow.getHandle(started.jobId);
+    const request = await handle.query(approvalRequestQuery);
+
+    // alice's genuine statement, as another job's history holds it, replayed here.
+    const replayed = await signDecision(keyFile, {
+      jobId: 'another-job-1',
+      runId: 'another-run-1',
+      planHash: 'c'.repeat(64),
+      decision: 'approve',
+      confirmHighImpact: [],
+    });
+    await handle.signal(approveSignal, { planHash: request.planHash!, signed: replayed });
+    const refused = await eventually('the refusal of the replayed statement', async () => {
+      const view = await handle.query(approvalRequestQuery);
+      return view.refusedAttempts.length === 1 ? view : undefined;
+    });
+    expect(refused.state).toBe('awaiting');
+    expect(refused.refusedAttempts[0]!.reason).toMatch(/the signature is for job another-job-1, not this one/);
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', planHash: request.planHash!, by: 'alice' }] });
+    const final = await followJob(h.sc, started.jobId, () => undefined, 200);
+    expect(final.state).toBe('completed');
+    expect(h.double.stats().accepted).toBe(20);
+
+    process.env.SEGFLOW_APPROVERS = `alice: ${keys.publicKey}`;
+    const audit = await runCli(h.taskQueue, 'audit', started.jobId);
+    expect(audit.code).toBe(1);
+    expect(audit.out).toContain('audit:  NOT BOUND TO THIS RUN: signed for job another-job-1');
+    expect(audit.out).not.toContain('signature valid');
+    expect(audit.out).toContain('  quorum: 0 of 1 distinct keys verified');
+    expect(audit.out).toContain(
+      'AUDIT FAILED: The job proceeded on an approval by alice that lacks a verified quorum: 0 of 1 required keys signed a statement bound to this run.',
+    );
+    // Without a trusted list the audit cannot tell who approved, and says only what history shows.
+    delete process.env.SEGFLOW_APPROVERS;
+    expect((await runCli(h.taskQueue, 'audit', started.jobId)).code).toBe(0);
   });
 });
