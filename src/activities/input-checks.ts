@@ -136,6 +136,8 @@ const CHANGED_HTTP_STATUS = 412;
  */
 export function asInputFailure(error: unknown, description: string): unknown {
   if (error instanceof ApplicationFailure || error instanceof CancelledFailure) return error;
+  // A connection the input policy refused at connect time (a name that now resolves elsewhere): asking again will not help.
+  if (error instanceof InputNotAllowedError) return ApplicationFailure.nonRetryable(error.message, FailureType.InputNotAllowed);
   const err = error as { code?: string; status?: number; message?: string; path?: string };
   if (err.status === CHANGED_HTTP_STATUS) {
     return ApplicationFailure.create({

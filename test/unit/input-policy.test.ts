@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asInputFailure } from '../../src/activities/input-checks';
 import { HttpRangeSource } from '../../src/io/http-source';
 import { checkInputAllowed, InputNotAllowedError, vettedConnector, type Resolve } from '../../src/io/input-policy';
 import { openByteSource } from '../../src/io/open-byte-source';
@@ -171,6 +172,13 @@ describe('the activities apply the policy', () => {
     expect((error as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
     expect((error as ApplicationFailure).nonRetryable).toBe(true);
     expect((error as Error).message).not.toContain('secret');
+  });
+
+  it('a connection refused at connect time fails the chunk as InputNotAllowed, not to be retried', () => {
+    const failure = asInputFailure(new InputNotAllowedError('http://files.example.com/x: files.example.com resolves to 10.0.0.7'), 'x');
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe(FailureType.InputNotAllowed);
+    expect((failure as ApplicationFailure).nonRetryable).toBe(true);
   });
 
   it('inspectInput refuses a cloud metadata URL', async () => {
