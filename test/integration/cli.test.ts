@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { ndjsonEvents } from '../support/wait';
+import { hasUnsafeCharacters } from '../../src/shared/safe-text';
 
 const root = resolve(__dirname, '../..');
 let h: ImportHarness;
@@ -66,6 +67,23 @@ describe('segflow CLI', () => {
     expect(again.stderr).toContain(final.jobId);
     expect(again.stderr).toContain('--force');
     expect(again.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+  });
+
+  it('import --wait and status show a CSV header with ESC, C1 and bidi characters escaped, never raw', async () => {
+    const column = 'ev\u001b[2J\u009b31m\u202ent';
+    const file = h.writeInput('cli-escapes.csv', `type,userId,event,${column}\ntrack,u1,Signed Up,x\n`);
+    const run = await segflow('import', file, '--id', 'cli-escapes-1', '--wait');
+    const printed = run.stdout + run.stderr;
+    expect(run.code, printed).not.toBe(0);
+    expect(printed).toContain('unknown column "ev\\u001b[2J\\u009b31m\\u202ent"');
+    expect(hasUnsafeCharacters(printed.replace(/\n/g, ''))).toBe(false);
+    const status = await segflow('status', 'cli-escapes-1');
+    expect(status.stdout).toContain('unknown column "ev\\u001b[2J\\u009b31m\\u202ent"');
+    expect(hasUnsafeCharacters((status.stdout + status.stderr).replace(/\n/g, ''))).toBe(false);
+    const json = await segflow('status', 'cli-escapes-1', '--json');
+    expect(json.stdout).toContain('\\u009b31m\\u202ent');
+    expect(hasUnsafeCharacters(json.stdout.replace(/\n/g, ''))).toBe(false);
+    expect(JSON.parse(json.stdout).error).toContain(column);
   });
 
   it('prints the job id and its Web UI link without --wait', async () => {
