@@ -28,7 +28,8 @@ function safeUsername(): string {
 export async function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    return (await rl.question(question)).trim();
+    // Prompts quote plan summaries and item ids from the job.
+    return (await rl.question(terminalText(question))).trim();
   } finally {
     rl.close();
   }

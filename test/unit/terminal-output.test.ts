@@ -9,7 +9,7 @@ import { formatAudit } from '../../src/cli/approval-commands';
 import { action, printJson } from '../../src/cli/common';
 import { formatStatus } from '../../src/cli/import-commands';
 import { createProgressPrinter } from '../../src/cli/progress';
-import { note, out } from '../../src/cli/terminal';
+import { ask, note, out } from '../../src/cli/terminal';
 import type { AuditReport, JobStatus } from '../../src/client';
 import { hasUnsafeCharacters } from '../../src/shared/safe-text';
 
@@ -97,6 +97,15 @@ describe('terminal output: text from a job is shown escaped, never obeyed', () =
     expect(raw(stdout())).toEqual([]);
     expect(stdout()).toBe('Approved as alice\\u009b31m\nnext line\n');
     expect(stderr()).toBe('Started job \\u202eevil\\u202c\n');
+  });
+
+  it('a prompt (approve asks for each destructive id) quotes the id escaped', async () => {
+    const stderr = capture(process.stderr);
+    const answer = ask(`  delete-source:${ESC}${BIDI}\n  > `);
+    process.stdin.push('yes\n');
+    expect(await answer).toBe('yes');
+    expect(raw(stderr())).toEqual([]);
+    expect(stderr()).toContain('delete-source:\\u001b[2J');
   });
 
   it('formatAudit (segflow audit) escapes names, reasons and times from history', () => {
