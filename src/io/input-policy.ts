@@ -207,7 +207,7 @@ const ZERO_10 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /**
  * IPv6 forms that carry an IPv4 address: the IPv4 address is what a packet reaches (through the host's own stack,
- * a NAT64 gateway or a 6to4 relay), so it is judged too. `judgeOuter` says whether the form itself is internal.
+ * a NAT64 gateway or a 6to4 relay), so it is judged too. `internalForm`: the form is internal whatever it carries.
  */
 function embeddedV4(bytes: Uint8Array): { v4: string; form: string; internalForm: boolean } | undefined {
   if (startsWith(bytes, [...ZERO_10, 0xff, 0xff])) return { v4: v4At(bytes, 12), form: 'an IPv4-mapped IPv6', internalForm: true };

@@ -246,7 +246,7 @@ async function holdsCheckpoint(stagedPath: string, mapPath: string, checkpoint: 
 
 async function stageAll(options: StageInputsOptions): Promise<{ checkpoint: StageCheckpoint; files: StagedFile[]; digest: string }> {
   const { entries, format, stagedPath, mapPath, onProgress, signal, env } = options;
-  const limits = env ? stagingLimits(env) : { maxBytes: STAGING_LIMITS.maxBytes, maxRatio: STAGING_LIMITS.maxRatio };
+  const limits = stagingLimits(env ?? {});
   await mkdir(dirname(stagedPath), { recursive: true });
   await mkdir(dirname(mapPath), { recursive: true });
   // Files lost since the checkpoint (another host's disk, a cleaned-up directory) mean starting over.
