@@ -4,7 +4,7 @@
  * Each limit is also checked at its boundary where the product applies it.
  */
 import { describe, expect, it } from 'vitest';
-import { SEGMENT_LIMITS } from '../../src/shared/limits';
+import { DEFAULT_PUBLIC_API_URL, DEFAULT_TRACKING_URL, SEGMENT_LIMITS } from '../../src/shared/limits';
 import { IMPORT_DEFAULTS } from '../../src/client/import-start';
 import { validateJobSpec } from '../../src/core/job-spec';
 import { validateMessage } from '../../src/core/message-schema';
@@ -28,6 +28,11 @@ function messageOfBytes(bytes: number): Record<string, unknown> {
 describe('Segment limits (src/shared/limits.ts), pinned', () => {
   it('are 32,000 bytes per event, 480,000 per batch, 2,500 events per batch and 100-character messageIds', () => {
     expect(SEGMENT_LIMITS).toEqual({ maxEventBytes: 32_000, maxBatchBytes: 480_000, maxEventsPerBatch: 2_500, maxMessageIdLength: 100 });
+  });
+
+  it("send to Segment's US API roots unless configured", () => {
+    expect(DEFAULT_TRACKING_URL).toBe('https://api.segment.io');
+    expect(DEFAULT_PUBLIC_API_URL).toBe('https://api.segmentapis.com');
   });
 
   it('are what an import uses when not told otherwise: 480,000-byte batches of at most 2,500 events', () => {
