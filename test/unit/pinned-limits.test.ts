@@ -30,7 +30,7 @@ describe('Segment limits (src/shared/limits.ts), pinned', () => {
     expect(SEGMENT_LIMITS).toEqual({ maxEventBytes: 32_000, maxBatchBytes: 480_000, maxEventsPerBatch: 2_500, maxMessageIdLength: 100 });
   });
 
-  it("send to Segment's US API roots unless configured", () => {
+  it("name Segment's US API roots as the default roots", () => {
     expect(DEFAULT_TRACKING_URL).toBe('https://api.segment.io');
     expect(DEFAULT_PUBLIC_API_URL).toBe('https://api.segmentapis.com');
   });
