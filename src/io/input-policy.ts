@@ -19,7 +19,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { realpath } from 'node:fs/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { buildConnector } from 'undici';
@@ -308,23 +308,21 @@ async function checkUrl(location: string, env: NodeJS.ProcessEnv, resolveHost: R
   await vettedAddresses(url.hostname, env, resolveHost, displayLocation(location));
 }
 
-type LookupCallback = (error: Error | null, address?: string | ResolvedAddress[], family?: number) => void;
-
 /**
  * A socket `lookup` that runs the policy: it resolves the name itself and hands the socket only addresses it judged,
  * so the connection goes to what was checked whatever a later DNS answer says.
  */
-export function vettedLookup(env: NodeJS.ProcessEnv, resolveHost: Resolve = systemResolve) {
-  return (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback): void => {
+export function vettedLookup(env: NodeJS.ProcessEnv, resolveHost: Resolve = systemResolve): LookupFunction {
+  return (hostname, options, callback) => {
     vettedAddresses(hostname, env, resolveHost).then(
       (addresses) => {
         const wanted = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
         const usable = wanted === 0 ? addresses : addresses.filter((a) => a.family === wanted);
-        if (usable.length === 0) return callback(Object.assign(new Error(`${hostname} has no IPv${wanted} address`), { code: 'ENOTFOUND' }));
+        if (usable.length === 0) return callback(Object.assign(new Error(`${hostname} has no IPv${wanted} address`), { code: 'ENOTFOUND' }), '');
         if (options.all) return callback(null, usable);
         return callback(null, usable[0]!.address, usable[0]!.family);
       },
-      (error: Error) => callback(error),
+      (error: Error) => callback(error, ''),
     );
   };
 }
@@ -334,7 +332,7 @@ export function vettedLookup(env: NodeJS.ProcessEnv, resolveHost: Resolve = syst
  * here, a name by vettedLookup. Give it to an Agent (`new Agent({ connect: vettedConnector(env) })`).
  */
 export function vettedConnector(env: NodeJS.ProcessEnv, resolveHost: Resolve = systemResolve): buildConnector.connector {
-  const connect = buildConnector({ lookup: vettedLookup(env, resolveHost) as never });
+  const connect = buildConnector({ lookup: vettedLookup(env, resolveHost) });
   return (options, callback) => {
     if (isIP(normalizeHost(options.hostname)) !== 0) {
       try {
