@@ -168,7 +168,7 @@ function describeBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
-/** The limits' verdict on a file that has produced `out` bytes from `compressedIn` read, the job `total` so far. */
+/** The limits' verdict on a file that has produced `out` bytes from `compressedIn` consumed, the job `total` so far. */
 export function stagingLimitProblem(
   entry: Pick<InputEntry, 'name' | 'gzip'>,
   progress: { out: number; compressedIn: number; total: number },
@@ -183,7 +183,7 @@ export function stagingLimitProblem(
   if (entry.gzip && progress.out >= STAGING_LIMITS.ratioCheckAfterBytes && progress.out > limits.maxRatio * progress.compressedIn) {
     return (
       `${entry.name}: decompresses to more than ${limits.maxRatio} times its compressed size (${describeBytes(progress.out)} from ` +
-      `the first ${describeBytes(progress.compressedIn)}), which real exports never do (a gzip bomb?); if the file is genuine, ` +
+      `its first ${describeBytes(progress.compressedIn)}), which real exports never do (a gzip bomb?); if the file is genuine, ` +
       'raise SEGFLOW_STAGING_MAX_RATIO on the workers'
     );
   }
@@ -269,12 +269,10 @@ async function stageAll(options: StageInputsOptions): Promise<{ checkpoint: Stag
       const source = openByteSource(entry.location, env ? { inputPolicy: env } : {});
       const size = await source.size();
       const hash = createHash('sha256');
-      let compressedIn = 0;
       const raw = Readable.from(
         (async function* hashed() {
           for await (const piece of source.openRange(0, size)) {
             hash.update(piece);
-            compressedIn += piece.length;
             // Copied: the stream reads ahead, and a source refills its Buffer for the next piece (src/io/byte-source.ts).
             yield Buffer.from(piece);
           }
@@ -283,7 +281,8 @@ async function stageAll(options: StageInputsOptions): Promise<{ checkpoint: Stag
         // decompressor gains nothing from 4 MB of compressed input waiting for it.
         { highWaterMark: 1 },
       );
-      const stream = entry.gzip ? raw.pipe(createGunzip()) : raw;
+      const gunzip = entry.gzip ? createGunzip() : undefined;
+      const stream = gunzip ? raw.pipe(gunzip) : raw;
       raw.on('error', (error) => stream.destroy(error));
 
       const dropHeader = format === 'csv' && index > 0;
@@ -304,7 +303,8 @@ async function stageAll(options: StageInputsOptions): Promise<{ checkpoint: Stag
           produced += piece.length;
           const problem = stagingLimitProblem(
             entry,
-            { out: produced, compressedIn, total: checkpoint.bytesWritten + fileBytes + piece.length },
+            // bytesWritten: compressed bytes the decompressor has consumed, not read ahead (an HTTP window is 4 MiB).
+            { out: produced, compressedIn: gunzip?.bytesWritten ?? produced, total: checkpoint.bytesWritten + fileBytes + piece.length },
             limits,
           );
           if (problem !== undefined) throw new StagingInputError(problem);

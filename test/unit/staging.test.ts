@@ -2,12 +2,13 @@
  * Staging gzip and many-file inputs into one plain file, the line map, resume at file boundaries, the CSV header
  * rule, the content digest; and the input-set resolver (directory, glob, manifest, containment) with its glob matcher.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { FailureType } from '../../src/contracts/failures';
 import { matchGlob, matchSegment } from '../../src/core/glob';
@@ -151,6 +152,27 @@ describe('staging is bounded and fails cleanly', () => {
       onProgress: () => undefined,
     });
     expect(staged.checkpoint.bytesWritten).toBe(24 * 1024 * 1024);
+  });
+
+  it('judges the ratio on the compressed bytes the decompressor consumed, not those read ahead: a 200 MB bomb stops at 8 MiB', async () => {
+    const dir = workDir();
+    const file = join(dir, 'bomb.ndjson.gz');
+    // ~200 KB of gzip, more than one 256 KiB local read: read-ahead counting would let ~20 MB through.
+    const gzip = createGzip({ level: 9 });
+    const written = gzip.pipe(createWriteStream(file));
+    for (let i = 0; i < 200; i++) if (!gzip.write(Buffer.alloc(1024 * 1024, 0x0a))) await once(gzip, 'drain');
+    gzip.end();
+    await once(written, 'close');
+    const error = await failureOf(
+      stageInputs({
+        entries: await expandInputSet('directory', dir, 'ndjson'),
+        format: 'ndjson',
+        ...stagedPaths(dir),
+        env: {},
+        onProgress: () => undefined,
+      }),
+    );
+    expect((error as Error).message).toMatch(/decompresses to more than 100 times its compressed size \(8\.\d MiB from its first \d+ bytes\)/);
   });
 
   it('stops at SEGFLOW_STAGING_MAX_BYTES over all files together, naming it', async () => {
