@@ -45,7 +45,7 @@ export function parseActivityInput<S extends z.ZodType>(schema: S, activity: str
   // A bad job id or report directory keeps the failure type it had before these schemas (users match on them).
   const field = parsed.error.issues[0]?.path[0];
   const type = field === 'jobId' ? FailureType.InvalidJobId : field === 'reportDir' ? FailureType.InvalidReportDir : FailureType.InvalidJobInput;
-  throw ApplicationFailure.nonRetryable(inputProblem(`${activity} input`, parsed.error), type);
+  throw ApplicationFailure.nonRetryable(inputProblem(`${activity} input`, parsed.error, input), type);
 }
 
 /**

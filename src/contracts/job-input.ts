@@ -161,14 +161,35 @@ export const workspaceJobInputSchema = z.object({
   searchAttributes: z.boolean({ error: 'must be true or false' }).optional(),
 });
 
-/** The first problem of a failed parse as one sentence: the field path and the rule it breaks. */
-export function inputProblem(what: string, error: z.ZodError): string {
+/** The first problem of a failed parse of `input` as one sentence: the field path and the rule it breaks. */
+export function inputProblem(what: string, error: z.ZodError, input: unknown): string {
   const issue = error.issues[0];
   if (issue === undefined) return `Invalid ${what}.`;
   const path = fieldPath(issue.path);
   if (issue.code === 'unrecognized_keys') return `Invalid ${what}: ${path ? `${path} has` : 'has'} unknown field ${issue.keys.join(', ')}.`;
-  const rule = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
-  return `Invalid ${what}: ${path || 'the input'} ${rule.replace(/\.$/, '')}.`;
+  const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_value') && valueAt(input, issue.path) === undefined;
+  const rule = missing ? 'is required' : ruleOf(issue);
+  return `Invalid ${what}: ${path ? `${path}: ` : 'the input '}${rule.replace(/\.$/, '')}.`;
+}
+
+/** The rule an issue breaks, said as the rest of the sentence ("must be ..."); zod's own messages reworded. */
+function ruleOf(issue: z.core.$ZodIssue): string {
+  // Every message this file and the job file schema write is already a rule; zod's defaults start "Invalid".
+  if (!/^Invalid /.test(issue.message)) return issue.message;
+  if (issue.code === 'invalid_type')
+    return `must be ${issue.expected === 'object' || issue.expected === 'array' ? `an ${issue.expected}` : issue.expected}`;
+  const expected = /Expected (.+)$/.exec(issue.message)?.[1];
+  if (expected !== undefined) return `must be one of ${expected.replace(/'/g, '').split(' | ').join(', ')}`;
+  return 'is not valid';
+}
+
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
 }
 
 /** `options.ignoreColumns[2]`, `spec.steps[0].targets`: how a reader finds the field in the input. */
@@ -179,7 +200,7 @@ export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
 /** Parses with `schema`; the first problem as one sentence, or undefined when the input is valid. */
 export function checkInput(schema: z.ZodType, what: string, input: unknown): string | undefined {
   const parsed = schema.safeParse(input);
-  return parsed.success ? undefined : inputProblem(what, parsed.error);
+  return parsed.success ? undefined : inputProblem(what, parsed.error, input);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ function mockImport(options: {
     async confirmWriteKey() {
       return { confirmed: false, reason: 'mocked activities' };
     },
+    async workerApprovalPolicy() {
+      return { imports: false };
+    },
   };
   return { activities, processed, planned };
 }
@@ -115,7 +118,7 @@ function importOptions(overrides: Partial<ImportOptions> = {}): ImportOptions {
     allowMissingTimestamp: false,
     concurrency: 1,
     maxEventsPerBatch: 100,
-    maxBatchBytes: 500_000,
+    maxBatchBytes: 480_000,
     targetChunkBytes: CHUNK_BYTES,
     maxRecordsPerChunk: 100,
     chunksPerRun: 1000,

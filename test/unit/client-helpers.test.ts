@@ -39,7 +39,7 @@ describe('--rate: one rule for the CLI flag, the start options and the pacer', (
     allowMissingTimestamp: false,
     concurrency: 4,
     maxEventsPerBatch: 100,
-    maxBatchBytes: 500_000,
+    maxBatchBytes: 480_000,
     targetChunkBytes: 1000,
     maxRecordsPerChunk: 1000,
     chunksPerRun: 10,
