@@ -10,7 +10,7 @@ import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
 import { chunkMetricsInterceptor } from './activities/metrics';
 import { createWorkspaceActivities } from './activities/workspace-activities';
-import { publicApiRoot, resolveWriteKey, temporalSettings, trackingApiRoot } from './config';
+import { publicApiRoot, resolveWriteKey, stagingLimits, temporalSettings, trackingApiRoot } from './config';
 import { openByteSource } from './io/open-byte-source';
 import { PublicApiClient } from './segment/public-api-client';
 import { TrackingClient } from './segment/tracking-client';
@@ -43,6 +43,8 @@ export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerO
 
 /** Every activity, with the real clients behind it; tests build them with fakes instead (test/unit/chunk-sender.test.ts). */
 export function createActivities(env: NodeJS.ProcessEnv) {
+  // A staging limit that is not a number stops the worker at start, not each job that stages a .gz (src/config.ts).
+  stagingLimits(env);
   const now = () => new Date();
   return {
     ...createImportActivities({

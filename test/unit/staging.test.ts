@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { FailureType } from '../../src/contracts/failures';
 import { matchGlob, matchSegment } from '../../src/core/glob';
 import { expandInputSet } from '../../src/io/input-set';
+import { createActivities } from '../../src/worker';
 import { digestInput, inputSetDigest, locateLine, stageInputs, StagingError, type StageCheckpoint } from '../../src/io/staging';
 import { seededRandom } from '../support/seeded-random';
 
@@ -206,6 +207,11 @@ describe('staging is bounded and fails cleanly', () => {
     );
     expect((error as StagingError).failureType).toBe(FailureType.InvalidConfig);
     expect((error as Error).message).toMatch(/^SEGFLOW_STAGING_MAX_RATIO must be a number/);
+  });
+
+  it('stops a worker from starting with a staging limit that is not a number, naming the variable', () => {
+    expect(() => createActivities({ SEGFLOW_STAGING_MAX_BYTES: '10GB' })).toThrow(/^SEGFLOW_STAGING_MAX_BYTES must be a number of bytes/);
+    expect(() => createActivities({ SEGFLOW_STAGING_MAX_RATIO: '0' })).toThrow(/^SEGFLOW_STAGING_MAX_RATIO must be .*, at least 1; got "0"/);
   });
 
   it('turns a full disk (ENOSPC) into a StagingDiskFull failure naming the staged directory', async () => {
