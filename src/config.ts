@@ -99,7 +99,7 @@ function insecureHostsAllowed(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 /** A source name as used on the command line: letters, digits, `_` and `-` (the rule lives in the contracts). */
-export { SOURCE_NAME_PATTERN } from './contracts/job-input';
+export { SOURCE_NAME_PATTERN } from './contracts/names';
 
 /**
  * SEGFLOW_REQUIRE_APPROVAL, on workers: `imports` makes an approval mandatory for every import that sends, whoever

@@ -24,6 +24,7 @@ import { heartbeatSliceMs } from './chunk-pacing';
 import { ChunkSender, type OpenSource, type TrackingSender } from './chunk-sender';
 import { asInputFailure, assertInputAllowed, assertSameVersion, assertUnchanged, parseActivityInput, reportRoot, stagedInput } from './input-checks';
 import {
+  confirmWriteKeyInputSchema,
   finalizeReportInputSchema,
   inspectInputSchema,
   planChunksInputSchema,
@@ -238,7 +239,8 @@ export function createImportActivities(deps: ImportActivityDeps): ImportActiviti
    * and matches the key: no source, or a disabled one, refuses the job before anything is sent, naming the source.
    * Without a token (or one that cannot read write keys) the job runs, and says delivery is not confirmed.
    */
-  async function confirmWriteKey(input: { source: string }): Promise<DeliveryCheck> {
+  async function confirmWriteKey(raw: { source: string }): Promise<DeliveryCheck> {
+    const input = parseActivityInput(confirmWriteKeyInputSchema, 'confirmWriteKey', raw);
     let writeKey: string;
     try {
       writeKey = resolveWriteKey(input.source, env);

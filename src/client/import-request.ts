@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { canonicalSourceName } from '../config';
-import { isValidJobId, jobIdProblem } from '../contracts/job-id';
+import { isValidJobId, jobIdProblem } from '../contracts/names';
 import { IMPORT_LIMITS, reportDirProblem, SOURCE_NAME_PATTERN } from '../contracts/job-input';
 import { displayLocation, isHttpLocation, locationName } from '../shared/location';
 import type { InputFormat } from '../core/types';

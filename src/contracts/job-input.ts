@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { isValidRate } from '../shared/pacer';
-import { JOB_ID_PATTERN } from './job-id';
+import { JOB_ID_PATTERN, SOURCE_NAME_PATTERN } from './names';
 import { sandboxJobSpecSchema } from './job-spec-schema';
 
 /** Limits on an import's options, each in one place (the CLI's checks and the worker's schema both read them). */
@@ -29,8 +29,7 @@ export const IMPORT_LIMITS = {
   maxTargetChunkBytes: 1024 * 1024 * 1024,
 } as const;
 
-/** A source *name* (the worker maps it to a write key): letters, digits, `_` and `-`; also a bounded metrics label. */
-export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { SOURCE_NAME_PATTERN };
 /** A column name for `--ignore-column`. */
 export const COLUMN_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
 
@@ -255,6 +254,7 @@ export const finalizeReportInputSchema = z.object({
   // As fileMap above: older runs name the staged map, which only means "staged".
   stagedMap: z.string().optional(),
 });
+export const confirmWriteKeyInputSchema = z.object({ source: sourceNameSchema });
 export const stageInputInputSchema = z.object({
   jobId: jobIdSchema,
   reportDir: reportDirSchema.optional(),

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { SEGMENT_LIMITS } from '../shared/limits';
 import { CALL_TYPES } from './segment-message';
+import { SOURCE_NAME_PATTERN } from './names';
 import type { JobMessage } from './job-spec';
 
 /** Longest name pattern (a glob over source names and slugs, src/core/glob.ts), matched during the preview. */
@@ -217,10 +218,7 @@ export function createJobSpecSchemas(checkMessage: SendMessageCheck) {
     z.strictObject({
       op: z.literal('send'),
       /** Source *name*: the worker maps it to a write key from its environment (SEGMENT_WRITE_KEY[_NAME]). */
-      source: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a source name is letters, digits, "_" or "-"')
-        .default('default'),
+      source: z.string().regex(SOURCE_NAME_PATTERN, 'a source name is letters, digits, "_" or "-"').default('default'),
       messages: z
         .array(z.unknown())
         .min(1)

@@ -7,7 +7,7 @@
  */
 import { metricMeter } from '@temporalio/workflow';
 import type { JobKind } from '../contracts/job-state';
-import { SOURCE_NAME_PATTERN } from '../contracts/job-input';
+import { SOURCE_NAME_PATTERN } from '../contracts/names';
 
 /** A source label as the series carries it: a valid source name, else one shared value, so labels stay bounded. */
 export function sourceLabel(source: string): string {

@@ -240,6 +240,14 @@ describe('activities check their own inputs', () => {
     expect(readdirSync(base)).toEqual([]);
   });
 
+  it('confirmWriteKey refuses a source that is not a source name, naming the field', async () => {
+    const error = await createActivities({})
+      .confirmWriteKey({ source: 's'.repeat(3000) })
+      .catch((e: unknown) => e);
+    expect((error as ApplicationFailure).type).toBe(FailureType.InvalidJobInput);
+    expect((error as ApplicationFailure).message).toBe('Invalid confirmWriteKey input: source: must be 1-64 letters, digits, "_" or "-".');
+  });
+
   it('inspectInput of a staged job reads the staged copy derived from the job id, not the file it is handed', async () => {
     const base = mkdtempSync(join(tmpdir(), 'segflow-staged-'));
     const staged = join(base, 'reports', 'job-1', 'staged');
