@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The unit tests as Stryker runs them (stryker.config.json, docs/mutation-testing.md): no projects, no dev server
- * (no globalSetup), and none of the files that only check docs, lint rules or versions by starting processes, which
- * cover no mutated code and would slow every run.
+ * (no globalSetup), and none of the files that only check docs, lint rules or versions or start the CLI as a process
+ * (containment: the CLI cannot start from Stryker's sandbox copy), which cover no mutated code and would slow every run.
  */
 export default defineConfig({
   test: {
@@ -11,6 +11,7 @@ export default defineConfig({
     exclude: [
       'test/unit/cli-help.test.ts',
       'test/unit/cluster-versions.test.ts',
+      'test/unit/containment.test.ts',
       'test/unit/doc-citations.test.ts',
       'test/unit/lint-boundary.test.ts',
       'test/unit/readme-layout.test.ts',
