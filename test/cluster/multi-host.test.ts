@@ -410,7 +410,7 @@ it('imports 1M events across three worker hosts through a worker SIGKILL and a T
     workflowId: 'workspace-cluster-disable-a',
     args: [
       {
-        jobId: 'cluster-disable-a',
+        jobId: 'workspace-cluster-disable-a',
         spec: parseJobSpecText('steps:\n  - op: update-source\n    targets: [src_a]\n    set: { enabled: false }\n'),
         approvalTimeoutMs: 3_600_000,
       },

@@ -199,7 +199,7 @@ describe.runIf(recording)('recording fresh histories (npm run fixtures:record)',
       const handle = await env.client.workflow.start(workspaceJob, {
         taskQueue,
         workflowId: 'workspace-fixture-awaiting',
-        args: [{ jobId: 'fixture-awaiting', spec }],
+        args: [{ jobId: 'workspace-fixture-awaiting', spec }],
       });
       await waitFor(async () => (await handle.query(approvalRequestQuery)).state === 'awaiting', 60_000, 'approval request');
       const sc: SegflowClient = { client: env.client, settings: h.sc.settings, close: async () => undefined };

@@ -213,6 +213,15 @@ describe('a workflow started around the CLI', () => {
     await trust.expectRefused(handle, 'spec.steps[0].targets.sourceIds[0]');
   });
 
+  it('a workspace job whose jobId is not its workflow id fails naming jobId, before any preview', async () => {
+    const workflowId = trust.workflowId('workspace-id');
+    const handle = await trust.startWorkspace(workflowId, {
+      jobId: 'another-workspace-job',
+      spec: { continueOnError: false, steps: [{ op: 'list-sources', name: 'list' }] },
+    });
+    await trust.expectRefused(handle, 'jobId');
+  });
+
   it('the same worker still runs a good import afterwards', async () => {
     const status = await trust.h.runImport({ file: trust.input });
     expect(status.state).toBe('completed');

@@ -60,7 +60,7 @@ async function harness(seed: Omit<PublicApiDoubleOptions, 'token'>): Promise<Har
       const jobId = opts.jobId ?? `ws-test-${Math.random().toString(36).slice(2, 10)}`;
       return testEnv.client.workflow.start(workspaceJob, {
         taskQueue,
-        workflowId: `workspace-${jobId}`,
+        workflowId: jobId,
         args: [{ jobId, spec: parsed, approvalTimeoutMs: opts.approvalTimeoutMs }],
       });
     },
