@@ -10,7 +10,7 @@ import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
 import { chunkMetricsInterceptor } from './activities/metrics';
 import { createWorkspaceActivities } from './activities/workspace-activities';
-import { publicApiRoot, resolveWriteKey, stagingLimits, temporalSettings, trackingApiRoot } from './config';
+import { publicApiRoot, requiredApprovals, resolveWriteKey, stagingLimits, temporalSettings, trackingApiRoot } from './config';
 import { openByteSource } from './io/open-byte-source';
 import { PublicApiClient } from './segment/public-api-client';
 import { TrackingClient } from './segment/tracking-client';
@@ -160,12 +160,16 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       // The workflow code: a prebuilt bundle when there is one (workflowCode).
       const worker = await createWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, env });
       healthTarget = { worker, connection, taskQueue: settings.taskQueue };
+      // The operator sees the gate is on (createWorker already refused an unknown SEGFLOW_REQUIRE_APPROVAL value).
+      const gated = requiredApprovals(env).imports;
       announce(
         env,
-        `segflow ${segflowVersion()} worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}`,
+        `segflow ${segflowVersion()} worker polling task queue "${settings.taskQueue}" on ${describeTemporalProfile(settings.profile!)}` +
+          (gated ? '; imports need an approval (SEGFLOW_REQUIRE_APPROVAL=imports)' : ''),
         {
           taskQueue: settings.taskQueue,
           identity: workerIdentity(),
+          ...(gated ? { requireApproval: 'imports' } : {}),
           ...(env.SEGFLOW_METRICS_ADDRESS ? { metrics: `http://${env.SEGFLOW_METRICS_ADDRESS.trim()}/metrics` } : {}),
           ...(health ? { health: health.url } : {}),
         },
