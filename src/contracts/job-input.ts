@@ -25,7 +25,7 @@ export const IMPORT_LIMITS = {
   maxIgnoreColumns: 100,
   /** Chunks per run before continue-as-new: bounded so one run's history stays small. */
   maxChunksPerRun: 10_000,
-  /** A chunk is planned within one planning call's bytes (src/workflows/import-workflow.ts MAX_PLAN_BYTES_PER_CALL). */
+  /** A chunk is one activity's byte range, read (and re-read on a retry) in one attempt: a GiB is already far past useful. */
   maxTargetChunkBytes: 1024 * 1024 * 1024,
 } as const;
 
