@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The unit tests as Stryker runs them (stryker.config.json, docs/mutation-testing.md): no projects, no dev server
- * (no globalSetup), and none of the files that only check docs, lint rules or versions or start the CLI as a process
- * (containment: the CLI cannot start from Stryker's sandbox copy), which cover no mutated code and would slow every run.
+ * (no globalSetup), and none of the files that only check docs, lint rules or versions, or that need what Stryker's
+ * test process lacks: the CLI started from the sandbox copy (containment), process.stdin (terminal-output), and
+ * linear-time, whose cases run in child processes where no mutant is active.
  */
 export default defineConfig({
   test: {
@@ -13,9 +14,11 @@ export default defineConfig({
       'test/unit/cluster-versions.test.ts',
       'test/unit/containment.test.ts',
       'test/unit/doc-citations.test.ts',
+      'test/unit/linear-time.test.ts',
       'test/unit/lint-boundary.test.ts',
       'test/unit/readme-layout.test.ts',
       'test/unit/samples.test.ts',
+      'test/unit/terminal-output.test.ts',
       'test/unit/version.test.ts',
       'test/unit/versions.test.ts',
     ],
