@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The unit tests as Stryker runs them (stryker.config.json, docs/mutation-testing.md): no projects, no dev server
+ * The unit tests as Stryker runs them (stryker.config.mjs, docs/mutation-testing.md): no projects, no dev server
  * (no globalSetup), and none of the files that only check docs, lint rules or versions, or that need what Stryker's
  * test process lacks: the CLI started from the sandbox copy (containment), process.stdin (terminal-output), and
  * linear-time, whose cases run in child processes where no mutant is active.

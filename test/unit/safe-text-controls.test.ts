@@ -3,7 +3,7 @@
  * CSI that terminals obey) is shown as a visible \u escape, never passed through, in plain and markdown text.
  */
 import { describe, expect, it } from 'vitest';
-import { hasUnsafeCharacters, markdownText, plainText } from '../../src/shared/safe-text';
+import { hasUnsafeCharacters, jsonText, markdownText, plainText } from '../../src/shared/safe-text';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const hex = (code: number) => `\\u${code.toString(16).padStart(4, '0')}`;
@@ -31,5 +31,21 @@ describe('control characters are shown, never obeyed', () => {
       expect(plainText(String.fromCharCode(code))).toBe(String.fromCharCode(code));
       expect(hasUnsafeCharacters(String.fromCharCode(code))).toBe(false);
     }
+  });
+});
+
+describe('jsonText', () => {
+  it('writes DEL and every C1 character as a \\u escape, which is still the same JSON', () => {
+    for (const code of [0x7f, ...range(0x80, 0x9f)]) {
+      const value = { k: `a${String.fromCharCode(code)}b` };
+      const text = jsonText(value);
+      expect(text, hex(code)).toBe(`{"k":"a${hex(code)}b"}`);
+      expect(JSON.parse(text)).toEqual(value);
+    }
+  });
+
+  it('keeps the newlines of its indentation and writes undefined as null', () => {
+    expect(jsonText({ a: 1 }, 2)).toBe('{\n  "a": 1\n}');
+    expect(jsonText(undefined)).toBe('null');
   });
 });
