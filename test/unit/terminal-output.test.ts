@@ -81,7 +81,7 @@ describe('terminal output: text from a job is shown escaped, never obeyed', () =
   it('a failure message (a rejection reason, an approval refusal) is written escaped to stderr', async () => {
     const stderr = capture(process.stderr);
     const command = new Command('x');
-    await action(async () => {
+    await action(async (_command: Command) => {
       throw new Error(`approval refused: ${ESC}${BIDI}`);
     })(command);
     expect(raw(stderr())).toEqual([]);
