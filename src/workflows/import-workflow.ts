@@ -72,8 +72,9 @@ export function emptyTotals(): ImportTotals {
 export async function importJob(input: ImportJobInput): Promise<ImportStatus> {
   const info = workflowInfo();
   // Before anything else: anyone who can start a workflow chooses this input, CLI or not (README "Security model").
+  // A run recorded before this check, whose input a newer rule refuses, replays as it ran (no marker, no failure).
   const problem = importInputProblem(input, info);
-  if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
+  if (problem !== undefined && patched('validate-job-input')) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
   const { jobId } = input;
   let options = input.options;
   const carried: CarriedImportState = input.carried ?? {

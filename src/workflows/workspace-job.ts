@@ -106,8 +106,9 @@ function renderProgress(status: WorkspaceJobStatus, done: number, total: number)
 
 export async function workspaceJob(input: WorkspaceJobInput): Promise<WorkspaceJobResult> {
   // Before anything else: anyone who can start a workflow chooses this input, CLI or not (README "Security model").
+  // A run recorded before this check, whose input a newer rule refuses, replays as it ran (no marker, no failure).
   const problem = checkInput(workspaceJobInputSchema, 'workspace job input', input);
-  if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
+  if (problem !== undefined && patched('validate-job-input')) throw ApplicationFailure.nonRetryable(problem, FailureType.InvalidJobInput);
   // Recorded runs whose workflow id differed from the job id (test/fixtures/histories) replay without the check.
   if (input.jobId !== workflowInfo().workflowId && patched('job-id-is-workflow-id')) {
     throw ApplicationFailure.nonRetryable(jobIdMismatch('workspace job input'), FailureType.InvalidJobInput);

@@ -58,6 +58,20 @@ describe('committed histories of earlier releases', () => {
     }
   });
 
+  it('replay as they ran when their input breaks a rule added since (the input check is patched in)', async () => {
+    // A job started by an earlier release, with a setting a newer rule refuses, must keep running after an upgrade:
+    // unpatched, the check would fail the replayed run where history scheduled an activity (non-determinism).
+    const entry = readManifest().fixtures.find((f) => f.shape === 'import-resumed-after-crash')!;
+    const json = JSON.parse(readFileSync(join(fixtureDir, entry.file), 'utf8'));
+    const payload = json.events[0].workflowExecutionStartedEventAttributes.input.payloads[0];
+    const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
+    input.options.chunksPerRun = 1_000_000;
+    payload.data = Buffer.from(JSON.stringify(input)).toString('base64');
+    const { importInputProblem } = await import('../../src/contracts/job-input');
+    expect(importInputProblem(input, { workflowId: entry.workflowId })).toMatch(/chunksPerRun/);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, historyFromJSON(json), entry.workflowId);
+  });
+
   it('cover every released workflow shape', () => {
     const manifest = readManifest();
     const shapes = new Set(manifest.fixtures.map((f) => f.shape));
