@@ -163,6 +163,10 @@ export function validateImportOptions(options: ImportOptions): void {
   if (options.maxRejectRate !== undefined && !(options.maxRejectRate >= 0 && options.maxRejectRate <= 1)) {
     throw new UsageError('--max-reject-rate must be a fraction between 0 and 1 (e.g. 0.05).');
   }
+  const minHeartbeat = IMPORT_LIMITS.minHeartbeatTimeoutMs;
+  if (options.heartbeatTimeoutMs < minHeartbeat) {
+    throw new UsageError(`heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${minHeartbeat} ms.`);
+  }
   // Anything else the worker would refuse (src/contracts/job-input.ts) is refused here, before a job starts.
   const problem = checkInput(importOptionsSchema, 'import options', options);
   if (problem !== undefined) throw new UsageError(problem);
@@ -174,10 +178,6 @@ export function validateImportOptions(options: ImportOptions): void {
  * even one record per chunk fits.
  */
 function fitChunksToRate(options: ImportOptions): void {
-  const minHeartbeat = IMPORT_LIMITS.minHeartbeatTimeoutMs;
-  if (options.heartbeatTimeoutMs < minHeartbeat) {
-    throw new UsageError(`heartbeat timeout ${options.heartbeatTimeoutMs} ms is too short to heartbeat in time; use at least ${minHeartbeat} ms.`);
-  }
   if (!options.rateLimit) return;
   const { perSecond, unit } = options.rateLimit;
   const eventsPerSecondPerChunk = (perSecond / options.concurrency) * (unit === 'requests' ? options.maxEventsPerBatch : 1);

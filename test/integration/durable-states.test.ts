@@ -71,8 +71,10 @@ describe('states everywhere', () => {
   it('lists a terminated job as terminated, not running', async () => {
     const { started, handle } = await awaitingApproval('terminated');
     await handle.terminate('operator stopped it');
-    const jobs = await listJobs(h.sc, { kind: 'import', limit: 50 });
-    expect(jobs.find((j) => j.jobId === started.jobId)?.state).toBe('terminated');
+    // Listing reads Temporal's visibility store, which catches up with a close a moment later on a busy server.
+    const listed = async () => (await listJobs(h.sc, { kind: 'import', limit: 50 })).find((j) => j.jobId === started.jobId)?.state;
+    await waitFor(async () => (await listed()) !== 'awaiting_approval', 10_000, 'the listing to see the close');
+    expect(await listed()).toBe('terminated');
     expect((await getJobStatus(h.sc, started.jobId)).state).toBe('terminated');
     const terminated = await listJobs(h.sc, { state: 'terminated', limit: 50 });
     expect(terminated.map((j) => j.jobId)).toContain(started.jobId);

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
 import { parseJobSpecText } from '../../src/core/job-spec';
 import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
+import { importInputProblem } from '../../src/contracts/job-input';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { PublicApiDouble } from '../support/public-api-double';
@@ -67,7 +68,6 @@ describe('committed histories of earlier releases', () => {
     const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
     input.options.chunksPerRun = 1_000_000;
     payload.data = Buffer.from(JSON.stringify(input)).toString('base64');
-    const { importInputProblem } = await import('../../src/contracts/job-input');
     expect(importInputProblem(input, { workflowId: entry.workflowId })).toMatch(/chunksPerRun/);
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, historyFromJSON(json), entry.workflowId);
   });
