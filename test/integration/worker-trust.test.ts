@@ -8,7 +8,7 @@
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +16,12 @@ import { getJobStatus } from '../../src/client';
 import { rootCause, FailureType } from '../../src/contracts/failures';
 import type { CarriedImportState, ImportJobInput, ImportOptions } from '../../src/contracts/import-job';
 import type { WorkspaceJobInput } from '../../src/contracts/workspace-job';
+import { stagedInputPaths } from '../../src/io/reject-report';
 import { importJob } from '../../src/workflows/import-workflow';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { decodedHistoryText } from '../support/history';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { startRangeServer, type RangeServer } from '../support/range-server';
 import { ndjsonEvents, waitFor } from '../support/wait';
 
 /** Shared by every describe block of this file. */
@@ -252,5 +254,68 @@ describe('a worker with SEGFLOW_REQUIRE_APPROVAL=imports', () => {
     expect(status).toMatchObject({ state: 'awaiting_approval', rows: { read: 20 }, events: { sent: 0 } });
     expect(gated.double.messages).toEqual([]);
     await handle.cancel();
+  });
+});
+
+describe('inputs a worker with the default configuration will not read, started directly', () => {
+  let store: RangeServer;
+  beforeAll(async () => {
+    store = await startRangeServer();
+    store.put('/events.ndjson', ndjsonEvents(5, 'ssrf'));
+  });
+  afterAll(async () => {
+    await store?.stop();
+  });
+
+  /** An import of `file` as a client would start it around the CLI, and its innermost failure. */
+  async function refusedImport(label: string, options: Partial<ImportOptions>): Promise<ApplicationFailure> {
+    const workflowId = trust.workflowId(label);
+    const handle = await trust.startImport(workflowId, { jobId: workflowId, options: trust.options(options) });
+    const failure = await trust.failureOf(handle);
+    expect(trust.h.double.messages).toEqual([]);
+    return failure;
+  }
+
+  // The issue's list, with a live loopback server behind the first so a request to it would show.
+  const internal = () => [
+    store.url('/events.ndjson'),
+    'http://0.0.0.0:8888/',
+    'http://localhost:9464/metrics',
+    'http://100.100.100.200/latest/meta-data/',
+    'http://[::a9fe:a9fe]/',
+    'http://[64:ff9b::a9fe:a9fe]/',
+    'http://metadata.google.internal./',
+  ];
+
+  it('refuses every internal and metadata URL of the list as InputNotAllowed, and the loopback server gets no request', async () => {
+    for (const url of internal()) {
+      const failure = await refusedImport('ssrf', { file: url });
+      expect(failure.type, url).toBe(FailureType.InputNotAllowed);
+      expect(failure.nonRetryable, url).toBe(true);
+    }
+    expect(store.requests).toEqual([]);
+  });
+
+  it('refuses a gzip bomb at the ratio limit, naming it, and leaves nothing staged', async () => {
+    const file = join(trust.h.workDir, 'bomb.ndjson.gz');
+    // 64 MiB of newlines: past the 8 MiB the ratio waits for, at a ratio near 1000.
+    writeFileSync(file, gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x0a), { level: 9 }));
+    const workflowId = trust.workflowId('bomb');
+    const handle = await trust.startImport(workflowId, {
+      jobId: workflowId,
+      options: trust.options({ file, inputSet: { kind: 'file', digest: '0'.repeat(64), files: 1 } }),
+    });
+    const failure = await trust.failureOf(handle);
+    expect(failure.message).toMatch(/bomb\.ndjson\.gz.*SEGFLOW_STAGING_MAX_RATIO/);
+    const staged = stagedInputPaths(String(trust.h.workerEnv.SEGFLOW_REPORT_DIR), workflowId, 'ndjson').dir;
+    expect(existsSync(staged) ? readdirSync(staged) : []).toEqual([]);
+    expect(trust.h.double.messages).toEqual([]);
+  });
+
+  it('refuses a manifest that lists one file twice, naming both lines', async () => {
+    const manifest = join(trust.h.workDir, 'twice.txt');
+    writeFileSync(manifest, `${trust.input}\n${trust.input}\n`);
+    const failure = await refusedImport('manifest', { file: manifest, inputSet: { kind: 'manifest', digest: '0'.repeat(64), files: 2 } });
+    expect(failure.message).toMatch(/line 2: .* is already listed on line 1/);
   });
 });
