@@ -3,18 +3,17 @@
  * keygen / approve --key / audit, and the Public API double.
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { Command } from 'commander';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parseJobSpecText } from '../../src/core/job-spec';
 import { generateApproverKeys, loadPrivateKey, signStatement } from '../../src/core/approvers';
 import { approvalRequestQuery, approveSignal, decideUpdate, type ApprovalRequestView } from '../../src/contracts/approval';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { auditJob, followJob, getJobStatus, startImport } from '../../src/client';
 import { signDecision } from '../../src/cli/approval-commands';
+import { runWorkspaceCli } from '../support/workspace-cli';
 import { startImportHarness } from '../support/import-harness';
 import { PublicApiDouble } from '../support/public-api-double';
 import { ndjsonEvents, waitFor } from '../support/wait';
@@ -46,22 +45,8 @@ const awaiting = (handle: WorkflowHandle) =>
   });
 
 /** The real CLI (workspace and approval commands) in this process, on the test server, output captured. */
-async function runCli(taskQueue: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  Object.assign(process.env, { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: 'default', SEGFLOW_TASK_QUEUE: taskQueue });
-  let out = '';
-  let err = '';
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
-  try {
-    const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
-    registerWorkspaceCommands(program);
-    process.exitCode = undefined;
-    await program.parseAsync(['node', 'segflow', ...args]);
-    return { code: Number(process.exitCode ?? 0), out, err };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-  }
+function runCli(taskQueue: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runWorkspaceCli({ SEGFLOW_TASK_QUEUE: taskQueue }, ...args);
 }
 
 async function setup(workerEnv: NodeJS.ProcessEnv) {

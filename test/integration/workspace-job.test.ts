@@ -3,13 +3,12 @@
  * Tracking API double.
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { Command } from 'commander';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { registerWorkspaceCommands } from '../../src/cli/workspace-commands';
+import { runWorkspaceCli } from '../support/workspace-cli';
 import { parseJobSpecText, type JobSpec } from '../../src/core/job-spec';
 import { writeKeyFingerprint } from '../../src/core/workspace-plan/plan-ids';
 import { approvalRequestQuery, approveSignal, decideUpdate, rejectSignal, type ApprovalRequestView } from '../../src/contracts/approval';
@@ -577,26 +576,8 @@ describe('workspace jobs from the CLI', () => {
     process.exitCode = undefined;
   });
 
-  async function cli(h: Harness, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    Object.assign(process.env, h.env, {
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_NAMESPACE: 'default',
-      SEGFLOW_TASK_QUEUE: h.taskQueue,
-    });
-    let out = '';
-    let err = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
-    try {
-      const program = new Command('segflow').option('--json').option('--verbose').exitOverride();
-      registerWorkspaceCommands(program);
-      process.exitCode = undefined;
-      await program.parseAsync(['node', 'segflow', ...args]);
-      return { code: Number(process.exitCode ?? 0), out, err };
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
+  function cli(h: Harness, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    return runWorkspaceCli({ ...h.env, SEGFLOW_TASK_QUEUE: h.taskQueue }, ...args);
   }
 
   it('job run shows the plan; approve needs the destructive ids even with --yes; then the job runs', async () => {
