@@ -7,7 +7,13 @@
 import { messageIdNamespace } from '../core/message-id';
 import { RowConverter } from '../core/row-to-message';
 import { locateLine, readStagedMap, type StagedFile } from '../io/staging';
-import type { ChunkWork } from './chunk-sender';
+import type { ProcessChunkInput } from '../contracts/import-job';
+
+/**
+ * A chunk as the worker runs it: for a staged job, `file` and `fileMap` are the staged copy and its map, derived by the
+ * activity from the job id (src/activities/import-activities.ts processChunk), never taken from the workflow.
+ */
+export type ChunkWork = ProcessChunkInput & { fileMap?: string };
 
 export type ConvertRecord = RowConverter['convert'];
 

@@ -19,7 +19,7 @@
 import { activityInfo, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, MissingSecretError } from '../config';
-import type { ChunkResult, ProcessChunkInput } from '../contracts/import-job';
+import type { ChunkResult } from '../contracts/import-job';
 import { BatchBuffer, type BufferedEvent, type OutgoingBatch } from '../core/batch-builder';
 import { displayLocation } from '../shared/location';
 import { pacedBatchEvents } from '../shared/pacer';
@@ -31,17 +31,13 @@ import { chunkCheckpointPath, localRejectsPath, RejectWriter, serverRejectsPath 
 import { TrackingFatalError, TrackingRetryableError, type TrackingClient } from '../segment/tracking-client';
 import { mayBeDerivedMessageId } from '../core/message-id';
 import { addCount, countEvent } from '../shared/import-stats';
-import { chunkConverter } from './chunk-converter';
+import { chunkConverter, type ChunkWork } from './chunk-converter';
+
+export type { ChunkWork };
 import { ChunkPacing, heartbeatSliceMs } from './chunk-pacing';
 import { asInputFailure, assertSameVersion, assertUnchanged, chunkDigest, inputSize } from './input-checks';
 import { noteChunkStart, noteRowRejected, noteSegmentResponse } from './metrics';
 import { FailureType } from '../contracts/failures';
-
-/**
- * A chunk as the worker runs it: for a staged job, `file` and `fileMap` are the staged copy and its map, derived by the
- * activity from the job id (src/activities/import-activities.ts processChunk), never taken from the workflow.
- */
-export type ChunkWork = ProcessChunkInput & { fileMap?: string };
 
 /** What a chunk needs of the Tracking API client: delivering one batch's worth of events. */
 export type TrackingSender = Pick<TrackingClient, 'send'>;
