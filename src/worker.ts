@@ -10,6 +10,7 @@ import { createApprovalActivities } from './activities/approval-activities';
 import { createImportActivities } from './activities/import-activities';
 import { chunkMetricsInterceptor } from './activities/metrics';
 import { createWorkspaceActivities } from './activities/workspace-activities';
+import { approversFromEnv, quorumFromEnv } from './core/approvers';
 import { publicApiRoot, requiredApprovals, resolveWriteKey, stagingLimits, temporalSettings, trackingApiRoot } from './config';
 import { openByteSource } from './io/open-byte-source';
 import { PublicApiClient } from './segment/public-api-client';
@@ -43,8 +44,12 @@ export function workflowCode(env: NodeJS.ProcessEnv = process.env): Pick<WorkerO
 
 /** Every activity, with the real clients behind it; tests build them with fakes instead (test/unit/chunk-sender.test.ts). */
 export function createActivities(env: NodeJS.ProcessEnv) {
-  // A staging limit that is not a number stops the worker at start, not each job that stages a .gz (src/config.ts).
+  // A broken setting stops the worker at start, not each job that reaches it: a staging limit that is not a number
+  // (src/config.ts), an approver list or quorum that cannot be read (src/core/approvers.ts; the activity still reads the
+  // list for every decision, so a rotated file takes effect without a restart).
   stagingLimits(env);
+  approversFromEnv(env);
+  quorumFromEnv(env);
   const now = () => new Date();
   return {
     ...createImportActivities({

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/worker';
 import {
   approversFromEnv,
   generateApproverKeys,
@@ -83,6 +84,13 @@ describe('signed approvals: keys, signatures, configuration', () => {
     expect(() => parseApprovers(JSON.stringify({ alice: alice.publicKey, 'alice.ops': alice.publicKey }))).toThrow(
       /member "alice.ops": "alice.ops" has the same public key as "alice"/,
     );
+  });
+
+  it('a worker with an approver list giving one key two names, or an unreadable quorum, refuses to start', () => {
+    const shared = `alice: ${alice.publicKey}\nalice.ops: ${alice.publicKey}\n`;
+    expect(() => createActivities({ SEGFLOW_APPROVERS: shared })).toThrow(/line 2: "alice.ops" has the same public key as "alice"/);
+    expect(() => createActivities({ SEGFLOW_APPROVAL_QUORUM_HIGH: 'two' })).toThrow(/whole number/);
+    expect(() => createActivities({ SEGFLOW_APPROVERS: `alice: ${alice.publicKey}\n` })).not.toThrow();
   });
 
   it('quorum per impact level, 1 by default', () => {
