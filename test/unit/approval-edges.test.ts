@@ -30,6 +30,7 @@ describe('parseApprovers', () => {
       ['a', alice.publicKey],
       ['bob', bob.publicKey],
     ]);
+    expect(parseApprovers(`a: ${alice.publicKey}`)[0]!.name).toBe('a');
     const fromJson = parseApprovers(`\n ${JSON.stringify({ a: ` ${alice.publicKey} `, bob: bob.publicKey })}`);
     expect(fromJson.map((approver) => approver.fingerprint)).toEqual(fromLines.map((approver) => approver.fingerprint));
   });

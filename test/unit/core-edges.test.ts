@@ -51,6 +51,14 @@ describe('RowConverter', () => {
     if (!result.ok) expect(result.reject.raw).toBe(raw.replace('wk_secret_1', '[writeKey removed]'));
   });
 
+  it('leaves a rejected row as it is when its writeKey is empty or not a string', () => {
+    for (const writeKey of ['', 5]) {
+      const raw = JSON.stringify({ type: 'track', userId: 'u', event: 'E', writeKey, properties: { pad: 'x'.repeat(300) } });
+      const result = new RowConverter(options).convert(1, raw);
+      expect(result.ok || result.reject.raw).toBe(raw);
+    }
+  });
+
   it('sends integers past 2^53 with every digit', () => {
     const raw = '{"type":"track","userId":"u","event":"E","properties":{"id":12345678901234567891}}';
     const result = new RowConverter({ ...options, maxEventBytes: 32_000 }).convert(1, raw);
@@ -63,6 +71,8 @@ describe('rate-limit headers at their bounds', () => {
 
   it('are read up to 100 characters, and blank is nothing', () => {
     expect(parseRetryAfter(`${' '.repeat(98)}5`, now)).toBe(5_000);
+    expect(parseRetryAfter(`${' '.repeat(99)}5`, now)).toBe(5_000);
+    expect(parseRateLimitReset(`${' '.repeat(99)}7`, now)).toBe(7_000);
     expect(parseRetryAfter(`${' '.repeat(100)}5`, now)).toBeUndefined();
     expect(parseRetryAfter('   ', now)).toBeUndefined();
     expect(parseRateLimitReset(`${' '.repeat(98)}7`, now)).toBe(7_000);
