@@ -6,12 +6,12 @@
 import { CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { displayLocation } from '../shared/location';
 import { isValidJobId, jobIdProblem } from '../core/job-id';
 import type { ByteSource } from '../io/byte-source';
-import { checkInputAllowed, InputNotAllowedError } from '../io/input-policy';
+import { checkInputAllowed, InputNotAllowedError, isWithin } from '../io/input-policy';
 import { stagedInputPaths } from '../io/reject-report';
 import type { ChunkDescriptor, InputFormat } from '../contracts/import-job';
 import { inputProblem } from '../contracts/job-input';
@@ -154,11 +154,6 @@ export function asInputFailure(error: unknown, description: string): unknown {
   const why = err.code === 'ENOENT' ? 'the file no longer exists' : err.code ? `${err.code}` : `HTTP ${err.status}`;
   const message = String(err.message ?? error).includes(description) ? String(err.message) : `${description}: ${String(err.message ?? error)}`;
   return ApplicationFailure.create({ message: `Cannot read input (${why}): ${message}`, type: FailureType.InputUnreadable, nonRetryable: true });
-}
-
-function isWithin(base: string, path: string): boolean {
-  const rel = relative(base, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** SHA-256 (first 128 bits, hex) of a chunk's bytes. */

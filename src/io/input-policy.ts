@@ -21,7 +21,7 @@ import { lookup } from 'node:dns/promises';
 import { realpath } from 'node:fs/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildConnector } from 'undici';
 import { displayLocation } from '../shared/location';
 
@@ -65,9 +65,10 @@ async function canonical(path: string): Promise<string> {
   }
 }
 
-function within(root: string, path: string): boolean {
+/** Whether `path` is `root` or below it; a name that merely starts with ".." (`..nightly`) is below it. */
+export function isWithin(root: string, path: string): boolean {
   const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 async function checkLocalPath(path: string, env: NodeJS.ProcessEnv): Promise<void> {
@@ -76,7 +77,7 @@ async function checkLocalPath(path: string, env: NodeJS.ProcessEnv): Promise<voi
   roots.push(resolve(env.SEGFLOW_REPORT_DIR ?? 'segflow-reports'));
   const target = await canonical(resolve(path));
   for (const root of roots) {
-    if (within(await canonical(resolve(root)), target)) return;
+    if (isWithin(await canonical(resolve(root)), target)) return;
   }
   throw new InputNotAllowedError(
     `${displayLocation(path)} is outside the directories this worker may read (SEGFLOW_INPUT_ROOTS${configured.length ? '' : ' unset: its working directory and the temp directory'})`,

@@ -12,6 +12,7 @@ import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isGlob, matchGlob, MAX_GLOB_LENGTH, splitGlobBase } from '../core/glob';
 import { isHttpLocation } from '../shared/location';
+import { isWithin } from './input-policy';
 import type { InputFormat } from '../core/types';
 
 export type InputSetKind = 'directory' | 'glob' | 'manifest';
@@ -139,7 +140,7 @@ async function readManifest(path: string, wanted?: InputFormat): Promise<InputEn
     } else {
       const target = isAbsolute(text) ? resolve(text) : resolve(base, text);
       const rel = relative(base, target);
-      if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+      if (rel === '' || !isWithin(base, target)) {
         throw new InputSetError(`${where}: ${text} is outside the manifest's directory ${base}; list files under it.`);
       }
       entry = { location: target, name: rel.split(sep).join('/'), gzip: target.toLowerCase().endsWith('.gz') };

@@ -22,6 +22,9 @@ describe('reportRoot keeps --report-dir inside SEGFLOW_REPORT_DIR', () => {
     ['.', base],
     ['a/..', base],
     ['nightly', join(base, 'nightly')],
+    // A name that only starts with two dots is a sub-directory like any other.
+    ['..nightly', join(base, '..nightly')],
+    ['a/..b', join(base, 'a/..b')],
     ['a/b/../c', join(base, 'a/c')],
   ])('takes %j as %s', (explicit, expected) => {
     expect(reportRoot(env, explicit, 'job-1')).toBe(expected);

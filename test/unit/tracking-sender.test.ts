@@ -1,5 +1,5 @@
 /**
- * The one Tracking API sender (src/segment/tracking-client.ts): fresh sentAt per post, only 2xx is delivery,
+ * The one Tracking API sender (src/segment/tracking-client.ts): a sentAt on every post (its freshness: test/unit/delivery-boundaries.test.ts), only 2xx is delivery,
  * split on 400/413, Retry-After honoured; and the rule that no other code posts /v1/batch bodies.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -56,7 +56,7 @@ describe('TrackingClient.send', () => {
     expect(accepted).toEqual([]);
   });
 
-  it('posts a fresh sentAt each time and splits a refused batch down to the offending event', async () => {
+  it('posts a well-formed sentAt with every request and splits a refused batch down to the offending event', async () => {
     const sentAts: string[] = [];
     const root = await serve((body) => {
       sentAts.push(body.sentAt);
