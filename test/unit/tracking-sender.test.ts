@@ -1,6 +1,7 @@
 /**
- * The one Tracking API sender (src/segment/tracking-client.ts): a sentAt on every post (its freshness: test/unit/delivery-boundaries.test.ts), only 2xx is delivery,
- * split on 400/413, Retry-After honoured; and the rule that no other code posts /v1/batch bodies.
+ * The one Tracking API sender (src/segment/tracking-client.ts): a sentAt on every post (its freshness:
+ * test/unit/delivery-boundaries.test.ts), only 2xx is delivery, split on 400/413, Retry-After honoured; and the rule
+ * that no other code posts /v1/batch bodies.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
