@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followJob, getJobStatus, startImport, type SegflowClient } from '../../src/client';
 import { parseJobSpecText } from '../../src/core/job-spec';
 import { approvalRequestQuery, decideUpdate } from '../../src/contracts/approval';
-import { importInputProblem } from '../../src/contracts/job-input';
+import { checkInput, importInputProblem, workspaceJobInputSchema } from '../../src/contracts/job-input';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
 import { PublicApiDouble } from '../support/public-api-double';
@@ -31,6 +31,8 @@ export interface FixtureEntry {
   file: string;
   workflowId: string;
   shape: string;
+  /** The release a fixture was recorded from, when not the manifest's own (a shape only an older release could make). */
+  recordedFrom?: string;
 }
 interface Manifest {
   recordedFrom: string;
@@ -59,23 +61,43 @@ describe('committed histories of earlier releases', () => {
     }
   });
 
-  it('replay as they ran when their input breaks a rule added since (the input check is patched in)', async () => {
-    // A job started by an earlier release, with a setting a newer rule refuses, must keep running after an upgrade:
-    // unpatched, the check would fail the replayed run where history scheduled an activity (non-determinism).
-    const entry = readManifest().fixtures.find((f) => f.shape === 'import-resumed-after-crash')!;
+  /** A committed history of `shape` whose start input `edit` changed, as a run an earlier release started. */
+  function editedStart(
+    shape: string,
+    edit: (input: { options: Record<string, unknown> } & Record<string, unknown>) => void,
+  ): { json: unknown; workflowId: string; input: unknown } {
+    const entry = readManifest().fixtures.find((f) => f.shape === shape)!;
     const json = JSON.parse(readFileSync(join(fixtureDir, entry.file), 'utf8'));
     const payload = json.events[0].workflowExecutionStartedEventAttributes.input.payloads[0];
     const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
-    input.options.chunksPerRun = 1_000_000;
+    edit(input);
     payload.data = Buffer.from(JSON.stringify(input)).toString('base64');
-    expect(importInputProblem(input, { workflowId: entry.workflowId })).toMatch(/chunksPerRun/);
-    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, historyFromJSON(json), entry.workflowId);
+    return { json, workflowId: entry.workflowId, input };
+  }
+
+  // A job started by an earlier release, with a setting a newer rule refuses, must keep running after an upgrade:
+  // unpatched, the check would fail the replayed run where history scheduled an activity (non-determinism).
+  it('replay as they ran when their input breaks a rule added since (the input check is patched in): an import', async () => {
+    const { json, workflowId, input } = editedStart('import-resumed-after-crash', (start) => (start.options.chunksPerRun = 1_000_000));
+    expect(importInputProblem(input, { workflowId })).toMatch(/chunksPerRun/);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, historyFromJSON(json), workflowId);
+  });
+
+  it('replay as they ran when their input breaks a rule added since (the input check is patched in): a workspace job', async () => {
+    const { json, workflowId, input } = editedStart('workspace-awaiting-approval', (start) => (start.jobId = 'fixture awaiting'));
+    expect(checkInput(workspaceJobInputSchema, 'workspace job input', input)).toMatch(/jobId/);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, historyFromJSON(json), workflowId);
   });
 
   it('cover every released workflow shape', () => {
     const manifest = readManifest();
     const shapes = new Set(manifest.fixtures.map((f) => f.shape));
-    expect([...shapes].sort()).toEqual(['import-approval-pause-continue-as-new', 'import-resumed-after-crash', 'workspace-awaiting-approval']);
+    expect([...shapes].sort()).toEqual([
+      'import-approval-pause-continue-as-new',
+      'import-quorum-one-key-two-names',
+      'import-resumed-after-crash',
+      'workspace-awaiting-approval',
+    ]);
     const all = (shape: string) =>
       manifest.fixtures.filter((f) => f.shape === shape).flatMap((f) => eventTypes(JSON.parse(readFileSync(join(fixtureDir, f.file), 'utf8'))));
     // The shape really is in the history, not just in the name.
@@ -92,6 +114,11 @@ describe('committed histories of earlier releases', () => {
     );
     const retriedAttempts = crashHistories.flatMap((h) => h.events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1));
     expect(retriedAttempts.length).toBeGreaterThan(0);
+    // Recorded by the release before keys were counted (6a106ad): two signed approvals by one key under two names met
+    // a quorum of two, so replaying it reaches the quorum-counts-keys patch in src/workflows/approval.ts.
+    const quorum = all('import-quorum-one-key-two-names');
+    expect(quorum.filter((type) => type === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED')).toHaveLength(2);
+    expect(quorum).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
     const workspace = all('workspace-awaiting-approval');
     expect(workspace).not.toContain('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
   });
