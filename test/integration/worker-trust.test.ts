@@ -21,6 +21,7 @@ import { importJob } from '../../src/workflows/import-workflow';
 import { workspaceJob } from '../../src/workflows/workspace-job';
 import { decodedHistoryText } from '../support/history';
 import { startImportHarness, type ImportHarness } from '../support/import-harness';
+import { importOptions } from '../support/import-options';
 import { startRangeServer, type RangeServer } from '../support/range-server';
 import { ndjsonEvents, waitFor } from '../support/wait';
 
@@ -37,25 +38,15 @@ const trust = {
 
   /** Options as `segflow import` would start them, for the input above; an attack overrides some. */
   options(overrides: Partial<ImportOptions> = {}): ImportOptions {
-    return {
+    return importOptions({
       file: trust.input,
-      format: 'ndjson',
-      source: 'default',
-      idNamespace: 'default',
-      dryRun: false,
-      requireApproval: false,
-      allowMissingTimestamp: false,
       concurrency: 2,
       maxEventsPerBatch: 100,
-      maxBatchBytes: 480_000,
       targetChunkBytes: 1_000_000,
-      maxRecordsPerChunk: 50_000,
-      chunksPerRun: 400,
       approvalTimeoutMs: 60_000,
       heartbeatTimeoutMs: 5000,
-      searchAttributes: false,
       ...overrides,
-    };
+    });
   },
 
   /** What a run hands the next at continue-as-new, here forged: one chunk covering the whole input. */

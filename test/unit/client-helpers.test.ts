@@ -8,16 +8,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  checkImportRequest,
-  defaultJobId,
-  IMPORT_DEFAULTS,
-  parseRate,
-  UsageError,
-  withClient,
-  type JobStatus,
-  type SegflowClient,
-} from '../../src/client';
+import { checkImportRequest, defaultJobId, parseRate, UsageError, withClient, type JobStatus, type SegflowClient } from '../../src/client';
 import { validateImportOptions } from '../../src/client/import-start';
 import { importJobId, jobIdCandidates, WORKSPACE_JOB_PREFIX, workspaceJobId } from '../../src/client/job-ids';
 import { EXIT } from '../../src/cli/common';
@@ -25,29 +16,22 @@ import { examples } from '../../src/cli/examples';
 import { followToEnd } from '../../src/cli/follow';
 import { isValidRate, Pacer } from '../../src/shared/pacer';
 import type { ImportOptions } from '../../src/contracts/import-job';
+import { importOptions } from '../support/import-options';
 
 describe('--rate: one rule for the CLI flag, the start options and the pacer', () => {
   // The former call sites: the `import` action (`!(Number(opts.rate) > 0)`), startImport's option check
   // (`!(perSecond > 0)`) and the pacer (`> 0` and finite). Infinity passed the first two and broke the third.
-  const options = (perSecond: number): ImportOptions => ({
-    file: '/tmp/x.csv',
-    format: 'csv',
-    source: 'default',
-    idNamespace: 'default',
-    dryRun: false,
-    requireApproval: false,
-    allowMissingTimestamp: false,
-    concurrency: 4,
-    maxEventsPerBatch: 100,
-    maxBatchBytes: 480_000,
-    targetChunkBytes: 1000,
-    maxRecordsPerChunk: 1000,
-    chunksPerRun: 10,
-    approvalTimeoutMs: 1000,
-    heartbeatTimeoutMs: IMPORT_DEFAULTS.heartbeatTimeoutMs,
-    searchAttributes: false,
-    rateLimit: { perSecond, unit: 'events' },
-  });
+  const options = (perSecond: number): ImportOptions =>
+    importOptions({
+      file: '/tmp/x.csv',
+      format: 'csv',
+      maxEventsPerBatch: 100,
+      targetChunkBytes: 1000,
+      maxRecordsPerChunk: 1000,
+      chunksPerRun: 10,
+      approvalTimeoutMs: 1000,
+      rateLimit: { perSecond, unit: 'events' },
+    });
 
   it.each<[string, string | number, number | undefined]>([
     ['1. a whole number', '1000', 1000],

@@ -12,29 +12,12 @@ import { validateImportOptions } from '../../src/client/import-start';
 import { checkImportRequest } from '../../src/client/import-request';
 import { requiredApprovals } from '../../src/config';
 import { FailureType } from '../../src/contracts/failures';
-import type { ImportOptions } from '../../src/contracts/import-job';
 import { checkInput, IMPORT_LIMITS, importInputProblem, importJobInputSchema, workspaceJobInputSchema } from '../../src/contracts/job-input';
 import { sourceLabel } from '../../src/workflows/metrics';
 import { createActivities } from '../../src/worker';
+import { importOptions } from '../support/import-options';
 
-const options: ImportOptions = {
-  file: '/data/in.ndjson',
-  format: 'ndjson',
-  source: 'default',
-  idNamespace: 'default',
-  dryRun: false,
-  requireApproval: false,
-  allowMissingTimestamp: false,
-  concurrency: 4,
-  maxEventsPerBatch: 2500,
-  maxBatchBytes: 480_000,
-  targetChunkBytes: 8 * 1024 * 1024,
-  maxRecordsPerChunk: 50_000,
-  chunksPerRun: 400,
-  approvalTimeoutMs: 86_400_000,
-  heartbeatTimeoutMs: 10_000,
-  searchAttributes: true,
-};
+const options = importOptions({ file: '/data/in.ndjson', searchAttributes: true });
 const run = { workflowId: 'job-1' };
 const problem = (input: unknown, facts: { workflowId: string; continuedFromExecutionRunId?: string } = run) => importInputProblem(input, facts);
 const withOptions = (overrides: Record<string, unknown>) => problem({ jobId: 'job-1', options: { ...options, ...overrides } });
